@@ -1,0 +1,422 @@
+"""TOML run configuration: schema, validation and the section registry.
+
+Every section of a run file is a dataclass. Models and geometries register their
+own section classes (keyed by their ``type`` value), so adding a model adds a
+schema without touching this module. Validation happens before anything runs and
+fails with one line that names the file and the key::
+
+    config.toml: model.D0: must be > 0 (got -1e-16)
+
+Values are SI: lengths in m, times in s, rates in 1/s, diffusion in m^2/s.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+__all__ = [
+    "ConfigError",
+    "RunConfig",
+    "TimeConfig",
+    "SolverConfig",
+    "OutputConfig",
+    "register_model",
+    "register_geometry",
+    "model_types",
+    "geometry_types",
+    "load_config",
+    "parse_config",
+    "param",
+    "positive",
+    "non_negative",
+    "polarization",
+    "in_range",
+    "to_dict",
+    "dump_toml",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; ``str()`` is the one-line user message."""
+
+    def __init__(self, key: str, message: str, file: str | None = None):
+        self.key, self.message, self.file = key, message, file
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+
+# --------------------------------------------------------------------------- checks
+Check = Callable[[Any], str | None]
+
+
+def _each(value) -> list[float]:
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            out.extend(_each(v))
+        return out
+    return [value]
+
+
+def positive(value) -> str | None:
+    bad = [v for v in _each(value) if not v > 0]
+    return f"must be > 0 (got {value})" if bad else None
+
+
+def non_negative(value) -> str | None:
+    bad = [v for v in _each(value) if not v >= 0]
+    return f"must be >= 0 (got {value})" if bad else None
+
+
+def polarization(value) -> str | None:
+    bad = [v for v in _each(value) if not abs(v) < 1]
+    return f"a polarization must satisfy |P| < 1 (got {value})" if bad else None
+
+
+def in_range(lo: float, hi: float) -> Check:
+    def check(value) -> str | None:
+        bad = [v for v in _each(value) if not lo <= v <= hi]
+        return f"must lie in [{lo}, {hi}] (got {value})" if bad else None
+
+    return check
+
+
+def param(default=dataclasses.MISSING, *, unit: str = "", doc: str = "", check: Check | None = None,
+          default_factory=dataclasses.MISSING):
+    """A dataclass field carrying its unit, its documentation and a value check."""
+    meta = {"unit": unit, "doc": doc, "check": check}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------- registry
+_MODELS: dict[str, type] = {}
+_GEOMETRIES: dict[str, type] = {}
+
+
+def register_model(name: str):
+    """Class decorator: register the [model] schema of model ``name``."""
+
+    def deco(cls):
+        _MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def register_geometry(name: str):
+    """Class decorator: register the [geometry] schema of geometry ``name``."""
+
+    def deco(cls):
+        _GEOMETRIES[name] = cls
+        return cls
+
+    return deco
+
+
+def model_types() -> list[str]:
+    _load_plugins()
+    return sorted(_MODELS)
+
+
+def geometry_types() -> list[str]:
+    _load_plugins()
+    return sorted(_GEOMETRIES)
+
+
+def _load_plugins() -> None:
+    # Importing the packages runs the register_* decorators of every model/geometry.
+    import fem_spin.geometry  # noqa: F401
+    import fem_spin.models  # noqa: F401
+
+
+# --------------------------------------------------------------------------- shared sections
+@dataclasses.dataclass
+class TimeConfig:
+    """[time]: implicit (backward Euler) stepping with error-controlled step size."""
+
+    t_end: float = param(unit="s", doc="final time", check=positive)
+    dt_initial: float = param(1e-3, unit="s", doc="first time step", check=positive)
+    dt_min: float = param(1e-12, unit="s", doc="smallest step before giving up", check=positive)
+    dt_max: float = param(math.inf, unit="s", doc="largest step", check=positive)
+    adaptive: bool = param(True, doc="control the step with a local error estimate")
+    tolerance: float = param(1e-3, doc="target local error per step (max-norm of P)", check=positive)
+    growth_max: float = param(2.0, doc="largest step growth factor per accepted step",
+                              check=in_range(1.0, 10.0))
+
+    def __post_init__(self):
+        if self.dt_initial > self.t_end:
+            raise ConfigError("time.dt_initial", f"must not exceed time.t_end ({self.t_end})")
+        if self.dt_min > self.dt_initial:
+            raise ConfigError("time.dt_min", f"must not exceed time.dt_initial ({self.dt_initial})")
+
+
+@dataclasses.dataclass
+class SolverConfig:
+    """[solver]: Newton and linear-solver settings (PETSc options pass through)."""
+
+    rtol: float = param(1e-10, doc="Newton relative tolerance", check=positive)
+    atol: float = param(1e-12, doc="Newton absolute tolerance", check=positive)
+    max_iterations: int = param(25, doc="Newton iterations before the step is retried smaller",
+                                check=positive)
+    petsc_options: dict = param(default_factory=dict,
+                                doc="extra PETSc options, e.g. {ksp_type='cg', pc_type='hypre'}")
+
+
+@dataclasses.dataclass
+class OutputConfig:
+    """[output]: what a run writes."""
+
+    directory: str = param("results", doc="parent directory of run directories")
+    field_snapshots: int = param(8, doc="number of log-spaced field snapshots (plus t=0 and t_end)",
+                                 check=non_negative)
+    plot: bool = param(True, doc="write PNG plots of the time series")
+    render: bool = param(True, doc="write a PNG 3-D picture of the final field (pyvista)")
+    progress_interval: float = param(2.0, unit="s (wall)", doc="seconds between progress lines",
+                                     check=non_negative)
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """A whole run: name, geometry, model, time, solver, output, and an optional sweep."""
+
+    name: str
+    geometry: Any
+    model: Any
+    time: TimeConfig
+    solver: SolverConfig
+    output: OutputConfig
+    sweep: dict[str, list]
+    source: str = "<memory>"
+    raw: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def variants(self) -> list[tuple[str, "RunConfig"]]:
+        """Expand [sweep] (key -> list of values, zipped) into (label, config) pairs."""
+        if not self.sweep:
+            return [("", self)]
+        lengths = {len(v) for v in self.sweep.values()}
+        out = []
+        for i in range(lengths.pop()):
+            raw = copy.deepcopy(self.raw)
+            raw.pop("sweep", None)
+            labels = []
+            for dotted, values in self.sweep.items():
+                section, key = dotted.split(".", 1)
+                raw.setdefault(section, {})[key] = values[i]
+                labels.append(f"{key}={values[i]}")
+            cfg = parse_config(raw, source=self.source)
+            out.append((",".join(labels), cfg))
+        return out
+
+
+# --------------------------------------------------------------------------- parsing
+_TOP_KEYS = {"name", "geometry", "model", "time", "solver", "output", "sweep"}
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, key: str):
+    """Check ``value`` against annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(key, f"must be empty (got {value!r})")
+        return value
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(key, f"must be one of {choices} (got {value!r})")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for alt in args:
+            try:
+                return _coerce(value, alt, key)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError(key, f"wrong type: expected {' or '.join(_type_name(a) for a in args)}"
+                               f" (got {value!r})")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a list (got {value!r})")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(key, f"must be a list of {len(args)} values (got {len(value)})")
+            return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+        inner = args[0] if args else Any
+        return [_coerce(v, inner, key) for v in value]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a table (got {value!r})")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"must be a number (got {value!r})")
+        if not math.isfinite(value) and not math.isinf(value):
+            raise ConfigError(key, f"must be a finite number (got {value!r})")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be an integer (got {value!r})")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false (got {value!r})")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string (got {value!r})")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")
+
+
+def build_section(cls, data: dict, section: str, skip: tuple[str, ...] = ()):
+    """Instantiate dataclass ``cls`` from a TOML table, checking keys, types and values."""
+    if not isinstance(data, dict):
+        raise ConfigError(section, f"must be a table [{section}]")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in fields and key not in skip:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{section}.{key}", f"unknown key (known keys: {known})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{section}.{name}"
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(key, "missing required key")
+            continue
+        value = _coerce(data[name], hints[name], key)
+        check = f.metadata.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(key, problem)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        if not exc.key.startswith(section):
+            exc.key = f"{section}.{exc.key}" if exc.key else section
+        raise
+
+
+def _typed_section(registry: dict[str, type], data: dict, section: str):
+    if not isinstance(data, dict):
+        raise ConfigError(section, f"must be a table [{section}]")
+    kind = data.get("type")
+    if kind is None:
+        raise ConfigError(f"{section}.type", f"missing required key (one of {', '.join(sorted(registry))})")
+    if kind not in registry:
+        raise ConfigError(f"{section}.type", f"unknown {section} {kind!r} (expected one of "
+                                             f"{', '.join(sorted(registry))})")
+    return build_section(registry[kind], data, section, skip=("type",))
+
+
+def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = None) -> RunConfig:
+    """Validate a configuration dictionary (as read from TOML) into a :class:`RunConfig`."""
+    _load_plugins()
+    try:
+        for key in raw:
+            if key not in _TOP_KEYS:
+                raise ConfigError(key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+        for key in ("geometry", "model", "time"):
+            if key not in raw:
+                raise ConfigError(key, f"missing required section [{key}]")
+        name = _coerce(raw.get("name", Path(source).stem or "run"), str, "name")
+        if not name or any(c in name for c in "/\\") or name.startswith("."):
+            raise ConfigError("name", f"must be a plain directory name (got {name!r})")
+        geometry = _typed_section(_GEOMETRIES, raw["geometry"], "geometry")
+        if base_dir is not None and hasattr(geometry, "resolve_paths"):
+            geometry.resolve_paths(base_dir)
+        model = _typed_section(_MODELS, raw["model"], "model")
+        time = build_section(TimeConfig, raw["time"], "time")
+        solver = build_section(SolverConfig, raw.get("solver", {}), "solver")
+        output = build_section(OutputConfig, raw.get("output", {}), "output")
+        sweep = raw.get("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError("sweep", "must be a table of 'section.key' = [values]")
+        lengths = set()
+        for dotted, values in sweep.items():
+            if "." not in dotted or dotted.split(".", 1)[0] not in _TOP_KEYS - {"sweep", "name"}:
+                raise ConfigError(f"sweep.{dotted}", "keys must be quoted 'section.key', e.g. \"model.speedup\"")
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"sweep.{dotted}", "must be a non-empty list of values")
+            lengths.add(len(values))
+            section, key = dotted.split(".", 1)
+            for v in values:  # every swept value must itself be valid
+                trial = copy.deepcopy(raw)
+                trial.pop("sweep")
+                trial.setdefault(section, {})[key] = v
+                parse_config(trial, source=source, base_dir=base_dir)
+        if len(lengths) > 1:
+            raise ConfigError("sweep", "all swept lists must have the same length (they are zipped)")
+        check = getattr(model, "check_against", None)
+        if check is not None:
+            check(geometry, time)
+    except ConfigError as exc:
+        exc.file = source
+        raise
+    return RunConfig(name=name, geometry=geometry, model=model, time=time, solver=solver,
+                     output=output, sweep=sweep, source=source, raw=copy.deepcopy(raw))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run file; errors are :class:`ConfigError` naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("", "configuration file not found", file=str(path))
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"not valid TOML: {exc}", file=str(path)) from None
+    return parse_config(raw, source=str(path), base_dir=path.parent)
+
+
+def to_dict(obj) -> dict:
+    """A dataclass section as a plain dict (for echoing the resolved configuration)."""
+    return dataclasses.asdict(obj)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def dump_toml(raw: dict) -> str:
+    """Write a (two-level) configuration dictionary back as TOML."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    for section, table in raw.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[{section}]")
+            lines += [f"{_toml_value(k) if '.' in k else k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

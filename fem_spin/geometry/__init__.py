@@ -1,0 +1,18 @@
+"""gmsh geometry builders (physics.md section 5). Importing registers them with the config."""
+
+from fem_spin.geometry.base import MeshData, mesh_from_builder, read_msh, write_msh
+from fem_spin.geometry.box import BoxGeometry, build_box
+from fem_spin.geometry.msh_file import MshFileGeometry
+
+__all__ = ["MeshData", "mesh_from_builder", "read_msh", "write_msh", "BoxGeometry", "build_box",
+           "MshFileGeometry", "create_mesh"]
+
+
+def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:
+    """Build (or read) the mesh a [geometry] section describes, distributed over ``comm``."""
+    from mpi4py import MPI
+
+    comm = comm or MPI.COMM_WORLD
+    if isinstance(geometry, MshFileGeometry):
+        return read_msh(geometry.path, comm)
+    return mesh_from_builder(geometry.builder(), geometry, comm, msh_path=msh_path)

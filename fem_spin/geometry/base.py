@@ -1,0 +1,135 @@
+"""Shared gmsh plumbing: build on rank 0, distribute with dolfinx, name the groups.
+
+Every geometry builder is a function ``build(model: gmsh.model, params) -> None``
+that creates entities and physical groups in an initialised gmsh model on rank 0.
+:func:`mesh_from_builder` runs it there and hands the model to dolfinx, which
+partitions the mesh so that no rank keeps the global mesh (physics.md section 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from mpi4py import MPI
+
+__all__ = ["MeshData", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "group_names"]
+
+
+@dataclasses.dataclass
+class MeshData:
+    """A distributed dolfinx mesh with its tags and the names of its physical groups."""
+
+    mesh: object
+    cell_tags: object
+    facet_tags: object
+    cell_groups: dict[str, int]
+    facet_groups: dict[str, int]
+
+    def cell_group(self, name: str) -> int:
+        if name not in self.cell_groups:
+            raise KeyError(f"no cell group {name!r} (have {sorted(self.cell_groups)})")
+        return self.cell_groups[name]
+
+    def facet_group(self, name: str) -> int:
+        if name not in self.facet_groups:
+            raise KeyError(f"no facet group {name!r} (have {sorted(self.facet_groups)})")
+        return self.facet_groups[name]
+
+    def volume(self) -> float:
+        import dolfinx.fem as fem
+        import ufl
+
+        one = fem.form(fem.Constant(self.mesh, 1.0) * ufl.dx(domain=self.mesh))
+        return self.mesh.comm.allreduce(fem.assemble_scalar(one), op=MPI.SUM)
+
+
+@contextlib.contextmanager
+def gmsh_session(verbose: bool = False):
+    """Initialise gmsh (if needed) for the duration of a block and finalise it afterwards."""
+    import gmsh
+
+    started = not gmsh.isInitialized()
+    if started:
+        gmsh.initialize(interruptible=False)
+    gmsh.option.setNumber("General.Terminal", 1 if verbose else 0)
+    gmsh.option.setNumber("General.Verbosity", 2)
+    # Deterministic meshes: one meshing thread, fixed random seed.
+    gmsh.option.setNumber("General.NumThreads", 1)
+    gmsh.option.setNumber("Mesh.RandomSeed", 1)
+    try:
+        gmsh.clear()
+        yield gmsh
+    finally:
+        if started:
+            gmsh.finalize()
+
+
+def group_names(gmsh_model) -> tuple[dict[str, int], dict[str, int]]:
+    """(cell groups, facet groups) name -> tag of the current gmsh model."""
+    dim = gmsh_model.getDimension()
+    cells, facets = {}, {}
+    for d, tag in gmsh_model.getPhysicalGroups():
+        name = gmsh_model.getPhysicalName(d, tag)
+        if d == dim:
+            cells[name] = tag
+        elif d == dim - 1:
+            facets[name] = tag
+    return cells, facets
+
+
+def mesh_from_builder(build: Callable, params, comm: MPI.Comm = MPI.COMM_WORLD,
+                      msh_path: str | Path | None = None) -> MeshData:
+    """Run ``build(gmsh.model, params)`` on rank 0, optionally save the .msh, distribute."""
+    from dolfinx.io import gmshio
+
+    with gmsh_session() as gmsh:
+        groups = (None, None)
+        gdim = 3
+        if comm.rank == 0:
+            gmsh.model.add("fem_spin")
+            build(gmsh.model, params)
+            groups = group_names(gmsh.model)
+            gdim = 3
+            if msh_path is not None:
+                Path(msh_path).parent.mkdir(parents=True, exist_ok=True)
+                gmsh.write(str(msh_path))
+        groups = comm.bcast(groups, root=0)
+        mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
+    return MeshData(mesh, cell_tags, facet_tags, *groups)
+
+
+def write_msh(build: Callable, params, path: str | Path) -> Path:
+    """Build a geometry with gmsh (serially) and write it to ``path`` (.msh)."""
+    path = Path(path)
+    with gmsh_session() as gmsh:
+        gmsh.model.add("fem_spin")
+        build(gmsh.model, params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gmsh.write(str(path))
+    return path
+
+
+def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -> MeshData:
+    """Read a gmsh .msh file on rank 0 and distribute it."""
+    from dolfinx.io import gmshio
+
+    with gmsh_session() as gmsh:
+        groups = (None, None)
+        if comm.rank == 0:
+            gmsh.open(str(path))
+            groups = group_names(gmsh.model)
+        groups = comm.bcast(groups, root=0)
+        mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
+    return MeshData(mesh, cell_tags, facet_tags, *groups)
+
+
+def bounding_box(mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Global (min corner, max corner) of a distributed mesh."""
+    x = mesh.geometry.x
+    lo = mesh.comm.allreduce(x.min(axis=0) if len(x) else np.full(3, np.inf), op=MPI.MIN)
+    hi = mesh.comm.allreduce(x.max(axis=0) if len(x) else np.full(3, -np.inf), op=MPI.MAX)
+    return lo, hi

@@ -1,0 +1,28 @@
+"""A mesh written beforehand (``fem-spin mesh`` or any gmsh .msh with physical groups)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from fem_spin.config import ConfigError, param, register_geometry
+
+__all__ = ["MshFileGeometry"]
+
+
+@register_geometry("file")
+@dataclasses.dataclass
+class MshFileGeometry:
+    """[geometry] type = "file": read ``path`` (relative to the configuration file)."""
+
+    path: str = param(doc="gmsh .msh file with physical groups")
+
+    def resolve_paths(self, base_dir: Path) -> None:
+        p = Path(self.path)
+        if not p.is_absolute():
+            p = (Path(base_dir) / p)
+        if not p.is_file():
+            raise ConfigError("geometry.path", f"mesh file not found: {p}")
+        if p.suffix != ".msh":
+            raise ConfigError("geometry.path", f"expected a gmsh .msh file (got {p.name})")
+        self.path = str(p)
