@@ -1,7 +1,10 @@
 """Shared gmsh plumbing: build on rank 0, distribute with dolfinx, name the groups.
 
-Every geometry builder is a function ``build(model: gmsh.model, params) -> None``
-that creates entities and physical groups in an initialised gmsh model on rank 0.
+Every geometry builder is a function ``build(model: gmsh.model, params, unit) -> None``
+that creates entities and physical groups in an initialised gmsh model on rank 0,
+in lengths of ``unit`` metres: OpenCASCADE's tolerances (1e-7) make sub-micron
+samples in SI metres fail, so builders work in units of the sample size and the
+mesh is scaled back to metres afterwards (``Mesh.ScalingFactor`` for .msh files).
 :func:`mesh_from_builder` runs it there and hands the model to dolfinx, which
 partitions the mesh so that no rank keeps the global mesh (physics.md section 5).
 """
@@ -81,35 +84,44 @@ def group_names(gmsh_model) -> tuple[dict[str, int], dict[str, int]]:
     return cells, facets
 
 
+def _write_scaled(gmsh, path: str | Path, unit: float) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    gmsh.option.setNumber("Mesh.ScalingFactor", unit)  # .msh files are in metres
+    gmsh.write(str(path))
+    gmsh.option.setNumber("Mesh.ScalingFactor", 1.0)
+
+
 def mesh_from_builder(build: Callable, params, comm: MPI.Comm = MPI.COMM_WORLD,
-                      msh_path: str | Path | None = None) -> MeshData:
-    """Run ``build(gmsh.model, params)`` on rank 0, optionally save the .msh, distribute."""
+                      msh_path: str | Path | None = None, unit: float | None = None) -> MeshData:
+    """Run ``build(gmsh.model, params, unit)`` on rank 0, optionally save the .msh, distribute.
+
+    ``unit`` defaults to ``params.length_scale()``; the returned mesh is in metres.
+    """
     from dolfinx.io import gmshio
 
+    unit = unit or params.length_scale()
     with gmsh_session() as gmsh:
         groups = (None, None)
-        gdim = 3
         if comm.rank == 0:
             gmsh.model.add("fem_spin")
-            build(gmsh.model, params)
+            build(gmsh.model, params, unit)
             groups = group_names(gmsh.model)
-            gdim = 3
             if msh_path is not None:
-                Path(msh_path).parent.mkdir(parents=True, exist_ok=True)
-                gmsh.write(str(msh_path))
+                _write_scaled(gmsh, msh_path, unit)
         groups = comm.bcast(groups, root=0)
-        mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
+        mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=3)
+    mesh.geometry.x[:] *= unit
     return MeshData(mesh, cell_tags, facet_tags, *groups)
 
 
-def write_msh(build: Callable, params, path: str | Path) -> Path:
-    """Build a geometry with gmsh (serially) and write it to ``path`` (.msh)."""
+def write_msh(build: Callable, params, path: str | Path, unit: float | None = None) -> Path:
+    """Build a geometry with gmsh (serially) and write it to ``path`` (.msh, metres)."""
     path = Path(path)
+    unit = unit or params.length_scale()
     with gmsh_session() as gmsh:
         gmsh.model.add("fem_spin")
-        build(gmsh.model, params)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        gmsh.write(str(path))
+        build(gmsh.model, params, unit)
+        _write_scaled(gmsh, path, unit)
     return path
 
 

@@ -39,12 +39,15 @@ class BoxGeometry:
     def builder(self):
         return build_box
 
+    def length_scale(self) -> float:
+        return max(self.size)
 
-def build_box(model, p: BoxGeometry) -> None:
-    """Create the box in the gmsh ``model`` (rank 0 only; see geometry.base)."""
+
+def build_box(model, p: BoxGeometry, unit: float = 1.0) -> None:
+    """Create the box in the gmsh ``model`` in lengths of ``unit`` metres (rank 0 only)."""
     occ = model.occ
-    x0, y0, z0 = p.origin
-    lx, ly, lz = p.size
+    x0, y0, z0 = (c / unit for c in p.origin)
+    lx, ly, lz = (c / unit for c in p.size)
     vol = occ.addBox(x0, y0, z0, lx, ly, lz)
     occ.synchronize()
     model.addPhysicalGroup(3, [vol], tag=1, name="sample")
@@ -71,5 +74,5 @@ def build_box(model, p: BoxGeometry) -> None:
         mesh.setTransfiniteVolume(vol)
         mesh.setRecombine(3, vol)
     else:
-        model.mesh.setSize(model.getEntities(0), p.mesh_size)
+        model.mesh.setSize(model.getEntities(0), p.mesh_size / unit)
     mesh.generate(3)

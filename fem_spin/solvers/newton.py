@@ -10,6 +10,8 @@ with a smaller step.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import dataclasses
 
 import numpy as np
@@ -47,24 +49,29 @@ class NewtonResult:
     reason: str = ""
 
 
-class Assembler:
+class Assembler(ABC):
     """Interface between Newton and a (constrained or plain) finite-element system."""
 
+    @abstractmethod
     def residual(self, b: PETSc.Vec) -> None:
-        raise NotImplementedError  # interface method, implemented by subclasses
+        ...
 
+    @abstractmethod
     def jacobian(self, A: PETSc.Mat) -> None:
-        raise NotImplementedError  # interface method, implemented by subclasses
+        ...
 
+    @abstractmethod
     def create_matrix(self) -> PETSc.Mat:
-        raise NotImplementedError  # interface method, implemented by subclasses
+        ...
 
+    @abstractmethod
     def create_vector(self) -> PETSc.Vec:
-        raise NotImplementedError  # interface method, implemented by subclasses
+        ...
 
+    @abstractmethod
     def update(self, dx: PETSc.Vec) -> None:
         """u <- u - dx, then make ghosts (and constrained dofs) consistent."""
-        raise NotImplementedError  # interface method, implemented by subclasses
+        ...
 
 
 class DolfinxAssembler(Assembler):

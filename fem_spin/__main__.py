@@ -1,0 +1,3 @@
+from fem_spin.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""``fem-spin`` command line: info, mesh, run, render.
+
+Errors the user can fix (configuration, files, existing results) print one line
+naming the file and the key and exit non-zero, without a traceback (``--debug``
+shows it). Under ``mpirun`` only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["main", "default_config_path"]
+
+EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def default_config_path() -> Path:
+    """The embedded configuration ``fem-spin run`` uses without arguments."""
+    return Path(str(resources.files("fem_spin") / "configs" / "default.toml"))
+
+
+def _rank() -> int:
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.rank
+
+
+def _error(msg: str) -> None:
+    if _rank() == 0:
+        print(f"fem-spin: error: {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_info(args) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mpi4py import MPI
+
+    import fem_spin
+
+    def ver(module: str, dist: str | None = None) -> str:
+        try:
+            mod = __import__(module)
+            return getattr(mod, "__version__", None) or version(dist or module)
+        except (ImportError, PackageNotFoundError):
+            return "not installed"
+        except Exception as exc:  # an optional library that fails to load is reported, not fatal
+            return f"unavailable ({exc.__class__.__name__})"
+
+    from petsc4py import PETSc
+
+    lines = {
+        "fem_spin": fem_spin.__version__,
+        "dolfinx": ver("dolfinx", "fenics-dolfinx"),
+        "ufl": ver("ufl", "fenics-ufl"),
+        "basix": ver("basix", "fenics-basix"),
+        "PETSc": ".".join(map(str, PETSc.Sys.getVersion())),
+        "petsc4py": ver("petsc4py"),
+        "mpi4py": ver("mpi4py"),
+        "MPI library": MPI.Get_library_version().splitlines()[0].strip(),
+        "MPI size": str(MPI.COMM_WORLD.size),
+        "gmsh": ver("gmsh"),
+        "pyvista": ver("pyvista"),
+        "dolfinx_mpc": ver("dolfinx_mpc", "dolfinx_mpc"),
+        "scifem": ver("scifem"),
+        "python": sys.version.split()[0],
+    }
+    if MPI.COMM_WORLD.rank == 0:
+        width = max(map(len, lines))
+        for k, v in lines.items():
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def _parse_params(items: list[str], source: str) -> dict:
+    from fem_spin.config import ConfigError
+
+    params = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(item, "expected KEY=VALUE (TOML value, e.g. size=[1e-7,1e-7,1e-7])",
+                              file=source)
+        key, value = item.split("=", 1)
+        try:
+            params[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            params[key.strip()] = value  # a bare string
+    return params
+
+
+def cmd_mesh(args) -> int:
+    from fem_spin.config import _GEOMETRIES, build_section, geometry_types
+    from fem_spin.config import ConfigError
+    from fem_spin.geometry import write_msh
+
+    kinds = [k for k in geometry_types() if k != "file"]
+    if args.geometry not in kinds:
+        raise ConfigError("geometry", f"unknown geometry {args.geometry!r} (expected one of "
+                                      f"{', '.join(kinds)})", file="command line")
+    try:
+        geo = build_section(_GEOMETRIES[args.geometry], _parse_params(args.param, "command line"),
+                            "geometry")
+    except ConfigError as exc:
+        exc.file = "command line"
+        raise
+    out = Path(args.output or f"meshes/{args.geometry}.msh")
+    if _rank() == 0:
+        write_msh(geo.builder(), geo, out)
+        print(f"fem-spin: wrote {out}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from fem_spin.config import load_config
+    from fem_spin.simulation import run
+
+    path = Path(args.config) if args.config else default_config_path()
+    config = load_config(path)
+    if args.name:
+        config.name = args.name
+    run(config, overwrite=args.overwrite, output_dir=args.output_dir, quiet=args.quiet)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from fem_spin.viz.render import render_result
+
+    if _rank() == 0:
+        run_dir = Path(args.run_dir)
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"{run_dir}: no such run directory")
+        pvds = sorted(run_dir.rglob("fields.pvd"))
+        if not pvds:
+            raise FileNotFoundError(f"{run_dir}: no fields.pvd below it")
+        for pvd in pvds:
+            png = render_result(pvd.parent, scalar=args.field, time_index=args.time_index,
+                                title=str(pvd.parent.relative_to(run_dir.parent)))
+            print(f"fem-spin: wrote {png}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fem-spin", description="Finite-element spin transport "
+                                "(nuclear spin diffusion, Onsager transport, spin accumulation).")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="versions of the stack and the MPI size")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("mesh", help="build a named geometry with gmsh and write a .msh (SI metres)")
+    s.add_argument("geometry", help="geometry name, e.g. box")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="geometry parameter (TOML value), repeatable: -p size=[1e-7,1e-7,1e-7]")
+    s.add_argument("-o", "--output", help="output .msh (default meshes/<geometry>.msh)")
+    s.set_defaults(func=cmd_mesh)
+
+    s = sub.add_parser("run", help="run a simulation described by a TOML file")
+    s.add_argument("config", nargs="?", help="TOML file (default: the embedded demo configuration)")
+    s.add_argument("--output-dir", help="parent directory of the run directory (overrides [output])")
+    s.add_argument("--name", help="run name (overrides the file's name)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("render", help="pyvista picture(s) of a run's fields (off-screen PNG)")
+    s.add_argument("run_dir", help="run directory (every fields.pvd below it is drawn)")
+    s.add_argument("--field", default="polarization", help="point field to colour by")
+    s.add_argument("--time-index", type=int, default=None,
+                   help="snapshot index, -1 for the last (default: the middle snapshot)")
+    s.set_defaults(func=cmd_render)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from fem_spin.config import ConfigError
+    from fem_spin.io import RunDirectoryExists
+
+    try:
+        return args.func(args)
+    except (ConfigError, RunDirectoryExists, FileNotFoundError, KeyError) as exc:
+        if args.debug:
+            raise
+        _error(str(exc).strip("'\""))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted; files written so far are closed and readable")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from fem_spin.simulation import Interrupted
+        from fem_spin.solvers import SimulationFailed
+
+        if args.debug:
+            raise
+        if isinstance(exc, Interrupted):
+            _error(f"{exc}; files written so far are closed and readable")
+            return EXIT_INTERRUPTED
+        if isinstance(exc, SimulationFailed):
+            _error(f"simulation failed: {exc}")
+            return EXIT_FAILED
+        _error(f"{exc.__class__.__name__}: {exc} (run with --debug for the traceback)")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

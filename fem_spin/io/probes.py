@@ -1,0 +1,49 @@
+"""Point and line probes of distributed fields: every rank evaluates the points in its
+cells, a reduction assembles the values (no mesh is gathered)."""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+__all__ = ["LineProbe"]
+
+
+class LineProbe:
+    """``n`` equidistant points from ``start`` to ``end`` (metres)."""
+
+    def __init__(self, mesh, start, end, n: int = 101):
+        from dolfinx import geometry
+
+        self.mesh = mesh
+        self.start, self.end = np.asarray(start, float), np.asarray(end, float)
+        s = np.linspace(0.0, 1.0, n)
+        self.points = self.start[None, :] + s[:, None] * (self.end - self.start)[None, :]
+        self.distance = s * np.linalg.norm(self.end - self.start)
+        tree = geometry.bb_tree(mesh, mesh.topology.dim)
+        candidates = geometry.compute_collisions_points(tree, self.points)
+        colliding = geometry.compute_colliding_cells(mesh, candidates, self.points)
+        self.local_index, self.cells = [], []
+        for i in range(n):
+            links = colliding.links(i)
+            if len(links):
+                self.local_index.append(i)
+                self.cells.append(links[0])
+        # A point on a partition boundary is found by several ranks: count each once.
+        found = np.zeros(n, dtype=np.int32)
+        found[self.local_index] = 1
+        owner_rank = np.where(found, mesh.comm.rank, mesh.comm.size)
+        self.owner = mesh.comm.allreduce(owner_rank, op=MPI.MIN)
+
+    def evaluate(self, function) -> np.ndarray:
+        """Values at the probe points (NaN outside the mesh), the same on every rank."""
+        n = len(self.points)
+        values = np.zeros(n)
+        if self.local_index:
+            idx = np.asarray(self.local_index)
+            vals = function.eval(self.points[idx], np.asarray(self.cells, dtype=np.int32))
+            mine = self.owner[idx] == self.mesh.comm.rank
+            values[idx[mine]] = vals[mine, 0]
+        values = self.mesh.comm.allreduce(values, op=MPI.SUM)
+        values[self.owner == self.mesh.comm.size] = np.nan
+        return values

@@ -1,0 +1,134 @@
+"""The transient problem every model derives from.
+
+``initialise()`` reads as a pipeline; each step is a method a model overrides:
+
+    mesh -> function spaces -> measures -> initial condition -> formulation -> solver
+
+The time stepper (solvers.timestepping) drives a problem through ``set_time_step``,
+``solve_step``, ``accept_step``, ``reject_step`` and ``error_quantity``; the run
+driver (simulation.py) asks it for ``observables()`` and ``output_functions()``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+from mpi4py import MPI
+
+from fem_spin.geometry import MeshData, create_mesh
+from fem_spin.solvers.newton import DolfinxAssembler, NewtonSolver
+
+__all__ = ["TransientProblem"]
+
+
+class TransientProblem(ABC):
+    """Base class: a backward-Euler problem for one unknown Function ``self.u``."""
+
+    #: quantities the driver writes to the CSV, in order (a model sets its own)
+    observable_names: tuple[str, ...] = ()
+
+    def __init__(self, config, comm: MPI.Comm = MPI.COMM_WORLD, mesh_data: MeshData | None = None):
+        self.config = config
+        self.params = config.model
+        self.comm = comm
+        self.mesh_data = mesh_data
+        self.bcs: list = []
+
+    # ------------------------------------------------------------------ pipeline
+    def initialise(self) -> "TransientProblem":
+        self.define_mesh()
+        self.define_function_spaces()
+        self.define_measures()
+        self.define_initial_condition()
+        self.create_formulation()
+        self.create_solver()
+        return self
+
+    def define_mesh(self) -> None:
+        if self.mesh_data is None:
+            self.mesh_data = create_mesh(self.config.geometry, self.comm)
+        self.mesh = self.mesh_data.mesh
+
+    @abstractmethod
+    def define_function_spaces(self) -> None:
+        ...
+
+    def define_measures(self) -> None:
+        import ufl
+
+        md = self.mesh_data
+        self.dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=md.cell_tags)
+        self.ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=md.facet_tags)
+
+    @abstractmethod
+    def define_initial_condition(self) -> None:
+        ...
+
+    @abstractmethod
+    def create_formulation(self) -> None:
+        ...
+
+    def create_solver(self) -> None:
+        s = self.config.solver
+        self.newton = NewtonSolver(
+            DolfinxAssembler(self.F, self.u, self.bcs), self.comm,
+            settings={"rtol": s.rtol, "atol": s.atol, "max_iterations": s.max_iterations},
+            petsc_options=s.petsc_options, prefix=f"fem_spin_{id(self)}_")
+
+    # ------------------------------------------------------------------ stepping
+    def set_time_step(self, t_new: float, dt: float) -> None:
+        self.time.value = t_new
+        self.dt.value = dt
+
+    def solve_step(self):
+        return self.newton.solve()
+
+    def accept_step(self) -> None:
+        self.u_n.x.array[:] = self.u.x.array
+
+    def reject_step(self) -> None:
+        self.u.x.array[:] = self.u_n.x.array
+
+    @abstractmethod
+    def error_quantity(self) -> np.ndarray:
+        ...
+
+    @abstractmethod
+    def observables(self) -> dict[str, float]:
+        ...
+
+    @abstractmethod
+    def output_functions(self) -> list:
+        ...
+
+    def update_output_functions(self) -> None:
+        """Refresh derived output fields before they are written."""
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def num_dofs(self) -> int:
+        im = self.u.function_space.dofmap.index_map
+        return im.size_global * self.u.function_space.dofmap.index_map_bs
+
+    def owned(self, array: np.ndarray) -> np.ndarray:
+        """The part of a dof array owned by this rank (no ghosts)."""
+        im = self.u.function_space.dofmap.index_map
+        return array[: im.size_local * self.u.function_space.dofmap.index_map_bs]
+
+    def global_sum(self, value: float) -> float:
+        return self.comm.allreduce(value, op=MPI.SUM)
+
+    def global_min(self, a: np.ndarray) -> float:
+        return self.comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
+
+    def global_max(self, a: np.ndarray) -> float:
+        return self.comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
+
+    def integrate(self, compiled_form) -> float:
+        import dolfinx.fem as fem
+
+        return self.global_sum(fem.assemble_scalar(compiled_form))
+
+    def destroy(self) -> None:
+        self.newton.destroy()

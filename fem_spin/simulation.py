@@ -1,0 +1,186 @@
+"""Run driver: one mechanism for every model.
+
+``run(config)`` creates the run directory, builds the problem the [model] section
+names, steps it with the shared :class:`~fem_spin.solvers.TimeStepper`, writes the
+CSV time series (rank 0), the fields (parallel VTX + VTK) at log-spaced snapshot
+times, a summary, plots and a 3-D picture. A [sweep] runs one variant per value
+into sub-directories and adds comparison plots. SIGTERM/SIGINT stop the run
+cleanly: files are closed and stay readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from fem_spin.config import RunConfig, dump_toml
+from fem_spin.io import FieldWriter, Progress, RunDirectory, TimeSeriesWriter, rank0_print
+from fem_spin.solvers import SimulationFailed, TimeStepper
+
+__all__ = ["run", "run_single", "snapshot_times", "Interrupted"]
+
+
+class Interrupted(RuntimeError):
+    """The run received SIGINT/SIGTERM; outputs written so far are closed and valid."""
+
+
+def snapshot_times(t_end: float, dt_initial: float, count: int) -> list[float]:
+    """``count`` log-spaced times between ~dt_initial and t_end (t_end included)."""
+    if count <= 0:
+        return [t_end]
+    start = min(max(dt_initial * 10, t_end * 1e-4), t_end)
+    times = np.geomspace(start, t_end, count) if count > 1 else np.array([t_end])
+    return sorted({float(f"{t:.6g}") for t in times[:-1]} | {t_end})
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    def handler(signum, frame):
+        raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label) or "run"
+
+
+def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WORLD,
+               quiet: bool = False, label: str = "", problem=None) -> dict:
+    """Run one configuration into ``directory`` (which must exist); returns the summary."""
+    cls = type(config.model).problem_class
+    wall0 = time.perf_counter()
+    problem = problem or cls(config, comm).initialise()
+    out = config.output
+    times = snapshot_times(config.time.t_end, config.time.dt_initial, out.field_snapshots)
+    columns = ["step", "t", "dt", "newton_iterations", "linear_iterations", "rejected",
+               *problem.observable_names]
+    summary = {"label": label, "model": type(config.model).__name__, "dofs": problem.num_dofs,
+               "ranks": comm.size, "status": "running"}
+    progress = Progress(config.time.t_end, out.progress_interval, comm, label)
+    if not quiet:
+        rank0_print(f"  {label + ': ' if label else ''}{problem.num_dofs} dofs on {comm.size} rank(s), "
+                    f"t_end = {config.time.t_end:g} s", comm=comm)
+
+    series = TimeSeriesWriter(directory / "timeseries.csv", columns, comm)
+    problem.update_output_functions()
+    fields = FieldWriter(comm, directory, problem.output_functions())
+    totals = {"newton": 0, "linear": 0, "rejected": 0}
+    probe = problem.profile_probe() if hasattr(problem, "profile_probe") else None
+    profiles: dict[float, np.ndarray] = {}
+
+    def record(info):
+        totals["newton"] += info.newton_iterations
+        totals["linear"] += info.linear_iterations
+        totals["rejected"] += info.rejected
+        series.write({"step": info.step, "t": info.t, "dt": info.dt,
+                      "newton_iterations": info.newton_iterations,
+                      "linear_iterations": info.linear_iterations, "rejected": info.rejected,
+                      **problem.observables()})
+        if not quiet:
+            progress.update(info)
+
+    def snapshot(t):
+        problem.update_output_functions()
+        fields.write(t)
+        if probe is not None:
+            line, function = probe
+            profiles[t] = line.evaluate(function)
+
+    stepper = TimeStepper(problem, config.time, output_times=times, on_step=record, on_output=snapshot)
+    try:
+        with _stop_on_signals():
+            series.write({"step": 0, "t": 0.0, "dt": 0.0, "newton_iterations": 0,
+                          "linear_iterations": 0, "rejected": 0, **problem.observables()})
+            snapshot(0.0)
+            stepper.run()
+        summary["status"] = "completed"
+    except (SimulationFailed, Interrupted) as exc:
+        summary["status"] = f"stopped: {exc}"
+        raise
+    finally:
+        series.close()
+        fields.close()
+        summary.update(steps=stepper.step, t_final=stepper.t, newton_iterations=totals["newton"],
+                       linear_iterations=totals["linear"], rejected_steps=totals["rejected"],
+                       wall_time_s=time.perf_counter() - wall0,
+                       final=problem.observables(), snapshot_times=[0.0, *times])
+        if comm.rank == 0 and profiles:
+            _write_profiles(directory / "profiles.csv", probe[0], profiles)
+        if comm.rank == 0:
+            (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    if hasattr(problem, "write_extra_outputs"):
+        problem.write_extra_outputs(directory, times)
+    problem.destroy()
+    return summary
+
+
+def _write_profiles(path: Path, line, profiles: dict) -> None:
+    times = sorted(profiles)
+    header = "distance_m," + ",".join(f"t={t:.6g}" for t in times)
+    rows = np.column_stack([line.distance] + [profiles[t] for t in times])
+    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.10g")
+
+
+def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = False,
+        output_dir: str | Path | None = None, quiet: bool = False) -> Path:
+    """Run a configuration (and its sweep) into ``<output.directory>/<name>``; returns that path."""
+    rundir = RunDirectory(output_dir or config.output.directory, config.name, comm, overwrite)
+    rundir.write_text("config.toml", dump_toml(config.raw))
+    variants = config.variants()
+    if not quiet:
+        rank0_print(f"fem-spin: running '{config.name}' ({len(variants)} run(s)) -> {rundir.path}",
+                    comm=comm)
+    summaries = {}
+    for label, cfg in variants:
+        directory = rundir.path / _slug(label) if label else rundir.path
+        if comm.rank == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        summaries[label] = run_single(cfg, directory, comm, quiet, label)
+    if comm.rank == 0 and len(variants) > 1:
+        (rundir.path / "summary.json").write_text(json.dumps(summaries, indent=2, default=float) + "\n")
+    _post_process(config, rundir.path, variants, comm, quiet)
+    if not quiet:
+        rank0_print(f"fem-spin: results in {rundir.path}", comm=comm)
+    return rundir.path
+
+
+def _post_process(config, path: Path, variants, comm, quiet) -> None:
+    """Plots (rank 0) and 3-D pictures; optional extras never fail a finished run."""
+    from fem_spin.viz import plots
+
+    if config.output.plot and comm.rank == 0:
+        dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}
+        for png in plots.plot_run(dirs, path, type(config.model).problem_class):
+            if not quiet:
+                print(f"  plot: {png}", flush=True)
+    if config.output.render and comm.rank == 0:
+        from fem_spin.viz import render
+
+        for label, _ in variants:
+            d = path / _slug(label) if label else path
+            try:
+                png = render.render_result(d, title=label or config.name)
+                if not quiet:
+                    print(f"  picture: {png}", flush=True)
+            except render.RenderUnavailable as exc:
+                print(f"  picture skipped: {exc}", flush=True)
+    comm.barrier()
