@@ -202,7 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, SimulationFailed):
             _error(f"simulation failed: {exc}")
             return EXIT_FAILED
-        _error(f"{exc.__class__.__name__}: {exc} (run with --debug for the traceback)")
+        from mpi4py import MPI
+
+        print(f"fem-spin: error: {exc.__class__.__name__}: {exc} (run with --debug for the "
+              f"traceback)", file=sys.stderr, flush=True)
+        if MPI.COMM_WORLD.size > 1:
+            # An unexpected error may hit one rank only: stop the others instead of hanging.
+            MPI.COMM_WORLD.Abort(EXIT_FAILED)
         return EXIT_FAILED
 
 

@@ -345,8 +345,8 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
         if not name or any(c in name for c in "/\\") or name.startswith("."):
             raise ConfigError("name", f"must be a plain directory name (got {name!r})")
         geometry = _typed_section(_GEOMETRIES, raw["geometry"], "geometry")
-        if base_dir is not None and hasattr(geometry, "resolve_paths"):
-            geometry.resolve_paths(base_dir)
+        if hasattr(geometry, "resolve_paths"):
+            geometry.resolve_paths(base_dir if base_dir is not None else Path.cwd())
         model = _typed_section(_MODELS, raw["model"], "model")
         time = build_section(TimeConfig, raw["time"], "time")
         solver = build_section(SolverConfig, raw.get("solver", {}), "solver")

@@ -142,6 +142,9 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -
 def bounding_box(mesh) -> tuple[np.ndarray, np.ndarray]:
     """Global (min corner, max corner) of a distributed mesh."""
     x = mesh.geometry.x
-    lo = mesh.comm.allreduce(x.min(axis=0) if len(x) else np.full(3, np.inf), op=MPI.MIN)
-    hi = mesh.comm.allreduce(x.max(axis=0) if len(x) else np.full(3, -np.inf), op=MPI.MAX)
+    lo_local = x.min(axis=0) if len(x) else np.full(3, np.inf)
+    hi_local = x.max(axis=0) if len(x) else np.full(3, -np.inf)
+    lo, hi = np.empty(3), np.empty(3)
+    mesh.comm.Allreduce(lo_local, lo, op=MPI.MIN)
+    mesh.comm.Allreduce(hi_local, hi, op=MPI.MAX)
     return lo, hi

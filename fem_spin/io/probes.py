@@ -32,8 +32,9 @@ class LineProbe:
         # A point on a partition boundary is found by several ranks: count each once.
         found = np.zeros(n, dtype=np.int32)
         found[self.local_index] = 1
-        owner_rank = np.where(found, mesh.comm.rank, mesh.comm.size)
-        self.owner = mesh.comm.allreduce(owner_rank, op=MPI.MIN)
+        owner_rank = np.where(found, mesh.comm.rank, mesh.comm.size).astype(np.int32)
+        self.owner = np.empty_like(owner_rank)
+        mesh.comm.Allreduce(owner_rank, self.owner, op=MPI.MIN)
 
     def evaluate(self, function) -> np.ndarray:
         """Values at the probe points (NaN outside the mesh), the same on every rank."""
@@ -44,6 +45,6 @@ class LineProbe:
             vals = function.eval(self.points[idx], np.asarray(self.cells, dtype=np.int32))
             mine = self.owner[idx] == self.mesh.comm.rank
             values[idx[mine]] = vals[mine, 0]
-        values = self.mesh.comm.allreduce(values, op=MPI.SUM)
+        values = self.mesh.comm.allreduce(values, op=MPI.SUM)  # exactly one rank adds each
         values[self.owner == self.mesh.comm.size] = np.nan
         return values

@@ -26,6 +26,7 @@ NEWTON_DEFAULTS = {
     "rtol": 1e-10,   # on the residual norm, relative to the first residual
     "atol": 1e-12,   # on the residual norm (models scale residuals to O(change of state))
     "max_iterations": 25,
+    "max_backtracks": 6,  # halvings of a Newton update whose residual grows
 }
 
 #: PETSc options of the linear solve; [solver].petsc_options adds to / overrides them.
@@ -122,24 +123,32 @@ class DolfinxAssembler(Assembler):
 
 
 class NewtonSolver:
-    """Damped-free Newton iteration with residual-norm convergence test."""
+    """Newton iteration with backtracking and a residual-norm convergence test."""
 
     def __init__(self, assembler: Assembler, comm: MPI.Comm, settings: dict | None = None,
                  petsc_options: dict | None = None, prefix: str = "fem_spin_"):
         self.assembler, self.comm = assembler, comm
         self.settings = {**NEWTON_DEFAULTS, **(settings or {})}
-        self.A = assembler.create_matrix()
-        self.b = assembler.create_vector()
-        self.dx = self.b.duplicate()
-        self.ksp = PETSc.KSP().create(comm)
-        self.ksp.setOperators(self.A)
-        self.ksp.setOptionsPrefix(prefix)
+        self.prefix = prefix
         opts = PETSc.Options()
         for key, value in {**LINEAR_SOLVER_DEFAULTS, **(petsc_options or {})}.items():
             opts[f"{prefix}{key}"] = value
+        self._create()
+
+    def _create(self) -> None:
+        self.A = self.assembler.create_matrix()
+        self.b = self.assembler.create_vector()
+        self.dx = self.b.duplicate()
+        self.ksp = PETSc.KSP().create(self.comm)
+        self.ksp.setOperators(self.A)
+        self.ksp.setOptionsPrefix(self.prefix)
         self.ksp.setFromOptions()
-        self.A.setOptionsPrefix(prefix)
+        self.A.setOptionsPrefix(self.prefix)
         self.A.setFromOptions()
+
+    def _reset(self) -> None:
+        self.destroy()
+        self._create()
 
     def solve(self) -> NewtonResult:
         s = self.settings
@@ -152,16 +161,30 @@ class NewtonSolver:
         for it in range(1, s["max_iterations"] + 1):
             if r <= s["atol"]:
                 return NewtonResult(True, it - 1, linear_its, r)
-            self.assembler.jacobian(self.A)
-            self.ksp.solve(self.b, self.dx)
+            try:
+                self.assembler.jacobian(self.A)
+                self.ksp.solve(self.b, self.dx)
+            except PETSc.Error as exc:  # e.g. the factorisation of a singular Jacobian
+                self._reset()            # PETSc leaves vectors locked after an error
+                return NewtonResult(False, it, linear_its, r, f"linear solver error: PETSc error "
+                                                              f"code {exc.ierr}")
             reason = self.ksp.getConvergedReason()
             linear_its += self.ksp.getIterationNumber()
             if reason < 0:
+                self._reset()  # a failed factorisation must not linger into the retry
                 return NewtonResult(False, it, linear_its, r,
                                     f"linear solver failed: {_KSP_REASONS.get(reason, reason)}")
+            # Backtracking: halve the update while the residual grows (or is NaN).
+            r_old = r
             self.assembler.update(self.dx)
-            self.assembler.residual(self.b)
-            r = self.b.norm()
+            for k in range(s["max_backtracks"] + 1):
+                self.assembler.residual(self.b)
+                r = self.b.norm()
+                if (np.isfinite(r) and r < r_old) or k == s["max_backtracks"]:
+                    break
+                self.dx.scale(-0.5)
+                self.assembler.update(self.dx)   # u <- u + dx/2: back to half the last step
+                self.dx.scale(-1.0)
             if not np.isfinite(r):
                 return NewtonResult(False, it, linear_its, r, "non-finite residual (NaN/Inf)")
             if r <= s["atol"] or r <= s["rtol"] * r0:

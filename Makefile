@@ -1,0 +1,24 @@
+# fem_spin: every target runs inside the environment ./fem-env provisions on first use.
+ENV    := ./fem-env
+PYTEST := python3 -m pytest
+
+.PHONY: run test test-serial test-mpi bench info clean
+
+## make run   - the main job: the default simulation, results under results/
+run:
+	$(ENV) fem-spin run --overwrite
+
+## make test  - the whole suite serially, then the parallel-marked tests under mpirun -n 2
+test: test-serial test-mpi
+
+test-serial:
+	$(ENV) $(PYTEST) -q tests
+
+test-mpi:
+	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q tests
+
+info:
+	$(ENV) fem-spin info
+
+clean:
+	rm -rf results .pytest_cache

@@ -1,0 +1,65 @@
+"""Shared helpers: small configurations built in memory, and a runner for CLI subprocesses."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fem_spin.config import parse_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "name": "test",
+    "geometry": {"type": "box", "size": [1e-7, 1e-8, 1e-8], "cells": [16, 1, 1]},
+    "model": {"type": "nuclear_diffusion", "D0": 1e-16, "speedup": "none"},
+    "time": {"t_end": 5.0, "dt_initial": 0.05, "adaptive": False},
+    "output": {"plot": False, "render": False, "field_snapshots": 2, "progress_interval": 1e9},
+}
+
+
+def make_raw(**sections) -> dict:
+    """BASE with sections updated key by key: make_raw(model={"speedup": "local"})."""
+    raw = copy.deepcopy(BASE)
+    for name, table in sections.items():
+        if isinstance(table, dict):
+            raw.setdefault(name, {}).update(table)
+        else:
+            raw[name] = table
+    return raw
+
+
+def make_config(**sections):
+    return parse_config(make_raw(**sections))
+
+
+def run_cli(*args, cwd=None, timeout=600, mpi: int = 0) -> subprocess.CompletedProcess:
+    """Run ``fem-spin ARGS`` (optionally under mpirun -n N) in a subprocess."""
+    cmd = [sys.executable, "-m", "fem_spin", *args]
+    if mpi:
+        cmd = ["mpirun", "-n", str(mpi), *cmd]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    # A subprocess must not inherit the parent's MPI singleton state.
+    for key in list(env):
+        if key.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_")):
+            env.pop(key)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def comm():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def serial_only():
+    from mpi4py import MPI
+
+    return pytest.mark.skipif(MPI.COMM_WORLD.size > 1, reason="spawns its own processes")

@@ -1,0 +1,137 @@
+"""System tests of nuclear spin diffusion (physics.md 1.1 and 6): exact solutions,
+convergence orders, conservation, bounds, relaxation, the speed-up factor."""
+
+import numpy as np
+import pytest
+
+from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem, speedup_factor
+from fem_spin.solvers import TimeStepper
+from conftest import make_config
+
+pytestmark = pytest.mark.parallel
+
+L, D0 = 1e-7, 1e-16
+RATE = D0 * (np.pi / L) ** 2          # decay rate of the cos(pi x / L) mode (1/s)
+A, B = 0.3, 0.5                       # P = A + B cos(pi x/L) exp(-RATE t)
+
+
+def exact(x, t):
+    return A + B * np.cos(np.pi * x[0] / L) * np.exp(-RATE * t)
+
+
+def solve(n_cells, dt, t_end, speedup="none", initial=None, **model):
+    cfg = make_config(geometry={"cells": [n_cells, 1, 1]},
+                      model={"speedup": speedup, **model},
+                      time={"t_end": t_end, "dt_initial": dt, "adaptive": False})
+    problem = NuclearDiffusionProblem(cfg, initial_polarization=initial or (lambda x: exact(x, 0.0)))
+    problem.initialise()
+    TimeStepper(problem, cfg.time).run()
+    return problem
+
+
+def nodal_error(problem, t):
+    x = problem.V.tabulate_dof_coordinates().T
+    err = np.abs(np.tanh(problem.owned(problem.u.x.array)) - problem.owned(exact(x, t)))
+    return problem.global_max(err)
+
+
+def test_speedup_factor_check_values():
+    # physics.md 1.1, quoted by the paper
+    for p, f in [(0.5, 1.1547), (0.7, 1.4003), (0.9, 2.2942), (0.99, 7.0888)]:
+        assert speedup_factor(p) == pytest.approx(f, abs=5e-5)
+    assert speedup_factor(0.0) == 1.0
+    with pytest.raises(ValueError):
+        speedup_factor(1.0)
+
+
+def test_spatial_convergence_order_exact_cosine_mode():
+    # short time and many steps: the backward-Euler error stays ~25x below the spatial one
+    t_end = 0.25 / RATE
+    dt = t_end / 1000
+    errors = [nodal_error(solve(n, dt, t_end), t_end) for n in (4, 8, 16)]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert errors[-1] < 1e-3
+    assert orders[-1] > 1.8, f"errors {errors}, orders {orders}"
+
+
+def test_temporal_convergence_order_backward_euler():
+    t_end = 1.0 / RATE
+    sols = []
+    for steps in (5, 10, 20):
+        p = solve(48, t_end / steps, t_end)
+        sols.append(np.tanh(p.owned(p.u.x.array)).copy())
+        comm = p.comm
+    diffs = [comm.allreduce(np.max(np.abs(a - b)), op=__import__("mpi4py").MPI.MAX)
+             for a, b in zip(sols[:-1], sols[1:])]
+    order = np.log2(diffs[0] / diffs[1])
+    assert 0.85 < order < 1.2, f"successive differences {diffs}, order {order}"
+
+
+@pytest.mark.parametrize("speedup", ["none", "global", "local"])
+def test_total_polarization_conserved_without_relaxation(speedup):
+    step = lambda x: np.where(x[0] < 0.5 * L, 0.95, 0.0)
+    cfg = make_config(geometry={"cells": [20, 2, 2]}, model={"speedup": speedup},
+                      time={"t_end": 20.0, "dt_initial": 0.01, "adaptive": True, "tolerance": 5e-3})
+    problem = NuclearDiffusionProblem(cfg, initial_polarization=step).initialise()
+    before = problem.observables()["polarization_volume"]
+    totals = []
+    TimeStepper(problem, cfg.time,
+                on_step=lambda info: totals.append(problem.observables()["polarization_volume"])).run()
+    drift = np.max(np.abs(np.array(totals) - before)) / abs(before)
+    assert drift < 1e-9, f"relative drift of total P: {drift}"
+    obs = problem.observables()
+    assert obs["P_max"] - obs["P_min"] < 0.2  # it did spread
+
+
+def test_speedup_modes_order_the_spreading():
+    """The speed-up only accelerates transport: local >= global >= none at equal times."""
+    step = lambda x: np.where(x[0] < 0.5 * L, 0.95, 0.0)
+    outside = {}
+    for mode in ("none", "global", "local"):
+        cfg = make_config(geometry={"cells": [40, 1, 1]}, model={"speedup": mode},
+                          time={"t_end": 2.0, "dt_initial": 0.01, "adaptive": False})
+        problem = NuclearDiffusionProblem(cfg, initial_polarization=step).initialise()
+        TimeStepper(problem, cfg.time).run()
+        x = problem.V.tabulate_dof_coordinates()[:, 0]
+        p = np.tanh(problem.u.x.array)
+        outside[mode] = problem.global_sum(float(np.sum(p[: len(problem.owned(p))][
+            problem.owned(x) > 0.5 * L])))
+    assert outside["none"] < outside["global"] < outside["local"]
+    # global: f(Pbar ~ 0.475) ~ 1.136 -> the same profile at t*f; a clearly visible effect
+    assert outside["global"] / outside["none"] > 1.02
+
+
+def test_bounds_at_099_with_large_steps():
+    spike = lambda x: np.where(np.abs(x[0] - 0.5 * L) < 0.15 * L, 0.99, -0.5)
+    for mode in ("none", "global", "local"):
+        cfg = make_config(geometry={"cells": [8, 1, 1]}, model={"speedup": mode},
+                          time={"t_end": 50.0, "dt_initial": 10.0, "adaptive": False})
+        problem = NuclearDiffusionProblem(cfg, initial_polarization=spike).initialise()
+        history = []
+        TimeStepper(problem, cfg.time, on_step=lambda i: history.append(problem.observables())).run()
+        assert all(-1 < h["P_min"] and h["P_max"] < 1 for h in history)
+        # maximum principle: within the initial extremes (lumped capacity keeps it tight)
+        assert min(h["P_min"] for h in history) >= -0.5 - 1e-9
+        assert max(h["P_max"] for h in history) <= 0.99 + 1e-9
+
+
+def test_relaxation_to_equilibrium_matches_exponential():
+    R1, P0, P_eq = 0.5, 0.8, 0.1
+    t_end, steps = 4.0, 400
+    p = solve(4, t_end / steps, t_end, initial=lambda x: np.full(x.shape[1], P0), R1=R1, P_eq=P_eq)
+    mean = p.observables()["P_mean"]
+    backward_euler = P_eq + (P0 - P_eq) * (1 + R1 * t_end / steps) ** (-steps)
+    assert mean == pytest.approx(backward_euler, rel=1e-9)
+    assert mean == pytest.approx(P_eq + (P0 - P_eq) * np.exp(-R1 * t_end), rel=3e-3)
+
+
+def test_global_mode_is_consistent_in_time_step():
+    """With relaxation Pbar changes; the fixed point makes f use Pbar^{n+1}: halving dt halves
+    the difference to a fine reference (first order, no lagging error on top)."""
+    step = lambda x: np.where(x[0] < 0.5 * L, 0.9, 0.0)
+    means = []
+    for steps in (10, 20, 160):
+        p = solve(20, 4.0 / steps, 4.0, speedup="global", initial=step, R1=0.3)
+        means.append(p.observables()["P_mean"])
+    e1, e2 = abs(means[0] - means[2]), abs(means[1] - means[2])
+    assert 1.6 < e1 / e2 < 2.6, (means, e1 / e2)
