@@ -12,10 +12,10 @@ run:
 test: test-serial test-mpi
 
 test-serial:
-	$(ENV) $(PYTEST) -q tests
+	$(ENV) $(PYTEST) -q --color=no tests
 
 test-mpi:
-	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q tests
+	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q --color=no tests
 
 info:
 	$(ENV) fem-spin info
