@@ -369,6 +369,8 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
                 parse_config(trial, source=source, base_dir=base_dir)
         if len(lengths) > 1:
             raise ConfigError("sweep", "all swept lists must have the same length (they are zipped)")
+        # A model may check itself against the other sections (e.g. a source radius
+        # against the cell size) by defining check_against(geometry, time).
         check = getattr(model, "check_against", None)
         if check is not None:
             check(geometry, time)

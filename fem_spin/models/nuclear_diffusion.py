@@ -91,9 +91,6 @@ class NuclearDiffusionConfig:
                                                                          self.region_upper)):
             raise ConfigError("region_upper", "must exceed region_lower in every direction")
 
-    def check_against(self, geometry, time) -> None:
-        """Cross-section checks (called by the config loader)."""
-
     def initial_polarization_field(self) -> Callable[[np.ndarray], np.ndarray]:
         """P(x, 0) as a vectorised function of points x with shape (3, n)."""
         background, inside = self.initial_polarization, self.region_polarization
