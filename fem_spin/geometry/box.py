@@ -25,6 +25,8 @@ class BoxGeometry:
     cells: tuple[int, int, int] | None = param(None, doc="structured hexahedral mesh: cells per edge",
                                                check=None)
     mesh_size: float | None = param(None, unit="m", doc="unstructured tetrahedra of this size")
+    periodic: tuple[bool, bool, bool] = param((False, False, False),
+                                              doc="periodic boundary conditions along x, y, z")
 
     def __post_init__(self):
         if self.cells is None and self.mesh_size is None:
@@ -38,6 +40,14 @@ class BoxGeometry:
 
     def builder(self):
         return build_box
+
+    def periodic_box(self):
+        """(lower corner, upper corner, periodic axes) or None when nothing is periodic."""
+        axes = tuple(i for i, p in enumerate(self.periodic) if p)
+        if not axes:
+            return None
+        upper = tuple(o + s for o, s in zip(self.origin, self.size))
+        return self.origin, upper, axes
 
     def length_scale(self) -> float:
         return max(self.size)

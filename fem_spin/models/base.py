@@ -69,10 +69,20 @@ class TransientProblem(ABC):
     def create_formulation(self) -> None:
         ...
 
+    def create_assembler(self):
+        """Plain assembly, or dolfinx_mpc constrained assembly for periodic geometries."""
+        periodic = getattr(self.config.geometry, "periodic_box", lambda: None)()
+        if periodic is None:
+            return DolfinxAssembler(self.F, self.u, self.bcs)
+        from fem_spin.solvers.periodic import MPCAssembler, periodic_constraint
+
+        self.mpc = periodic_constraint(self.u.function_space, *periodic)
+        return MPCAssembler(self.F, self.u, self.mpc, self.bcs)
+
     def create_solver(self) -> None:
         s = self.config.solver
         self.newton = NewtonSolver(
-            DolfinxAssembler(self.F, self.u, self.bcs), self.comm,
+            self.create_assembler(), self.comm,
             settings={"rtol": s.rtol, "atol": s.atol, "max_iterations": s.max_iterations},
             petsc_options=s.petsc_options, prefix=f"fem_spin_{id(self)}_")
 

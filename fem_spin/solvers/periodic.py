@@ -1,0 +1,98 @@
+"""Periodic boundary conditions with dolfinx_mpc, inside the shared Newton loop.
+
+dolfinx_mpc 0.9 has a LinearProblem only, so the constrained Newton step is assembled
+here: residual and Jacobian by dolfinx_mpc's constrained assembly, the update followed
+by back-substitution of the slave dofs. The unknown stays a Function on the ordinary
+space V (so forms and outputs need no special handling); its owned values are copied
+through a Function on ``mpc.function_space`` whose ghost layout contains the masters.
+
+All periodic directions are imposed by one geometric constraint whose relation maps
+every coordinate on an upper face to the lower face at once. A dof on an edge or corner
+(upper face in two or three directions) is then tied directly to the one corner/edge
+dof that is on no upper face, so no slave has a slave as master (the corner problem of
+applying one direction after the other).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from petsc4py import PETSc
+
+from fem_spin.solvers.newton import Assembler
+
+__all__ = ["periodic_constraint", "MPCAssembler"]
+
+
+def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
+    """A finalised MultiPointConstraint making V periodic along ``axes`` of the box."""
+    import dolfinx_mpc
+
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    tol = 1e-8 * float(np.max(upper - lower))
+
+    def on_upper(x):
+        hit = np.zeros(x.shape[1], dtype=bool)
+        for a in axes:
+            hit |= np.isclose(x[a], upper[a], atol=tol, rtol=0)
+        return hit
+
+    def to_lower(x):
+        out = x.copy()
+        for a in axes:
+            at = np.isclose(x[a], upper[a], atol=tol, rtol=0)
+            out[a] = np.where(at, lower[a], x[a])
+        return out
+
+    mpc = dolfinx_mpc.MultiPointConstraint(V)
+    mpc.create_periodic_constraint_geometrical(V, on_upper, to_lower, [])
+    mpc.finalize()
+    return mpc
+
+
+class MPCAssembler(Assembler):
+    """Constrained residual/Jacobian assembly for Newton (see module docstring)."""
+
+    def __init__(self, F, u, mpc, bcs=()):
+        import dolfinx.fem as fem
+        import ufl
+
+        self.u, self.mpc, self.bcs = u, mpc, list(bcs)
+        self.F = fem.form(F)
+        self.J = fem.form(ufl.derivative(F, u, ufl.TrialFunction(u.function_space)))
+        self.u_mpc = fem.Function(mpc.function_space)
+
+    def create_matrix(self):
+        import dolfinx_mpc
+
+        return dolfinx_mpc.cpp.mpc.create_matrix(self.J._cpp_object, self.mpc._cpp_object)
+
+    def create_vector(self):
+        import dolfinx.la
+
+        space = self.mpc.function_space
+        return dolfinx.la.create_petsc_vector(space.dofmap.index_map, space.dofmap.index_map_bs)
+
+    def residual(self, b):
+        import dolfinx_mpc
+
+        with b.localForm() as local:
+            local.set(0.0)
+        dolfinx_mpc.assemble_vector(self.F, self.mpc, b=b)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+
+    def jacobian(self, A):
+        import dolfinx_mpc
+
+        A.zeroEntries()
+        dolfinx_mpc.assemble_matrix(self.J, self.mpc, bcs=self.bcs, A=A)
+        A.assemble()
+
+    def update(self, dx):
+        n = len(self.u.x.petsc_vec.array_r)
+        self.u_mpc.x.array[:n] = self.u.x.array[:n]
+        self.u_mpc.x.petsc_vec.axpy(-1.0, dx)
+        self.u_mpc.x.scatter_forward()
+        self.mpc.homogenize(self.u_mpc)
+        self.mpc.backsubstitution(self.u_mpc)
+        self.u.x.array[:n] = self.u_mpc.x.array[:n]
+        self.u.x.scatter_forward()
