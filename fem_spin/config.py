@@ -245,12 +245,11 @@ def _coerce(value, tp, key: str):
             raise ConfigError(key, f"must be one of {choices} (got {value!r})")
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for alt in args:
             try:
                 return _coerce(value, alt, key)
-            except ConfigError as exc:
-                errors.append(exc.message)
+            except ConfigError:
+                continue
         raise ConfigError(key, f"wrong type: expected {' or '.join(_type_name(a) for a in args)}"
                                f" (got {value!r})")
     if origin in (list, tuple):

@@ -50,7 +50,10 @@ def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
 
 
 class MPCAssembler(Assembler):
-    """Constrained residual/Jacobian assembly for Newton (see module docstring)."""
+    """Constrained residual/Jacobian assembly for Newton (see module docstring).
+
+    Periodic cells have no Dirichlet conditions; ``bcs`` are applied to the Jacobian only,
+    so a model that adds Dirichlet data must also lift the residual (not needed yet)."""
 
     def __init__(self, F, u, mpc, bcs=()):
         import dolfinx.fem as fem
