@@ -96,7 +96,7 @@ def cmd_mesh(args) -> int:
     from fem_spin.config import ConfigError
     from fem_spin.geometry import write_msh
 
-    kinds = [k for k in geometry_types() if k != "file"]
+    kinds = [k for k in geometry_types() if hasattr(_GEOMETRIES[k], "builder")]  # gmsh-built
     if args.geometry not in kinds:
         raise ConfigError("geometry", f"unknown geometry {args.geometry!r} (expected one of "
                                       f"{', '.join(kinds)})", file="command line")

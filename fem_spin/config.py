@@ -32,6 +32,8 @@ __all__ = [
     "model_types",
     "geometry_types",
     "load_config",
+    "preset_names",
+    "apply_preset",
     "parse_config",
     "param",
     "positive",
@@ -222,7 +224,36 @@ class RunConfig:
 
 
 # --------------------------------------------------------------------------- parsing
-_TOP_KEYS = {"name", "geometry", "model", "time", "solver", "output", "sweep"}
+_TOP_KEYS = {"name", "preset", "geometry", "model", "time", "solver", "output", "sweep"}
+
+
+def preset_names() -> list[str]:
+    """Sample presets shipped in fem_spin/presets (``preset = "<name>"`` in a run file)."""
+    from importlib import resources
+
+    return sorted(p.name[:-5] for p in resources.files("fem_spin").joinpath("presets").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def apply_preset(raw: dict) -> dict:
+    """``raw`` with the tables of its ``preset`` filled in underneath (the run file wins)."""
+    if "preset" not in raw:
+        return raw
+    from importlib import resources
+
+    name = raw["preset"]
+    if not isinstance(name, str) or name not in preset_names():
+        raise ConfigError("preset", f"unknown preset {name!r} (available: {', '.join(preset_names())})")
+    base = tomllib.loads(resources.files("fem_spin").joinpath("presets", f"{name}.toml").read_text())
+    merged = copy.deepcopy(raw)
+    merged.pop("preset")
+    for section, table in base.items():
+        user = merged.get(section, {})
+        if isinstance(table, dict) and isinstance(user, dict):
+            merged[section] = {**table, **user}
+        else:
+            merged.setdefault(section, table)
+    return merged
 
 
 def _type_name(tp) -> str:
@@ -334,6 +365,7 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
     """Validate a configuration dictionary (as read from TOML) into a :class:`RunConfig`."""
     _load_plugins()
     try:
+        raw = apply_preset(raw)
         for key in raw:
             if key not in _TOP_KEYS:
                 raise ConfigError(key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")

@@ -124,6 +124,10 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                        final=problem.observables(), snapshot_times=[0.0, *times])
         if comm.rank == 0 and profiles:
             _write_profiles(directory / "profiles.csv", probe[0], profiles)
+        if comm.rank == 0 and hasattr(problem, "analyse") and summary["status"] == "completed":
+            from fem_spin.io.timeseries import read_timeseries
+
+            summary.update(problem.analyse(read_timeseries(directory / "timeseries.csv")))
         if comm.rank == 0:
             (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     if hasattr(problem, "write_extra_outputs"):

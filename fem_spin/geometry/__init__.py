@@ -2,10 +2,11 @@
 
 from fem_spin.geometry.base import MeshData, mesh_from_builder, read_msh, write_msh
 from fem_spin.geometry.box import BoxGeometry, build_box
+from fem_spin.geometry.dnp_cell import DNPCubeGeometry, DNPRadialGeometry, DNPSphereGeometry
 from fem_spin.geometry.msh_file import MshFileGeometry
 
 __all__ = ["MeshData", "mesh_from_builder", "read_msh", "write_msh", "BoxGeometry", "build_box",
-           "MshFileGeometry", "create_mesh"]
+           "MshFileGeometry", "DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry", "create_mesh"]
 
 
 def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:
@@ -15,4 +16,6 @@ def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:
     comm = comm or MPI.COMM_WORLD
     if isinstance(geometry, MshFileGeometry):
         return read_msh(geometry.path, comm)
+    if hasattr(geometry, "create_mesh"):  # not a gmsh geometry (e.g. the 1-D radial cell)
+        return geometry.create_mesh(comm, msh_path)
     return mesh_from_builder(geometry.builder(), geometry, comm, msh_path=msh_path)

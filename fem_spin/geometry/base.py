@@ -31,6 +31,8 @@ class MeshData:
     facet_tags: object
     cell_groups: dict[str, int]
     facet_groups: dict[str, int]
+    #: "cartesian", or "spherical_radial" for a 1-D mesh of r whose integrals carry 4 pi r^2
+    coordinate_system: str = "cartesian"
 
     def cell_group(self, name: str) -> int:
         if name not in self.cell_groups:

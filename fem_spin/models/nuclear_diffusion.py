@@ -3,10 +3,13 @@ r"""Nuclear spin diffusion with the hyperpolarization speed-up (physics.md secti
 .. math::
 
     \frac{\partial P}{\partial t} = \nabla\cdot\bigl(D_0\, f\, \nabla P\bigr)
-        - R_1 (P - P_\mathrm{eq}),
+        - R_1(x) (P - P_\mathrm{eq}) + S(x, t),
     \qquad f = \frac{1}{\sqrt{1 - \bar P^2}}
 
-with no-flux boundaries. ``speedup`` selects f: ``"none"`` (f = 1), ``"global"``
+with no-flux (or, on ``dnp_cube`` and periodic boxes, periodic) boundaries. S is the
+DNP source of the unit cell (physics.md 1.2; continuous, pulsed or cycle-averaged,
+see :mod:`fem_spin.models.sources`) and R1(x) may carry the paramagnetic enhancement
+C/r^6. On the 1-D radial cell every integral carries the weight 4 pi r^2. ``speedup`` selects f: ``"none"`` (f = 1), ``"global"``
 (Pbar = volume average of P, the paper's model, Eq. 2) or ``"local"``
 (f = 1/sqrt(1 - P(x)^2)). D0 is a scalar or a symmetric positive-definite 3x3 tensor.
 
@@ -34,8 +37,9 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from fem_spin.config import ConfigError, non_negative, param, polarization, register_model
+from fem_spin.config import ConfigError, in_range, non_negative, param, polarization, register_model
 from fem_spin.models.base import TransientProblem
+from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.solvers.newton import NewtonResult
 
 __all__ = ["NuclearDiffusionConfig", "NuclearDiffusionProblem", "speedup_factor"]
@@ -83,6 +87,25 @@ class NuclearDiffusionConfig:
     region_radius: float = param(0.0, unit="m", doc="ball radius", check=non_negative)
     region_lower: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box lower corner")
     region_upper: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box upper corner")
+    quadrature_degree: int = param(2, doc="quadrature degree of the flux term (P1 elements; "
+                                   "2 is enough for second-order accuracy)", check=in_range(1, 8))
+    # DNP source (physics.md 1.2)
+    source: Literal["none", "continuous", "pulsed", "cycle_averaged"] = param(
+        "none", doc="DNP source law in the source region: none, continuous (rate exchange_rate), "
+        "pulsed (every 1/repetition_rate) or cycle_averaged (rate repetition_rate*exchange_probability)")
+    source_polarization: float = param(0.0, doc="electron (source) polarization P_e", check=polarization)
+    exchange_rate: float = param(0.0, unit="1/s", doc="continuous exchange rate k_x", check=non_negative)
+    exchange_probability: float = param(1.0, doc="pulsed exchange probability p_x per pulse",
+                                        check=in_range(0.0, 1.0))
+    repetition_rate: float = param(0.0, unit="Hz", doc="pulse repetition rate f_rep", check=non_negative)
+    source_regions: list[str] = param(default_factory=lambda: ["source"],
+                                      doc="cell groups where the source acts")
+    # Paramagnetic relaxation enhancement R1(r) = R1 + C/max(r, r_c)^6
+    pre_coefficient: float = param(0.0, unit="m^6/s", doc="PRE coefficient C", check=non_negative)
+    pre_cutoff_radius: float | None = param(None, unit="m", doc="r_c (default: the barrier radius, "
+                                            "or the source radius without barrier)")
+    electron_position: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m",
+                                                          doc="electron position for the PRE")
 
     def __post_init__(self):
         if self.region_shape == "ball" and not self.region_radius > 0:
@@ -90,6 +113,29 @@ class NuclearDiffusionConfig:
         if self.region_shape == "box" and not all(u > lo for lo, u in zip(self.region_lower,
                                                                          self.region_upper)):
             raise ConfigError("region_upper", "must exceed region_lower in every direction")
+        if self.source == "continuous" and not self.exchange_rate > 0:
+            raise ConfigError("exchange_rate", "must be > 0 for source = 'continuous'")
+        if self.source in ("pulsed", "cycle_averaged") and not self.repetition_rate > 0:
+            raise ConfigError("repetition_rate", f"must be > 0 for source = {self.source!r}")
+        if self.pre_cutoff_radius is not None and not self.pre_cutoff_radius > 0:
+            raise ConfigError("pre_cutoff_radius", f"must be > 0 (got {self.pre_cutoff_radius})")
+        if not self.source_regions:
+            raise ConfigError("source_regions", "must name at least one cell group")
+
+    def check_against(self, geometry, time) -> None:
+        """Cross-section checks: the PRE cutoff needs a length, the radial cell a scalar D0."""
+        if self.pre_coefficient > 0 and self.pre_cutoff_radius is None:
+            radius = getattr(geometry, "barrier_radius", 0.0) or getattr(geometry, "source_radius", None)
+            if radius is None:
+                raise ConfigError("model.pre_cutoff_radius", "required with pre_coefficient > 0 on "
+                                                             "a geometry without a source sphere")
+            self.pre_cutoff_radius = radius
+        if type(geometry).__name__ == "DNPRadialGeometry" and np.ndim(self.D0) != 0:
+            raise ConfigError("model.D0", "the 1-D radial cell needs a scalar D0 (use dnp_cube or "
+                                          "dnp_sphere for a tensor)")
+        if self.source == "pulsed" and time.t_end * self.repetition_rate > 1e7:
+            raise ConfigError("time.t_end", f"{time.t_end * self.repetition_rate:.3g} pulses: more than "
+                                            f"1e7 pulsed cycles; use source = 'cycle_averaged'")
 
     def initial_polarization_field(self) -> Callable[[np.ndarray], np.ndarray]:
         """P(x, 0) as a vectorised function of points x with shape (3, n)."""
@@ -114,9 +160,6 @@ class NuclearDiffusionConfig:
 class NuclearDiffusionProblem(TransientProblem):
     """Backward-Euler solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
 
-    observable_names = ("P_mean", "P_min", "P_max", "P_region", "P_outside", "speedup_factor",
-                        "polarization_volume")
-
     def __init__(self, config, comm=None, mesh_data=None,
                  initial_polarization: Callable[[np.ndarray], np.ndarray] | None = None):
         from mpi4py import MPI
@@ -125,6 +168,17 @@ class NuclearDiffusionProblem(TransientProblem):
         self._initial = initial_polarization or self.params.initial_polarization_field()
         self.fixed_point_tolerance = 1e-12
         self.fixed_point_max_iterations = 50
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        names = ["P_mean", "P_min", "P_max"]
+        if self.params.region_shape != "none":
+            names += ["P_region", "P_outside"]
+        if self.params.source != "none":
+            names += ["P_source"]
+        if self.params.source == "pulsed":
+            names += ["pulses"]
+        return tuple(names + ["speedup_factor", "polarization_volume"])
 
     # ------------------------------------------------------------------ pipeline steps
     def define_function_spaces(self) -> None:
@@ -141,9 +195,38 @@ class NuclearDiffusionProblem(TransientProblem):
         super().define_measures()
         # Vertex quadrature = lumped capacity: exact discrete conservation, no undershoot
         # from a consistent mass matrix at steep fronts.
-        self.dx_lumped = ufl.Measure("dx", domain=self.mesh, metadata={
-            "quadrature_rule": "vertex", "quadrature_degree": 1})
-        self.dx_flux = ufl.Measure("dx", domain=self.mesh, metadata={"quadrature_degree": 4})
+        self.dx_lumped = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.mesh_data.cell_tags,
+                                     metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        self.dx_flux = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.mesh_data.cell_tags,
+                                   metadata={"quadrature_degree": self.params.quadrature_degree})
+        self.define_coordinate_weight()
+
+    def define_coordinate_weight(self) -> None:
+        """omega = 1 (Cartesian) or 4 pi r^2 (1-D radial cell), exact and as nodal values.
+
+        The lumped terms use the nodal omega_i = int omega phi_i / int phi_i, so that the
+        lumped mass of node i is exactly int omega phi_i (the radial r^2 weight would be
+        badly integrated by the vertex rule near r = 0)."""
+        import dolfinx.fem as fem
+        import dolfinx.la
+        import ufl
+
+        self.weight_nodal = fem.Function(self.V, name="coordinate_weight")
+        if self.mesh_data.coordinate_system == "cartesian":
+            self.weight = fem.Constant(self.mesh, 1.0)
+            self.weight_nodal.x.array[:] = 1.0
+            return
+        if self.mesh_data.coordinate_system != "spherical_radial":
+            raise ValueError(f"unknown coordinate system {self.mesh_data.coordinate_system!r}")
+        r = ufl.SpatialCoordinate(self.mesh)[0]
+        self.weight = 4 * np.pi * r * r
+        v = ufl.TestFunction(self.V)
+        exact = fem.assemble_vector(fem.form(self.weight * v * ufl.dx(metadata={"quadrature_degree": 4})))
+        plain = fem.assemble_vector(fem.form(v * ufl.dx))
+        for vec in (exact, plain):
+            vec.scatter_reverse(dolfinx.la.InsertMode.add)
+            vec.scatter_forward()
+        self.weight_nodal.x.array[:] = exact.array / plain.array
 
     def define_initial_condition(self) -> None:
         import dolfinx.fem as fem
@@ -160,6 +243,18 @@ class NuclearDiffusionProblem(TransientProblem):
         self.u_n.x.array[:] = self.u.x.array
         self.region = fem.Function(self.V, name="initial_region")
         self.region.interpolate(lambda x: self.params.region_indicator(x).astype(float))
+        self.source = SourceTerm(self.params, self.mesh_data, self.V, self.weight, self.dx_lumped)
+        self.relaxation_rate = self._relaxation_rate()
+
+    def _relaxation_rate(self):
+        """R1(x) as a nodal Function, or None without relaxation."""
+        p = self.params
+        if p.R1 == 0 and p.pre_coefficient == 0:
+            return None
+        images = getattr(self.config.geometry, "electron_images", None)
+        electrons = np.asarray(p.electron_position) + (images() if images else np.zeros((1, 3)))
+        return relaxation_rate_function(self.V, p.R1, p.pre_coefficient, p.pre_cutoff_radius or 0.0,
+                                        electrons)
 
     def create_formulation(self) -> None:
         import dolfinx.fem as fem
@@ -170,13 +265,17 @@ class NuclearDiffusionProblem(TransientProblem):
         self.dt = fem.Constant(mesh, self.config.time.dt_initial)
         self.time = fem.Constant(mesh, 0.0)
         self.f_global = fem.Constant(mesh, 1.0)
+        omega, omega_h, dx_l = self.weight, self.weight_nodal, self.dx_lumped
 
         # Observables (compiled once, evaluated every step).
         P_l, one = ufl.tanh(self.u), fem.Constant(mesh, 1.0)
-        self.volume = self.integrate(fem.form(one * self.dx_lumped))
-        self._total_form = fem.form(P_l * self.dx_lumped)
-        self._region_form = fem.form(self.region * P_l * self.dx_lumped)
-        self.region_volume = self.integrate(fem.form(self.region * self.dx_lumped))
+        self.volume = self.integrate(fem.form(one * omega_h * dx_l))
+        self._total_form = fem.form(P_l * omega_h * dx_l)
+        self._region_form = fem.form(self.region * P_l * omega_h * dx_l)
+        self.region_volume = self.integrate(fem.form(self.region * omega_h * dx_l))
+        if self.source.theta is not None:
+            self._source_form = fem.form(self.source.theta * P_l * omega_h * dx_l)
+            self.source_volume = self.integrate(fem.form(self.source.theta * omega_h * dx_l))
         if p.speedup == "global":
             self.f_global.value = speedup_factor(self.mean_polarization())
 
@@ -195,10 +294,13 @@ class NuclearDiffusionProblem(TransientProblem):
         else:
             flux = ufl.dot(D0, ufl.grad(P))
 
-        F = (P - P_n) * v * self.dx_lumped
-        F += self.dt * ufl.inner(flux, ufl.grad(v)) * self.dx_flux
-        if p.R1 > 0:
-            F += self.dt * fem.Constant(mesh, p.R1) * (P - fem.Constant(mesh, p.P_eq)) * v * self.dx_lumped
+        F = (P - P_n) * omega_h * v * dx_l
+        F += self.dt * ufl.inner(flux, ufl.grad(v)) * omega * self.dx_flux
+        if self.relaxation_rate is not None:
+            F += self.dt * self.relaxation_rate * (P - fem.Constant(mesh, p.P_eq)) * omega_h * v * dx_l
+        source = self.source.residual_term(P, v, omega_h, dx_l, mesh)
+        if source is not None:
+            F += self.dt * source
         self.F = scale * F
 
     def _diffusion_tensor(self):
@@ -238,6 +340,20 @@ class NuclearDiffusionProblem(TransientProblem):
         if self.params.speedup == "global":
             self.f_global.value = speedup_factor(self.mean_polarization())
 
+    def next_event_time(self, t: float) -> float | None:
+        """The next source pulse after t (pulsed source), for the time stepper."""
+        return self.source.next_pulse_time(t)
+
+    def apply_events(self, t: float) -> bool:
+        """Apply a source pulse due at time t (t = k/f_rep, k = 0, 1, ...)."""
+        if not self.source.is_pulse_time(t):
+            return False
+        self.source.apply_pulse(self.u.x.array)
+        self.u_n.x.array[:] = self.u.x.array
+        if self.params.speedup == "global":
+            self.f_global.value = speedup_factor(self.mean_polarization())
+        return True
+
     def error_quantity(self) -> np.ndarray:
         return np.tanh(self.owned(self.u.x.array))
 
@@ -252,15 +368,27 @@ class NuclearDiffusionProblem(TransientProblem):
         in_region = self.integrate(self._region_form)
         outside_volume = self.volume - self.region_volume
         mean = total / self.volume
-        return {
+        values = {
             "P_mean": mean,
             "P_min": self.global_min(P),
             "P_max": self.global_max(P),
             "P_region": in_region / self.region_volume if self.region_volume > 0 else math.nan,
             "P_outside": (total - in_region) / outside_volume if outside_volume > 0 else math.nan,
+            "P_source": (self.integrate(self._source_form) / self.source_volume
+                         if self.source.theta is not None else math.nan),
+            "pulses": self.source.pulses,
             "speedup_factor": speedup_factor(mean) if self.params.speedup != "local" else math.nan,
             "polarization_volume": total,
         }
+        return {name: values[name] for name in self.observable_names}
+
+    def analyse(self, series: dict[str, np.ndarray]) -> dict:
+        """Buildup numbers of a finished run with a DNP source (t50, t63, t90, fit); rank 0."""
+        if self.params.source == "none":
+            return {}
+        from fem_spin.analysis import buildup_summary
+
+        return {"buildup": buildup_summary(series["t"], series["P_mean"], self.params.source_polarization)}
 
     def output_functions(self) -> list:
         return [self.P_out]
@@ -282,6 +410,7 @@ class NuclearDiffusionProblem(TransientProblem):
     #: (column, axis label) pairs plotted against time; sweeps overlay their variants
     plot_columns = (("P_mean", "mean polarization Pbar"),
                     ("P_outside", "mean P outside the initial region"),
+                    ("P_source", "mean P in the source region"),
                     ("P_max", "max P"))
 
     def polarization(self):

@@ -27,15 +27,25 @@ NEWTON_DEFAULTS = {
     "atol": 1e-12,   # on the residual norm (models scale residuals to O(change of state))
     "max_iterations": 25,
     "max_backtracks": 6,  # halvings of a Newton update whose residual grows
+    # update norm below stol * max(1, |u|): the residual is at round-off level (e.g. at a
+    # steady state with a huge step) and cannot be reduced further
+    "stol": 1e-13,
 }
 
 #: PETSc options of the linear solve; [solver].petsc_options adds to / overrides them.
-#: A direct solve (MUMPS) is the default: robust for Newton on the small and medium
-#: meshes of unit cells, and its result does not depend on the rank count.
+#: GMRES (the Jacobian of the artanh formulation is not symmetric) preconditioned by
+#: hypre BoomerAMG is the default: measured on a 1.8k-dof tetrahedral DNP cell it costs
+#: 1-2 ms per solve against 44 ms for MUMPS LU (3-D fill-in), and it scales with the
+#: mesh. Newton converges on the residual, so the Krylov tolerance only needs to be
+#: tight enough not to slow it down. For a direct solve set
+#: petsc_options = {ksp_type = "preonly", pc_type = "lu", pc_factor_mat_solver_type = "mumps"}.
 LINEAR_SOLVER_DEFAULTS = {
-    "ksp_type": "preonly",
-    "pc_type": "lu",
-    "pc_factor_mat_solver_type": "mumps",
+    "ksp_type": "gmres",
+    "ksp_rtol": 1e-10,
+    "ksp_atol": 1e-14,
+    "ksp_max_it": 200,
+    "pc_type": "hypre",
+    "pc_hypre_type": "boomeramg",
 }
 
 _KSP_REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
@@ -174,6 +184,9 @@ class NewtonSolver:
                 self._reset()  # a failed factorisation must not linger into the retry
                 return NewtonResult(False, it, linear_its, r,
                                     f"linear solver failed: {_KSP_REASONS.get(reason, reason)}")
+            if self.dx.norm() <= s["stol"] * max(1.0, self.assembler.u.x.petsc_vec.norm()):
+                self.assembler.update(self.dx)
+                return NewtonResult(True, it, linear_its, r)
             # Backtracking: halve the update while the residual grows (or is NaN).
             r_old = r
             self.assembler.update(self.dx)

@@ -12,7 +12,8 @@ step with err > tolerance is repeated smaller; an accepted one proposes
 dt * clip(0.9 sqrt(tol/err), 0.2, growth_max). A failed Newton solve halves the
 step and retries; below ``dt_min`` the run stops with :class:`SimulationFailed`
 carrying the solver's reason. Output times and model events (e.g. DNP pulses) are
-hit exactly.
+hit exactly; after an event the step restarts from ``dt_initial`` (without history
+the first step has no error estimate, so it must be small).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class TimeStepper:
 
     def run(self) -> None:
         cfg = self.cfg
+        at_event = getattr(self.p, "apply_events", None)
+        if at_event is not None:
+            at_event(0.0)  # e.g. the first DNP pulse at t = 0
         self._history = [(0.0, self.p.error_quantity().copy())]
         while self.t < cfg.t_end * (1 - 1e-14):
             stop = self._next_stop()
@@ -123,16 +127,17 @@ class TimeStepper:
                 self.t = stop  # land exactly on output/event times
             self.step += 1
             self._history = (self._history + [(dt, q.copy())])[-2:]
-            at_event = getattr(self.p, "apply_events", None)
-            if at_event is not None and at_event(self.t):
-                # An instantaneous event breaks the smooth history the error estimate needs.
-                self._history = [(0.0, self.p.error_quantity().copy())]
             if not cfg.adaptive:
                 self.dt = cfg.dt_initial
             elif clipped and rejected == 0:
                 self.dt = proposal  # a step shortened to hit a stop says nothing about the next one
             else:
                 self.dt = max(cfg.dt_min, dt * min(cfg.growth_max, max(0.2, factor)))
+            if at_event is not None and at_event(self.t):
+                # An instantaneous event breaks the smooth history the error estimate needs,
+                # and the fast transient after it starts again from the first step size.
+                self._history = [(0.0, self.p.error_quantity().copy())]
+                self.dt = min(self.dt, cfg.dt_initial)
             info = StepInfo(self.step, self.t, dt, result.iterations, result.linear_iterations,
                             rejected, err)
             if self.on_step is not None:

@@ -20,12 +20,16 @@ def _pyplot():
     return plt
 
 
-def plot_timeseries(dirs: dict[str, Path], column: str, ylabel: str, png: Path) -> Path:
-    """One curve per run directory of ``column`` against time (log time axis)."""
+def plot_timeseries(dirs: dict[str, Path], column: str, ylabel: str, png: Path) -> Path | None:
+    """One curve per run directory of ``column`` against time (log time axis); None if absent."""
+    series = {label: read_timeseries(d / "timeseries.csv") for label, d in dirs.items()}
+    if not any(column in data for data in series.values()):
+        return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    for label, d in dirs.items():
-        data = read_timeseries(d / "timeseries.csv")
+    for label, data in series.items():
+        if column not in data:
+            continue
         t, y = data["t"], data[column]
         keep = t > 0
         ax.plot(t[keep], y[keep], label=label, lw=1.6)
@@ -71,7 +75,9 @@ def plot_run(dirs: dict[str, Path], out: Path, problem_class) -> list[Path]:
     """All standard plots of a run (or sweep) into ``out``."""
     pngs = []
     for column, ylabel in getattr(problem_class, "plot_columns", ()):
-        pngs.append(plot_timeseries(dirs, column, ylabel, out / f"{column}.png"))
+        png = plot_timeseries(dirs, column, ylabel, out / f"{column}.png")
+        if png is not None:
+            pngs.append(png)
     profile = plot_profiles(dirs, out / "profiles.png")
     if profile is not None:
         pngs.append(profile)

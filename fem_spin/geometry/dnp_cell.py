@@ -1,0 +1,289 @@
+"""The DNP unit cell (physics.md 1.2 and 5): one electron, the nuclei around it.
+
+Three equivalent forms, all with the electron at the origin:
+
+* ``dnp_cube``   - the paper's cell: a cube of side L = n_e^(-1/3), faces periodic
+  (dolfinx_mpc), spanning [-L/2, L/2]^3; gmsh makes the opposite face meshes match.
+* ``dnp_sphere`` - the Wigner-Seitz sphere of the same volume, R = (3/(4 pi n_e))^(1/3),
+  no-flux outer surface ("outer").
+* ``dnp_radial`` - its 1-D radial reduction on [0, R]: the model integrates with the
+  weight 4 pi r^2 (``MeshData.coordinate_system = "spherical_radial"``).
+
+Cell groups: ``"source"`` (b < r < r_s, the nuclei the electron polarizes directly),
+``"barrier"`` (r < b, only when a diffusion barrier radius b > 0 is given) and
+``"bulk"`` (the rest). The mesh is graded towards the electron: size
+``mesh_size_source`` inside r_s, growing in proportion to r outside (the polarization
+around a source falls off like r_s/r) up to ``mesh_size_bulk``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry
+from fem_spin.units import cell_side, number_density, wigner_seitz_radius
+
+__all__ = ["DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry", "build_dnp_cube",
+           "build_dnp_sphere", "radial_nodes"]
+
+SOURCE, BARRIER, BULK = 1, 2, 3
+
+
+def _optional_positive(value) -> str | None:
+    return None if value is None else positive(value)
+
+
+@dataclasses.dataclass
+class _DNPCell:
+    electron_concentration: float | str = param(
+        unit="1/m^3 or '<n> mM'", doc="paramagnetic electron concentration n_e (number, 1/m^3, "
+        "or a string with a unit such as \"40 mM\" or \"1e19 cm^-3\")")
+    source_radius: float = param(unit="m", doc="radius r_s of the source sphere around the electron "
+                                 "(of the order of the nearest-nucleus distance n_n^(-1/3))",
+                                 check=positive)
+    barrier_radius: float = param(0.0, unit="m", doc="diffusion-barrier radius b < r_s (0: none)",
+                                  check=non_negative)
+    mesh_size_source: float | None = param(None, unit="m", doc="element size inside r_s "
+                                           "(default r_s/4; radial: r_s/10)", check=_optional_positive)
+    mesh_size_bulk: float | None = param(None, unit="m", doc="element size far from the electron "
+                                         "(default: cube L/8, sphere R/5, radial R/100)", check=_optional_positive)
+
+    def __post_init__(self):
+        try:
+            self.electron_density = number_density(self.electron_concentration)
+        except ValueError as exc:
+            raise ConfigError("electron_concentration", str(exc)) from None
+        if self.barrier_radius >= self.source_radius:
+            raise ConfigError("barrier_radius", f"must be smaller than source_radius "
+                                                f"({self.source_radius:g} m)")
+        limit = self.outer_radius()
+        if self.source_radius >= limit:
+            raise ConfigError("source_radius", f"{self.source_radius:g} m does not fit in the cell: it "
+                                               f"must be smaller than {limit:g} m ({self._limit_name}) "
+                                               f"for electron_concentration = "
+                                               f"{self.electron_concentration}")
+
+    _limit_name = "the cell radius"
+
+    def outer_radius(self) -> float:
+        return wigner_seitz_radius(self.electron_density)
+
+    def cell_volume(self) -> float:
+        """Volume per electron, 1/n_e (m^3)."""
+        return 1.0 / self.electron_density
+
+    def source_size(self) -> float:
+        return self.mesh_size_source or self.source_radius / 4
+
+    def bulk_size(self) -> float:
+        return self.mesh_size_bulk or self.outer_radius() / 5
+
+    def length_scale(self) -> float:
+        return self.outer_radius()
+
+    def mesh_size(self, r: np.ndarray | float) -> np.ndarray | float:
+        """Element size at distance r from the electron (m): h_s inside r_s, then h_s r/r_s
+        (the polarization falls off like r_s/r, so this keeps its relative resolution), capped
+        at h_b."""
+        hs, hb = self.source_size(), max(self.bulk_size(), self.source_size())
+        return np.minimum(hb, hs * np.maximum(r, self.source_radius) / self.source_radius)
+
+    def size_expression(self, unit: float) -> str:
+        """:meth:`mesh_size` as a gmsh MathEval expression in lengths of ``unit``."""
+        hs, hb, rs = self.source_size() / unit, self.bulk_size() / unit, self.source_radius / unit
+        return f"min({max(hb, hs)}, {hs}*max(sqrt(x*x+y*y+z*z), {rs})/{rs})"
+
+
+@register_geometry("dnp_cube")
+@dataclasses.dataclass
+class DNPCubeGeometry(_DNPCell):
+    """[geometry] type = "dnp_cube": periodic cube of side L = n_e^(-1/3) (physics.md 1.2)."""
+
+    _limit_name = "half the cube side L/2"
+
+    def outer_radius(self) -> float:
+        return 0.5 * self.side()
+
+    def side(self) -> float:
+        return cell_side(self.electron_density)
+
+    def bulk_size(self) -> float:
+        return self.mesh_size_bulk or self.side() / 8
+
+    def builder(self):
+        return build_dnp_cube
+
+    def periodic_box(self):
+        h = 0.5 * self.side()
+        return (-h, -h, -h), (h, h, h), (0, 1, 2)
+
+    def electron_images(self) -> np.ndarray:
+        """Electron positions of this cell and its 26 periodic neighbours (m), shape (27, 3)."""
+        L = self.side()
+        shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+        return shifts * L
+
+
+@register_geometry("dnp_sphere")
+@dataclasses.dataclass
+class DNPSphereGeometry(_DNPCell):
+    """[geometry] type = "dnp_sphere": Wigner-Seitz sphere, no-flux surface (physics.md 1.2)."""
+
+    def builder(self):
+        return build_dnp_sphere
+
+
+@register_geometry("dnp_radial")
+@dataclasses.dataclass
+class DNPRadialGeometry(_DNPCell):
+    """[geometry] type = "dnp_radial": the sphere cell reduced to r in [0, R], weight 4 pi r^2."""
+
+    def source_size(self) -> float:
+        return self.mesh_size_source or self.source_radius / 10
+
+    def bulk_size(self) -> float:
+        return self.mesh_size_bulk or self.outer_radius() / 100
+
+    def create_mesh(self, comm, msh_path=None):
+        return radial_mesh(self, comm)
+
+
+def _spheres(occ, p: _DNPCell, unit: float) -> list[tuple[int, int]]:
+    spheres = [(3, occ.addSphere(0, 0, 0, p.source_radius / unit))]
+    if p.barrier_radius > 0:
+        spheres.append((3, occ.addSphere(0, 0, 0, p.barrier_radius / unit)))
+    return spheres
+
+
+def _tag_volumes(model, p: _DNPCell, unit: float, volumes: list[tuple[int, int]]) -> None:
+    """Name the fragments by their extent: barrier ball, source shell, bulk."""
+    groups: dict[int, list[int]] = {SOURCE: [], BARRIER: [], BULK: []}
+    rs, b = p.source_radius / unit, p.barrier_radius / unit
+    for dim, tag in volumes:
+        xa, _, _, xb, _, _ = model.getBoundingBox(dim, tag)
+        half = 0.5 * (xb - xa)
+        if b > 0 and abs(half - b) < 1e-6 * rs:
+            groups[BARRIER].append(tag)
+        elif abs(half - rs) < 1e-6 * rs:
+            groups[SOURCE].append(tag)
+        else:
+            groups[BULK].append(tag)
+    for tag, name in ((SOURCE, "source"), (BARRIER, "barrier"), (BULK, "bulk")):
+        if groups[tag]:
+            model.addPhysicalGroup(3, groups[tag], tag=tag, name=name)
+
+
+def _size_field(model, p: _DNPCell, unit: float) -> None:
+    import gmsh
+
+    field = model.mesh.field.add("MathEval")
+    model.mesh.field.setString(field, "F", p.size_expression(unit))
+    model.mesh.field.setAsBackgroundMesh(field)
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+
+
+def build_dnp_cube(model, p: DNPCubeGeometry, unit: float = 1.0) -> None:
+    """Cube [-L/2, L/2]^3 with the source (and barrier) spheres, periodic face meshes."""
+    occ = model.occ
+    h = 0.5 * p.side() / unit
+    box = occ.addBox(-h, -h, -h, 2 * h, 2 * h, 2 * h)
+    volumes, _ = occ.fragment([(3, box)], _spheres(occ, p, unit))
+    occ.synchronize()
+    _tag_volumes(model, p, unit, volumes)
+    eps = 1e-6 * h
+    faces = {}
+    for axis, label in enumerate("xyz"):
+        for side, sign in (("min", -1), ("max", 1)):
+            lo = [-h - eps] * 3
+            hi = [h + eps] * 3
+            lo[axis] = sign * h - eps
+            hi[axis] = sign * h + eps
+            found = model.getEntitiesInBoundingBox(*lo, *hi, 2)
+            faces[f"{label}{side}"] = [t for _, t in found]
+    for i, name in enumerate(sorted(faces)):
+        model.addPhysicalGroup(2, faces[name], tag=10 + i, name=name)
+    for axis, label in enumerate("xyz"):
+        shift = [0.0, 0.0, 0.0]
+        shift[axis] = 2 * h
+        affine = [1, 0, 0, shift[0], 0, 1, 0, shift[1], 0, 0, 1, shift[2], 0, 0, 0, 1]
+        model.mesh.setPeriodic(2, faces[f"{label}max"], faces[f"{label}min"], affine)
+    _size_field(model, p, unit)
+    model.mesh.generate(3)
+
+
+def build_dnp_sphere(model, p: DNPSphereGeometry, unit: float = 1.0) -> None:
+    """Wigner-Seitz sphere with the source (and barrier) spheres; surface group "outer"."""
+    occ = model.occ
+    R = p.outer_radius() / unit
+    outer = occ.addSphere(0, 0, 0, R)
+    volumes, _ = occ.fragment([(3, outer)], _spheres(occ, p, unit))
+    occ.synchronize()
+    _tag_volumes(model, p, unit, volumes)
+    surface = [t for _, t in model.getEntitiesInBoundingBox(-R * 1.01, -R * 1.01, -R * 1.01,
+                                                            R * 1.01, R * 1.01, R * 1.01, 2)
+               if abs(model.getBoundingBox(2, t)[3] - R) < 1e-6 * R]
+    model.addPhysicalGroup(2, surface, tag=10, name="outer")
+    _size_field(model, p, unit)
+    model.mesh.generate(3)
+
+
+def radial_nodes(p: _DNPCell) -> np.ndarray:
+    """Node radii on [0, R] (m): uniform h_s up to r_s (b and r_s are nodes), then graded."""
+    hs, rs, b, R = p.source_size(), p.source_radius, p.barrier_radius, p.outer_radius()
+    parts = []
+    if b > 0:
+        parts.append(np.linspace(0, b, max(2, math.ceil(b / hs)) + 1)[:-1])
+    parts.append(np.linspace(b, rs, max(2, math.ceil((rs - b) / hs)) + 1)[:-1])
+    outer, r = [rs], rs
+    while r < R:
+        r += float(p.mesh_size(r))
+        outer.append(r)
+    outer = np.asarray(outer)
+    if outer[-1] > R:
+        # Put the last node on R; merge a sliver into the previous cell.
+        outer[-1] = R
+        if len(outer) > 2 and outer[-1] - outer[-2] < 0.5 * (outer[-2] - outer[-3]):
+            outer = np.delete(outer, -2)
+    return np.concatenate(parts + [outer])
+
+
+def radial_mesh(p: DNPRadialGeometry, comm):
+    """The 1-D interval mesh of :func:`radial_nodes`, built on rank 0 and distributed."""
+    import basix.ufl
+    import dolfinx.mesh
+    import ufl
+
+    from fem_spin.geometry.base import MeshData
+
+    if comm.rank == 0:
+        r = radial_nodes(p)
+        x = r.reshape(-1, 1)
+        cells = np.column_stack([np.arange(len(r) - 1), np.arange(1, len(r))]).astype(np.int64)
+    else:
+        x, cells = np.zeros((0, 1)), np.zeros((0, 2), dtype=np.int64)
+    domain = ufl.Mesh(basix.ufl.element("Lagrange", "interval", 1, shape=(1,)))
+    mesh = dolfinx.mesh.create_mesh(comm, cells, x, domain)
+    tdim = mesh.topology.dim
+    num_cells = mesh.topology.index_map(tdim).size_local + mesh.topology.index_map(tdim).num_ghosts
+    mid = dolfinx.mesh.compute_midpoints(mesh, tdim, np.arange(num_cells, dtype=np.int32))[:, 0]
+    values = np.where(mid < p.barrier_radius, BARRIER, np.where(mid < p.source_radius, SOURCE, BULK))
+    cell_tags = dolfinx.mesh.meshtags(mesh, tdim, np.arange(num_cells, dtype=np.int32),
+                                      values.astype(np.int32))
+    mesh.topology.create_connectivity(0, tdim)
+    R = p.outer_radius()
+    centre = dolfinx.mesh.locate_entities_boundary(mesh, 0, lambda x: np.isclose(x[0], 0.0, atol=1e-9 * R))
+    outer = dolfinx.mesh.locate_entities_boundary(mesh, 0, lambda x: np.isclose(x[0], R, atol=1e-9 * R))
+    entities = np.concatenate([centre, outer]).astype(np.int32)
+    order = np.argsort(entities)
+    values = np.concatenate([np.full(len(centre), 10), np.full(len(outer), 11)]).astype(np.int32)
+    facet_tags = dolfinx.mesh.meshtags(mesh, 0, entities[order], values[order])
+    cell_groups = {"source": SOURCE, "bulk": BULK}
+    if p.barrier_radius > 0:
+        cell_groups["barrier"] = BARRIER
+    return MeshData(mesh, cell_tags, facet_tags, cell_groups, {"centre": 10, "outer": 11},
+                    coordinate_system="spherical_radial")

@@ -1,0 +1,126 @@
+r"""DNP polarization sources and paramagnetic relaxation of the unit cell (physics.md 1.2, 1.1).
+
+Source laws, acting on the nuclei of the source region (the cell groups named by
+``source_regions``, by default ``"source"``: the sphere r < r_s around the electron):
+
+* ``continuous`` (CW microwaves):  :math:`S = k_x (P_e - P)`
+* ``pulsed`` (pulsed microwaves, triplet DNP): at :math:`t_k = k/f_\mathrm{rep}`,
+  k = 0, 1, 2, ..., instantly :math:`P \leftarrow P + p_x (P_e - P)`, transport and
+  relaxation in between;
+* ``cycle_averaged``: the continuous law with :math:`k_x = f_\mathrm{rep}\, p_x`, the limit
+  of the pulsed law for :math:`f_\mathrm{rep}\to\infty` at fixed :math:`f_\mathrm{rep} p_x`.
+
+Discretisation. Capacity, relaxation and source use the same lumped nodal masses
+:math:`m_i = \int \omega\, \phi_i`, so a node's share of the source region is the
+fraction :math:`\theta_i = \int_\mathrm{source} \omega \phi_i / \int \omega \phi_i`.
+The continuous source adds :math:`m_i \theta_i k_x (P_e - P_i)` and a pulse sets
+:math:`P_i \leftarrow P_i + p_x \theta_i (P_e - P_i)`: one nodal law for both, which
+is what makes the pulsed run converge to the cycle-averaged one. Both keep P between
+its old value and P_e, so :math:`|P| < 1` survives every pulse.
+
+Paramagnetic relaxation enhancement: :math:`R_1(r) = R_{1,\mathrm{bulk}} + C / \max(r, r_c)^6`,
+with r the distance to the electron (in the periodic cube, summed over the electron and
+its 26 nearest images) and :math:`r_c` the cutoff radius (by default the barrier radius,
+or the source radius without barrier).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fem_spin.config import ConfigError
+
+__all__ = ["SourceTerm", "nodal_fraction", "relaxation_rate_function"]
+
+
+def nodal_fraction(V, weight, dx, numerator_tags: list[int]):
+    """P1 Function theta_i = int_{tags} w phi_i / int w phi_i (0 where the denominator is 0)."""
+    import dolfinx.fem as fem
+    import dolfinx.la
+    import ufl
+
+    v = ufl.TestFunction(V)
+    whole = fem.assemble_vector(fem.form(weight * v * dx))
+    part = fem.assemble_vector(fem.form(sum(weight * v * dx(tag) for tag in numerator_tags)))
+    for vec in (whole, part):
+        vec.scatter_reverse(dolfinx.la.InsertMode.add)
+        vec.scatter_forward()
+    theta = fem.Function(V, name="source_fraction")
+    positive = whole.array > 0
+    theta.x.array[:] = np.clip(np.where(positive, part.array / np.where(positive, whole.array, 1.0),
+                                        0.0), 0.0, 1.0)
+    return theta
+
+
+def relaxation_rate_function(V, R1_bulk: float, pre_coefficient: float, cutoff_radius: float,
+                             electrons: np.ndarray):
+    """R1(x) = R1_bulk + C sum_e 1/max(|x - x_e|, r_c)^6 as a P1 Function (1/s)."""
+    import dolfinx.fem as fem
+
+    def rate(x):
+        out = np.full(x.shape[1], R1_bulk, dtype=float)
+        if pre_coefficient > 0:
+            for e in electrons:
+                r = np.sqrt(np.sum((x - np.reshape(e, (3, 1))) ** 2, axis=0))
+                out += pre_coefficient / np.maximum(r, cutoff_radius) ** 6
+        return out
+
+    R1 = fem.Function(V, name="relaxation_rate")
+    R1.interpolate(rate)
+    return R1
+
+
+class SourceTerm:
+    """The DNP source of a nuclear-diffusion problem (see the module docstring)."""
+
+    def __init__(self, params, mesh_data, V, weight, dx):
+        self.kind = params.source
+        self.P_e = params.source_polarization
+        self.p_x = params.exchange_probability
+        self.f_rep = params.repetition_rate
+        self.k_x = params.exchange_rate
+        self.pulses = 0
+        if self.kind == "none":
+            self.theta = None
+            return
+        tags = []
+        for name in params.source_regions:
+            if name not in mesh_data.cell_groups:
+                raise ConfigError("model.source_regions",
+                                  f"the mesh has no cell group {name!r} (groups: "
+                                  f"{', '.join(sorted(mesh_data.cell_groups))}); use a dnp_* geometry "
+                                  f"or name a group of your mesh")
+            tags.append(mesh_data.cell_groups[name])
+        self.theta = nodal_fraction(V, weight, dx, tags)
+
+    def residual_term(self, P, v, weight_nodal, dx_lumped, mesh):
+        """-S v (lumped) for the backward-Euler residual per unit dt, or None without one."""
+        import dolfinx.fem as fem
+
+        if self.kind not in ("continuous", "cycle_averaged"):
+            return None
+        rate = self.k_x if self.kind == "continuous" else self.f_rep * self.p_x
+        return -fem.Constant(mesh, rate) * self.theta * (fem.Constant(mesh, self.P_e) - P) \
+            * weight_nodal * v * dx_lumped
+
+    # ---------------------------------------------------------------- pulses
+    def next_pulse_time(self, t: float) -> float | None:
+        if self.kind != "pulsed":
+            return None
+        period = 1.0 / self.f_rep
+        k = np.floor(t / period * (1 + 1e-12)) + 1
+        return float(k * period)
+
+    def is_pulse_time(self, t: float) -> bool:
+        if self.kind != "pulsed":
+            return False
+        period = 1.0 / self.f_rep
+        k = round(t / period)
+        return abs(t - k * period) <= 1e-9 * period
+
+    def apply_pulse(self, w: np.ndarray) -> None:
+        """P <- P + p_x theta (P_e - P) on the nodal spin temperatures w = artanh(P), in place."""
+        P = np.tanh(w)
+        P += self.p_x * self.theta.x.array * (self.P_e - P)
+        w[:] = np.arctanh(P)
+        self.pulses += 1
