@@ -141,7 +141,11 @@ class NewtonSolver:
         self.settings = {**NEWTON_DEFAULTS, **(settings or {})}
         self.prefix = prefix
         opts = PETSc.Options()
-        for key, value in {**LINEAR_SOLVER_DEFAULTS, **(petsc_options or {})}.items():
+        user = dict(petsc_options or {})
+        # A user who picks the Krylov method or preconditioner gets exactly their choice
+        # (defaults such as hypre options would otherwise linger unused).
+        base = {} if {"ksp_type", "pc_type"} & set(user) else LINEAR_SOLVER_DEFAULTS
+        for key, value in {**base, **user}.items():
             opts[f"{prefix}{key}"] = value
         self._create()
 

@@ -27,8 +27,14 @@ def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
     """A finalised MultiPointConstraint making V periodic along ``axes`` of the box."""
     import dolfinx_mpc
 
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-    tol = 1e-8 * float(np.max(upper - lower))
+    # dolfinx_mpc locates the images of slave points with absolute geometric tolerances,
+    # which on nanometre cells (coordinates ~1e-9 m) pick neighbouring cells and produce
+    # interpolated (4-master) constraints that differ between rank counts. The constraint
+    # is therefore built on the mesh scaled to the unit box and the mesh is scaled back;
+    # coefficients are scale-free.
+    scale = float(np.max(np.asarray(upper, float) - np.asarray(lower, float)))
+    lower, upper = np.asarray(lower, float) / scale, np.asarray(upper, float) / scale
+    tol = 1e-8
 
     def on_upper(x):
         hit = np.zeros(x.shape[1], dtype=bool)
@@ -43,9 +49,14 @@ def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
             out[a] = np.where(at, lower[a], x[a])
         return out
 
-    mpc = dolfinx_mpc.MultiPointConstraint(V)
-    mpc.create_periodic_constraint_geometrical(V, on_upper, to_lower, [])
-    mpc.finalize()
+    geometry = V.mesh.geometry.x
+    geometry /= scale
+    try:
+        mpc = dolfinx_mpc.MultiPointConstraint(V)
+        mpc.create_periodic_constraint_geometrical(V, on_upper, to_lower, [])
+        mpc.finalize()
+    finally:
+        geometry *= scale
     return mpc
 
 

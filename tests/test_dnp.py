@@ -1,0 +1,293 @@
+"""DNP unit cells (physics.md 1.2): sources, cells, relaxation, presets, validation.
+
+System tests against exact answers (steady state of a sphere source with relaxation,
+conservation, Pbar -> P_e, bounds), cross-model limits (cube vs sphere vs radial,
+pulsed vs cycle-averaged) and rank independence; unit tests of units, presets, PRE.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from fem_spin.config import ConfigError, parse_config
+from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
+from fem_spin.solvers import TimeStepper
+from fem_spin.units import AVOGADRO, number_density, wigner_seitz_radius
+
+from conftest import run_cli, serial_only
+
+R_S = 0.5e-9          # source radius (m); 40 mM gives L = 3.46 nm, R = 2.15 nm
+D0 = 1e-18            # m^2/s: R^2/D0 = 4.6 s
+
+DNP = {
+    "name": "dnp",
+    "geometry": {"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": R_S},
+    "model": {"type": "nuclear_diffusion", "D0": D0, "speedup": "none", "source": "continuous",
+              "source_polarization": 0.9, "exchange_rate": 1e3},
+    "time": {"t_end": 60.0, "dt_initial": 1e-4, "tolerance": 1e-3},
+    "output": {"plot": False, "render": False, "field_snapshots": 2, "progress_interval": 1e9},
+}
+
+COARSE_3D = {"mesh_size_source": R_S / 2, "mesh_size_bulk": 0.8e-9}
+
+
+def dnp_raw(geometry=None, model=None, time=None) -> dict:
+    raw = copy.deepcopy(DNP)
+    raw["geometry"].update(geometry or {})
+    raw["model"].update(model or {})
+    raw["time"].update(time or {})
+    return raw
+
+
+def simulate(raw, times=(), on_step=None):
+    """Run a configuration in-process; returns (problem, {t: observables}) at ``times``."""
+    cfg = parse_config(raw)
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    seen = {}
+    stepper = TimeStepper(problem, cfg.time, output_times=times,
+                          on_output=lambda t: seen.__setitem__(t, problem.observables()),
+                          on_step=on_step)
+    stepper.run()
+    seen[cfg.time.t_end] = problem.observables()
+    return problem, seen
+
+
+# --------------------------------------------------------------------------- unit tests
+def test_number_density_units():
+    assert number_density("40 mM") == pytest.approx(40e-3 * 1e3 * AVOGADRO, rel=1e-12)
+    assert number_density("1e19 cm^-3") == pytest.approx(1e25)
+    assert number_density(2.5e25) == 2.5e25
+    for bad in ("40 mg", "-1 mM", "abc", True):
+        with pytest.raises(ValueError):
+            number_density(bad)
+
+
+def test_cell_sizes_follow_the_electron_concentration():
+    cfg = parse_config(dnp_raw(geometry={"type": "dnp_cube"}))
+    n_e = number_density("40 mM")
+    assert cfg.geometry.side() == pytest.approx(n_e ** (-1 / 3))
+    assert wigner_seitz_radius(n_e) ** 3 * 4 * math.pi / 3 == pytest.approx(1 / n_e)
+
+
+def test_preset_fills_defaults_and_run_file_wins():
+    cfg = parse_config({"preset": "glassy_1H_nitroxide", "time": {"t_end": 1.0},
+                        "model": {"speedup": "local"}})
+    assert cfg.model.D0 == 2e-17 and cfg.model.speedup == "local"
+    assert cfg.geometry.electron_density == pytest.approx(number_density("40 mM"))
+    cfg = parse_config({"preset": "naphthalene_pentacene", "time": {"t_end": 1.0}})
+    assert cfg.model.source == "pulsed" and cfg.model.repetition_rate == 50.0
+    with pytest.raises(ConfigError, match="preset.*unknown preset"):
+        parse_config({"preset": "nope", "time": {"t_end": 1.0}})
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("geometry", "source_radius", 2.5e-9, "geometry.source_radius: .*does not fit in the cell"),
+    ("geometry", "barrier_radius", 0.6e-9, "geometry.barrier_radius: must be smaller"),
+    ("geometry", "electron_concentration", "40 parsecs", "geometry.electron_concentration"),
+    ("model", "exchange_probability", 1.5, r"model.exchange_probability: must lie in \[0.0, 1.0\]"),
+    ("model", "exchange_probability", -0.1, "model.exchange_probability"),
+    ("model", "source_polarization", 1.0, r"model.source_polarization: .*\|P\| < 1"),
+    ("model", "source_polarization", -1.2, "model.source_polarization"),
+    ("model", "exchange_rate", 0.0, "model.exchange_rate: must be > 0"),
+    ("model", "D0", [[1e-18, 0, 0], [0, 1e-18, 0], [0, 0, 1e-18]], "model.D0: .*scalar"),
+])
+def test_bad_dnp_parameters_are_rejected(section, key, value, message):
+    raw = dnp_raw()
+    raw[section][key] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, source="cell.toml")
+
+
+def test_cube_rejects_a_source_larger_than_half_the_side():
+    raw = dnp_raw(geometry={"type": "dnp_cube", "source_radius": 1.8e-9})  # L/2 = 1.73 nm
+    with pytest.raises(ConfigError, match="half the cube side"):
+        parse_config(raw)
+
+
+def test_pulsed_needs_a_repetition_rate():
+    with pytest.raises(ConfigError, match="model.repetition_rate: must be > 0"):
+        parse_config(dnp_raw(model={"source": "pulsed"}))
+
+
+@serial_only()
+def test_cli_reports_bad_cell_in_one_line(tmp_path):
+    (tmp_path / "cell.toml").write_text(
+        '[geometry]\ntype = "dnp_cube"\nelectron_concentration = "40 mM"\nsource_radius = 3e-9\n'
+        '[model]\ntype = "nuclear_diffusion"\nD0 = 1e-18\n[time]\nt_end = 1.0\n')
+    proc = run_cli("run", "cell.toml", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cell.toml: geometry.source_radius" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "results").exists()
+
+
+def test_pre_relaxation_rate_at_the_nodes():
+    raw = dnp_raw(model={"R1": 0.5, "pre_coefficient": 1e-54, "source": "none"})
+    problem = NuclearDiffusionProblem(parse_config(raw)).initialise()
+    r = problem.V.tabulate_dof_coordinates()[:, 0]
+    expected = 0.5 + 1e-54 / np.maximum(r, R_S) ** 6     # cutoff = source radius (no barrier)
+    assert np.allclose(problem.relaxation_rate.x.array, expected, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- system tests
+@pytest.mark.parametrize("speedup", ["none", "global", "local"])
+def test_buildup_reaches_source_polarization_without_relaxation(speedup):
+    steps = []
+    _, seen = simulate(dnp_raw(model={"speedup": speedup}), on_step=lambda info: steps.append(info))
+    final = seen[60.0]
+    assert final["P_mean"] == pytest.approx(0.9, abs=2e-4)
+    assert final["P_max"] <= 0.9 + 1e-9 and final["P_min"] >= -1e-12
+
+
+def test_pulsed_buildup_reaches_source_polarization():
+    raw = dnp_raw(model={"source": "pulsed", "exchange_probability": 1.0, "repetition_rate": 10.0},
+                  time={"t_end": 60.0, "dt_initial": 1e-4})
+    problem, seen = simulate(raw)
+    assert problem.source.pulses == 601                      # t = 0, 0.1, ..., 60 s
+    assert seen[60.0]["P_mean"] == pytest.approx(0.9, abs=1e-3)
+    assert seen[60.0]["P_max"] <= 0.9 + 1e-9
+
+
+def _steady_state_profile(r, D, R1, k, P_e, r_s, R):
+    """Exact steady state of the radial cell: P_in + C sinh(kappa r)/r inside r_s,
+    (A e^{-r/l} + B e^{r/l})/r outside, l = sqrt(D/R1), dP/dr(R) = 0, C^1 at r_s."""
+    kappa, ell = math.sqrt((R1 + k) / D), math.sqrt(D / R1)
+    P_in = k * P_e / (R1 + k)
+
+    def inner(x):   # value and derivative of sinh(kappa x)/x
+        return math.sinh(kappa * x) / x, kappa * math.cosh(kappa * x) / x - math.sinh(kappa * x) / x ** 2
+
+    def outer(x, s):  # value and derivative of exp(s x / ell)/x
+        e = math.exp(s * x / ell)
+        return e / x, e * (s / ell) / x - e / x ** 2
+
+    si, dsi = inner(r_s)
+    (em, dem), (ep, dep) = outer(r_s, -1), outer(r_s, 1)
+    (_, dRm), (_, dRp) = outer(R, -1), outer(R, 1)
+    M = np.array([[si, -em, -ep], [dsi, -dem, -dep], [0.0, dRm, dRp]])
+    C, A, B = np.linalg.solve(M, [-P_in, 0.0, 0.0])
+    r = np.asarray(r)
+    out = np.empty_like(r)
+    ins = r < r_s
+    rr = np.maximum(r, 1e-30)
+    out[ins] = P_in + C * np.sinh(kappa * rr[ins]) / rr[ins]
+    out[ins & (r == 0)] = P_in + C * kappa
+    out[~ins] = (A * np.exp(-r[~ins] / ell) + B * np.exp(r[~ins] / ell)) / r[~ins]
+    return out, ell
+
+
+@pytest.mark.parametrize("R1", [1.0, 4.0])
+def test_steady_state_of_a_sphere_source_with_relaxation(R1):
+    """Diffusion length sqrt(D0/R1) = 1 nm and 0.5 nm against the exact radial solution."""
+    k, P_e = 200.0, 0.1   # small P_e: the linear problem of the analytic solution
+    raw = dnp_raw(model={"R1": R1, "exchange_rate": k, "source_polarization": P_e},
+                  geometry={"mesh_size_source": R_S / 20, "mesh_size_bulk": 0.01e-9},
+                  time={"t_end": 60.0 / R1})
+    problem, _ = simulate(raw)
+    r = problem.V.tabulate_dof_coordinates()[:, 0]
+    P = np.tanh(problem.u.x.array)
+    exact, ell = _steady_state_profile(r, D0, R1, k, P_e, R_S, problem.config.geometry.outer_radius())
+    assert ell == pytest.approx(math.sqrt(D0 / R1))
+    assert np.max(np.abs(P - exact)) < 5e-3 * P_e, np.max(np.abs(P - exact)) / P_e
+    # the profile is not flat: relaxation over a diffusion length matters
+    assert exact.max() / exact.min() > 2.0
+
+
+@pytest.mark.parallel
+def test_total_polarization_is_conserved_in_closed_cells():
+    """Source and relaxation off: periodic cube and radial cell keep sum m_i P_i."""
+    for geometry in ({"type": "dnp_cube", **COARSE_3D}, {"type": "dnp_radial"}):
+        raw = dnp_raw(geometry=geometry, model={"source": "none", "speedup": "global",
+                                                "region_shape": "ball", "region_radius": 1.0e-9,
+                                                "region_polarization": 0.8},
+                      time={"t_end": 5.0, "dt_initial": 1e-3})
+        problem = NuclearDiffusionProblem(parse_config(raw)).initialise()
+        before = problem.observables()["polarization_volume"]
+        TimeStepper(problem, problem.config.time).run()
+        after = problem.observables()
+        assert after["polarization_volume"] == pytest.approx(before, rel=1e-9)
+        assert after["P_max"] < 0.8 and after["P_min"] > 0.0   # it did spread
+
+
+@pytest.mark.parallel
+def test_bounds_hold_at_source_polarization_099_with_large_steps():
+    for geometry in ({"type": "dnp_cube", **COARSE_3D}, {"type": "dnp_radial"}):
+        for speedup in ("global", "local"):
+            extremes = []
+            raw = dnp_raw(geometry=geometry, model={"speedup": speedup, "source_polarization": 0.99,
+                                                    "exchange_rate": 1e5},
+                          time={"t_end": 20.0, "dt_initial": 2.0, "adaptive": False})
+            problem = NuclearDiffusionProblem(parse_config(raw)).initialise()
+
+            def check(info):
+                obs = problem.observables()
+                extremes.append((obs["P_min"], obs["P_max"]))
+
+            TimeStepper(problem, problem.config.time, on_step=check).run()
+            P_min = min(e[0] for e in extremes)
+            P_max = max(e[1] for e in extremes)
+            assert P_min >= -1e-12 and P_max <= 0.99 + 1e-9, (geometry["type"], speedup, P_min, P_max)
+
+
+def test_pulsed_converges_to_cycle_averaged():
+    """Fixed f_rep p_x = 5/s: the Pbar difference shrinks like 1/f_rep."""
+    t_end, rate = 1.0, 5.0
+    base = {"time": {"t_end": t_end, "dt_initial": 1e-5}}
+    _, ref = simulate(dnp_raw(model={"source": "cycle_averaged", "repetition_rate": 100.0,
+                                     "exchange_probability": rate / 100.0}, **base))
+    errors = []
+    for f in (10.0, 40.0, 160.0):
+        _, seen = simulate(dnp_raw(model={"source": "pulsed", "repetition_rate": f,
+                                          "exchange_probability": rate / f}, **base))
+        errors.append(abs(seen[t_end]["P_mean"] - ref[t_end]["P_mean"]))
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[0] / errors[2] > 6.0, errors            # ~16 for first order
+    assert errors[2] < 0.03 * ref[t_end]["P_mean"]
+
+
+def _half_rise_time(raw) -> float:
+    from fem_spin.analysis import time_to_fraction
+
+    times = list(np.geomspace(1e-2, raw["time"]["t_end"], 60))
+    _, seen = simulate(raw, times)
+    t = np.array(sorted(seen))
+    return time_to_fraction(t, np.array([seen[x]["P_mean"] for x in t]), 0.9, 0.5)
+
+
+@pytest.mark.parallel
+def test_cube_sphere_and_radial_cells_agree():
+    """t50 of the CW buildup. Stated tolerances: cube vs sphere 5 % (shape: the cube's
+    corners vs the sphere's equal volume), sphere (default mesh, h = r_s/4 at the source)
+    vs converged radial 10 % (measured 7.5 %; the radial cell at the same h is 6.4 % off and
+    converges at second order: 1.7 % at r_s/8, 0.4 % at r_s/16). k_x = 50/s keeps the
+    source boundary layer sqrt(D0/k_x) = 0.14 nm resolved (see README, mesh advice)."""
+    model = {"exchange_rate": 50.0}
+    radial = _half_rise_time(dnp_raw(geometry={"mesh_size_source": R_S / 40}, model=model))
+    sphere = _half_rise_time(dnp_raw(geometry={"type": "dnp_sphere"}, model=model))
+    cube = _half_rise_time(dnp_raw(geometry={"type": "dnp_cube"}, model=model))
+    assert abs(cube / sphere - 1) < 0.05, (cube, sphere)
+    assert abs(sphere / radial - 1) < 0.10, (sphere, radial)
+
+
+@serial_only()
+def test_periodic_cube_buildup_is_rank_independent(tmp_path):
+    cfg = (
+        'name = "cube"\n[geometry]\ntype = "dnp_cube"\nelectron_concentration = "40 mM"\n'
+        f'source_radius = {R_S}\nmesh_size_source = {R_S / 2}\nmesh_size_bulk = 0.8e-9\n'
+        '[model]\ntype = "nuclear_diffusion"\nD0 = 1e-18\nspeedup = "global"\nsource = "continuous"\n'
+        'source_polarization = 0.9\nexchange_rate = 1e3\n'
+        '[time]\nt_end = 10.0\ndt_initial = 0.05\nadaptive = false\n'
+        '[output]\nplot = false\nrender = false\nfield_snapshots = 1\n')
+    (tmp_path / "cube.toml").write_text(cfg)
+    series = {}
+    for n in (1, 2):
+        proc = run_cli("run", "cube.toml", "-q", "--output-dir", f"out{n}", cwd=tmp_path, mpi=n)
+        assert proc.returncode == 0, proc.stderr
+        data = np.genfromtxt(tmp_path / f"out{n}" / "cube" / "timeseries.csv", delimiter=",", names=True)
+        series[n] = data["P_mean"]
+    assert len(series[1]) == len(series[2]) > 5
+    assert np.allclose(series[1], series[2], rtol=1e-8, atol=0)
