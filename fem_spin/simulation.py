@@ -182,9 +182,12 @@ def _post_process(config, path: Path, variants, comm, quiet) -> None:
         for label, _ in variants:
             d = path / _slug(label) if label else path
             try:
-                png = render.render_result(d, title=label or config.name)
+                pngs = [render.render_result(d, title=label or config.name),
+                        render.render_series(d, title=label or config.name)]
                 if not quiet:
-                    print(f"  picture: {png}", flush=True)
+                    for png in pngs:
+                        print(f"  picture: {png}", flush=True)
             except render.RenderUnavailable as exc:
-                print(f"  picture skipped: {exc}", flush=True)
+                if not quiet:
+                    print(f"  picture skipped: {exc}", flush=True)
     comm.barrier()

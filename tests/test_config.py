@@ -75,4 +75,5 @@ def test_default_configuration_is_valid():
     from fem_spin.cli import default_config_path
 
     cfg = load_config(default_config_path())
-    assert cfg.model.region_polarization == 0.95 and len(cfg.variants()) == 3
+    assert type(cfg.geometry).__name__ == "DNPCubeGeometry" and cfg.model.source == "continuous"
+    assert cfg.model.source_polarization == 0.9 and len(cfg.variants()) == 2

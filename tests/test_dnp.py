@@ -144,7 +144,8 @@ def test_buildup_reaches_source_polarization_without_relaxation(speedup):
 
 
 def test_pulsed_buildup_reaches_source_polarization():
-    raw = dnp_raw(model={"source": "pulsed", "exchange_probability": 1.0, "repetition_rate": 10.0},
+    raw = dnp_raw(model={"source": "pulsed", "exchange_probability": 1.0, "repetition_rate": 10.0,
+                         "D0": 5 * D0},
                   time={"t_end": 60.0, "dt_initial": 1e-4})
     problem, seen = simulate(raw)
     assert problem.source.pulses == 601                      # t = 0, 0.1, ..., 60 s

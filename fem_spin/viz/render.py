@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["RenderUnavailable", "render_result", "render_dataset"]
+__all__ = ["RenderUnavailable", "render_result", "render_dataset", "render_series"]
 
 
 class RenderUnavailable(RuntimeError):
@@ -87,11 +87,65 @@ def render_result(run_dir: str | Path, scalar: str = "polarization", time_index:
     n = len(reader.time_values)
     reader.set_active_time_point((n // 2 if time_index is None else time_index) % n)
     t = reader.active_time_value
+    grid = _read_grid(reader, pvd, scalar)
+    png = Path(png) if png else run_dir / f"{scalar}_3d.png"
+    return render_dataset(grid, png, scalar, title=f"{title}  t = {t:.3g} s".strip())
+
+
+def _read_grid(reader, pvd: Path, scalar: str):
+    pv = _pyvista()
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
     if scalar not in grid.point_data:
         raise KeyError(f"no field {scalar!r} in {pvd} (have {list(grid.point_data)})")
-    png = Path(png) if png else run_dir / f"{scalar}_3d.png"
+    bounds = grid.bounds
+    if min(bounds[1] - bounds[0], bounds[3] - bounds[2], bounds[5] - bounds[4]) <= 0:
+        raise RenderUnavailable("the mesh is not three-dimensional (e.g. the 1-D radial cell)")
     # Coordinates in nm keep VTK's picking and clipping tolerances comfortable.
-    grid = linearise(grid).scale(1e9, inplace=False)
-    return render_dataset(grid, png, scalar, title=f"{title}  t = {t:.3g} s".strip())
+    return linearise(grid).scale(1e9, inplace=False)
+
+
+def render_series(run_dir: str | Path, scalar: str = "polarization", count: int = 4,
+                  png: str | Path | None = None, title: str = "", cmap: str = "magma") -> Path:
+    """``count`` snapshots side by side (log-spaced in the run's snapshot list), each clipped
+    through the centre, one colour scale: how the field spreads over time."""
+    import numpy as np
+
+    pv = _pyvista()
+    run_dir = Path(run_dir)
+    pvd = run_dir / "fields.pvd"
+    if not pvd.exists():
+        raise FileNotFoundError(f"{pvd} not found (was the run written with VTK output?)")
+    reader = pv.get_reader(str(pvd))
+    n = len(reader.time_values)
+    picks = sorted({int(round(i)) for i in np.linspace(1 if n > count else 0, n - 1, min(count, n))})
+    grids = []
+    for i in picks:
+        reader.set_active_time_point(i)
+        grids.append((reader.active_time_value, _read_grid(reader, pvd, scalar)))
+    values = np.concatenate([np.asarray(g.point_data[scalar]) for _, g in grids])
+    clim = (float(min(values.min(), 0.0)), float(values.max()) or 1.0)
+    try:
+        plotter = pv.Plotter(off_screen=True, shape=(1, len(grids)), window_size=(420 * len(grids), 460),
+                             border=False)
+    except Exception as exc:
+        raise RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
+    for k, (t, grid) in enumerate(grids):
+        plotter.subplot(0, k)
+        shown = grid.clip(normal="y", origin=grid.center, invert=False)
+        plotter.add_mesh(shown, scalars=scalar, cmap=cmap, clim=clim, show_edges=False,
+                         show_scalar_bar=(k == len(grids) - 1),
+                         scalar_bar_args={"title": scalar, "vertical": True, "position_x": 0.82,
+                                          "position_y": 0.15})
+        plotter.add_mesh(grid.outline(), color="black", line_width=1.5)
+        plotter.add_text(f"t = {t:.3g} s", font_size=11)
+        plotter.camera_position = "iso"
+        plotter.camera.azimuth = 200
+        plotter.camera.elevation = 10
+    if title:
+        plotter.subplot(0, 0)
+        plotter.add_text(title, font_size=9, position="lower_left")
+    png = Path(png) if png else run_dir / f"{scalar}_3d_series.png"
+    plotter.screenshot(str(png))
+    plotter.close()
+    return png
