@@ -17,6 +17,12 @@ test-serial:
 test-mpi:
 	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q --color=no tests
 
+## make bench - periodic-cube DNP benchmark at three sizes on 1 and 2 ranks (results/bench/)
+bench:
+	$(ENV) python3 benchmarks/bench_dnp_cube.py --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_dnp_cube.py --out results/bench
+	$(ENV) python3 benchmarks/bench_dnp_cube.py --report --out results/bench
+
 info:
 	$(ENV) fem-spin info
 
