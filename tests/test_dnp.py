@@ -143,6 +143,22 @@ def test_buildup_reaches_source_polarization_without_relaxation(speedup):
     assert final["P_max"] <= 0.9 + 1e-9 and final["P_min"] >= -1e-12
 
 
+@pytest.mark.parametrize("factor", [0.0, 1.0])
+def test_diffusion_barrier_blocks_transport(factor):
+    """Source in the shell b < r < r_s only: with D = 0 in the barrier (factor 0) the
+    polarization never reaches the electron's position; with factor 1 it does."""
+    raw = dnp_raw(geometry={"barrier_radius": 0.2e-9},
+                  model={"barrier_diffusion_factor": factor}, time={"t_end": 5.0})
+    problem, _ = simulate(raw)
+    r = problem.V.tabulate_dof_coordinates()[:, 0]
+    P = np.tanh(problem.u.x.array)
+    inside = r < 0.2e-9 * (1 - 1e-9)
+    if factor == 0.0:
+        assert np.all(P[inside] == 0.0)
+    else:
+        assert np.all(P[inside] > 0.5)
+
+
 def test_pulsed_buildup_reaches_source_polarization():
     raw = dnp_raw(model={"source": "pulsed", "exchange_probability": 1.0, "repetition_rate": 10.0,
                          "D0": 5 * D0},

@@ -100,6 +100,9 @@ class NuclearDiffusionConfig:
     repetition_rate: float = param(0.0, unit="Hz", doc="pulse repetition rate f_rep", check=non_negative)
     source_regions: list[str] = param(default_factory=lambda: ["source"],
                                       doc="cell groups where the source acts")
+    barrier_diffusion_factor: float = param(0.0, doc="D = factor * D0 inside the cell group "
+                                            "'barrier' (diffusion barrier around the electron)",
+                                            check=non_negative)
     # Paramagnetic relaxation enhancement R1(r) = R1 + C/max(r, r_c)^6
     pre_coefficient: float = param(0.0, unit="m^6/s", doc="PRE coefficient C", check=non_negative)
     pre_cutoff_radius: float | None = param(None, unit="m", doc="r_c (default: the barrier radius, "
@@ -293,6 +296,9 @@ class NuclearDiffusionProblem(TransientProblem):
             flux = self.f_global * ufl.dot(D0, ufl.grad(P))
         else:
             flux = ufl.dot(D0, ufl.grad(P))
+        barrier = self._barrier_scale()
+        if barrier is not None:
+            flux = barrier * flux
 
         F = (P - P_n) * omega_h * v * dx_l
         F += self.dt * ufl.inner(flux, ufl.grad(v)) * omega * self.dx_flux
@@ -302,6 +308,20 @@ class NuclearDiffusionProblem(TransientProblem):
         if source is not None:
             F += self.dt * source
         self.F = scale * F
+
+    def _barrier_scale(self):
+        """Cellwise factor on D: barrier_diffusion_factor in the 'barrier' group, else 1."""
+        import dolfinx.fem as fem
+
+        if "barrier" not in self.mesh_data.cell_groups:
+            return None
+        Q = fem.functionspace(self.mesh, ("DG", 0))
+        scale = fem.Function(Q, name="diffusion_scale")
+        scale.x.array[:] = 1.0
+        cells = self.mesh_data.cell_tags.find(self.mesh_data.cell_groups["barrier"])
+        scale.x.array[Q.dofmap.list[cells].ravel()] = self.params.barrier_diffusion_factor
+        scale.x.scatter_forward()
+        return scale
 
     def _diffusion_tensor(self):
         import dolfinx.fem as fem
