@@ -29,9 +29,7 @@
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import parse_config
-from fem_spin.models import NuclearDiffusionProblem
-from fem_spin.solvers import TimeStepper
+from fem_spin.simulation import sample
 
 R1, t_end = 2.0, 5.0
 source_polarizations = (0.5, 0.9, 0.99)
@@ -44,12 +42,7 @@ def buildup(P_e: float, mode: str) -> np.ndarray:
            "geometry": {"type": "dnp_radial"},
            "model": {"speedup": mode, "source_polarization": P_e, "R1": R1},
            "time": {"t_end": t_end, "dt_initial": 1e-6, "tolerance": 5e-4}}
-    config = parse_config(raw)
-    problem = NuclearDiffusionProblem(config).initialise()
-    values = {}
-    TimeStepper(problem, config.time, output_times=times,
-                on_output=lambda t: values.__setitem__(t, problem.mean_polarization())).run()
-    return np.array([values[t] for t in times])
+    return sample(raw, times, lambda problem: problem.mean_polarization())
 
 
 curves = {(P_e, m): buildup(P_e, m) for P_e in source_polarizations for m in modes}

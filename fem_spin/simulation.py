@@ -16,15 +16,16 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import RunConfig, dump_toml
+from fem_spin.config import RunConfig, dump_toml, parse_config
 from fem_spin.io import FieldWriter, Progress, RunDirectory, TimeSeriesWriter, rank0_print
 from fem_spin.solvers import SimulationFailed, TimeStepper
 
-__all__ = ["run", "run_single", "snapshot_times", "Interrupted"]
+__all__ = ["run", "run_single", "snapshot_times", "sample", "Interrupted"]
 
 
 class Interrupted(RuntimeError):
@@ -134,6 +135,18 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
         problem.write_extra_outputs(directory, times)
     problem.destroy()
     return summary
+
+
+def sample(raw: dict, times, quantity: Callable, comm: MPI.Comm = MPI.COMM_WORLD) -> np.ndarray:
+    """Run a configuration dict without writing anything and return ``quantity(problem)``
+    at ``times`` (e.g. ``lambda p: p.mean_polarization()``): the loop of parameter studies."""
+    config = parse_config(raw)
+    problem = type(config.model).problem_class(config, comm).initialise()
+    values = {}
+    TimeStepper(problem, config.time, output_times=times,
+                on_output=lambda t: values.__setitem__(t, quantity(problem))).run()
+    problem.destroy()
+    return np.array([values[t] for t in times])
 
 
 def _write_profiles(path: Path, line, profiles: dict) -> None:

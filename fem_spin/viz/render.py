@@ -78,18 +78,22 @@ def render_result(run_dir: str | Path, scalar: str = "polarization", time_index:
                   png: str | Path | None = None, title: str = "") -> Path:
     """Picture of one snapshot of ``run_dir/fields.pvd`` (default: the middle one, where a
     transport problem usually shows the most structure)."""
-    pv = _pyvista()
     run_dir = Path(run_dir)
-    pvd = run_dir / "fields.pvd"
-    if not pvd.exists():
-        raise FileNotFoundError(f"{pvd} not found (was the run written with VTK output?)")
-    reader = pv.get_reader(str(pvd))
+    pvd, reader = _open_fields(run_dir)
     n = len(reader.time_values)
     reader.set_active_time_point((n // 2 if time_index is None else time_index) % n)
     t = reader.active_time_value
     grid = _read_grid(reader, pvd, scalar)
     png = Path(png) if png else run_dir / f"{scalar}_3d.png"
     return render_dataset(grid, png, scalar, title=f"{title}  t = {t:.3g} s".strip())
+
+
+def _open_fields(run_dir: Path):
+    """(path, pyvista reader) of a run's ``fields.pvd``."""
+    pvd = run_dir / "fields.pvd"
+    if not pvd.exists():
+        raise FileNotFoundError(f"{pvd} not found (was the run written with VTK output?)")
+    return pvd, _pyvista().get_reader(str(pvd))
 
 
 def _read_grid(reader, pvd: Path, scalar: str):
@@ -113,10 +117,7 @@ def render_series(run_dir: str | Path, scalar: str = "polarization", count: int 
 
     pv = _pyvista()
     run_dir = Path(run_dir)
-    pvd = run_dir / "fields.pvd"
-    if not pvd.exists():
-        raise FileNotFoundError(f"{pvd} not found (was the run written with VTK output?)")
-    reader = pv.get_reader(str(pvd))
+    pvd, reader = _open_fields(run_dir)
     n = len(reader.time_values)
     picks = sorted({int(round(i)) for i in np.linspace(1 if n > count else 0, n - 1, min(count, n))})
     grids = []
