@@ -1,6 +1,8 @@
 # fem_spin: every target runs inside the environment ./fem-env provisions on first use.
 ENV    := ./fem-env
 PYTEST := python3 -m pytest
+PYDEPS := .cache/pydeps
+FIPY_VERSION := 4.0.3
 
 .PHONY: run test test-serial test-mpi bench info clean
 
@@ -17,11 +19,19 @@ test-serial:
 test-mpi:
 	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q --color=no tests
 
-## make bench - periodic-cube DNP benchmark at three sizes on 1 and 2 ranks (results/bench/)
-bench:
+## make bench - periodic-cube DNP benchmark at three sizes on 1 and 2 ranks, and the
+##              side-by-side FiPy comparison at matched accuracy (results/bench/)
+bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_dnp_cube.py --out results/bench
 	$(ENV) mpirun -n 2 python3 benchmarks/bench_dnp_cube.py --out results/bench
 	$(ENV) python3 benchmarks/bench_dnp_cube.py --report --out results/bench
+	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
+	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
+
+# FiPy (pure Python) for the benchmark comparison only, from PyPI with the host's pip and its
+# certificate/index configuration; the environment's numpy/scipy/petsc4py run it.
+$(PYDEPS)/fipy:
+	python3 -m pip install --quiet --no-deps --target $(PYDEPS) fipy==$(FIPY_VERSION)
 
 info:
 	$(ENV) fem-spin info

@@ -17,5 +17,9 @@ def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:
     if isinstance(geometry, MshFileGeometry):
         return read_msh(geometry.path, comm)
     if hasattr(geometry, "create_mesh"):  # not a gmsh geometry (e.g. the 1-D radial cell)
-        return geometry.create_mesh(comm, msh_path)
-    return mesh_from_builder(geometry.builder(), geometry, comm, msh_path=msh_path)
+        data = geometry.create_mesh(comm, msh_path)
+    else:
+        data = mesh_from_builder(geometry.builder(), geometry, comm, msh_path=msh_path)
+    if hasattr(geometry, "exact_shells"):
+        data.shells = geometry.exact_shells()
+    return data

@@ -33,6 +33,10 @@ class MeshData:
     facet_groups: dict[str, int]
     #: "cartesian", or "spherical_radial" for a 1-D mesh of r whose integrals carry 4 pi r^2
     coordinate_system: str = "cartesian"
+    #: exact shapes of cell groups the mesh only approximates, as spherical shells
+    #: {name: (inner radius, outer radius)} around the origin (m); integrals that must see
+    #: the true volume (the DNP source fraction) use them instead of the polyhedral cells
+    shells: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
 
     def cell_group(self, name: str) -> int:
         if name not in self.cell_groups:

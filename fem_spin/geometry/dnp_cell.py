@@ -51,6 +51,13 @@ class _DNPCell:
     mesh_size_bulk: float | None = param(None, unit="m", doc="element size far from the electron "
                                          "(default: cube L/8, sphere R/5, radial R/100)", check=_optional_positive)
 
+    def exact_shells(self) -> dict[str, tuple[float, float]]:
+        """The true shapes of the source shell and barrier ball (MeshData.shells)."""
+        shells = {"source": (self.barrier_radius, self.source_radius)}
+        if self.barrier_radius > 0:
+            shells["barrier"] = (0.0, self.barrier_radius)
+        return shells
+
     def __post_init__(self):
         try:
             self.electron_density = number_density(self.electron_concentration)
