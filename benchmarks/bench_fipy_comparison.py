@@ -123,7 +123,7 @@ def richardson(coarse: dict, fine: dict, d_coarse: float, d_fine: float, order: 
     ratio = (d_fine / d_coarse) ** order
     pc, pf = np.asarray(coarse["P_mean"]), np.asarray(fine["P_mean"])
     return {"code": "fem_spin", "resolution": f"Richardson r_s/{d_coarse:g} + r_s/{d_fine:g}",
-            "dofs": fine["dofs"], "P_mean": list(pf + (pf - pc) / (ratio - 1))}
+            "dofs": fine.get("dofs"), "P_mean": list(pf + (pf - pc) / (ratio - 1))}
 
 
 def observed_order(levels: list[dict], ladder: list[float]) -> float:

@@ -2,6 +2,8 @@
 
 import json
 import os
+
+import numpy as np
 import subprocess
 import sys
 
@@ -21,3 +23,47 @@ def test_bench_quick_mode_writes_json_and_report(tmp_path):
     assert data[0]["dofs"] > 100 and data[0]["steps"] > 0 and data[0]["newton_iterations"] > 0
     assert 0 < data[0]["P_mean_final"] < 0.9
     assert "| coarse | 1 |" in (tmp_path / "bench_dnp_cube.md").read_text()
+
+
+def _comparison():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_fipy_comparison
+    import fipy_dnp_cube
+    return bench_fipy_comparison, fipy_dnp_cube
+
+
+def test_fipy_source_fraction_is_the_sphere_volume():
+    _, fipy_side = _comparison()
+    side, radius = 3.46, 0.6
+    for n in (16, 32):
+        fraction = fipy_side.source_fraction(n, side, radius)
+        assert 0 <= fraction.min() and fraction.max() <= 1
+        assert abs(fraction.sum() * (side / n) ** 3 / (4 / 3 * 3.141592653589793 * radius ** 3) - 1) < 0.01
+    f = fipy_side.source_fraction(16, side, radius).reshape(16, 16, 16)
+    assert f[7, 7, 7] == 1.0 and f[8, 8, 8] == 1.0 and f[0, 0, 0] == 0.0
+    assert np.allclose(f, f[::-1, :, :]) and np.allclose(f, f.transpose(2, 1, 0))
+
+
+def test_richardson_and_observed_order_on_a_second_order_sequence():
+    bench, _ = _comparison()
+    ladder = [2, 3, 4]
+    levels = [{"P_mean": [0.5 + 0.3 / d ** 2, 0.2 - 0.1 / d ** 2]} for d in ladder]
+    assert abs(bench.observed_order(levels, ladder) - 2.0) < 1e-6
+    ref = bench.richardson(levels[1], levels[2], 3, 4)
+    assert abs(ref["P_mean"][0] - 0.5) < 1e-12 and abs(ref["P_mean"][1] - 0.2) < 1e-12
+
+
+def test_fipy_comparison_quick_mode(tmp_path):
+    pydeps = REPO / ".cache" / "pydeps"
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{pydeps}")
+    probe = subprocess.run([sys.executable, "-c", "import fipy"], env=env, capture_output=True)
+    if probe.returncode != 0:
+        import pytest
+        pytest.skip("FiPy not installed (make bench installs it into .cache/pydeps)")
+    script = str(REPO / "benchmarks" / "bench_fipy_comparison.py")
+    res = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads((tmp_path / "bench_fipy_quick.json").read_text())
+    assert data["fipy"][0]["dofs"] == 512 and len(data["fipy"][0]["P_mean"]) == 10
+    assert "| FiPy | 8^3 cells |" in (tmp_path / "bench_fipy_quick.md").read_text()
