@@ -122,6 +122,14 @@ class SourceTerm:
                   if all(name in mesh_data.shells for name in params.source_regions) else None)
         self.theta = nodal_fraction(V, weight, dx, tags, shells)
 
+    def continuous_rate(self) -> float | None:
+        """The rate of the continuous law (k_x, or f_rep p_x cycle-averaged), else None."""
+        if self.kind == "continuous":
+            return self.k_x
+        if self.kind == "cycle_averaged":
+            return self.f_rep * self.p_x
+        return None
+
     def residual_term(self, P, v, weight_nodal, dx_lumped, mesh):
         """-S v (lumped) for the backward-Euler residual per unit dt, or None without one."""
         import dolfinx.fem as fem
