@@ -15,7 +15,10 @@ C/r^6. On the 1-D radial cell every integral carries the weight 4 pi r^2. ``spee
 
 Discretisation. The unknown is the spin-temperature variable w = artanh(P) in
 continuous P1, and P = tanh(w), so |P| < 1 at every node for every step size by
-construction. Backward Euler in time; the capacity and relaxation terms use vertex
+construction. For ``none`` and ``global`` the flux is by default the stiffness matrix
+applied to the nodal P (``flux = "nodal"``, :mod:`fem_spin.solvers.nodal_flux`: assembled
+once, about 10x cheaper per step); ``flux = "quadrature"`` and the ``local`` mode
+integrate D0 f grad tanh(w_h) at quadrature points instead. Both are second order. Backward Euler in time; the capacity and relaxation terms use vertex
 quadrature (mass lumping), which makes the discrete total polarization
 
     Pbar V = sum_nodes m_i tanh(w_i)
