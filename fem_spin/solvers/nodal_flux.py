@@ -133,14 +133,9 @@ class NodalFluxAssembler(Assembler):
             self.u.x.petsc_vec.axpy(-1.0, dx)
             self.u.x.scatter_forward()
             return
-        n = self.n_owned
-        self.u_mpc.x.array[:n] = self.u.x.array[:n]
-        self.u_mpc.x.petsc_vec.axpy(-1.0, dx)
-        self.u_mpc.x.scatter_forward()
-        self.mpc.homogenize(self.u_mpc)
-        self.mpc.backsubstitution(self.u_mpc)
-        self.u.x.array[:n] = self.u_mpc.x.array[:n]
-        self.u.x.scatter_forward()
+        from fem_spin.solvers.periodic import constrained_update
+
+        constrained_update(self.u, self.u_mpc, self.mpc, dx)
 
     def destroy(self) -> None:
         for obj in (self.K, self.m, self.P, self.P_n, self.work, self.r, self.q):

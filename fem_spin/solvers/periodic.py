@@ -20,7 +20,7 @@ from petsc4py import PETSc
 
 from fem_spin.solvers.newton import Assembler
 
-__all__ = ["periodic_constraint", "MPCAssembler"]
+__all__ = ["periodic_constraint", "MPCAssembler", "constrained_update"]
 
 
 def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
@@ -102,11 +102,17 @@ class MPCAssembler(Assembler):
         A.assemble()
 
     def update(self, dx):
-        n = len(self.u.x.petsc_vec.array_r)
-        self.u_mpc.x.array[:n] = self.u.x.array[:n]
-        self.u_mpc.x.petsc_vec.axpy(-1.0, dx)
-        self.u_mpc.x.scatter_forward()
-        self.mpc.homogenize(self.u_mpc)
-        self.mpc.backsubstitution(self.u_mpc)
-        self.u.x.array[:n] = self.u_mpc.x.array[:n]
-        self.u.x.scatter_forward()
+        constrained_update(self.u, self.u_mpc, self.mpc, dx)
+
+
+def constrained_update(u, u_mpc, mpc, dx) -> None:
+    """u <- u - dx in the constrained space, slaves recovered from their masters (the owned
+    dofs of V and of the constraint's space coincide; only the ghosts differ)."""
+    n = len(u.x.petsc_vec.array_r)
+    u_mpc.x.array[:n] = u.x.array[:n]
+    u_mpc.x.petsc_vec.axpy(-1.0, dx)
+    u_mpc.x.scatter_forward()
+    mpc.homogenize(u_mpc)
+    mpc.backsubstitution(u_mpc)
+    u.x.array[:n] = u_mpc.x.array[:n]
+    u.x.scatter_forward()
