@@ -142,3 +142,4 @@ class TransientProblem(ABC):
 
     def destroy(self) -> None:
         self.newton.destroy()
+        self.newton.assembler.destroy()

@@ -18,8 +18,9 @@ continuous P1, and P = tanh(w), so |P| < 1 at every node for every step size by
 construction. For ``none`` and ``global`` the flux is by default the stiffness matrix
 applied to the nodal P (``flux = "nodal"``, :mod:`fem_spin.solvers.nodal_flux`: assembled
 once, about 10x cheaper per step); ``flux = "quadrature"`` and the ``local`` mode
-integrate D0 f grad tanh(w_h) at quadrature points instead. Both are second order. Backward Euler in time; the capacity and relaxation terms use vertex
-quadrature (mass lumping), which makes the discrete total polarization
+integrate D0 f grad tanh(w_h) at quadrature points instead. Both are second order.
+Backward Euler in time; the capacity and relaxation terms use vertex quadrature (mass
+lumping), which makes the discrete total polarization
 
     Pbar V = sum_nodes m_i tanh(w_i)
 
@@ -270,6 +271,7 @@ class NuclearDiffusionProblem(TransientProblem):
 
     def create_formulation(self) -> None:
         import dolfinx.fem as fem
+        import dolfinx.la
         import ufl
 
         p = self.params
@@ -280,9 +282,13 @@ class NuclearDiffusionProblem(TransientProblem):
         omega, omega_h, dx_l = self.weight, self.weight_nodal, self.dx_lumped
 
         # Observables (compiled once, evaluated every step).
-        P_l, one = ufl.tanh(self.u), fem.Constant(mesh, 1.0)
-        self.volume = self.integrate(fem.form(one * omega_h * dx_l))
-        self._total_form = fem.form(P_l * omega_h * dx_l)
+        P_l = ufl.tanh(self.u)
+        # Lumped nodal masses m_i: the conserved total sum_i m_i tanh(w_i) is a dot product,
+        # cheap enough for the global speed-up to refresh Pbar every Newton iteration.
+        masses = fem.assemble_vector(fem.form(omega_h * v * dx_l))
+        masses.scatter_reverse(dolfinx.la.InsertMode.add)
+        self.nodal_mass = self.owned(masses.array).copy()
+        self.volume = self.global_sum(float(self.nodal_mass.sum()))
         self._region_form = fem.form(self.region * P_l * omega_h * dx_l)
         self.region_volume = self.integrate(fem.form(self.region * omega_h * dx_l))
         if self.source.theta is not None:
@@ -357,6 +363,14 @@ class NuclearDiffusionProblem(TransientProblem):
             return fem.Constant(self.mesh, float(D0)) * ufl.Identity(self.mesh.geometry.dim)
         return fem.Constant(self.mesh, D0)
 
+    def create_solver(self) -> None:
+        super().create_solver()
+        if self.params.speedup == "global":
+            # f depends on the unknown average Pbar^{n+1}: Newton refreshes it after every
+            # update (NewtonSolver.lagged) and converges only once it has stopped changing.
+            self.newton.lagged = self._refresh_speedup
+            self.newton.settings["lag_tol"] = self.fixed_point_tolerance
+
     def create_assembler(self):
         if not self.nodal_flux:
             return super().create_assembler()
@@ -381,11 +395,7 @@ class NuclearDiffusionProblem(TransientProblem):
     def solve_step(self) -> NewtonResult:
         if self.params.speedup != "global":
             return self.newton.solve()
-        # f depends on the unknown average Pbar^{n+1}: Newton refreshes it after every
-        # update (NewtonSolver.lagged) and converges only once it has stopped changing.
-        self.newton.lagged = self._refresh_speedup
-        self.newton.settings["lag_tol"] = self.fixed_point_tolerance
-        result = self.newton.solve()
+        result = self.newton.solve()   # refreshes f(Pbar) itself (create_solver)
         if result.converged and self._refresh_speedup() > self.fixed_point_tolerance:
             return NewtonResult(False, result.iterations, result.linear_iterations, result.residual_norm,
                                 "global speed-up: fixed point on Pbar did not converge")
@@ -420,13 +430,17 @@ class NuclearDiffusionProblem(TransientProblem):
         return np.tanh(self.owned(self.u.x.array))
 
     # ------------------------------------------------------------------ observables
+    def total_polarization(self) -> float:
+        """int P dV with the lumped quadrature that is conserved: sum_i m_i tanh(w_i)."""
+        return self.global_sum(float(np.dot(self.nodal_mass, np.tanh(self.owned(self.u.x.array)))))
+
     def mean_polarization(self) -> float:
         """Pbar = (1/V) int P dV, with the same (lumped) quadrature that is conserved."""
-        return self.integrate(self._total_form) / self.volume
+        return self.total_polarization() / self.volume
 
     def observables(self) -> dict[str, float]:
         P = np.tanh(self.owned(self.u.x.array))
-        total = self.integrate(self._total_form)
+        total = self.total_polarization()
         in_region = self.integrate(self._region_form)
         outside_volume = self.volume - self.region_volume
         mean = total / self.volume

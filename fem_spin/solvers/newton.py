@@ -89,6 +89,9 @@ class Assembler(ABC):
         """u <- u - dx, then make ghosts (and constrained dofs) consistent."""
         ...
 
+    def destroy(self) -> None:
+        """Free PETSc objects the assembler owns (none by default)."""
+
 
 class DolfinxAssembler(Assembler):
     """Plain dolfinx assembly of residual ``F(u; v)`` and Jacobian ``dF/du``."""
