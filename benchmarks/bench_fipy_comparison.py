@@ -39,7 +39,7 @@ R_S = 0.6e-9
 #: the fem_spin ladder is h_s = r_s/d with the bulk size BULK_RATIO * h_s; its last two
 #: levels give the reference by Richardson extrapolation (second order)
 CASES = {
-    "fast": {"exchange_rate": 1e3, "t_end": 0.3, "fem_ladder": [2, 3, 4, 6, 8, 12],
+    "fast": {"exchange_rate": 1e3, "t_end": 0.3, "fem_ladder": [2, 3, 4, 6, 8, 12, 16],
              "fipy_ladder": [12, 16, 24, 32, 48]},
     "slow": {"exchange_rate": 1e2, "t_end": 2.0, "fem_ladder": [2, 3, 4, 6, 8, 12],
              "fipy_ladder": [8, 12, 16, 24, 32, 48]},

@@ -197,7 +197,7 @@ class RunConfig:
     name: str
     geometry: Any
     model: Any
-    time: TimeConfig
+    time: TimeConfig | None  # None for stationary models
     solver: SolverConfig
     output: OutputConfig
     sweep: dict[str, list]
@@ -369,7 +369,7 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
         for key in raw:
             if key not in _TOP_KEYS:
                 raise ConfigError(key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
-        for key in ("geometry", "model", "time"):
+        for key in ("geometry", "model"):
             if key not in raw:
                 raise ConfigError(key, f"missing required section [{key}]")
         name = _coerce(raw.get("name", Path(source).stem or "run"), str, "name")
@@ -379,7 +379,16 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
         if hasattr(geometry, "resolve_paths"):
             geometry.resolve_paths(base_dir if base_dir is not None else Path.cwd())
         model = _typed_section(_MODELS, raw["model"], "model")
-        time = build_section(TimeConfig, raw["time"], "time")
+        steady = getattr(getattr(type(model), "problem_class", None), "steady", False)
+        if steady:
+            if "time" in raw:
+                raise ConfigError("time", f"model {raw['model']['type']!r} is stationary: remove the "
+                                          f"[time] section")
+            time = None
+        elif "time" not in raw:
+            raise ConfigError("time", "missing required section [time]")
+        else:
+            time = build_section(TimeConfig, raw["time"], "time")
         solver = build_section(SolverConfig, raw.get("solver", {}), "solver")
         output = build_section(OutputConfig, raw.get("output", {}), "output")
         sweep = raw.get("sweep", {})

@@ -25,7 +25,7 @@ from fem_spin.config import RunConfig, dump_toml, parse_config
 from fem_spin.io import FieldWriter, Progress, RunDirectory, TimeSeriesWriter, rank0_print
 from fem_spin.solvers import SimulationFailed, TimeStepper
 
-__all__ = ["run", "run_single", "snapshot_times", "sample", "Interrupted"]
+__all__ = ["run", "run_single", "run_steady", "snapshot_times", "sample", "Interrupted"]
 
 
 class Interrupted(RuntimeError):
@@ -67,6 +67,8 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                quiet: bool = False, label: str = "", problem=None) -> dict:
     """Run one configuration into ``directory`` (which must exist); returns the summary."""
     cls = type(config.model).problem_class
+    if cls.steady:
+        return run_steady(config, directory, comm, quiet, label, problem)
     wall0 = time.perf_counter()
     problem = problem or cls(config, comm).initialise()
     out = config.output
@@ -137,6 +139,51 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     return summary
 
 
+def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WORLD,
+               quiet: bool = False, label: str = "", problem=None) -> dict:
+    """Run a stationary model: every case it solves becomes a row of ``results.csv``
+    (rank 0, flushed per row); cases that ask for it are written as field snapshots
+    (parallel VTX + VTK, snapshot k = k-th written case); ``summary.json`` holds the
+    model's summary."""
+    cls = type(config.model).problem_class
+    wall0 = time.perf_counter()
+    problem = problem or cls(config, comm).initialise()
+    summary = {"label": label, "model": type(config.model).__name__, "dofs": problem.num_dofs,
+               "ranks": comm.size, "status": "running"}
+    if not quiet:
+        rank0_print(f"  {label + ': ' if label else ''}{problem.num_dofs} dofs on {comm.size} rank(s), "
+                    f"stationary", comm=comm)
+    table = TimeSeriesWriter(directory / "results.csv", ["case", *problem.result_columns], comm)
+    fields = FieldWriter(comm, directory, problem.output_functions())
+    written, count = [], 0
+    try:
+        with _stop_on_signals():
+            for row, write_fields in problem.solve_cases():
+                table.write({"case": count, **row})
+                if write_fields:
+                    problem.update_output_functions()
+                    fields.write(float(len(written)))
+                    written.append(count)
+                count += 1
+                if not quiet and comm.rank == 0:
+                    shown = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
+                                      for k, v in row.items())
+                    print(f"  case {count - 1}: {shown}", flush=True)
+        summary["status"] = "completed"
+        summary.update(problem.summary())
+    except Interrupted as exc:
+        summary["status"] = f"stopped: {exc}"
+        raise
+    finally:
+        table.close()
+        fields.close()
+        summary.update(cases=count, field_snapshot_cases=written, wall_time_s=time.perf_counter() - wall0)
+        if comm.rank == 0:
+            (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    problem.destroy()
+    return summary
+
+
 def sample(raw: dict, times, quantity: Callable, comm: MPI.Comm = MPI.COMM_WORLD) -> np.ndarray:
     """Run a configuration dict without writing anything and return ``quantity(problem)``
     at ``times`` (e.g. ``lambda p: p.mean_polarization()``): the loop of parameter studies."""
@@ -184,9 +231,15 @@ def _post_process(config, path: Path, variants, comm, quiet) -> None:
     """Plots (rank 0) and 3-D pictures; optional extras never fail a finished run."""
     from fem_spin.viz import plots
 
-    if config.output.plot and comm.rank == 0:
+    if config.output.plot and comm.rank == 0 and not type(config.model).problem_class.steady:
         dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}
         for png in plots.plot_run(dirs, path, type(config.model).problem_class):
+            if not quiet:
+                print(f"  plot: {png}", flush=True)
+    problem_class = type(config.model).problem_class
+    if config.output.plot and comm.rank == 0 and problem_class.steady:
+        dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}
+        for png in problem_class.plot_results(dirs, path, config.sweep):
             if not quiet:
                 print(f"  plot: {png}", flush=True)
     if config.output.render and comm.rank == 0:
@@ -195,8 +248,11 @@ def _post_process(config, path: Path, variants, comm, quiet) -> None:
         for label, _ in variants:
             d = path / _slug(label) if label else path
             try:
-                pngs = [render.render_result(d, title=label or config.name),
-                        render.render_series(d, title=label or config.name)]
+                if problem_class.steady:
+                    pngs = problem_class.render(d, title=label or config.name)
+                else:
+                    pngs = [render.render_result(d, title=label or config.name),
+                            render.render_series(d, title=label or config.name)]
                 if not quiet:
                     for png in pngs:
                         print(f"  picture: {png}", flush=True)

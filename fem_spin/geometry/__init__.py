@@ -4,9 +4,11 @@ from fem_spin.geometry.base import MeshData, mesh_from_builder, read_msh, write_
 from fem_spin.geometry.box import BoxGeometry, build_box
 from fem_spin.geometry.dnp_cell import DNPCubeGeometry, DNPRadialGeometry, DNPSphereGeometry
 from fem_spin.geometry.msh_file import MshFileGeometry
+from fem_spin.geometry.spin_valve import LateralSpinValveGeometry, MultilayerGeometry
 
 __all__ = ["MeshData", "mesh_from_builder", "read_msh", "write_msh", "BoxGeometry", "build_box",
-           "MshFileGeometry", "DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry", "create_mesh"]
+           "MshFileGeometry", "DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry",
+           "LateralSpinValveGeometry", "MultilayerGeometry", "create_mesh"]
 
 
 def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:

@@ -1,6 +1,8 @@
 """Physics models, one module each. Importing registers their [model] schemas."""
 
-from fem_spin.models.base import TransientProblem
+from fem_spin.models.base import Problem, SteadyProblem, TransientProblem
 from fem_spin.models.nuclear_diffusion import NuclearDiffusionConfig, NuclearDiffusionProblem
+from fem_spin.models.valet_fert import ValetFertConfig, ValetFertProblem
 
-__all__ = ["TransientProblem", "NuclearDiffusionConfig", "NuclearDiffusionProblem"]
+__all__ = ["Problem", "SteadyProblem", "TransientProblem", "NuclearDiffusionConfig", "NuclearDiffusionProblem",
+           "ValetFertConfig", "ValetFertProblem"]

@@ -1,12 +1,16 @@
-"""The transient problem every model derives from.
+"""The problems every model derives from: transient and steady.
 
 ``initialise()`` reads as a pipeline; each step is a method a model overrides:
 
-    mesh -> function spaces -> measures -> initial condition -> formulation -> solver
+    transient:  mesh -> function spaces -> measures -> initial condition -> formulation -> solver
+    steady:     mesh -> function spaces -> measures -> formulation -> solver
 
-The time stepper (solvers.timestepping) drives a problem through ``set_time_step``,
-``solve_step``, ``accept_step``, ``reject_step`` and ``error_quantity``; the run
-driver (simulation.py) asks it for ``observables()`` and ``output_functions()``.
+The time stepper (solvers.timestepping) drives a transient problem through
+``set_time_step``, ``solve_step``, ``accept_step``, ``reject_step`` and
+``error_quantity``; the run driver (simulation.py) asks it for ``observables()`` and
+``output_functions()``. A steady problem (``steady = True``) instead yields its
+solved cases from ``solve_cases()`` (e.g. parallel and antiparallel magnetizations,
+or one case per magnetic field of a Hanle curve) and summarises them in ``summary()``.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from mpi4py import MPI
 from fem_spin.geometry import MeshData, create_mesh
 from fem_spin.solvers.newton import DolfinxAssembler, NewtonSolver
 
-__all__ = ["TransientProblem"]
+__all__ = ["Problem", "TransientProblem", "SteadyProblem"]
 
 
-class TransientProblem(ABC):
-    """Base class: a backward-Euler problem for one unknown Function ``self.u``."""
+class Problem(ABC):
+    """What every problem shares: configuration, mesh, measures and parallel reductions."""
 
-    #: quantities the driver writes to the CSV, in order (a model sets its own)
-    observable_names: tuple[str, ...] = ()
+    #: True for models without time stepping (the driver calls solve_cases())
+    steady: bool = False
 
     def __init__(self, config, comm: MPI.Comm = MPI.COMM_WORLD, mesh_data: MeshData | None = None):
         self.config = config
@@ -34,16 +38,6 @@ class TransientProblem(ABC):
         self.comm = comm
         self.mesh_data = mesh_data
         self.bcs: list = []
-
-    # ------------------------------------------------------------------ pipeline
-    def initialise(self) -> "TransientProblem":
-        self.define_mesh()
-        self.define_function_spaces()
-        self.define_measures()
-        self.define_initial_condition()
-        self.create_formulation()
-        self.create_solver()
-        return self
 
     def define_mesh(self) -> None:
         if self.mesh_data is None:
@@ -62,11 +56,91 @@ class TransientProblem(ABC):
         self.ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=md.facet_tags)
 
     @abstractmethod
-    def define_initial_condition(self) -> None:
+    def create_formulation(self) -> None:
         ...
 
     @abstractmethod
-    def create_formulation(self) -> None:
+    def output_functions(self) -> list:
+        ...
+
+    def update_output_functions(self) -> None:
+        """Refresh derived output fields before they are written."""
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def num_dofs(self) -> int:
+        im = self.u.function_space.dofmap.index_map
+        return im.size_global * self.u.function_space.dofmap.index_map_bs
+
+    def owned(self, array: np.ndarray) -> np.ndarray:
+        """The part of a dof array owned by this rank (no ghosts)."""
+        im = self.u.function_space.dofmap.index_map
+        return array[: im.size_local * self.u.function_space.dofmap.index_map_bs]
+
+    def global_sum(self, value: float) -> float:
+        return self.comm.allreduce(value, op=MPI.SUM)
+
+    def global_min(self, a: np.ndarray) -> float:
+        return self.comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
+
+    def global_max(self, a: np.ndarray) -> float:
+        return self.comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
+
+    def integrate(self, compiled_form) -> float:
+        import dolfinx.fem as fem
+
+        return self.global_sum(fem.assemble_scalar(compiled_form))
+
+    def destroy(self) -> None:
+        """Free PETSc objects the problem holds."""
+
+
+class SteadyProblem(Problem):
+    """Base class: a stationary (linear or nonlinear) problem solved for one or more cases."""
+
+    steady = True
+    #: columns of the per-case results table (results.csv), in order
+    result_columns: tuple[str, ...] = ()
+
+    def initialise(self) -> "SteadyProblem":
+        self.define_mesh()
+        self.define_function_spaces()
+        self.define_measures()
+        self.create_formulation()
+        self.create_solver()
+        return self
+
+    @abstractmethod
+    def create_solver(self) -> None:
+        ...
+
+    @abstractmethod
+    def solve_cases(self):
+        """Solve every case; yield (row of result_columns, write_fields: bool) per case."""
+
+    @abstractmethod
+    def summary(self) -> dict:
+        """Scalar results of the whole run (after solve_cases)."""
+
+
+class TransientProblem(Problem):
+    """Base class: a backward-Euler problem for one unknown Function ``self.u``."""
+
+    #: quantities the driver writes to the CSV, in order (a model sets its own)
+    observable_names: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ pipeline
+    def initialise(self) -> "TransientProblem":
+        self.define_mesh()
+        self.define_function_spaces()
+        self.define_measures()
+        self.define_initial_condition()
+        self.create_formulation()
+        self.create_solver()
+        return self
+
+    @abstractmethod
+    def define_initial_condition(self) -> None:
         ...
 
     def create_assembler(self):
@@ -107,38 +181,6 @@ class TransientProblem(ABC):
     @abstractmethod
     def observables(self) -> dict[str, float]:
         ...
-
-    @abstractmethod
-    def output_functions(self) -> list:
-        ...
-
-    def update_output_functions(self) -> None:
-        """Refresh derived output fields before they are written."""
-
-    # ------------------------------------------------------------------ helpers
-    @property
-    def num_dofs(self) -> int:
-        im = self.u.function_space.dofmap.index_map
-        return im.size_global * self.u.function_space.dofmap.index_map_bs
-
-    def owned(self, array: np.ndarray) -> np.ndarray:
-        """The part of a dof array owned by this rank (no ghosts)."""
-        im = self.u.function_space.dofmap.index_map
-        return array[: im.size_local * self.u.function_space.dofmap.index_map_bs]
-
-    def global_sum(self, value: float) -> float:
-        return self.comm.allreduce(value, op=MPI.SUM)
-
-    def global_min(self, a: np.ndarray) -> float:
-        return self.comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
-
-    def global_max(self, a: np.ndarray) -> float:
-        return self.comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
-
-    def integrate(self, compiled_form) -> float:
-        import dolfinx.fem as fem
-
-        return self.global_sum(fem.assemble_scalar(compiled_form))
 
     def destroy(self) -> None:
         self.newton.destroy()

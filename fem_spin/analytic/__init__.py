@@ -1,0 +1,52 @@
+"""Closed-form and exact one-dimensional reference solutions (no dolfinx).
+
+:mod:`fem_spin.analytic.spintronics` -- Valet-Fert spin transport (physics.md 3.1):
+spin resistance, the Takahashi-Maekawa nonlocal spin-valve signal and its fits, the
+Hanle curve, and the exact 1-D multilayer (CPP-GMR) solution.
+"""
+
+from fem_spin.analytic.spintronics import (
+    BOHR_MAGNETON,
+    HBAR,
+    HanleFit,
+    Layer,
+    MultilayerSolution,
+    SpinDiffusionFit,
+    cpp_gmr,
+    fit_hanle,
+    fit_spin_diffusion_length,
+    hanle_nonlocal_resistance,
+    interface_resistances,
+    larmor_frequency,
+    reverse_interface,
+    reverse_layer,
+    solve_multilayer,
+    spin_memory_loss_layer,
+    spin_resistance,
+    takahashi_maekawa,
+    takahashi_maekawa_transparent_limit,
+    takahashi_maekawa_tunnel_limit,
+)
+
+__all__ = [
+    "BOHR_MAGNETON",
+    "HBAR",
+    "HanleFit",
+    "Layer",
+    "MultilayerSolution",
+    "SpinDiffusionFit",
+    "cpp_gmr",
+    "fit_hanle",
+    "fit_spin_diffusion_length",
+    "hanle_nonlocal_resistance",
+    "interface_resistances",
+    "larmor_frequency",
+    "reverse_interface",
+    "reverse_layer",
+    "solve_multilayer",
+    "spin_memory_loss_layer",
+    "spin_resistance",
+    "takahashi_maekawa",
+    "takahashi_maekawa_transparent_limit",
+    "takahashi_maekawa_tunnel_limit",
+]

@@ -1,0 +1,407 @@
+"""Spin-valve geometries for the Valet-Fert two-current model (physics.md 3.1 and 5).
+
+* ``lateral_spin_valve`` - the nonlocal (lateral) spin valve: a non-magnetic strip N
+  along x crossed by two ferromagnetic electrodes lying on top of it, the injector F1
+  at x = -L/2 and the detector F2 at x = +L/2, optionally with a tunnel barrier
+  between each electrode and the strip (a thin volume whose footprint is the F/N
+  overlap). Every volume is fragmented with the others, so the mesh is conforming
+  (shared nodes) across the F/N, F/barrier and barrier/N interfaces.
+
+  Cell groups ``"N"``, ``"F1"``, ``"F2"`` (and ``"barrier1"``, ``"barrier2"`` when
+  present); facet groups ``"N_left_end"`` (x-min face of N: ground of the injector
+  circuit), ``"N_right_end"`` (x-max face of N: nonlocal reference probe),
+  ``"F1_end"`` and ``"F2_end"`` (far y-end faces of the electrode arms: injector
+  current contact and detector probe). Unstructured tetrahedra, of size
+  ``mesh_size_junction`` in boxes around the two junctions and ``mesh_size`` elsewhere.
+
+  Layout (SI metres): N spans x in [-L/2 - n_extension, L/2 + n_extension],
+  y in [-n_width/2, n_width/2], z in [0, n_thickness]. Electrode i spans
+  x in [x_i - f_width/2, x_i + f_width/2], y in [-n_width/2 - f_overhang,
+  n_width/2 + f_arm], z in [z_i, z_i + f_thickness] with z_i = n_thickness
+  (transparent contact) or n_thickness + barrier_thickness (tunnel barrier).
+
+* ``multilayer`` - a stack of layers along z with a rectangular cross-section
+  (vertical CPP pillar F/N/F, and the quasi-1-D test bed): a structured transfinite
+  hexahedral mesh, ``cells_per_layer`` cells through each layer. Cell groups: the
+  layer names; facet groups ``"bottom"`` (z = 0) and ``"top"`` (z = total thickness).
+  The cross-section spans x in [-width/2, width/2], y in [-depth/2, depth/2].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry
+
+__all__ = ["LateralSpinValveGeometry", "MultilayerGeometry", "build_lateral_spin_valve",
+           "build_multilayer"]
+
+# physical group tags of the lateral spin valve
+N_TAG, F1_TAG, F2_TAG, BARRIER1_TAG, BARRIER2_TAG = 1, 2, 3, 4, 5
+FACET_TAGS = {"N_left_end": 11, "N_right_end": 12, "F1_end": 13, "F2_end": 14}
+
+Box = tuple[tuple[float, float, float], tuple[float, float, float]]
+
+
+def _optional_positive(value) -> str | None:
+    return None if value is None else positive(value)
+
+
+def _run_checks(obj) -> None:
+    """Apply the ``check`` of every field (so directly built dataclasses are validated too)."""
+    for f in dataclasses.fields(obj):
+        check = f.metadata.get("check")
+        if check is None:
+            continue
+        problem = check(getattr(obj, f.name))
+        if problem:
+            raise ConfigError(f.name, problem)
+
+
+def _mesh_options() -> None:
+    """Element sizes only from the background field (explicit: gmsh options are global)."""
+    import gmsh
+
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+
+
+# --------------------------------------------------------------------------- lateral spin valve
+@register_geometry("lateral_spin_valve")
+@dataclasses.dataclass
+class LateralSpinValveGeometry:
+    """[geometry] type = "lateral_spin_valve": nonlocal spin valve N strip + F1, F2 on top."""
+
+    separation: float = param(500e-9, unit="m", doc="centre distance L of the two electrodes "
+                              "(F1 at x = -L/2, F2 at x = +L/2)", check=positive)
+    n_width: float = param(100e-9, unit="m", doc="width (y) of the non-magnetic strip N",
+                           check=positive)
+    n_thickness: float = param(50e-9, unit="m", doc="thickness (z) of N, z in [0, n_thickness]",
+                               check=positive)
+    n_extension: float = param(1e-6, unit="m", doc="length of N beyond each electrode centre: N "
+                               "spans x in [-L/2 - n_extension, L/2 + n_extension]", check=positive)
+    f_width: float = param(100e-9, unit="m", doc="width (x) of each ferromagnetic electrode",
+                           check=positive)
+    f_thickness: float = param(20e-9, unit="m", doc="thickness (z) of the electrodes",
+                               check=positive)
+    f_overhang: float = param(0.0, unit="m", doc="length of each electrode beyond the N strip on "
+                              "the y < 0 side", check=non_negative)
+    f_arm: float | None = param(None, unit="m", doc="length of each electrode beyond the N strip "
+                                "towards its contact pad (y > 0; default 3 f_width)",
+                                check=_optional_positive)
+    barrier_thickness: float = param(0.0, unit="m", doc="tunnel-barrier thickness between F and N "
+                                     "(0: transparent contacts, no barrier volume)",
+                                     check=non_negative)
+    barriers: Literal["both", "injector", "detector", "none"] = param(
+        "both", doc="which contacts have a barrier when barrier_thickness > 0")
+    mesh_size: float | None = param(None, unit="m", doc="element size far from the junctions "
+                                    "(default 4 mesh_size_junction)", check=_optional_positive)
+    mesh_size_junction: float | None = param(None, unit="m", doc="element size in and around the "
+                                             "junctions (default min(f_width, n_width, n_thickness, "
+                                             "f_thickness)/2)", check=_optional_positive)
+
+    def __post_init__(self):
+        _run_checks(self)
+        if self.barriers not in ("both", "injector", "detector", "none"):
+            raise ConfigError("barriers", f"must be one of 'both', 'injector', 'detector', 'none' "
+                                          f"(got {self.barriers!r})")
+        if not self.separation > self.f_width:
+            raise ConfigError("separation", f"electrodes overlap: separation must exceed f_width "
+                                            f"({self.separation:g} m <= {self.f_width:g} m)")
+        if not self.n_extension > 0.5 * self.f_width:
+            raise ConfigError("n_extension", f"the electrodes would hang off the N strip: "
+                                             f"n_extension must exceed f_width/2 "
+                                             f"({self.n_extension:g} m <= {0.5 * self.f_width:g} m)")
+
+    # ----------------------------------------------------------------- derived quantities
+    def builder(self):
+        return build_lateral_spin_valve
+
+    def arm_length(self) -> float:
+        return self.f_arm if self.f_arm is not None else 3.0 * self.f_width
+
+    def junction_size(self) -> float:
+        return self.mesh_size_junction or 0.5 * min(self.f_width, self.n_width, self.n_thickness,
+                                                    self.f_thickness)
+
+    def far_size(self) -> float:
+        return self.mesh_size or 4.0 * self.junction_size()
+
+    def has_barrier(self, electrode: int) -> bool:
+        """Whether electrode 1 (injector) or 2 (detector) has a tunnel-barrier volume."""
+        if self.barrier_thickness <= 0:
+            return False
+        return self.barriers == "both" or self.barriers == ("injector", "detector")[electrode - 1]
+
+    def electrode_centre(self, electrode: int) -> float:
+        """x of the centre of electrode 1 (-L/2) or 2 (+L/2) (m)."""
+        return (-0.5, 0.5)[electrode - 1] * self.separation
+
+    def n_length(self) -> float:
+        return self.separation + 2.0 * self.n_extension
+
+    def junction_area(self) -> float:
+        """F/N overlap (contact) area A_J = f_width n_width (m^2)."""
+        return self.f_width * self.n_width
+
+    def n_cross_section(self) -> float:
+        """Cross-section A_N = n_width n_thickness of the N strip (m^2)."""
+        return self.n_width * self.n_thickness
+
+    def boxes(self) -> dict[str, Box]:
+        """Every volume as (lower corner, upper corner) in metres, by cell-group name."""
+        hN, wN, wF = self.n_thickness, self.n_width, self.f_width
+        half = 0.5 * self.n_length()
+        out = {"N": ((-half, -0.5 * wN, 0.0), (half, 0.5 * wN, hN))}
+        for i in (1, 2):
+            xc = self.electrode_centre(i)
+            z0 = hN
+            if self.has_barrier(i):
+                z0 = hN + self.barrier_thickness
+                out[f"barrier{i}"] = ((xc - 0.5 * wF, -0.5 * wN, hN), (xc + 0.5 * wF, 0.5 * wN, z0))
+            out[f"F{i}"] = ((xc - 0.5 * wF, -0.5 * wN - self.f_overhang, z0),
+                            (xc + 0.5 * wF, 0.5 * wN + self.arm_length(), z0 + self.f_thickness))
+        return out
+
+    def length_scale(self) -> float:
+        """The largest extent of the device (m): gmsh builds in this unit (coordinates O(1))."""
+        lo = [min(b[0][k] for b in self.boxes().values()) for k in range(3)]
+        hi = [max(b[1][k] for b in self.boxes().values()) for k in range(3)]
+        return max(h - l for h, l in zip(hi, lo))
+
+
+def _box_tag(occ, box: Box, unit: float) -> int:
+    (x0, y0, z0), (x1, y1, z1) = box
+    return occ.addBox(x0 / unit, y0 / unit, z0 / unit, (x1 - x0) / unit, (y1 - y0) / unit,
+                      (z1 - z0) / unit)
+
+
+def _faces_in(model, lo, hi, unit: float, tol: float) -> list[int]:
+    """Surfaces lying entirely inside the box [lo, hi] (m), widened by tol (model units)."""
+    lo = [c / unit - tol for c in lo]
+    hi = [c / unit + tol for c in hi]
+    return sorted(t for _, t in model.getEntitiesInBoundingBox(*lo, *hi, 2))
+
+
+def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1.0) -> None:
+    """Create the fragmented N/F1/F2(/barriers) device in gmsh (rank 0), lengths in ``unit``."""
+    occ = model.occ
+    boxes = p.boxes()
+    names = ["N"] + [n for n in ("F1", "F2", "barrier1", "barrier2") if n in boxes]
+    tags = [_box_tag(occ, boxes[n], unit) for n in names]
+    _, out_map = occ.fragment([(3, tags[0])], [(3, t) for t in tags[1:]])
+    occ.synchronize()
+    group_tag = {"N": N_TAG, "F1": F1_TAG, "F2": F2_TAG, "barrier1": BARRIER1_TAG,
+                 "barrier2": BARRIER2_TAG}
+    for name, pieces in zip(names, out_map):
+        volumes = sorted(t for d, t in pieces if d == 3)
+        if len(volumes) != 1:  # the boxes only touch: fragmenting must not split a volume
+            raise RuntimeError(f"lateral_spin_valve: volume {name} fragmented into {volumes}")
+        model.addPhysicalGroup(3, volumes, tag=group_tag[name], name=name)
+
+    # contact faces
+    features = [p.n_thickness, p.n_width, p.f_width, p.f_thickness]
+    if p.barrier_thickness > 0:
+        features.append(p.barrier_thickness)
+    tol = 0.01 * min(features) / unit
+    (nx0, ny0, nz0), (nx1, ny1, nz1) = boxes["N"]
+    faces = {"N_left_end": _faces_in(model, (nx0, ny0, nz0), (nx0, ny1, nz1), unit, tol),
+             "N_right_end": _faces_in(model, (nx1, ny0, nz0), (nx1, ny1, nz1), unit, tol)}
+    for i in (1, 2):
+        (fx0, _, fz0), (fx1, fy1, fz1) = boxes[f"F{i}"]
+        faces[f"F{i}_end"] = _faces_in(model, (fx0, fy1, fz0), (fx1, fy1, fz1), unit, tol)
+    for name, found in faces.items():
+        if len(found) != 1:
+            raise RuntimeError(f"lateral_spin_valve: face {name}: found surfaces {found}")
+        model.addPhysicalGroup(2, found, tag=FACET_TAGS[name], name=name)
+
+    # mesh size: fine boxes around the junctions, coarse elsewhere
+    hj, hf = p.junction_size() / unit, p.far_size() / unit
+    field = model.mesh.field
+    box_fields = []
+    margin = max(p.junction_size(), p.n_thickness)
+    top = max(b[1][2] for b in boxes.values())
+    for i in (1, 2):
+        (fx0, fy0, _), (fx1, _, _) = boxes[f"F{i}"]
+        f = field.add("Box")
+        field.setNumber(f, "VIn", hj)
+        field.setNumber(f, "VOut", hf)
+        field.setNumber(f, "XMin", (fx0 - margin) / unit)
+        field.setNumber(f, "XMax", (fx1 + margin) / unit)
+        field.setNumber(f, "YMin", (min(fy0, ny0) - margin) / unit)
+        field.setNumber(f, "YMax", (ny1 + margin) / unit)
+        field.setNumber(f, "ZMin", -margin / unit)
+        field.setNumber(f, "ZMax", (top + margin) / unit)
+        field.setNumber(f, "Thickness", 2.0 * hf)
+        box_fields.append(f)
+    fmin = field.add("Min")
+    field.setNumbers(fmin, "FieldsList", box_fields)
+    field.setAsBackgroundMesh(fmin)
+    _mesh_options()
+    # Barriers: a structured (transfinite) layer of tetrahedra, nodes of its top face right
+    # above those of its bottom face; left to the Delaunay mesher a nm-thin layer gets
+    # Steiner points inside and flat cap-shaped elements.
+    for name in ("barrier1", "barrier2"):
+        if name in boxes:
+            (x0, y0, z0), (x1, y1, z1) = boxes[name]
+            counts = [max(1, round((x1 - x0) / p.junction_size())),
+                      max(1, round((y1 - y0) / p.junction_size())),
+                      max(1, round((z1 - z0) / p.junction_size()))]
+            volume = model.getEntitiesForPhysicalGroup(3, group_tag[name])[0]
+            _transfinite_box(model, volume, counts, recombine=False)
+    model.mesh.generate(3)
+
+
+def _transfinite_box(model, volume: int, counts, recombine: bool) -> None:
+    """Structured mesh of a box-shaped volume: ``counts`` cells along x, y, z."""
+    mesh = model.mesh
+    surfaces = [t for _, t in model.getBoundary([(3, volume)], oriented=False)]
+    curves = sorted({abs(t) for _, t in model.getBoundary([(2, s) for s in surfaces],
+                                                           combined=False, oriented=False)})
+    for tag in curves:
+        xa, ya, za, xb, yb, zb = model.getBoundingBox(1, tag)
+        extent = (xb - xa, yb - ya, zb - za)
+        mesh.setTransfiniteCurve(tag, counts[max(range(3), key=lambda k: extent[k])] + 1)
+    for tag in surfaces:
+        mesh.setTransfiniteSurface(tag)
+        if recombine:
+            mesh.setRecombine(2, tag)
+    mesh.setTransfiniteVolume(volume)
+    if recombine:
+        mesh.setRecombine(3, volume)
+
+
+# --------------------------------------------------------------------------- multilayer pillar
+def _default_layers() -> list[tuple[str, float]]:
+    return [("F1", 10e-9), ("N", 10e-9), ("F2", 10e-9)]
+
+
+@register_geometry("multilayer")
+@dataclasses.dataclass
+class MultilayerGeometry:
+    """[geometry] type = "multilayer": layers stacked along z, structured hexahedra."""
+
+    layers: list[tuple[str, float]] = param(
+        default_factory=_default_layers, unit="m",
+        doc="the stack from z = 0 upwards as [name, thickness] pairs; the names (unique) are the "
+            "cell groups")
+    width: float = param(100e-9, unit="m", doc="cross-section extent along x", check=positive)
+    depth: float = param(100e-9, unit="m", doc="cross-section extent along y", check=positive)
+    cells_per_layer: int | list[int] = param(8, doc="cells through each layer (one number for all, "
+                                             "or one per layer)")
+    lateral_cells: tuple[int, int] = param((1, 1), doc="cells along x and y")
+
+    def __post_init__(self):
+        _run_checks(self)
+        if not self.layers:
+            raise ConfigError("layers", "needs at least one [name, thickness] layer")
+        seen = set()
+        for entry in self.layers:
+            if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+                raise ConfigError("layers", f"each layer is a [name, thickness] pair (got {entry!r})")
+            name, thickness = entry
+            if not isinstance(name, str) or not name:
+                raise ConfigError("layers", f"a layer name must be a non-empty string (got {name!r})")
+            if name in seen:
+                raise ConfigError("layers", f"duplicate layer name {name!r}: layer names must be "
+                                            f"unique (they name the cell groups)")
+            seen.add(name)
+            if isinstance(thickness, bool) or not isinstance(thickness, (int, float)) \
+                    or not thickness > 0:
+                raise ConfigError("layers", f"layer {name!r}: thickness must be > 0 "
+                                            f"(got {thickness!r})")
+        self.layers = [(str(n), float(t)) for n, t in self.layers]
+        cells = self.layer_cells()
+        if len(cells) != len(self.layers):
+            raise ConfigError("cells_per_layer", f"give one number per layer ({len(self.layers)}), "
+                                                 f"got {len(cells)}")
+        if any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in cells):
+            raise ConfigError("cells_per_layer", f"must be integers >= 1 (got {self.cells_per_layer})")
+        if len(self.lateral_cells) != 2 or any(
+                isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.lateral_cells):
+            raise ConfigError("lateral_cells", f"must be two integers >= 1 (got {self.lateral_cells})")
+        self.lateral_cells = tuple(self.lateral_cells)
+
+    def builder(self):
+        return build_multilayer
+
+    def layer_cells(self) -> list[int]:
+        if isinstance(self.cells_per_layer, (list, tuple)):
+            return list(self.cells_per_layer)
+        return [self.cells_per_layer] * len(self.layers)
+
+    def total_thickness(self) -> float:
+        return sum(t for _, t in self.layers)
+
+    def layer_bounds(self) -> dict[str, tuple[float, float]]:
+        """{name: (z_bottom, z_top)} of every layer (m), in stacking order."""
+        out, z = {}, 0.0
+        for name, thickness in self.layers:
+            out[name] = (z, z + thickness)
+            z += thickness
+        return out
+
+    def cross_section(self) -> float:
+        """Area width x depth of the pillar (m^2)."""
+        return self.width * self.depth
+
+    def num_cells(self) -> int:
+        return sum(self.layer_cells()) * self.lateral_cells[0] * self.lateral_cells[1]
+
+    def length_scale(self) -> float:
+        return max(self.width, self.depth, self.total_thickness())
+
+
+def build_multilayer(model, p: MultilayerGeometry, unit: float = 1.0) -> None:
+    """Stack of boxes, fragmented, meshed with transfinite hexahedra (rank 0)."""
+    occ = model.occ
+    w, d = p.width / unit, p.depth / unit
+    bounds = p.layer_bounds()
+    tags = [occ.addBox(-0.5 * w, -0.5 * d, z0 / unit, w, d, (z1 - z0) / unit)
+            for z0, z1 in bounds.values()]
+    if len(tags) > 1:
+        _, out_map = occ.fragment([(3, tags[0])], [(3, t) for t in tags[1:]])
+        volumes = []
+        for (name, _), pieces in zip(p.layers, out_map):
+            found = [t for dd, t in pieces if dd == 3]
+            if len(found) != 1:
+                raise RuntimeError(f"multilayer: layer {name} fragmented into {found}")
+            volumes.append(found[0])
+    else:
+        volumes = tags
+    occ.synchronize()
+    for i, ((name, _), vol) in enumerate(zip(p.layers, volumes)):
+        model.addPhysicalGroup(3, [vol], tag=i + 1, name=name)
+
+    total = p.total_thickness() / unit
+    tol = 0.01 * min([t for _, t in p.layers] + [p.width, p.depth]) / unit
+    for tag, (name, z) in enumerate((("bottom", 0.0), ("top", total)), start=101):
+        found = [t for _, t in model.getEntitiesInBoundingBox(
+            -0.5 * w - tol, -0.5 * d - tol, z - tol, 0.5 * w + tol, 0.5 * d + tol, z + tol, 2)]
+        if len(found) != 1:
+            raise RuntimeError(f"multilayer: face {name}: found surfaces {found}")
+        model.addPhysicalGroup(2, found, tag=tag, name=name)
+
+    mesh = model.mesh
+    cells = p.layer_cells()
+    z_edges = [(z0 / unit, z1 / unit) for z0, z1 in bounds.values()]
+    for dim, tag in model.getEntities(1):
+        xa, ya, za, xb, yb, zb = model.getBoundingBox(dim, tag)
+        extent = (xb - xa, yb - ya, zb - za)
+        axis = max(range(3), key=lambda k: extent[k])
+        if axis < 2:
+            n = p.lateral_cells[axis]
+        else:
+            layer = min(range(len(z_edges)),
+                        key=lambda k: abs(z_edges[k][0] - za) + abs(z_edges[k][1] - zb))
+            n = cells[layer]
+        mesh.setTransfiniteCurve(tag, n + 1)
+    for dim, tag in model.getEntities(2):
+        mesh.setTransfiniteSurface(tag)
+        mesh.setRecombine(dim, tag)
+    for vol in volumes:
+        mesh.setTransfiniteVolume(vol)
+        mesh.setRecombine(3, vol)
+    mesh.generate(3)

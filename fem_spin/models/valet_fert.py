@@ -1,0 +1,584 @@
+r"""Electron spin accumulation: the Valet–Fert two-current model (physics.md section 3.1).
+
+Unknowns: the charge electrochemical potential :math:`\mu_c = (\mu_\uparrow + \mu_\downarrow)/2`
+and the spin accumulation :math:`\mu_s = \mu_\uparrow - \mu_\downarrow` (volts). In every
+region, with :math:`\sigma_{\uparrow,\downarrow} = \sigma (1 \pm P)/2` and
+:math:`g_{sf} = \sigma_\uparrow\sigma_\downarrow / ((\sigma_\uparrow + \sigma_\downarrow)\lambda_{sf}^2)`,
+
+.. math::
+
+    -\nabla\cdot(\sigma_\uparrow \nabla\mu_\uparrow) + g_{sf}(\mu_\uparrow - \mu_\downarrow) = 0,
+    \qquad
+    -\nabla\cdot(\sigma_\downarrow \nabla\mu_\downarrow) + g_{sf}(\mu_\downarrow - \mu_\uparrow) = 0,
+
+so that :math:`\nabla\cdot j = 0` and :math:`\nabla^2\mu_s = \mu_s/\lambda_{sf}^2` in each
+homogeneous region. These are the stationarity conditions of the dissipated power
+
+.. math::
+
+    W[\mu] = \int \tfrac12\sigma_\uparrow|\nabla\mu_\uparrow|^2
+             + \tfrac12\sigma_\downarrow|\nabla\mu_\downarrow|^2
+             + \tfrac12 g_{sf}(\mu_\uparrow-\mu_\downarrow)^2 \, dV,
+
+and the weak form is ``ufl.derivative`` of W (symmetric positive definite, hence
+Onsager-reciprocal: swapping injector and detector leaves R_NL unchanged). Currents:
+:math:`j_s = -\sigma_s\nabla\mu_s`, charge :math:`j = j_\uparrow + j_\downarrow`, spin
+:math:`j_\uparrow - j_\downarrow` (a pure spin current where j = 0).
+
+Ferromagnets carry a magnetization direction m; "up" is along m, so that reversing m
+(the antiparallel configuration) swaps the channels. With ``precession = true`` the spin
+accumulation is a vector :math:`\boldsymbol\mu_s` (spin along any direction). In
+non-magnetic regions it obeys the steady Bloch–Torrey equation of physics.md 3.1,
+
+.. math::
+
+    0 = D\nabla^2\boldsymbol\mu_s - \boldsymbol\mu_s/\tau_{sf}
+        + \boldsymbol\omega_L\times\boldsymbol\mu_s,
+    \qquad \boldsymbol\omega_L = \frac{g\mu_B}{\hbar}\mathbf B,
+    \quad \lambda_{sf}^2 = D\tau_{sf},
+
+(its weak form is W's plus the non-symmetric precession term times sigma/(4D)); in
+ferromagnets only the component along m survives: the transverse part is absorbed within
+``transverse_dephasing_length`` (a spin-flip term for mu_s - (m.mu_s) m), the usual
+picture of a ferromagnet as a sink of transverse spin.
+
+Contacts and interfaces. The current enters through ``current_contact`` and leaves through
+``ground``, both ideal reservoirs (mu_up = mu_dn: a large non-magnetic pad in
+equilibrium); every other surface is insulating. The model is linear: it solves with
+1 V on the contact and scales the fields to the requested current. Interfaces with
+spin-dependent resistances r_up, r_dn (tunnel barriers) and spin memory loss delta are
+thin layers of the mesh (cell groups ``barrier1``, ...) with sigma_s = t/r_s and
+lambda = t/delta (:meth:`fem_spin.materials.Interface.thin_layer`): the jump
+mu_s(+) - mu_s(-) = r_s j_s.n of physics.md 3.1 without spin flips, and the Bass–Pratt
+interfacial layer with them; only the geometric thickness t is an approximation.
+
+Observables: the current I (from the discrete, exactly conservative reaction at the
+contacts), the voltage between two probes (surface averages of mu_c; a floating
+ferromagnetic electrode far from its junction has mu_s = 0, so mu_c is what a voltmeter
+reads), R = V/I for each magnetic configuration, Delta R = R_P - R_AP, and for a
+pillar the CPP-GMR (R_AP - R_P)/R_P.
+
+Discretisation: continuous P1 (or Q1) for all components; the spin-flip and precession
+terms use vertex quadrature (lumped), which keeps the discrete operator an M-matrix for
+spin-flip lengths shorter than the mesh (permalloy: 5 nm) instead of oscillating.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import numpy as np
+
+from fem_spin.analytic.spintronics import BOHR_MAGNETON, HBAR
+from fem_spin.config import ConfigError, param, positive, register_model
+from fem_spin.models.base import SteadyProblem
+
+__all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector"]
+
+
+#: keys of a [model.regions.<name>] table that describe an interface layer
+_INTERFACE_KEYS = {"interface", "area_resistance", "polarization", "spin_memory_loss", "AR_star", "gamma",
+                   "delta"}
+_REGION_KEYS = ("magnetization", "thickness")
+
+
+def larmor_vector(field: np.ndarray, g_factor: float = 2.0) -> np.ndarray:
+    """omega_L = (g mu_B / hbar) B (rad/s): an electron's spin S obeys dS/dt = gamma_e S x B
+    with gamma_e = -g mu_B/hbar, i.e. dS/dt = omega_L x S (and so does mu_s, which points along
+    the majority spin)."""
+    return g_factor * BOHR_MAGNETON / HBAR * np.asarray(field, dtype=float)
+
+
+@dataclasses.dataclass
+class Region:
+    """A cell group's transport data: a bulk material, or an interface to be made a thin layer."""
+
+    name: str
+    material: object = None          # fem_spin.materials.Material
+    interface: object = None         # fem_spin.materials.Interface
+    magnetization: np.ndarray | None = None
+    thickness: float | None = None
+
+    @property
+    def is_interface(self) -> bool:
+        return self.interface is not None
+
+    @property
+    def polarization(self) -> float:
+        return self.interface.polarization if self.is_interface else self.material.bulk_polarization
+
+
+def _parse_region(name: str, table, key: str) -> Region:
+    from fem_spin.materials import interface_from_table, material_from_table
+
+    if not isinstance(table, dict):
+        raise ConfigError(key, "must be a table, e.g. {material = \"Cu@4.2K\"}")
+    region = Region(name)
+    if _INTERFACE_KEYS & set(table):
+        region.interface = interface_from_table(table, key, ignore=_REGION_KEYS)
+        if "thickness" in table:
+            t = table["thickness"]
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+                raise ConfigError(f"{key}.thickness", f"must be a length > 0 in m (got {t!r})")
+            region.thickness = float(t)
+        if not region.interface.area_resistance > 0:
+            raise ConfigError(f"{key}.area_resistance", "an interface layer needs a resistance-area "
+                                                        "product > 0 (a transparent contact has no layer)")
+    else:
+        if "thickness" in table:
+            raise ConfigError(f"{key}.thickness", "only interface layers take a thickness")
+        region.material = material_from_table(table, key, ignore=_REGION_KEYS)
+    if "magnetization" in table:
+        m = table["magnetization"]
+        if (not isinstance(m, (list, tuple)) or len(m) != 3
+                or any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in m)):
+            raise ConfigError(f"{key}.magnetization", f"must be a direction [mx, my, mz] (got {m!r})")
+        norm = math.sqrt(sum(c * c for c in m))
+        if not norm > 0:
+            raise ConfigError(f"{key}.magnetization", "must not be the zero vector")
+        region.magnetization = np.asarray(m, dtype=float) / norm
+    elif region.polarization != 0:
+        raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
+                                                  "(give its direction, e.g. [0, 1, 0])")
+    return region
+
+
+@register_model("valet_fert")
+@dataclasses.dataclass
+class ValetFertConfig:
+    """[model] type = "valet_fert" (physics.md 3.1): stationary two-current spin transport."""
+
+    regions: dict = param(doc="one table per cell group: a material (library name such as "
+                          "\"Cu@4.2K\", explicit resistivity/spin_diffusion_length/bulk_polarization, or "
+                          "microscopic values) or an interface layer (interface name, or area_resistance, "
+                          "polarization, spin_memory_loss); spin-polarized regions add magnetization")
+    current: float = param(1e-4, unit="A", doc="current driven from current_contact to ground",
+                           check=positive)
+    current_contact: str = param("F1_end", doc="facet group where the current enters (reservoir)")
+    ground: str = param("N_left_end", doc="facet group where it leaves (reservoir at 0 V)")
+    voltage_probes: list[str] = param(default_factory=lambda: ["F2_end", "N_right_end"],
+                                      doc="[plus, minus] facet groups: V = <mu_c>(plus) - <mu_c>(minus); "
+                                      "empty: the two-terminal voltage of the current contact")
+    configurations: list[Literal["parallel", "antiparallel"]] = param(
+        default_factory=lambda: ["parallel", "antiparallel"], doc="magnetic configurations to solve")
+    switch_regions: list[str] = param(default_factory=lambda: ["F2", "barrier2"],
+                                      doc="regions whose magnetization is reversed in the antiparallel "
+                                      "configuration (names absent from the mesh are ignored)")
+    precession: bool = param(False, doc="vector spin accumulation with Larmor precession (Hanle)")
+    field_direction: tuple[float, float, float] = param((0.0, 0.0, 1.0),
+                                                        doc="direction of the applied field B")
+    hanle_fields: list[float] = param(default_factory=lambda: [0.0], unit="T",
+                                      doc="field magnitudes to solve (precession = true)")
+    g_factor: float = param(2.0, doc="electron g-factor", check=positive)
+    transverse_dephasing_length: float = param(1e-9, unit="m", doc="length over which a ferromagnet "
+                                               "absorbs spin transverse to m (precession = true)",
+                                               check=positive)
+
+    def __post_init__(self):
+        if not self.regions:
+            raise ConfigError("regions", "give one table per cell group, e.g. "
+                                         "[model.regions.N] material = \"Cu@4.2K\"")
+        self.region_data = {name: _parse_region(name, table, f"regions.{name}")
+                            for name, table in self.regions.items()}
+        if len(self.voltage_probes) not in (0, 2):
+            raise ConfigError("voltage_probes", f"give [plus, minus] facet groups or [] (got "
+                                                f"{self.voltage_probes})")
+        if self.current_contact == self.ground:
+            raise ConfigError("ground", "must differ from current_contact")
+        if not self.configurations:
+            raise ConfigError("configurations", "name at least one of 'parallel', 'antiparallel'")
+        if not np.linalg.norm(self.field_direction) > 0:
+            raise ConfigError("field_direction", "must not be the zero vector")
+        if not self.hanle_fields:
+            raise ConfigError("hanle_fields", "give at least one field (e.g. [0.0])")
+        if not self.precession and any(b != 0 for b in self.hanle_fields):
+            raise ConfigError("hanle_fields", "non-zero fields need precession = true")
+        magnetized = [r for r in self.region_data.values() if r.magnetization is not None]
+        if not self.precession and magnetized:
+            axis = magnetized[0].magnetization
+            for r in magnetized:
+                if abs(abs(float(r.magnetization @ axis)) - 1) > 1e-9:
+                    raise ConfigError(f"regions.{r.name}.magnetization",
+                                      "non-collinear magnetizations need precession = true")
+        if self.precession:
+            for r in self.region_data.values():
+                if not r.is_interface and r.polarization == 0 and r.material.diffusion_constant is None:
+                    raise ConfigError(f"regions.{r.name}.diffusion_constant",
+                                      "needed for precession in a non-magnetic region (m^2/s)")
+
+    def check_against(self, geometry, time) -> None:
+        for r in self.region_data.values():
+            if r.is_interface and r.thickness is None:
+                r.thickness = _layer_thickness(geometry, r.name)
+                if r.thickness is None:
+                    raise ConfigError(f"model.regions.{r.name}.thickness",
+                                      "this geometry does not know the layer's thickness: give it")
+
+
+def _layer_thickness(geometry, name: str) -> float | None:
+    layers = getattr(geometry, "layers", None)
+    if layers:
+        return dict((n, float(t)) for n, t in layers).get(name)
+    if name.startswith("barrier") and getattr(geometry, "barrier_thickness", 0):
+        return float(geometry.barrier_thickness)
+    return None
+
+
+class ValetFertProblem(SteadyProblem):
+    """Valet–Fert spin transport on a multi-region mesh (physics.md 3.1); see the module docs."""
+
+    result_columns = ("configuration", "field_T", "current_A", "voltage_V", "resistance_ohm",
+                      "current_balance_A", "max_spin_accumulation_V")
+
+    # ------------------------------------------------------------------ pipeline
+    def define_function_spaces(self) -> None:
+        import dolfinx.fem as fem
+
+        self.spin_components = 3 if self.params.precession else 1
+        mesh = self.mesh
+        self.V = fem.functionspace(mesh, ("Lagrange", 1, (1 + self.spin_components,)))
+        self.u = fem.Function(self.V, name="potentials")
+        self.Q = fem.functionspace(mesh, ("DG", 0))
+        self.Qv = fem.functionspace(mesh, ("DG", 0, (3,)))
+        # Output fields (in volts and A/m^2 for the requested current)
+        S = fem.functionspace(mesh, ("Lagrange", 1))
+        W3 = fem.functionspace(mesh, ("Lagrange", 1, (3,)))
+        self.mu_c_out = fem.Function(S, name="charge_potential")
+        self.mu_s_out = fem.Function(S if self.spin_components == 1 else W3, name="spin_accumulation")
+        self.j_out = fem.Function(W3, name="charge_current")
+        self.js_out = fem.Function(W3, name="spin_current")
+        self._S, self._W3 = S, W3
+
+    def define_measures(self) -> None:
+        import ufl
+
+        super().define_measures()
+        self.dx_lumped = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.mesh_data.cell_tags,
+                                     metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+
+    def create_formulation(self) -> None:
+        import dolfinx.fem as fem
+        import ufl
+
+        self._check_groups()
+        self.define_coefficients()
+        u, v = self.u, ufl.TestFunction(self.V)
+        mu_c, mu_s = self.split(u)
+        dx, dx_l = self.dx, self.dx_lumped
+        c = self.coefficients
+        if self.spin_components == 1:
+            mu_par = c["axis_sign"] * mu_s
+            power = 0.5 * c["g_sf"] * mu_s**2 * dx_l
+        else:
+            m = c["m"]
+            mu_par = ufl.dot(m, mu_s)
+            mu_perp = mu_s - mu_par * m
+            sigma = c["sigma_up"] + c["sigma_dn"]
+            power = (sigma / 8 * ufl.inner(ufl.grad(mu_perp), ufl.grad(mu_perp)) * dx
+                     + 0.5 * c["g_sf"] * mu_par**2 * dx_l
+                     + 0.5 * c["g_perp"] * ufl.inner(mu_perp, mu_perp) * dx_l)
+        mu_up, mu_dn = mu_c + mu_par / 2, mu_c - mu_par / 2
+        power += 0.5 * (c["sigma_up"] * ufl.inner(ufl.grad(mu_up), ufl.grad(mu_up))
+                        + c["sigma_dn"] * ufl.inner(ufl.grad(mu_dn), ufl.grad(mu_dn))) * dx
+        self.power = power
+        residual = ufl.derivative(power, u, v)
+        if self.spin_components == 3:
+            self.omega = fem.Constant(self.mesh, np.zeros(3))
+            _, v_s = self.split(v)
+            residual += -c["precession_weight"] * ufl.inner(ufl.cross(self.omega, mu_s), v_s) * dx_l
+        self.residual = residual
+        self.residual_form = fem.form(residual)
+        du = ufl.TrialFunction(self.V)
+        self.a = ufl.derivative(residual, u, du)
+        zero = fem.Constant(self.mesh, 0.0)
+        self.L = zero * v[0] * dx
+        # currents for output (true values for the solved u): j_s = -sigma_s grad mu_s
+        self.charge_current_expr = -(c["sigma_up"] * ufl.grad(mu_up) + c["sigma_dn"] * ufl.grad(mu_dn))
+        self.spin_current_expr = -(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))
+        self._observables_forms()
+
+    def split(self, u):
+        import ufl
+
+        if self.spin_components == 1:
+            return u[0], u[1]
+        return u[0], ufl.as_vector([u[1], u[2], u[3]])
+
+    def _check_groups(self) -> None:
+        md, p, source = self.mesh_data, self.params, self.config.source
+        for name in md.cell_groups:
+            if name not in p.region_data:
+                raise ConfigError(f"model.regions.{name}", f"cell group {name!r} of the mesh has no material",
+                                  file=source)
+        for name in p.region_data:
+            if name not in md.cell_groups:
+                raise ConfigError(f"model.regions.{name}", f"the mesh has no cell group {name!r} "
+                                  f"(have {', '.join(sorted(md.cell_groups))})", file=source)
+        for key in ("current_contact", "ground"):
+            self._facet_group(getattr(p, key), f"model.{key}")
+        for name in p.voltage_probes:
+            self._facet_group(name, "model.voltage_probes")
+
+    def _facet_group(self, name: str, key: str) -> int:
+        groups = self.mesh_data.facet_groups
+        if name not in groups:
+            raise ConfigError(key, f"no surface {name!r} on the device: contacts must be facet groups of the "
+                              f"mesh (have {', '.join(sorted(groups))})", file=self.config.source)
+        return groups[name]
+
+    def define_coefficients(self) -> None:
+        """Cell-wise (DG0) conductivities, spin-flip conductances and magnetization directions."""
+        import dolfinx.fem as fem
+
+        p = self.params
+        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "axis_sign"]
+        c = {n: fem.Function(self.Q, name=n) for n in names}
+        c["m"] = fem.Function(self.Qv, name="magnetization")
+        self.materials = {}
+        magnetized = [r.magnetization for r in p.region_data.values() if r.magnetization is not None]
+        self.axis = magnetized[0] if magnetized else np.array([0.0, 1.0, 0.0])
+        dofs_of = self.Q.dofmap.list
+        self._region_cells = {}
+        for name, region in p.region_data.items():
+            cells = self.mesh_data.cell_tags.find(self.mesh_data.cell_groups[name])
+            dofs = dofs_of[cells, 0]
+            self._region_cells[name] = dofs
+            mat = region.interface.thin_layer(region.thickness) if region.is_interface else region.material
+            self.materials[name] = mat
+            c["sigma_up"].x.array[dofs] = mat.conductivity_up
+            c["sigma_dn"].x.array[dofs] = mat.conductivity_down
+            c["g_sf"].x.array[dofs] = mat.spin_flip_conductance
+            m = region.magnetization if region.magnetization is not None else self.axis
+            c["m"].x.array.reshape(-1, 3)[dofs] = m
+            c["axis_sign"].x.array[dofs] = float(np.sign(m @ self.axis)) or 1.0
+            sigma = mat.conductivity
+            transverse = mat.spin_flip_conductance
+            if region.polarization != 0 and not region.is_interface:
+                transverse += sigma / (4 * p.transverse_dephasing_length**2)
+            c["g_perp"].x.array[dofs] = transverse
+            if (p.precession and not region.is_interface and region.polarization == 0):
+                c["precession_weight"].x.array[dofs] = sigma / (4 * mat.diffusion_constant)
+        for f in c.values():
+            f.x.scatter_forward()
+        self.coefficients = c
+
+    def set_configuration(self, configuration: str) -> None:
+        """Magnetizations of ``switch_regions`` reversed for "antiparallel"."""
+        c, p = self.coefficients, self.params
+        sign = -1.0 if configuration == "antiparallel" else 1.0
+        for name in p.switch_regions:
+            region = p.region_data.get(name)
+            if region is None or name not in self._region_cells:
+                continue
+            dofs = self._region_cells[name]
+            m = region.magnetization if region.magnetization is not None else self.axis
+            c["m"].x.array.reshape(-1, 3)[dofs] = sign * m
+            c["axis_sign"].x.array[dofs] = sign * (float(np.sign(m @ self.axis)) or 1.0)
+        c["m"].x.scatter_forward()
+        c["axis_sign"].x.scatter_forward()
+
+    def _observables_forms(self) -> None:
+        import dolfinx.fem as fem
+        import ufl
+
+        p, md = self.params, self.mesh_data
+        fdim = self.mesh.topology.dim - 1
+        self.mesh.topology.create_connectivity(fdim, self.mesh.topology.dim)
+        self._contact_dofs = {}
+        bcs = []
+        bs = self.V.dofmap.index_map_bs
+        n_owned = self.V.dofmap.index_map.size_local
+        for key, value in (("current_contact", 1.0), ("ground", 0.0)):
+            tag = md.facet_groups[getattr(p, key)]
+            facets = md.facet_tags.find(tag)
+            dofs = fem.locate_dofs_topological(self.V, fdim, facets)
+            # block dofs owned here, as indices of the charge component in the unrolled array
+            self._contact_dofs[key] = dofs[dofs < n_owned] * bs
+            if self.comm.allreduce(len(dofs), op=__import__("mpi4py").MPI.SUM) == 0:
+                raise ConfigError(f"model.{key}", f"surface {getattr(p, key)!r} has no mesh nodes",
+                                  file=self.config.source)
+            value_vector = np.zeros(bs)
+            value_vector[0] = value
+            bcs.append(fem.dirichletbc(value_vector, dofs, self.V))
+        self.bcs = bcs
+        mu_c = self.u[0]
+        self._probe_forms = []
+        for name in p.voltage_probes:
+            tag = md.facet_groups[name]
+            area = self.integrate(fem.form(fem.Constant(self.mesh, 1.0) * self.ds(tag)))
+            self._probe_forms.append((fem.form(mu_c * self.ds(tag)), area))
+        self._mass_S = None
+
+    def create_solver(self) -> None:
+        from dolfinx.fem.petsc import LinearProblem
+
+        options = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+        options.update(self.config.solver.petsc_options)
+        self.linear_problem = LinearProblem(self.a, self.L, bcs=self.bcs, u=self.u, petsc_options=options)
+
+    # ------------------------------------------------------------------ solving
+    def solve(self) -> None:
+        """Solve for 1 V on the current contact (the fields are then scaled by current/I)."""
+        from fem_spin.solvers import SimulationFailed
+
+        self.linear_problem.solve()
+        reason = self.linear_problem.solver.getConvergedReason()
+        if reason <= 0:
+            raise SimulationFailed(f"linear solver failed (PETSc KSP converged reason {reason})")
+        self.u.x.scatter_forward()
+
+    def contact_currents(self) -> dict[str, float]:
+        """Charge current into the device through each reservoir (A) at the current solution:
+        the residual of the charge equation at the contact nodes (exactly conservative)."""
+        import dolfinx.fem as fem
+        import dolfinx.la
+
+        b = fem.assemble_vector(self.residual_form)
+        b.scatter_reverse(dolfinx.la.InsertMode.add)
+        return {key: self.global_sum(float(b.array[dofs].sum())) for key, dofs in self._contact_dofs.items()}
+
+    def probe_voltage(self) -> float:
+        """<mu_c>(plus) - <mu_c>(minus), or the contact voltage without probes (V, for 1 V applied)."""
+        import dolfinx.fem as fem
+
+        if not self._probe_forms:
+            return 1.0
+        (plus, a_plus), (minus, a_minus) = self._probe_forms
+        return (self.global_sum(fem.assemble_scalar(plus)) / a_plus
+                - self.global_sum(fem.assemble_scalar(minus)) / a_minus)
+
+    def solve_cases(self):
+        p = self.params
+        self.results = []
+        direction = np.asarray(p.field_direction, dtype=float)
+        direction /= np.linalg.norm(direction)
+        for configuration in p.configurations:
+            self.set_configuration(configuration)
+            for k, field in enumerate(p.hanle_fields):
+                if self.spin_components == 3:
+                    self.omega.value[:] = larmor_vector(field * direction, p.g_factor)
+                self.solve()
+                currents = self.contact_currents()
+                current = currents["current_contact"]
+                scale = p.current / current
+                self.scale = scale
+                spin = self.owned(self.u.x.array).reshape(-1, 1 + self.spin_components)[:, 1:]
+                spin_max = self.global_max(np.linalg.norm(spin, axis=1) if spin.size else np.zeros(0))
+                voltage = self.probe_voltage() * scale
+                row = {"configuration": configuration, "field_T": float(field), "current_A": p.current,
+                       "voltage_V": voltage, "resistance_ohm": voltage / p.current,
+                       "current_balance_A": (currents["current_contact"] + currents["ground"]) * scale,
+                       "max_spin_accumulation_V": spin_max * scale}
+                self.results.append(row)
+                yield row, k == 0
+
+    def resistance(self, configuration: str = "parallel", field: float = 0.0) -> float:
+        for row in self.results:
+            if row["configuration"] == configuration and row["field_T"] == field:
+                return row["resistance_ohm"]
+        raise KeyError(f"no solved case {configuration!r} at B = {field} T")
+
+    def summary(self) -> dict:
+        p = self.params
+        out: dict = {"current_A": p.current}
+        solved = {r["configuration"] for r in self.results}
+        for conf in ("parallel", "antiparallel"):
+            if conf in solved:
+                out[f"R_{conf}_ohm"] = self.resistance(conf, p.hanle_fields[0])
+        if solved == {"parallel", "antiparallel"}:
+            r_p, r_ap = out["R_parallel_ohm"], out["R_antiparallel_ohm"]
+            out["delta_R_ohm"] = r_p - r_ap
+            if not p.voltage_probes:
+                out["gmr"] = (r_ap - r_p) / r_p
+        estimate = self.takahashi_maekawa()
+        if estimate is not None:
+            out["delta_R_takahashi_maekawa_ohm"] = estimate
+        out["max_abs_current_balance_A"] = max(abs(r["current_balance_A"]) for r in self.results)
+        return out
+
+    def takahashi_maekawa(self) -> float | None:
+        """Delta R_s of the thin-wire formula (physics.md 3.1) for a lateral spin valve whose
+        regions are named N, F1, F2 (and barrier1, barrier2), else None."""
+        geometry = self.config.geometry
+        if not hasattr(geometry, "junction_area") or not {"N", "F1", "F2"} <= set(self.materials):
+            return None
+        from fem_spin.analytic import spin_resistance, takahashi_maekawa
+
+        n, f = self.materials["N"], self.materials["F1"]
+        area_j = geometry.junction_area()
+        r_n = spin_resistance(n.resistivity, n.spin_diffusion_length, geometry.n_cross_section())
+        r_f = spin_resistance(f.resistivity, f.spin_diffusion_length, area_j)
+        contacts = []
+        for name in ("barrier1", "barrier2"):
+            region = self.params.region_data.get(name)
+            if region is not None and name in self.materials:
+                contacts.append((region.interface.area_resistance / area_j, region.interface.polarization))
+            else:
+                contacts.append((0.0, 0.0))
+        (r1, pj1), (r2, pj2) = contacts
+        return float(takahashi_maekawa(geometry.separation, n.spin_diffusion_length, r_n, r_f, r1, r2,
+                                       pj1, pj2, f.bulk_polarization))
+
+    # ------------------------------------------------------------------ output
+    def output_functions(self) -> list:
+        return [self.mu_c_out, self.mu_s_out, self.j_out, self.js_out]
+
+    def update_output_functions(self) -> None:
+        """Potentials and (lumped L2-projected) current densities for the requested current."""
+        import dolfinx.fem as fem
+        import dolfinx.la
+        import ufl
+
+        scale = getattr(self, "scale", 1.0)
+        bs = 1 + self.spin_components
+        values = self.u.x.array.reshape(-1, bs)
+        self.mu_c_out.x.array[:] = scale * values[:, 0]
+        if self.spin_components == 1:
+            self.mu_s_out.x.array[:] = scale * values[:, 1]
+        else:
+            self.mu_s_out.x.array[:] = scale * values[:, 1:].ravel()
+        if self._mass_S is None:
+            w = ufl.TestFunction(self._S)
+            mass = fem.assemble_vector(fem.form(w * self.dx_lumped))
+            mass.scatter_reverse(dolfinx.la.InsertMode.add)
+            mass.scatter_forward()
+            self._mass_S = mass.array.copy()
+            q = ufl.TestFunction(self._W3)
+            self._current_forms = (fem.form(ufl.inner(self.charge_current_expr, q) * self.dx),
+                                   fem.form(ufl.inner(self.spin_current_expr, q) * self.dx))
+        if self.spin_components == 1:
+            for form, out in zip(self._current_forms, (self.j_out, self.js_out)):
+                vec = fem.assemble_vector(form)
+                vec.scatter_reverse(dolfinx.la.InsertMode.add)
+                vec.scatter_forward()
+                out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
+        else:  # the spin current is a tensor with precession: only the charge current is drawn
+            vec = fem.assemble_vector(self._current_forms[0])
+            vec.scatter_reverse(dolfinx.la.InsertMode.add)
+            vec.scatter_forward()
+            self.j_out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
+
+    def destroy(self) -> None:
+        solver = getattr(self, "linear_problem", None)
+        if solver is not None:
+            solver.solver.destroy()
+            solver.A.destroy()
+            solver.b.destroy()
+
+    # ------------------------------------------------------------------ run-level plots/pictures
+    @staticmethod
+    def plot_results(dirs: dict, out, sweep: dict) -> list:
+        from fem_spin.viz.spintronics import plot_spin_valve_results
+
+        return plot_spin_valve_results(dirs, out, sweep)
+
+    @staticmethod
+    def render(run_dir, title: str = "") -> list:
+        from fem_spin.viz.spintronics import render_spin_accumulation
+
+        return [render_spin_accumulation(run_dir, title=title)]
+
+
+ValetFertConfig.problem_class = ValetFertProblem

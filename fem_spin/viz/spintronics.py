@@ -1,0 +1,151 @@
+"""Plots and 3-D pictures of stationary spin-transport runs (valet_fert, physics.md 3).
+
+* :func:`plot_spin_valve_results`: Hanle curves R(B) when a run solved several fields, and
+  Delta R against the swept parameter of a [sweep] (with the Takahashi–Maekawa thin-wire
+  formula beside it when the geometry is a lateral spin valve).
+* :func:`render_spin_accumulation`: the device coloured by the spin accumulation, with
+  streamlines of the spin current (pyvista, off-screen).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from fem_spin.io.timeseries import read_timeseries
+
+__all__ = ["plot_spin_valve_results", "plot_hanle", "plot_sweep", "render_spin_accumulation"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _read_results(directory: Path) -> dict[str, np.ndarray] | None:
+    """results.csv with the configuration column kept as strings."""
+    import csv
+
+    path = directory / "results.csv"
+    if not path.exists():
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    out = {key: np.array([r[key] for r in rows]) for key in rows[0]}
+    for key in out:
+        if key != "configuration":
+            out[key] = out[key].astype(float)
+    return out
+
+
+def plot_hanle(dirs: dict[str, Path], png: Path) -> Path | None:
+    """R(B) per configuration and run; None unless some run solved more than one field."""
+    data = {label: _read_results(d) for label, d in dirs.items()}
+    data = {k: v for k, v in data.items() if v is not None and len(np.unique(v["field_T"])) > 1}
+    if not data:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for label, r in data.items():
+        for conf in np.unique(r["configuration"]):
+            keep = r["configuration"] == conf
+            order = np.argsort(r["field_T"][keep])
+            name = f"{label}, {conf}" if len(data) > 1 else conf
+            ax.plot(1e3 * r["field_T"][keep][order], 1e3 * r["resistance_ohm"][keep][order], "o-", ms=3,
+                    label=name)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("perpendicular field B (mT)")
+    ax.set_ylabel("nonlocal resistance R_NL (mOhm)")
+    ax.set_title("Hanle precession")
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+    return png
+
+
+def plot_sweep(dirs: dict[str, Path], sweep: dict, png: Path) -> Path | None:
+    """Delta R (and the Takahashi–Maekawa value) against the first swept parameter."""
+    if not sweep or len(dirs) < 2:
+        return None
+    key = next(iter(sweep))
+    x = np.asarray(sweep[key], dtype=float)
+    summaries = [json.loads((d / "summary.json").read_text()) for d in dirs.values()
+                 if (d / "summary.json").exists()]
+    if len(summaries) != len(x) or not all("delta_R_ohm" in s for s in summaries):
+        return None
+    fem = np.array([s["delta_R_ohm"] for s in summaries])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    scale = 1e6 if key.endswith(("separation", "thickness", "width", "length")) else 1.0
+    unit = " (um)" if scale == 1e6 else ""
+    ax.semilogy(x * scale, 1e3 * np.abs(fem), "o", label="fem_spin (3-D)")
+    if all("delta_R_takahashi_maekawa_ohm" in s for s in summaries):
+        tm = np.array([s["delta_R_takahashi_maekawa_ohm"] for s in summaries])
+        ax.semilogy(x * scale, 1e3 * np.abs(tm), "-", label="Takahashi-Maekawa (thin wire)")
+    ax.set_xlabel(key + unit)
+    ax.set_ylabel("|Delta R_NL| = |R_P - R_AP| (mOhm)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(frameon=False)
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+    return png
+
+
+def plot_spin_valve_results(dirs: dict[str, Path], out: Path, sweep: dict) -> list[Path]:
+    pngs = [plot_hanle(dirs, Path(out) / "hanle.png"), plot_sweep(dirs, sweep, Path(out) / "delta_R_sweep.png")]
+    return [p for p in pngs if p is not None]
+
+
+def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None, title: str = "",
+                             snapshot: int = 0) -> Path:
+    """The device coloured by the spin accumulation (uV) with spin-current streamlines."""
+    from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
+
+    pv = _pyvista()
+    run_dir = Path(run_dir)
+    pvd, reader = _open_fields(run_dir)
+    reader.set_active_time_point(snapshot)
+    data = reader.read()
+    grid = data.combine() if isinstance(data, pv.MultiBlock) else data
+    grid = linearise(grid).scale(1e9, inplace=False)  # nm: comfortable VTK tolerances
+    mu_s = np.asarray(grid.point_data["spin_accumulation"])
+    if mu_s.ndim == 2:  # vector spin accumulation: draw its magnitude
+        mu_s = np.linalg.norm(mu_s, axis=1)
+    grid.point_data["spin accumulation (uV)"] = 1e6 * mu_s
+    limit = float(np.abs(grid.point_data["spin accumulation (uV)"]).max()) or 1.0
+    try:
+        plotter = pv.Plotter(off_screen=True, window_size=(1400, 800))
+    except Exception as exc:
+        raise RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
+    plotter.add_mesh(grid, scalars="spin accumulation (uV)", cmap="RdBu_r", clim=(-limit, limit),
+                     scalar_bar_args={"title": "spin accumulation (uV)", "vertical": True,
+                                      "position_x": 0.88, "position_y": 0.2})
+    current = np.asarray(grid.point_data.get("spin_current", np.zeros((grid.n_points, 3))))
+    if np.abs(current).max() > 0:
+        try:
+            lines = grid.streamlines(vectors="spin_current", n_points=150, source_center=grid.center,
+                                     source_radius=0.45 * max(grid.bounds[1] - grid.bounds[0], 1e-9),
+                                     max_time=10 * (grid.bounds[1] - grid.bounds[0]),
+                                     integration_direction="both")
+            if lines.n_points:
+                plotter.add_mesh(lines, color="black", line_width=1.2, opacity=0.6)
+        except Exception:  # streamlines are decoration; a degenerate field must not fail the picture
+            pass
+    plotter.add_text(f"{title}  spin accumulation and spin-current lines (lengths in nm)".strip(),
+                     font_size=11)
+    plotter.show_axes()
+    plotter.camera_position = "iso"
+    plotter.camera.elevation = 25
+    png = Path(png) if png else run_dir / "spin_accumulation_3d.png"
+    plotter.screenshot(str(png))
+    plotter.close()
+    return png
