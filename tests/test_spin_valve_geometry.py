@@ -90,7 +90,8 @@ def lateral_expected(p: dict, barriers: tuple[bool, bool]) -> tuple[dict, dict]:
     for i, has in enumerate(barriers, start=1):
         if has:
             vol[f"barrier{i}"] = wF * wN * tb
-    area = {"N_left_end": wN * tN, "N_right_end": wN * tN, "F1_end": wF * tF, "F2_end": wF * tF}
+    area = {"N_left_end": wN * tN, "N_right_end": wN * tN, "F1_end": wF * tF, "F2_end": wF * tF,
+            "F1_top": wF * (wN + arm), "F2_top": wF * (wN + arm)}
     return vol, area
 
 
@@ -129,7 +130,7 @@ def test_lateral_groups_volumes_and_contact_areas(case, comm):
     data = build(LateralSpinValveGeometry(**params), comm)
     vol, area = lateral_expected(params, barriers)
     assert set(data.cell_groups) == set(vol)
-    assert set(data.facet_groups) == {"N_left_end", "N_right_end", "F1_end", "F2_end"}
+    assert set(data.facet_groups) == {"N_left_end", "N_right_end", "F1_end", "F2_end", "F1_top", "F2_top"}
     got = volumes(data)
     for name in vol:
         assert got[name] == approx(vol[name], rel=1e-9), name
@@ -218,7 +219,7 @@ def test_lateral_mesh_is_deterministic():
     (dict(f_thickness=0.0), "f_thickness", "> 0"),
     (dict(barrier_thickness=-1e-9), "barrier_thickness", ">= 0"),
     (dict(f_overhang=-1e-9), "f_overhang", ">= 0"),
-    (dict(f_arm=0.0), "f_arm", "> 0"),
+    (dict(f_arm=-1e-9), "f_arm", ">= 0"),
     (dict(mesh_size=-1.0), "mesh_size", "> 0"),
     (dict(mesh_size_junction=0.0), "mesh_size_junction", "> 0"),
     (dict(barriers="left"), "barriers", "one of"),

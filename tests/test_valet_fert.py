@@ -109,7 +109,7 @@ def test_spin_memory_loss_attenuates_the_accumulation_by_the_expected_factor(del
 
     factor, expected = injected(delta) / injected(0.0), exact(delta) / exact(0.0)
     assert factor == pytest.approx(expected, rel=5e-3)
-    assert factor < (0.95 if delta < 0.5 else 0.75)
+    assert factor < 1 - 0.05 * delta  # it does attenuate, and more for larger delta
 
 
 # --------------------------------------------------------------------------- lateral spin valve
@@ -153,9 +153,21 @@ def test_nonlocal_signal_conserves_charge_and_follows_takahashi_maekawa(tunnel_v
 
 
 def test_transparent_contacts_follow_takahashi_maekawa():
-    problem = solve(lateral(None))
-    s = problem.summary()
-    assert s["delta_R_ohm"] == pytest.approx(s["delta_R_takahashi_maekawa_ohm"], rel=0.1)
+    """Transparent contacts, F electrodes as pillars on their junctions contacted from the top
+    (TM's one-dimensional F, thickness 5 lambda_F), w = lambda_N/10: Delta R_NL converges to
+    the thin-wire formula as the junction mesh resolves lambda_F (4 % off at h = lambda_F/2,
+    1 % at lambda_F/4)."""
+    ratios = []
+    for h in (20e-9, 10e-9):
+        raw = lateral(None, current_contact="F1_top", voltage_probes=["F2_top", "N_right_end"])
+        raw["geometry"].update(f_arm=0.0, f_thickness=200e-9, separation=1e-6, n_extension=3e-6,
+                               mesh_size=200e-9, mesh_size_junction=h)
+        raw["model"]["regions"]["N"] = {"resistivity": 2e-8, "spin_diffusion_length": 1e-6}
+        raw["model"]["regions"]["F1"] = raw["model"]["regions"]["F2"] = dict(F_PY, spin_diffusion_length=40e-9)
+        s = solve(raw).summary()
+        ratios.append(s["delta_R_ohm"] / s["delta_R_takahashi_maekawa_ohm"])
+    assert abs(ratios[1] - 1) < 0.02
+    assert abs(ratios[1] - 1) < 0.5 * abs(ratios[0] - 1)
 
 
 def test_reciprocity_swapping_injector_and_detector(tunnel_valve):

@@ -11,7 +11,9 @@
   present); facet groups ``"N_left_end"`` (x-min face of N: ground of the injector
   circuit), ``"N_right_end"`` (x-max face of N: nonlocal reference probe),
   ``"F1_end"`` and ``"F2_end"`` (far y-end faces of the electrode arms: injector
-  current contact and detector probe). Unstructured tetrahedra, of size
+  current contact and detector probe), ``"F1_top"`` and ``"F2_top"`` (top faces of the
+  electrodes: with ``f_arm = 0`` and ``f_overhang = 0`` each electrode is a pillar on its
+  junction, the Takahashi–Maekawa picture of a thick F contacted from above). Unstructured tetrahedra, of size
   ``mesh_size_junction`` in boxes around the two junctions and ``mesh_size`` elsewhere.
 
   Layout (SI metres): N spans x in [-L/2 - n_extension, L/2 + n_extension],
@@ -39,7 +41,7 @@ __all__ = ["LateralSpinValveGeometry", "MultilayerGeometry", "build_lateral_spin
 
 # physical group tags of the lateral spin valve
 N_TAG, F1_TAG, F2_TAG, BARRIER1_TAG, BARRIER2_TAG = 1, 2, 3, 4, 5
-FACET_TAGS = {"N_left_end": 11, "N_right_end": 12, "F1_end": 13, "F2_end": 14}
+FACET_TAGS = {"N_left_end": 11, "N_right_end": 12, "F1_end": 13, "F2_end": 14, "F1_top": 15, "F2_top": 16}
 
 Box = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -89,8 +91,8 @@ class LateralSpinValveGeometry:
     f_overhang: float = param(0.0, unit="m", doc="length of each electrode beyond the N strip on "
                               "the y < 0 side", check=non_negative)
     f_arm: float | None = param(None, unit="m", doc="length of each electrode beyond the N strip "
-                                "towards its contact pad (y > 0; default 3 f_width)",
-                                check=_optional_positive)
+                                "towards its contact pad (y > 0; default 3 f_width; 0: a pillar on "
+                                "the junction)", check=lambda v: None if v is None else non_negative(v))
     barrier_thickness: float = param(0.0, unit="m", doc="tunnel-barrier thickness between F and N "
                                      "(0: transparent contacts, no barrier volume)",
                                      check=non_negative)
@@ -212,6 +214,8 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
     for i in (1, 2):
         (fx0, _, fz0), (fx1, fy1, fz1) = boxes[f"F{i}"]
         faces[f"F{i}_end"] = _faces_in(model, (fx0, fy1, fz0), (fx1, fy1, fz1), unit, tol)
+        fy0 = boxes[f"F{i}"][0][1]
+        faces[f"F{i}_top"] = _faces_in(model, (fx0, fy0, fz1), (fx1, fy1, fz1), unit, tol)
     for name, found in faces.items():
         if len(found) != 1:
             raise RuntimeError(f"lateral_spin_valve: face {name}: found surfaces {found}")
