@@ -125,6 +125,14 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _is_spin_transport_run(directory: Path) -> bool:
+    """A stationary valet_fert run (its fields are potentials, not a polarization)."""
+    import json
+
+    summary = directory / "summary.json"
+    return summary.exists() and json.loads(summary.read_text()).get("model") == "ValetFertConfig"
+
+
 def cmd_render(args) -> int:
     from fem_spin.viz.render import render_result
 
@@ -136,8 +144,13 @@ def cmd_render(args) -> int:
         if not pvds:
             raise FileNotFoundError(f"{run_dir}: no fields.pvd below it")
         for pvd in pvds:
-            png = render_result(pvd.parent, scalar=args.field, time_index=args.time_index,
-                                title=str(pvd.parent.relative_to(run_dir.parent)))
+            title = str(pvd.parent.relative_to(run_dir.parent))
+            if _is_spin_transport_run(pvd.parent):
+                from fem_spin.viz.spintronics import render_spin_accumulation
+
+                png = render_spin_accumulation(pvd.parent, title=title, snapshot=args.time_index or 0)
+            else:
+                png = render_result(pvd.parent, scalar=args.field, time_index=args.time_index, title=title)
             print(f"fem-spin: wrote {png}")
     return 0
 

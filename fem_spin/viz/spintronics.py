@@ -3,8 +3,10 @@
 * :func:`plot_spin_valve_results`: Hanle curves R(B) when a run solved several fields, and
   Delta R against the swept parameter of a [sweep] (with the Takahashi–Maekawa thin-wire
   formula beside it when the geometry is a lateral spin valve).
-* :func:`render_spin_accumulation`: the device coloured by the spin accumulation, with
-  streamlines of the spin current (pyvista, off-screen).
+* :func:`render_spin_accumulation`: the device coloured by the spin accumulation, whole
+  and around the junctions (pyvista, off-screen). The charge and spin current densities
+  are in the same field files (``charge_current``, ``spin_current``) for streamlines in
+  ParaView.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def plot_spin_valve_results(dirs: dict[str, Path], out: Path, sweep: dict) -> li
 
 def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None, title: str = "",
                              snapshot: int = 0) -> Path:
-    """The device coloured by the spin accumulation (uV) with spin-current streamlines."""
+    """The device coloured by the spin accumulation (uV): top view and a zoom on the junctions."""
     from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
 
     pv = _pyvista()
@@ -121,30 +123,31 @@ def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None,
     if mu_s.ndim == 2:  # vector spin accumulation: draw its magnitude
         mu_s = np.linalg.norm(mu_s, axis=1)
     grid.point_data["spin accumulation (uV)"] = 1e6 * mu_s
-    limit = float(np.abs(grid.point_data["spin accumulation (uV)"]).max()) or 1.0
+    name = "spin accumulation (uV)"
+    limit = float(np.abs(grid.point_data[name]).max()) or 1.0
+    # Zoom on the junctions: the part of the device under its top-most structures
+    # (the electrodes of a lateral valve), widened by their own extent.
+    z = grid.points[:, 2]
+    top = grid.points[z > z.min() + 0.7 * (z.max() - z.min())]
+    x0, x1 = top[:, 0].min(), top[:, 0].max()
+    pad = 0.5 * (x1 - x0)
+    bounds = list(grid.bounds)
+    zoom = grid.clip_box([x0 - pad, x1 + pad, *bounds[2:]], invert=False)
     try:
-        plotter = pv.Plotter(off_screen=True, window_size=(1400, 800))
+        plotter = pv.Plotter(off_screen=True, shape=(2, 1), window_size=(1400, 1000), border=False)
     except Exception as exc:
         raise RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
-    plotter.add_mesh(grid, scalars="spin accumulation (uV)", cmap="RdBu_r", clim=(-limit, limit),
-                     scalar_bar_args={"title": "spin accumulation (uV)", "vertical": True,
-                                      "position_x": 0.88, "position_y": 0.2})
-    current = np.asarray(grid.point_data.get("spin_current", np.zeros((grid.n_points, 3))))
-    if np.abs(current).max() > 0:
-        try:
-            lines = grid.streamlines(vectors="spin_current", n_points=150, source_center=grid.center,
-                                     source_radius=0.45 * max(grid.bounds[1] - grid.bounds[0], 1e-9),
-                                     max_time=10 * (grid.bounds[1] - grid.bounds[0]),
-                                     integration_direction="both")
-            if lines.n_points:
-                plotter.add_mesh(lines, color="black", line_width=1.2, opacity=0.6)
-        except Exception:  # streamlines are decoration; a degenerate field must not fail the picture
-            pass
-    plotter.add_text(f"{title}  spin accumulation and spin-current lines (lengths in nm)".strip(),
-                     font_size=11)
-    plotter.show_axes()
+    bar = {"title": name, "vertical": True, "position_x": 0.88, "position_y": 0.15}
+    plotter.subplot(0, 0)
+    plotter.add_mesh(grid.copy(), scalars=name, cmap="RdBu_r", clim=(-limit, limit), scalar_bar_args=bar)
+    plotter.add_text(f"{title}: whole device, top view (lengths in nm)".strip(": "), font_size=11)
+    plotter.view_xy()
+    plotter.subplot(1, 0)
+    plotter.add_mesh(zoom.copy(), scalars=name, cmap="RdBu_r", clim=(-limit, limit), show_scalar_bar=False,
+                     opacity=0.8)
+    plotter.add_text("around the junctions (translucent)", font_size=11)
     plotter.camera_position = "iso"
-    plotter.camera.elevation = 25
+    plotter.camera.elevation = 20
     png = Path(png) if png else run_dir / "spin_accumulation_3d.png"
     plotter.screenshot(str(png))
     plotter.close()
