@@ -4,9 +4,7 @@
   Delta R against the swept parameter of a [sweep] (with the Takahashi–Maekawa thin-wire
   formula beside it when the geometry is a lateral spin valve).
 * :func:`render_spin_accumulation`: the device coloured by the spin accumulation, whole
-  and around the junctions (pyvista, off-screen). The charge and spin current densities
-  are in the same field files (``charge_current``, ``spin_current``) for streamlines in
-  ParaView.
+  and around the junctions with streamlines of the spin current (pyvista, off-screen).
 """
 
 from __future__ import annotations
@@ -109,7 +107,8 @@ def plot_spin_valve_results(dirs: dict[str, Path], out: Path, sweep: dict) -> li
 
 def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None, title: str = "",
                              snapshot: int = 0) -> Path:
-    """The device coloured by the spin accumulation (uV): top view and a zoom on the junctions."""
+    """The device coloured by the spin accumulation (uV): top view, and a zoom on the junctions
+    with streamlines of the (collinear) spin current."""
     from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
 
     pv = _pyvista()
@@ -144,8 +143,21 @@ def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None,
     plotter.view_xy()
     plotter.subplot(1, 0)
     plotter.add_mesh(zoom.copy(), scalars=name, cmap="RdBu_r", clim=(-limit, limit), show_scalar_bar=False,
-                     opacity=0.8)
-    plotter.add_text("around the junctions (translucent)", font_size=11)
+                     opacity=0.4)
+    current = np.asarray(grid.point_data["spin_current"]) if "spin_current" in grid.point_data else None
+    if current is not None and np.abs(current).max() > 0:
+        # seeds on a line through the lower part of the device (the N strip of a valve)
+        zs = z.min() + 0.25 * (z.max() - z.min())
+        ym = float(np.median(grid.points[z <= zs, 1]))
+        source = pv.Line((x0 - pad, ym, zs), (x1 + pad, ym, zs), resolution=40)
+        lines = grid.copy().streamlines_from_source(source, vectors="spin_current",
+                                                    max_time=4 * (bounds[1] - bounds[0]),
+                                                    integration_direction="both")
+        if lines.n_points:
+            lines = lines.clip_box([x0 - pad, x1 + pad, *bounds[2:]], invert=False)
+        if lines.n_points:
+            plotter.add_mesh(lines, color="black", line_width=2, show_scalar_bar=False)
+    plotter.add_text("around the junctions: spin-current lines (black)", font_size=11)
     plotter.camera_position = "iso"
     plotter.camera.elevation = 20
     png = Path(png) if png else run_dir / "spin_accumulation_3d.png"
