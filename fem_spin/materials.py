@@ -511,6 +511,8 @@ _MICROSCOPIC_FIELDS = ("fermi_velocity", "momentum_relaxation_time", "density_of
 _MICROSCOPIC_EXTRA = ("name", "bulk_polarization", "temperature")
 _INTERFACE_FIELDS = ("area_resistance", "polarization", "spin_memory_loss", "source")
 _BASS_PRATT_FIELDS = ("AR_star", "gamma", "delta")
+#: keys that mark a run-file table as an interface rather than a bulk material
+INTERFACE_TABLE_KEYS = frozenset({"interface", *_INTERFACE_FIELDS, *_BASS_PRATT_FIELDS} - {"source"})
 _TEXT_FIELDS = {"name", "source", "material", "interface"}
 
 

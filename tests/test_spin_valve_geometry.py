@@ -235,7 +235,13 @@ def test_lateral_validation(changes, key, text):
 
 
 def test_lateral_accepts_the_limits():
-    LateralSpinValveGeometry(**dict(SMALL, separation=81e-9, n_extension=41e-9, barrier_thickness=0.0))
+    """Just above the rejected limits the geometry is valid: electrodes 1 nm apart, each just on
+    the strip, transparent contacts (no barrier volumes)."""
+    g = LateralSpinValveGeometry(**dict(SMALL, separation=81e-9, n_extension=41e-9, barrier_thickness=0.0))
+    assert g.separation - g.f_width == pytest.approx(1e-9, rel=1e-9, abs=0)
+    assert g.n_extension > 0.5 * g.f_width
+    assert not g.has_barrier(1) and not g.has_barrier(2)
+    assert set(g.boxes()) == {"N", "F1", "F2"}
 
 
 # --------------------------------------------------------------------------- multilayer

@@ -70,6 +70,7 @@ import math
 from typing import Literal
 
 import numpy as np
+from mpi4py import MPI
 
 from fem_spin.analytic.spintronics import BOHR_MAGNETON, HBAR
 from fem_spin.config import ConfigError, param, positive, register_model
@@ -78,9 +79,6 @@ from fem_spin.models.base import SteadyProblem
 __all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector"]
 
 
-#: keys of a [model.regions.<name>] table that describe an interface layer
-_INTERFACE_KEYS = {"interface", "area_resistance", "polarization", "spin_memory_loss", "AR_star", "gamma",
-                   "delta"}
 _REGION_KEYS = ("magnetization", "thickness")
 
 
@@ -111,12 +109,12 @@ class Region:
 
 
 def _parse_region(name: str, table, key: str) -> Region:
-    from fem_spin.materials import interface_from_table, material_from_table
+    from fem_spin.materials import INTERFACE_TABLE_KEYS, interface_from_table, material_from_table
 
     if not isinstance(table, dict):
         raise ConfigError(key, "must be a table, e.g. {material = \"Cu@4.2K\"}")
     region = Region(name)
-    if _INTERFACE_KEYS & set(table):
+    if INTERFACE_TABLE_KEYS & set(table):
         region.interface = interface_from_table(table, key, ignore=_REGION_KEYS)
         if "thickness" in table:
             t = table["thickness"]
@@ -233,6 +231,10 @@ class ValetFertProblem(SteadyProblem):
                       "current_balance_A", "max_spin_accumulation_V")
 
     # ------------------------------------------------------------------ pipeline
+    def define_mesh(self) -> None:
+        super().define_mesh()
+        self._check_groups()  # regions and contacts against the mesh's named groups
+
     def define_function_spaces(self) -> None:
         import dolfinx.fem as fem
 
@@ -262,7 +264,6 @@ class ValetFertProblem(SteadyProblem):
         import dolfinx.fem as fem
         import ufl
 
-        self._check_groups()
         self.define_coefficients()
         u, v = self.u, ufl.TestFunction(self.V)
         mu_c, mu_s = self.split(u)
@@ -396,7 +397,7 @@ class ValetFertProblem(SteadyProblem):
             dofs = fem.locate_dofs_topological(self.V, fdim, facets)
             # block dofs owned here, as indices of the charge component in the unrolled array
             self._contact_dofs[key] = dofs[dofs < n_owned] * bs
-            if self.comm.allreduce(len(dofs), op=__import__("mpi4py").MPI.SUM) == 0:
+            if self.comm.allreduce(len(dofs), op=MPI.SUM) == 0:
                 raise ConfigError(f"model.{key}", f"surface {getattr(p, key)!r} has no mesh nodes",
                                   file=self.config.source)
             value_vector = np.zeros(bs)
