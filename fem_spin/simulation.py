@@ -236,6 +236,12 @@ def _post_process(config, path: Path, variants, comm, quiet) -> None:
         for png in plots.plot_run(dirs, path, type(config.model).problem_class):
             if not quiet:
                 print(f"  plot: {png}", flush=True)
+    compare = getattr(type(config.model).problem_class, "compare_variants", None)
+    if compare is not None and comm.rank == 0 and len(variants) > 1:
+        dirs = {label: path / _slug(label) for label, _ in variants}
+        for written in compare(dirs, path):
+            if not quiet:
+                print(f"  comparison: {written}", flush=True)
     problem_class = type(config.model).problem_class
     if config.output.plot and comm.rank == 0 and problem_class.steady:
         dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}

@@ -4,11 +4,14 @@ from fem_spin.geometry.base import MeshData, mesh_from_builder, read_msh, write_
 from fem_spin.geometry.box import BoxGeometry, build_box
 from fem_spin.geometry.dnp_cell import DNPCubeGeometry, DNPRadialGeometry, DNPSphereGeometry
 from fem_spin.geometry.msh_file import MshFileGeometry
+from fem_spin.geometry.mrfm import MRFMFilmGeometry
+from fem_spin.geometry.simple import IntervalGeometry, RectangleGeometry
 from fem_spin.geometry.spin_valve import LateralSpinValveGeometry, MultilayerGeometry
 
 __all__ = ["MeshData", "mesh_from_builder", "read_msh", "write_msh", "BoxGeometry", "build_box",
            "MshFileGeometry", "DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry",
-           "LateralSpinValveGeometry", "MultilayerGeometry", "create_mesh"]
+           "LateralSpinValveGeometry", "MultilayerGeometry", "IntervalGeometry", "RectangleGeometry",
+           "MRFMFilmGeometry", "create_mesh"]
 
 
 def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:

@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["MeshData", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "group_names"]
+__all__ = ["MeshData", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "group_names",
+           "bounding_box", "unit_scaled_coordinates"]
 
 
 @dataclasses.dataclass
@@ -143,6 +144,29 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -
         groups = comm.bcast(groups, root=0)
         mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
     return MeshData(mesh, cell_tags, facet_tags, *groups)
+
+
+@contextlib.contextmanager
+def unit_scaled_coordinates(meshes, scale: float):
+    """Within the block, the coordinates of ``meshes`` are divided by ``scale`` (and restored
+    exactly afterwards).
+
+    dolfinx 0.9 locates points in cells with *absolute* tolerances: ``compute_colliding_cells``
+    accepts every candidate cell within a distance of 1e-6 and ``determine_point_ownership``
+    (behind ``create_interpolation_data``) the first one within ~5e-8 -- in a sub-micron mesh
+    in metres that is a cell several elements away, and the value is extrapolated from it.
+    Point location therefore runs with coordinates of order one. Function values do not
+    depend on the scaling (the coefficients are unchanged), so a point ``x / scale``
+    evaluates to the value at ``x``.
+    """
+    saved = [m.geometry.x.copy() for m in meshes]
+    try:
+        for m in meshes:
+            m.geometry.x[:] /= scale
+        yield
+    finally:
+        for m, x in zip(meshes, saved):
+            m.geometry.x[:] = x
 
 
 def bounding_box(mesh) -> tuple[np.ndarray, np.ndarray]:

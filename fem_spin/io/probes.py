@@ -20,9 +20,17 @@ class LineProbe:
         s = np.linspace(0.0, 1.0, n)
         self.points = self.start[None, :] + s[:, None] * (self.end - self.start)[None, :]
         self.distance = s * np.linalg.norm(self.end - self.start)
-        tree = geometry.bb_tree(mesh, mesh.topology.dim)
-        candidates = geometry.compute_collisions_points(tree, self.points)
-        colliding = geometry.compute_colliding_cells(mesh, candidates, self.points)
+        # dolfinx locates points with absolute tolerances (1e-6): on a sub-micron mesh in
+        # metres that accepts cells several elements away, so locate in unit coordinates.
+        from fem_spin.geometry.base import bounding_box, unit_scaled_coordinates
+
+        lo, hi = bounding_box(mesh)
+        scale = float(np.max(hi - lo)) or 1.0
+        with unit_scaled_coordinates([mesh], scale):
+            scaled = self.points / scale
+            tree = geometry.bb_tree(mesh, mesh.topology.dim)
+            candidates = geometry.compute_collisions_points(tree, scaled)
+            colliding = geometry.compute_colliding_cells(mesh, candidates, scaled)
         self.local_index, self.cells = [], []
         for i in range(n):
             links = colliding.links(i)

@@ -150,8 +150,12 @@ class OnsagerTransportConfig:
     initial_dipolar_order: float = param(0.0, doc="rho1 at t = 0 (uniform)", check=polarization)
     initial_polarization: float = param(0.0, doc="rho2 at t = 0 outside the region / left of the "
                                         "step", check=polarization)
-    initial_profile: Literal["uniform", "step", "ball", "box"] = param(
-        "uniform", doc="rho2 at t = 0: uniform, step along step_axis, or a ball/box region")
+    initial_profile: Literal["uniform", "step", "ball", "box", "resonant_slice"] = param(
+        "uniform", doc="rho2 at t = 0: uniform, step along step_axis, a ball/box region, or the "
+        "resonant slice |B(x) - resonant_field| <= slice_half_width (inverted by an MRFM sweep)")
+    resonant_field: float = param(0.0, unit="T", doc="centre field of the resonant slice")
+    slice_half_width: float = param(0.0, unit="T", doc="half width in field of the resonant slice",
+                                    check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
     region_polarization: float = param(0.0, doc="rho2 inside the region / right of the step",
                                        check=polarization)
     step_axis: int = param(0, doc="axis of the step (0, 1, 2)", check=in_range(0, 2))
@@ -204,8 +208,10 @@ class OnsagerTransportConfig:
         if self.initial_profile == "box" and not all(u > lo for lo, u in zip(self.region_lower,
                                                                             self.region_upper)):
             raise ConfigError("region_upper", "must exceed region_lower in every direction")
-        if self.field == "linear" and not any(self.field_gradient):
-            pass  # a linear field with zero gradient is the uniform field: allowed
+        if self.initial_profile == "resonant_slice" and not (self.resonant_field > 0
+                                                             and self.slice_half_width > 0):
+            raise ConfigError("resonant_field", "initial_profile = 'resonant_slice' needs "
+                                                "resonant_field > 0 and slice_half_width > 0 (T)")
 
     def check_against(self, geometry, time) -> None:
         if self.field in ("sphere_tip", "fem_tip"):
@@ -381,10 +387,24 @@ class OnsagerTransportProblem(TransientProblem):
             return onsager.potentials(rho) if self.entropy_variables else rho
 
         self.u.interpolate(state)
+        if self.params.initial_profile == "resonant_slice":
+            self._invert_resonant_slice()
         self.u.x.scatter_forward()
         self.u_n.x.array[:] = self.u.x.array
         self.spin_density = self.define_spin_density()
         self.reference_density = self.global_max(self.spin_density.x.array)
+
+    def _invert_resonant_slice(self) -> None:
+        """rho2 = region_polarization at the nodes where |B - resonant_field| <= slice_half_width
+        (the slice an adiabatic sweep inverts), initial_polarization elsewhere."""
+        from fem_spin.analytic import onsager
+
+        p = self.params
+        inside = np.abs(self.field_magnitude.x.array - p.resonant_field) <= p.slice_half_width
+        rho = np.vstack([np.full(inside.size, p.initial_dipolar_order),
+                         np.where(inside, p.region_polarization, p.initial_polarization)])
+        values = onsager.potentials(rho) if self.entropy_variables else rho
+        self.u.x.array[:] = values.T.ravel()
 
     # ------------------------------------------------------------------ physics
     def density(self, u):
@@ -603,6 +623,15 @@ class OnsagerTransportProblem(TransientProblem):
             data = {"theta": theta, "omega0": omega0, "B_ref_T": self.params.B0,
                     "max_distance_to_equilibrium": distance, "note": note}
             (directory / "equilibrium.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+    @staticmethod
+    def compare_variants(dirs: dict, out) -> list:
+        """A [sweep] over model.formulation: comparison.csv/png of the reduced models against
+        the nonlinear one (fem_spin.viz.onsager)."""
+        from fem_spin.viz.onsager import compare_formulations
+
+        return compare_formulations(dirs, out)
 
 
 OnsagerTransportConfig.problem_class = OnsagerTransportProblem

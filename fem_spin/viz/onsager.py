@@ -1,0 +1,151 @@
+"""Comparison of the nonlinear, semi-linear and linear Onsager models (physics.md 2.3).
+
+A run file with ``[sweep] "model.formulation" = ["nonlinear", "semilinear", "linear"]``
+runs the three models on one problem; afterwards :func:`compare_formulations` reads each
+variant's ``profiles.csv`` (rho2 along x at the snapshot times) and writes
+
+* ``comparison.csv``: per snapshot time and reduced model, the largest deviation
+  max_x |rho2_model - rho2_nonlinear| (absolute, and in % of max_x |rho2_nonlinear|),
+  where it occurs, and the largest |rho2| each model reaches;
+* ``comparison.png``: the profiles at the last time and the pointwise deviations.
+
+The metric is stated in the files; it is ours (the paper's is not recoverable).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["read_profiles", "formulation_deviations", "compare_formulations", "render_resonant_slices"]
+
+
+def read_profiles(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(distance along the probe line in m, time labels, values (points, times)) of a profiles.csv."""
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return data[:, 0], [h.removeprefix("t=") for h in header[1:]], data[:, 1:]
+
+
+def formulation_deviations(reference: np.ndarray, model: np.ndarray) -> dict[str, np.ndarray]:
+    """Pointwise deviation of ``model`` from ``reference`` (same points and times, arrays of
+    shape (points, times)): absolute, in % of max_x |reference| per time, and the maxima."""
+    difference = model - reference
+    scale = np.max(np.abs(reference), axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return {"absolute": difference, "percent": 100 * difference / scale,
+            "max_absolute": np.max(np.abs(difference), axis=0),
+            "max_percent": np.max(np.abs(100 * difference / scale), axis=0),
+            "argmax": np.argmax(np.abs(difference), axis=0)}
+
+
+def compare_formulations(dirs: dict[str, Path], out: Path) -> list[Path]:
+    """Write comparison.csv/png for the variants of a formulation sweep (labels contain
+    ``formulation=<name>``); returns the files written (nothing without a nonlinear run)."""
+    runs = {}
+    for label, d in dirs.items():
+        for name in ("nonlinear", "semilinear", "linear"):
+            if f"formulation={name}" in label and (d / "profiles.csv").exists():
+                runs[name] = read_profiles(d / "profiles.csv")
+    if "nonlinear" not in runs or len(runs) < 2:
+        return []
+    distance, times, reference = runs["nonlinear"]
+    rows = ["time_s,model,max_abs_deviation,max_deviation_percent_of_max_rho2,distance_along_probe_m,max_abs_rho2"]
+    deviations = {}
+    for name, (d2, t2, values) in runs.items():
+        if name == "nonlinear":
+            continue
+        if len(d2) != len(distance) or t2 != times:
+            raise ValueError(f"the {name} run has other probe points or snapshot times than the "
+                             f"nonlinear run: compare runs of one sweep")
+        dev = formulation_deviations(reference, values)
+        deviations[name] = dev
+        for k, t in enumerate(times):
+            rows.append(f"{t},{name},{dev['max_absolute'][k]:.6g},{dev['max_percent'][k]:.6g},"
+                        f"{distance[dev['argmax'][k]]:.6g},{np.max(np.abs(values[:, k])):.6g}")
+    for k, t in enumerate(times):
+        rows.append(f"{t},nonlinear,0,0,nan,{np.max(np.abs(reference[:, k])):.6g}")
+    csv = out / "comparison.csv"
+    csv.write_text("# deviation of rho2 from the nonlinear model along the probe line; percent of "
+                   "max_x |rho2_nonlinear| at that time\n" + "\n".join(rows) + "\n")
+    written = [csv]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return written
+    k = len(times) - 1
+    fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), constrained_layout=True, sharex=True)
+    styles = {"nonlinear": "-", "semilinear": "--", "linear": ":"}
+    for name, (_, _, values) in runs.items():
+        axes[0].plot(distance * 1e9, values[:, k], styles[name], label=name)
+    axes[0].set(ylabel="polarization rho2", title=f"t = {times[k]} s")
+    axes[0].legend(frameon=False)
+    for name, dev in deviations.items():
+        axes[1].plot(distance * 1e9, dev["percent"][:, k], styles[name], label=f"{name} - nonlinear")
+    axes[1].set(xlabel="distance along x (nm)", ylabel="deviation (% of max |rho2|)")
+    axes[1].legend(frameon=False)
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    png = out / "comparison.png"
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+    return written + [png]
+
+
+def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_width: float,
+                           png: Path | None = None, count: int = 3, title: str = "") -> Path:
+    """Snapshots of an MRFM film run side by side: the film clipped through the tip axis
+    (plane y = tip_y), coloured by the polarization rho2 (diverging map, symmetric limits),
+    with the iso-surfaces |B| = resonant_field +- slice_half_width (the edges of the resonant
+    slice) drawn as translucent grey surfaces. Off-screen; raises RenderUnavailable where
+    pyvista cannot render."""
+    import numpy as np
+
+    from fem_spin.viz import render
+
+    pv = render._pyvista()
+    run_dir = Path(run_dir)
+    pvd, reader = render._open_fields(run_dir)
+    n = len(reader.time_values)
+    picks = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(count, n))})
+    grids = []
+    for i in picks:
+        reader.set_active_time_point(i)
+        grids.append((reader.active_time_value, render._read_grid(reader, pvd, "polarization")))
+    limit = max(float(np.max(np.abs(g.point_data["polarization"]))) for _, g in grids) or 1.0
+    try:
+        plotter = pv.Plotter(off_screen=True, shape=(1, len(grids)), window_size=(520 * len(grids), 480),
+                             border=False)
+    except Exception as exc:
+        raise render.RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
+    levels = [resonant_field - slice_half_width, resonant_field + slice_half_width]
+    for k, (t, grid) in enumerate(grids):
+        plotter.subplot(0, k)
+        shown = grid.clip(normal="y", origin=grid.center, invert=False)
+        plotter.add_mesh(shown, scalars="polarization", cmap="coolwarm", clim=(-limit, limit),
+                         show_scalar_bar=(k == len(grids) - 1),
+                         scalar_bar_args={"title": "polarization", "vertical": True,
+                                          "position_x": 0.82, "position_y": 0.15})
+        surfaces = grid.contour(levels, scalars="field_magnitude")
+        if surfaces.n_points:
+            plotter.add_mesh(surfaces.clip(normal="y", origin=grid.center, invert=False),
+                             color="white", opacity=0.25)
+        # the slice edges on the cut face, where the colours are seen
+        lines = grid.slice(normal="y", origin=grid.center).contour(levels, scalars="field_magnitude")
+        if lines.n_points:
+            plotter.add_mesh(lines, color="black", line_width=2.5)
+        plotter.add_mesh(grid.outline(), color="black", line_width=1.5)
+        plotter.add_text(f"{title}\nt = {t:.3g} s".strip(), font_size=10)
+        plotter.camera_position = "xz"
+        plotter.camera.elevation = 25
+        plotter.camera.azimuth = 10
+        plotter.camera.zoom(1.3)
+    png = Path(png) if png else run_dir / "resonant_slices.png"
+    plotter.screenshot(str(png))
+    plotter.close()
+    return png

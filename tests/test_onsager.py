@@ -1,0 +1,296 @@
+"""System tests of the two-quantity Onsager model (physics.md 2 and 6).
+
+Scales: B_d = 1e-4 T and |grad B| = 1e4 T/m give the separation length
+l = B_d/|grad B| = 10 nm; Gamma = 1e-15 m^2/s gives the time unit l^2/Gamma = 0.1 s.
+Cheap tests are marked ``parallel``: they also run, and must pass, on 2 ranks.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from fem_spin.analytic import onsager
+from fem_spin.config import ConfigError, parse_config
+from fem_spin.models.onsager import OnsagerTransportProblem, dougherty_parameters
+from fem_spin.solvers import TimeStepper
+
+from conftest import run_cli
+
+ELL, GAMMA, B_D, GRAD = 1e-8, 1e-15, 1e-4, 1e4
+T_UNIT = ELL ** 2 / GAMMA
+
+BASE = {
+    "name": "onsager",
+    "geometry": {"type": "interval", "x_min": -20 * ELL, "x_max": 20 * ELL, "cells": 160},
+    "model": {"type": "onsager_transport", "spin_density": 5e28, "dipolar_field": B_D,
+              "transport_coefficient": GAMMA, "B0": 1.0, "field_gradient": [GRAD, 0.0, 0.0],
+              "initial_dipolar_order": 0.2, "initial_polarization": -0.8, "region_polarization": 0.6,
+              "initial_profile": "step", "step_position": 3 * ELL, "step_width": 2 * ELL},
+    "time": {"t_end": 20 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-3},
+    "output": {"plot": False, "render": False},
+}
+
+
+def raw_config(**sections) -> dict:
+    raw = copy.deepcopy(BASE)
+    for name, table in sections.items():
+        raw.setdefault(name, {}).update(table)
+    return raw
+
+
+def run(raw, comm=MPI.COMM_WORLD, record=False, **problem_args):
+    cfg = parse_config(raw)
+    problem = OnsagerTransportProblem(cfg, comm, **problem_args).initialise()
+    rows = [problem.observables()] if record else []
+    TimeStepper(problem, cfg.time, on_step=(lambda info: rows.append(problem.observables()))
+                if record else None).run()
+    return problem, rows
+
+
+def nodal_coordinates(problem) -> np.ndarray:
+    return problem.V0.tabulate_dof_coordinates()[: len(problem.weights)].T
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("formulation", ["nonlinear", "semilinear", "linear"])
+def test_moment_and_energy_conserved(formulation):
+    _, rows = run(raw_config(model={"formulation": formulation}), record=True)
+    moment = np.array([r["moment"] for r in rows])
+    energy = np.array([r["energy"] for r in rows])
+    # The run really moves things: the dipolar order changes by exchange with Zeeman energy.
+    assert abs(rows[-1]["dipolar_mean"] - rows[0]["dipolar_mean"]) > 0.05
+    assert np.max(np.abs(moment - moment[0])) < 1e-10 * abs(moment[0])
+    assert np.max(np.abs(energy - energy[0])) < 1e-10 * abs(energy[0])
+
+
+@pytest.mark.parallel
+def test_entropy_never_decreases():
+    _, rows = run(raw_config(), record=True)
+    entropy = np.array([r["entropy"] for r in rows])
+    steps = np.diff(entropy)
+    assert steps.min() >= -1e-12 * abs(entropy[0])
+    assert entropy[-1] - entropy[0] > 0.05 * abs(entropy[0])   # it grows, it is not constant
+
+
+@pytest.mark.parallel
+def test_bounded_near_the_unit_circle_with_huge_steps():
+    """|rho| = 0.99 initially, sharp step, coarse mesh, steps of 50 time units: |rho| < 1."""
+    raw = raw_config(model={"initial_dipolar_order": 0.1, "initial_polarization": -0.98,
+                            "region_polarization": 0.98, "step_width": 0.0},
+                     geometry={"cells": 20},
+                     time={"t_end": 500 * T_UNIT, "dt_initial": 50 * T_UNIT, "adaptive": False})
+    problem, rows = run(raw, record=True)
+    assert max(r["rho_max"] for r in rows) < 1
+    assert rows[0]["rho_max"] > 0.98
+
+
+@pytest.mark.parallel
+def test_reaches_the_equilibrium_of_its_conserved_totals():
+    """Arbitrary initial data relaxes to Omega1 = theta, Omega2 = omega0 - theta (B - B0)/B_d
+    with theta and omega0 fixed by the conserved moment and energy (physics.md 2.4)."""
+    raw = raw_config(geometry={"x_min": -5 * ELL, "x_max": 5 * ELL, "cells": 60},
+                     model={"initial_profile": "ball", "region_center": [2 * ELL, 0, 0],
+                            "region_radius": 2 * ELL, "initial_polarization": 0.3,
+                            "region_polarization": -0.7, "initial_dipolar_order": 0.4},
+                     time={"t_end": 2000 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-2})
+    problem, _ = run(raw)
+    theta, omega0, rho_eq = problem.equilibrium()
+    assert abs(theta) > 0.1                       # a genuinely separative equilibrium
+    assert problem.distance_to_equilibrium() < 1e-6
+    # The equilibrium polarization profile is not uniform: the field gradient separates it.
+    assert problem.global_max(rho_eq[1]) - problem.global_min(rho_eq[1]) > 0.1
+
+
+@pytest.mark.parallel
+def test_linear_model_equals_nonlinear_at_small_amplitude():
+    def final(formulation, amplitude):
+        raw = raw_config(model={"formulation": formulation, "initial_dipolar_order": 0.5 * amplitude,
+                                "initial_polarization": -amplitude, "region_polarization": amplitude},
+                         time={"t_end": 5 * T_UNIT})
+        problem, _ = run(raw)
+        return problem.nodal_state()
+
+    differences = []
+    for amplitude in (1e-2, 1e-3):
+        diff = np.abs(final("linear", amplitude) - final("nonlinear", amplitude)).max()
+        differences.append(MPI.COMM_WORLD.allreduce(diff, op=MPI.MAX) / amplitude)
+    assert differences[1] < 1e-5
+    # The relative difference is second order in the amplitude (odd nonlinearity of tanh).
+    assert 50 < differences[0] / differences[1] < 200
+
+
+@pytest.mark.parallel
+@pytest.mark.parametrize("channel", ["zeeman", "dipolar"])
+def test_uniform_field_decouples_into_plain_diffusion(channel):
+    """B uniform, one quantity zero: the other obeys the heat equation exactly, even at
+    amplitude 0.9 (physics.md 6); the dipolar channel diffuses at dipolar_rate_ratio*Gamma."""
+    length, ratio, amplitude = 20 * ELL, 4.0, 0.9
+    k = np.pi / length
+    rate = GAMMA * k * k * (ratio if channel == "dipolar" else 1.0)
+    t_end = 0.5 / rate
+    component = 1 if channel == "zeeman" else 0
+
+    def initial(x):
+        out = np.zeros((2, x.shape[1]))
+        out[component] = amplitude * np.cos(k * x[0])
+        return out
+
+    errors = []
+    for cells in (20, 40):
+        raw = raw_config(geometry={"x_min": 0.0, "x_max": length, "cells": cells},
+                         model={"field": "uniform", "dipolar_rate_ratio": ratio},
+                         time={"t_end": t_end, "dt_initial": t_end / 2000, "adaptive": False})
+        problem, _ = run(raw, initial_state=initial)
+        rho = problem.nodal_state()
+        x = nodal_coordinates(problem)
+        exact = amplitude * np.cos(k * x[0]) * np.exp(-rate * t_end)
+        assert problem.global_max(np.abs(rho[1 - component])) < 1e-12     # stays exactly zero
+        errors.append(problem.global_max(np.abs(rho[component] - exact)))
+    assert errors[1] < 1e-3 * amplitude
+    assert errors[0] / errors[1] > 2.5        # converges (second order in h, plus O(dt))
+
+
+@pytest.mark.parallel
+def test_global_speedup_scales_the_rate():
+    """speedup = 'global': Gamma -> Gamma/sqrt(1 - Pbar^2) with the conserved Pbar."""
+    length, mean, amplitude = 20 * ELL, 0.6, 0.2
+    k = np.pi / length
+    rate = GAMMA * k * k / np.sqrt(1 - mean ** 2)
+    t_end = 0.5 / rate
+
+    def initial(x):
+        return np.vstack([np.zeros(x.shape[1]), mean + amplitude * np.cos(k * x[0])])
+
+    raw = raw_config(geometry={"x_min": 0.0, "x_max": length, "cells": 80},
+                     model={"field": "uniform", "speedup": "global"},
+                     time={"t_end": t_end, "dt_initial": t_end / 400, "adaptive": False})
+    problem, _ = run(raw, initial_state=initial)
+    x = nodal_coordinates(problem)
+    exact = mean + amplitude * np.cos(k * x[0]) * np.exp(-rate * t_end)
+    assert problem.global_max(np.abs(problem.nodal_state()[1] - exact)) < 2e-3 * amplitude
+
+
+def test_one_two_and_three_dimensional_meshes_agree():
+    """A 1-D-symmetric problem on an interval, a rectangle and a box of tensor-product cells."""
+    n, lo, hi = 40, -10 * ELL, 10 * ELL
+    geometries = {
+        "interval": {"type": "interval", "x_min": lo, "x_max": hi, "cells": n},
+        "rectangle": {"type": "rectangle", "size": [hi - lo, 2 * ELL], "origin": [lo, 0.0],
+                      "cells": [n, 2]},
+        "box": {"type": "box", "size": [hi - lo, 2 * ELL, 2 * ELL], "origin": [lo, 0.0, 0.0],
+                "cells": [n, 1, 1]},
+    }
+    profiles = {}
+    for name, geometry in geometries.items():
+        raw = raw_config(time={"t_end": 5 * T_UNIT})
+        raw["geometry"] = geometry
+        problem, _ = run(raw, comm=MPI.COMM_SELF)
+        rho = problem.nodal_state()
+        x = nodal_coordinates(problem)[0]
+        order = np.lexsort((rho[1], x))
+        xs, keep = np.unique(np.round(x[order] / ELL, 9), return_index=True)
+        profiles[name] = rho[:, order][:, keep]
+        assert len(xs) == n + 1
+    assert np.abs(profiles["rectangle"] - profiles["interval"]).max() < 1e-8
+    assert np.abs(profiles["box"] - profiles["interval"]).max() < 1e-8
+    assert np.abs(profiles["interval"][1, -1] - 0.6) > 1e-3   # the profile did evolve
+
+
+@pytest.mark.parallel
+def test_one_and_two_ranks_agree():
+    raw = raw_config(time={"t_end": 5 * T_UNIT})
+    world, _ = run(raw)
+    serial, _ = run(raw, comm=MPI.COMM_SELF)
+    a, b = world.observables(), serial.observables()
+    for key in ("P_min", "P_max", "dipolar_mean", "rho_max", "energy", "entropy"):
+        assert a[key] == pytest.approx(b[key], rel=1e-8, abs=0)
+
+
+def test_dougherty_parameters():
+    """B_d = (mu0/4pi) hbar gamma n, Gamma = (mu0/4pi) hbar gamma^2 n^(1/3) for 1H at 5e28/m^3."""
+    B_d, Gamma = dougherty_parameters(5e28)
+    assert B_d == pytest.approx(1e-7 * 1.054571817e-34 * 2.6752218744e8 * 5e28, rel=1e-12)
+    assert 1e-4 < B_d < 2e-4                    # a few gauss
+    assert Gamma == pytest.approx(B_d * 2.6752218744e8 * 5e28 ** (-2 / 3), rel=1e-12)
+    cfg = parse_config(raw_config(model={"dipolar_field": None, "transport_coefficient": None}))
+    assert cfg.model.dipolar_field == pytest.approx(B_d, rel=1e-12)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("initial_polarization", 0.99, "|rho|"),
+    ("dipolar_field", -1e-4, "must be > 0"),
+    ("dipolar_field", 3.0, "give it in tesla"),
+    ("transport_coefficient", 1e-3, "not a spin-diffusion rate"),
+    ("spin_density", "5e22 furlongs", "unit"),
+    ("speedup", "local", "nonlinear"),
+])
+def test_bad_input_names_the_key(key, value, message):
+    model = {key: value}
+    if key == "speedup":
+        model["formulation"] = "linear"
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw_config(model=model))
+    assert key in str(info.value) and message in str(info.value)
+
+
+def test_tip_field_needs_the_mrfm_geometry():
+    with pytest.raises(ConfigError, match="mrfm_film"):
+        parse_config(raw_config(model={"field": "sphere_tip"}))
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    (tmp_path / "bad.toml").write_text(
+        '[geometry]\ntype = "interval"\nx_min = 0.0\nx_max = 1e-7\ncells = 10\n'
+        '[model]\ntype = "onsager_transport"\nspin_density = 5e28\nB0 = 1.0\n'
+        'initial_dipolar_order = 0.8\ninitial_polarization = 0.8\n[time]\nt_end = 1.0\n')
+    proc = run_cli("run", "bad.toml", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model.initial_polarization" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_formulation_sweep_writes_the_comparison(tmp_path):
+    """[sweep] over model.formulation: comparison.csv ranks the reduced models (linear worst)."""
+    from fem_spin.simulation import run as run_config
+
+    raw = raw_config(model={"initial_polarization": -0.9, "region_polarization": 0.9},
+                     geometry={"cells": 80}, time={"t_end": 5 * T_UNIT},
+                     output={"field_snapshots": 2, "directory": str(tmp_path)})
+    raw["sweep"] = {"model.formulation": ["nonlinear", "semilinear", "linear"]}
+    path = run_config(parse_config(raw), quiet=True)
+    lines = [line.split(",") for line in (path / "comparison.csv").read_text().splitlines()[2:]]
+    final = {row[1]: float(row[3]) for row in lines if float(row[0]) == pytest.approx(5 * T_UNIT)}
+    assert final["nonlinear"] == 0
+    assert final["linear"] > final["semilinear"] > 0.1          # percent of max |rho2|
+    assert (path / "comparison.png").exists()
+
+
+def test_tip_fields_feed_the_model():
+    """field = 'sphere_tip' (analytic dipole) and 'fem_tip' (magnetostatics) give the same
+    |B| on the film within the FEM error, and the run conserves moment and energy in it."""
+    geometry = {"type": "mrfm_film", "film_size": [400e-9, 400e-9], "film_thickness": 60e-9,
+                "gap": 50e-9, "tip_shape": "sphere", "tip_radius": 100e-9,
+                "mesh_size_min": 25e-9, "mesh_size_max": 80e-9}
+    fields = {}
+    for field in ("sphere_tip", "fem_tip"):
+        raw = raw_config(model={"field": field, "B0": 3.0, "tip_magnetization": 1.0,
+                                "initial_profile": "resonant_slice", "resonant_field": 3.12,
+                                "slice_half_width": 0.02, "initial_polarization": 0.5,
+                                "region_polarization": -0.5, "initial_dipolar_order": 0.0},
+                         time={"t_end": 1e-3, "dt_initial": 1e-5})
+        raw["geometry"] = geometry
+        problem, rows = run(raw, comm=MPI.COMM_SELF, record=True)
+        fields[field] = problem.field_magnitude.x.array.copy()
+        assert abs(rows[-1]["moment"] - rows[0]["moment"]) < 1e-10 * abs(rows[0]["moment"])
+        assert abs(rows[-1]["energy"] - rows[0]["energy"]) < 1e-10 * abs(rows[0]["energy"])
+        assert rows[0]["P_min"] == pytest.approx(-0.5)          # the slice was inverted
+    tip_part = fields["sphere_tip"] - 3.0
+    assert tip_part.max() > 0.1                                 # the tip field is really there
+    difference = np.abs(fields["fem_tip"] - fields["sphere_tip"])
+    # coarse meshes (25 nm at the apex): ~11 % at the apex node, a few % elsewhere
+    assert difference.max() < 0.15 * tip_part.max()
+    assert np.sqrt(np.mean(difference ** 2)) < 0.03 * tip_part.max()
