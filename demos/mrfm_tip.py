@@ -82,7 +82,7 @@ if comm.rank == 0:
           f"{summary['energy_drift_relative']:.2e}, smallest entropy change per step "
           f"{summary.get('entropy_min_step_change', float('nan')):.2e} J/K")
     assert summary["moment_drift_relative"] < 1e-8 and summary["energy_drift_relative"] < 1e-8
-    assert summary["entropy_min_step_change"] >= 0
+    assert summary["entropy_min_step_change"] >= -1e-12 * abs(series["entropy"][0])
     assert series["P_min"][-1] > series["P_min"][0] + 0.05     # the slice refills
     assert series["rho_max"].max() < 1
 

@@ -58,13 +58,14 @@ def nodal_coordinates(problem) -> np.ndarray:
 @pytest.mark.parallel
 @pytest.mark.parametrize("formulation", ["nonlinear", "semilinear", "linear"])
 def test_moment_and_energy_conserved(formulation):
-    _, rows = run(raw_config(model={"formulation": formulation}), record=True)
+    problem, rows = run(raw_config(model={"formulation": formulation}), record=True)
     moment = np.array([r["moment"] for r in rows])
     energy = np.array([r["energy"] for r in rows])
     # The run really moves things: the dipolar order changes by exchange with Zeeman energy.
     assert abs(rows[-1]["dipolar_mean"] - rows[0]["dipolar_mean"]) > 0.05
     assert np.max(np.abs(moment - moment[0])) < 1e-10 * abs(moment[0])
-    assert np.max(np.abs(energy - energy[0])) < 1e-10 * abs(energy[0])
+    # Relative to mu W (B_d + max|B - B0|): B0 times the (conserved) moment is left out.
+    assert np.max(np.abs(energy - energy[0])) < 1e-10 * problem.total_scales["energy"]
 
 
 @pytest.mark.parallel
@@ -237,6 +238,17 @@ def test_bad_input_names_the_key(key, value, message):
     assert key in str(info.value) and message in str(info.value)
 
 
+def test_radial_and_periodic_geometries_rejected():
+    raw = raw_config()
+    raw["geometry"] = {"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": 0.6e-9}
+    with pytest.raises(ConfigError, match="Cartesian"):
+        parse_config(raw)
+    raw["geometry"] = {"type": "box", "size": [1e-7, 1e-8, 1e-8], "cells": [4, 1, 1],
+                       "periodic": [True, False, False]}
+    with pytest.raises(ConfigError, match="periodic"):
+        parse_config(raw)
+
+
 def test_tip_field_needs_the_mrfm_geometry():
     with pytest.raises(ConfigError, match="mrfm_film"):
         parse_config(raw_config(model={"field": "sphere_tip"}))
@@ -286,7 +298,7 @@ def test_tip_fields_feed_the_model():
         problem, rows = run(raw, comm=MPI.COMM_SELF, record=True)
         fields[field] = problem.field_magnitude.x.array.copy()
         assert abs(rows[-1]["moment"] - rows[0]["moment"]) < 1e-10 * abs(rows[0]["moment"])
-        assert abs(rows[-1]["energy"] - rows[0]["energy"]) < 1e-10 * abs(rows[0]["energy"])
+        assert abs(rows[-1]["energy"] - rows[0]["energy"]) < 1e-10 * problem.total_scales["energy"]
         assert rows[0]["P_min"] == pytest.approx(-0.5)          # the slice was inverted
     tip_part = fields["sphere_tip"] - 3.0
     assert tip_part.max() > 0.1                                 # the tip field is really there
@@ -374,3 +386,36 @@ def test_equilibrium_in_a_linear_field_is_the_fenske_profile():
     rho2 = problem.nodal_state()[1]
     assert problem.global_max(np.abs(rho2 - fenske)) < 2 * theta ** 2
     assert problem.global_max(rho2) - problem.global_min(rho2) > 0.5 * abs(theta) * 10
+
+
+@pytest.mark.parallel
+def test_spin_density_varying_by_region():
+    """Delta four times larger for x > 0: moment and energy conserved; in a uniform field the
+    equilibrium is uniform polarization (extensive entropy, physics.md 2.2), not uniform
+    magnetization density."""
+    from fem_spin.geometry.simple import IntervalGeometry
+    import dolfinx.mesh
+
+    geometry = IntervalGeometry(x_min=-5 * ELL, x_max=5 * ELL, cells=40)
+    data = geometry.create_mesh(MPI.COMM_WORLD)
+    mesh, tdim = data.mesh, data.mesh.topology.dim
+    imap = mesh.topology.index_map(tdim)
+    cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
+    mid = dolfinx.mesh.compute_midpoints(mesh, tdim, cells)[:, 0]
+    data.cell_tags = dolfinx.mesh.meshtags(mesh, tdim, cells, np.where(mid < 0, 1, 2).astype(np.int32))
+    data.cell_groups = {"left": 1, "right": 2}
+    raw = raw_config(geometry={"x_min": -5 * ELL, "x_max": 5 * ELL, "cells": 40},
+                     model={"field": "uniform", "spin_density_regions": {"right": 2e29},
+                            "initial_dipolar_order": 0.0, "step_position": 0.0, "step_width": 0.0},
+                     time={"t_end": 500 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-2})
+    cfg = parse_config(raw)
+    problem = OnsagerTransportProblem(cfg, mesh_data=data).initialise()
+    first = problem.observables()
+    TimeStepper(problem, cfg.time).run()
+    last = problem.observables()
+    assert abs(last["moment"] - first["moment"]) < 1e-10 * problem.total_scales["moment"]
+    rho2 = problem.nodal_state()[1]
+    # Delta-weighted mean of -0.8 (weight 1) and 0.6 (weight 4), up to the shared node at 0
+    assert problem.global_max(np.abs(rho2 - last["P_mean"])) < 1e-6
+    assert last["P_mean"] == pytest.approx(first["P_mean"], rel=1e-10, abs=0)
+    assert last["P_mean"] == pytest.approx((-0.8 + 4 * 0.6) / 5, abs=0.02)   # not (-0.8 + 0.6)/2

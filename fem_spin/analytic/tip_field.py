@@ -201,8 +201,8 @@ def revolution_axis_field(z: ArrayLike, radius: Callable[[float], float], z_min:
         z_min, z_max: the axial extent of the body (m).
         magnetization_z: M (A/m) along +z.
 
-    :math:`B_z(z_0) = rac{\mu_0 M}{2}\int_{z_{min}}^{z_{max}}
-    rac{r(z)^2}{(r(z)^2 + (z - z_0)^2)^{3/2}}\,dz` -- the sum of the current loops
+    :math:`B_z(z_0) = \frac{\mu_0 M}{2}\int_{z_{min}}^{z_{max}}
+    \frac{r(z)^2}{(r(z)^2 + (z - z_0)^2)^{3/2}}\,dz` -- the sum of the current loops
     :math:`M\,dz` of the equivalent surface current (physics.md section 4); valid on the
     whole axis. Numerical quadrature (scipy).
     """
@@ -228,12 +228,12 @@ def cone_cylinder_axis_field(z: ArrayLike, apex_z: float, cone_length: float,
     r"""B_z (T) on the axis of the cylinder + cone tip, magnetized along its axis (+z).
 
     The cone (half-angle ``cone_half_angle`` in degrees) has its apex at ``apex_z`` (m) and
-    its top, of radius :math:`a = L_{cone}	anlpha`, at ``apex_z + cone_length``; the
+    its top, of radius :math:`a = L_{cone}\tan\alpha`, at ``apex_z + cone_length``; the
     cylinder of radius a and length ``cylinder_length`` sits on top (the ``cylinder_cone``
     tip of :class:`fem_spin.geometry.mrfm.MRFMFilmGeometry`). The cone is integrated
     numerically (:func:`revolution_axis_field`); the cylinder in closed form,
-    :math:`rac{\mu_0 M}{2}\left[rac{z_2 - z_0}{\sqrt{a^2 + (z_2 - z_0)^2}}
-    - rac{z_1 - z_0}{\sqrt{a^2 + (z_1 - z_0)^2}}
+    :math:`\frac{\mu_0 M}{2}\left[\frac{z_2 - z_0}{\sqrt{a^2 + (z_2 - z_0)^2}}
+    - \frac{z_1 - z_0}{\sqrt{a^2 + (z_1 - z_0)^2}}
 ight]`.
     """
     if not 0.0 < cone_half_angle < 90.0:

@@ -214,6 +214,13 @@ class OnsagerTransportConfig:
                                                 "resonant_field > 0 and slice_half_width > 0 (T)")
 
     def check_against(self, geometry, time) -> None:
+        if type(geometry).__name__ == "DNPRadialGeometry":
+            raise ConfigError("geometry.type", "onsager_transport needs a Cartesian mesh (interval, "
+                                               "rectangle, box, mrfm_film, msh), not the radial cell")
+        if getattr(geometry, "periodic_box", lambda: None)() is not None or \
+                type(geometry).__name__ == "DNPCubeGeometry":
+            raise ConfigError("geometry.periodic", "onsager_transport has no-flux boundaries; a field "
+                                                   "gradient is not periodic")
         if self.field in ("sphere_tip", "fem_tip"):
             if type(geometry).__name__ != "MRFMFilmGeometry":
                 raise ConfigError("model.field", f"{self.field!r} needs geometry.type = 'mrfm_film' "
@@ -321,6 +328,8 @@ class OnsagerTransportProblem(TransientProblem):
     def define_measures(self) -> None:
         import ufl
 
+        if self.mesh_data.coordinate_system != "cartesian":
+            raise ConfigError("geometry.type", "onsager_transport needs a Cartesian mesh")
         super().define_measures()
         tags = self.mesh_data.cell_tags
         self.dx_lumped = ufl.Measure("dx", domain=self.mesh, subdomain_data=tags,
@@ -339,6 +348,9 @@ class OnsagerTransportProblem(TransientProblem):
             g = np.asarray(p.field_gradient, dtype=float).reshape(3, 1)
             x0 = np.asarray(p.field_origin, dtype=float).reshape(3, 1)
             self.field_magnitude.interpolate(lambda x: p.B0 + np.sum(g * (x - x0), axis=0))
+            if self.global_min(self.field_magnitude.x.array) <= 0:
+                raise ConfigError("model.field_gradient", "B0 + gradient.(x - field_origin) must stay "
+                                                          "> 0 on the sample (it is a field magnitude)")
         else:
             from fem_spin.solvers import magnetostatics
 
@@ -502,9 +514,11 @@ class OnsagerTransportProblem(TransientProblem):
         self.initial_totals = self.totals()
         # Scales of the conserved totals (fully polarized sample): drifts are reported
         # relative to them, since a total itself may vanish (an antisymmetric profile).
+        # The energy scale leaves out B0: B0 times the moment is conserved on its own and would
+        # hide errors in the exchanged dipolar and gradient energy.
         full = p.magnetic_moment * self.total_weight
         self.total_scales = {"moment": full, "energy": full * (
-            float(p.dipolar_field) + self.global_max(np.abs(self.field_magnitude.x.array)))}
+            float(p.dipolar_field) + self.global_max(np.abs(self.field_magnitude.x.array - p.B0)))}
 
     # ------------------------------------------------------------------ nodal values
     def owned_nodal(self, array: np.ndarray) -> np.ndarray:

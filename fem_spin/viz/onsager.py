@@ -99,8 +99,8 @@ def compare_formulations(dirs: dict[str, Path], out: Path) -> list[Path]:
 
 def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_width: float,
                            png: Path | None = None, count: int = 3, title: str = "") -> Path:
-    """Snapshots of an MRFM film run side by side: the film clipped through the tip axis
-    (plane y = tip_y), coloured by the polarization rho2 (diverging map, symmetric limits),
+    """Snapshots of an MRFM film run side by side: the film clipped through its centre plane
+    y = const (the tip axis for a centred tip), coloured by the polarization rho2 (diverging map, symmetric limits),
     with the iso-surfaces |B| = resonant_field +- slice_half_width (the edges of the resonant
     slice) drawn as translucent grey surfaces. Off-screen; raises RenderUnavailable where
     pyvista cannot render."""
