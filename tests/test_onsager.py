@@ -419,3 +419,30 @@ def test_spin_density_varying_by_region():
     assert problem.global_max(np.abs(rho2 - last["P_mean"])) < 1e-6
     assert last["P_mean"] == pytest.approx(first["P_mean"], rel=1e-10, abs=0)
     assert last["P_mean"] == pytest.approx((-0.8 + 4 * 0.6) / 5, abs=0.02)   # not (-0.8 + 0.6)/2
+
+
+@pytest.mark.parallel
+def test_local_speedup_equals_the_nuclear_diffusion_model():
+    """Uniform field, no dipolar order, speedup = 'local': rho2 obeys
+    dP/dt = div(Gamma/sqrt(1 - P^2) grad P), the nuclear_diffusion model's local mode
+    (physics.md 1.1): the two models must agree on the same mesh."""
+    from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
+
+    box = {"type": "box", "size": [2e-8, 2e-9, 2e-9], "origin": [-1e-8, 0.0, 0.0], "cells": [30, 1, 1]}
+    time = {"t_end": 0.05, "dt_initial": 1e-4, "adaptive": False}
+    raw = raw_config(model={"field": "uniform", "speedup": "local", "initial_dipolar_order": 0.0,
+                            "initial_polarization": -0.9, "region_polarization": 0.9,
+                            "step_position": 0.0, "step_width": 2e-9}, time=time)
+    raw["geometry"] = box
+    onsager_problem, _ = run(raw)
+    nd_raw = {"name": "nd", "geometry": box, "time": time,
+              "model": {"type": "nuclear_diffusion", "D0": GAMMA, "speedup": "local"},
+              "output": {"plot": False, "render": False}}
+    cfg = parse_config(nd_raw)
+    step = onsager_problem.params.initial_state()
+    nd = NuclearDiffusionProblem(cfg, initial_polarization=lambda x: step(x)[1]).initialise()
+    TimeStepper(nd, cfg.time).run()
+    p_nd = np.tanh(nd.owned(nd.u.x.array))
+    p_onsager = onsager_problem.nodal_state()[1]
+    assert nd.global_max(np.abs(p_onsager - p_nd)) < 1e-8
+    assert nd.global_max(np.abs(p_nd - step(nd.V.tabulate_dof_coordinates().T)[1][: len(p_nd)])) > 0.05
