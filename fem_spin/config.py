@@ -40,6 +40,7 @@ __all__ = [
     "non_negative",
     "polarization",
     "in_range",
+    "run_checks",
     "to_dict",
     "dump_toml",
 ]
@@ -101,6 +102,18 @@ def param(default=dataclasses.MISSING, *, unit: str = "", doc: str = "", check: 
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def run_checks(obj) -> None:
+    """Apply the ``check`` of every field of a section dataclass, so that one built directly in
+    Python is validated like one read from a file."""
+    for f in dataclasses.fields(obj):
+        check = f.metadata.get("check")
+        if check is None:
+            continue
+        problem = check(getattr(obj, f.name))
+        if problem:
+            raise ConfigError(f.name, problem)
 
 
 # --------------------------------------------------------------------------- registry

@@ -41,7 +41,7 @@ import functools
 import math
 from typing import Literal
 
-from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry
+from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry, run_checks
 
 __all__ = ["MRFMFilmGeometry", "build_mrfm_film", "build_tip_air_domain"]
 
@@ -59,17 +59,6 @@ def _optional_positive(value) -> str | None:
 
 def _open_angle(value) -> str | None:
     return None if 0.0 < value < 90.0 else f"must lie in (0, 90) degrees (got {value})"
-
-
-def _run_checks(obj) -> None:
-    """Apply the ``check`` of every field (so directly built dataclasses are validated too)."""
-    for f in dataclasses.fields(obj):
-        check = f.metadata.get("check")
-        if check is None:
-            continue
-        problem = check(getattr(obj, f.name))
-        if problem:
-            raise ConfigError(f.name, problem)
 
 
 @register_geometry("mrfm_film")
@@ -111,7 +100,7 @@ class MRFMFilmGeometry:
                                         "tip size / 8))", check=_optional_positive)
 
     def __post_init__(self):
-        _run_checks(self)
+        run_checks(self)
         if self.tip_shape not in ("sphere", "cylinder_cone"):
             raise ConfigError("tip_shape", f"must be 'sphere' or 'cylinder_cone' "
                                            f"(got {self.tip_shape!r})")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry
+from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry, run_checks
 
 __all__ = ["LateralSpinValveGeometry", "MultilayerGeometry", "build_lateral_spin_valve",
            "build_multilayer"]
@@ -48,17 +48,6 @@ Box = tuple[tuple[float, float, float], tuple[float, float, float]]
 
 def _optional_positive(value) -> str | None:
     return None if value is None else positive(value)
-
-
-def _run_checks(obj) -> None:
-    """Apply the ``check`` of every field (so directly built dataclasses are validated too)."""
-    for f in dataclasses.fields(obj):
-        check = f.metadata.get("check")
-        if check is None:
-            continue
-        problem = check(getattr(obj, f.name))
-        if problem:
-            raise ConfigError(f.name, problem)
 
 
 def _mesh_options() -> None:
@@ -105,7 +94,7 @@ class LateralSpinValveGeometry:
                                              "f_thickness)/2)", check=_optional_positive)
 
     def __post_init__(self):
-        _run_checks(self)
+        run_checks(self)
         if self.barriers not in ("both", "injector", "detector", "none"):
             raise ConfigError("barriers", f"must be one of 'both', 'injector', 'detector', 'none' "
                                           f"(got {self.barriers!r})")
@@ -298,7 +287,7 @@ class MultilayerGeometry:
     lateral_cells: tuple[int, int] = param((1, 1), doc="cells along x and y")
 
     def __post_init__(self):
-        _run_checks(self)
+        run_checks(self)
         if not self.layers:
             raise ConfigError("layers", "needs at least one [name, thickness] layer")
         seen = set()

@@ -86,6 +86,18 @@ class Problem(ABC):
     def global_max(self, a: np.ndarray) -> float:
         return self.comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
 
+    def x_axis_probe(self, function, points: int = 201):
+        """(LineProbe along x through the centre of the sample's bounding box, function): what
+        ``profile_probe`` returns for profiles.csv."""
+        from fem_spin.geometry.base import bounding_box
+        from fem_spin.io import LineProbe
+
+        lo, hi = bounding_box(self.mesh)
+        mid = 0.5 * (lo + hi)
+        start, end = mid.copy(), mid.copy()
+        start[0], end[0] = lo[0], hi[0]
+        return LineProbe(self.mesh, start, end, points), function
+
     def integrate(self, compiled_form) -> float:
         import dolfinx.fem as fem
 

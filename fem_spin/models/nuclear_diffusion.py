@@ -474,14 +474,7 @@ class NuclearDiffusionProblem(TransientProblem):
 
     def profile_probe(self):
         """P along the x axis through the centre of the sample (written to profiles.csv)."""
-        from fem_spin.geometry.base import bounding_box
-        from fem_spin.io import LineProbe
-
-        lo, hi = bounding_box(self.mesh)
-        mid = 0.5 * (lo + hi)
-        start, end = mid.copy(), mid.copy()
-        start[0], end[0] = lo[0], hi[0]
-        return LineProbe(self.mesh, start, end, 201), self.P_out
+        return self.x_axis_probe(self.P_out, 201)
 
     #: (column, axis label) pairs plotted against time; sweeps overlay their variants
     plot_columns = (("P_mean", "mean polarization Pbar"),

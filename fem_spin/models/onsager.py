@@ -603,14 +603,7 @@ class OnsagerTransportProblem(TransientProblem):
 
     def profile_probe(self):
         """rho2 along the x axis through the centre of the sample (profiles.csv)."""
-        from fem_spin.geometry.base import bounding_box
-        from fem_spin.io import LineProbe
-
-        lo, hi = bounding_box(self.mesh)
-        mid = 0.5 * (lo + hi)
-        start, end = mid.copy(), mid.copy()
-        start[0], end[0] = lo[0], hi[0]
-        return LineProbe(self.mesh, start, end, 401), self.polarization_out
+        return self.x_axis_probe(self.polarization_out, 401)
 
     def analyse(self, series: dict[str, np.ndarray]) -> dict:
         """Conservation and entropy balance of the finished run (rank 0): the largest drift of
