@@ -256,6 +256,8 @@ def _post_process(config, path: Path, variants, comm, quiet) -> None:
             try:
                 if problem_class.steady:
                     pngs = problem_class.render(d, title=label or config.name)
+                elif hasattr(problem_class, "render_transient"):
+                    pngs = problem_class.render_transient(d, title=label or config.name)
                 else:
                     pngs = [render.render_result(d, title=label or config.name),
                             render.render_series(d, title=label or config.name)]

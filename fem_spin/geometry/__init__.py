@@ -2,6 +2,7 @@
 
 from fem_spin.geometry.base import MeshData, mesh_from_builder, read_msh, write_msh
 from fem_spin.geometry.box import BoxGeometry, build_box
+from fem_spin.geometry.crystal import CrystalGeometry
 from fem_spin.geometry.dnp_cell import DNPCubeGeometry, DNPRadialGeometry, DNPSphereGeometry
 from fem_spin.geometry.msh_file import MshFileGeometry
 from fem_spin.geometry.mrfm import MRFMFilmGeometry

@@ -4,6 +4,8 @@ from fem_spin.models.base import Problem, SteadyProblem, TransientProblem
 from fem_spin.models.nuclear_diffusion import NuclearDiffusionConfig, NuclearDiffusionProblem
 from fem_spin.models.onsager import OnsagerTransportConfig, OnsagerTransportProblem
 from fem_spin.models.valet_fert import ValetFertConfig, ValetFertProblem
+from fem_spin.models.triplet_dnp import TripletDNPConfig, TripletDNPProblem
 
 __all__ = ["Problem", "SteadyProblem", "TransientProblem", "NuclearDiffusionConfig", "NuclearDiffusionProblem",
-           "ValetFertConfig", "ValetFertProblem", "OnsagerTransportConfig", "OnsagerTransportProblem"]
+           "ValetFertConfig", "ValetFertProblem", "OnsagerTransportConfig", "OnsagerTransportProblem",
+           "TripletDNPConfig", "TripletDNPProblem"]

@@ -1,0 +1,124 @@
+"""Pictures of triplet-DNP crystal runs (physics.md 1.3): the buildup with its error band
+over the beam diameter, and the crystal clipped through the laser beam in 3-D.
+
+Both read a finished run directory (``band.csv``, ``fields.pvd``), so they also work on
+runs copied from a cluster. Rendering is off-screen; without pyvista or a display
+:class:`~fem_spin.viz.render.RenderUnavailable` is raised and the run is unaffected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_buildup_band", "render_crystal"]
+
+
+def plot_buildup_band(band_csv: str | Path, png: str | Path, title: str = "",
+                      experiment: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
+    """Crystal-average polarization vs time: the band between the smallest and largest beam
+    diameter (shaded) and the central diameter (line), corrected and uncorrected D."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(band_csv) as fh:
+        header = fh.readline().strip().split(",")
+    data = np.loadtxt(band_csv, delimiter=",", skiprows=1, ndmin=2)
+    t = data[:, 0]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    styles = {"corrected": ("C3", "D0 / sqrt(1 - Pbar^2) (corrected)"),
+              "uncorrected": ("C0", "D0 (uncorrected)")}
+    for name, (colour, label) in styles.items():
+        cols = [i for i, h in enumerate(header) if h.startswith(name + "_d=")]
+        if not cols:
+            continue
+        values = data[:, cols]
+        diameters = [float(header[i].split("=", 1)[1]) for i in cols]
+        ax.fill_between(t, values.min(axis=1), values.max(axis=1), color=colour, alpha=0.25, lw=0)
+        mid = cols[len(cols) // 2]
+        ax.plot(t, data[:, mid], color=colour, lw=1.6,
+                label=f"{label}, d = {diameters[len(cols) // 2] * 1e3:.3g} mm "
+                      f"(band {min(diameters) * 1e3:.3g}-{max(diameters) * 1e3:.3g} mm)")
+    if experiment is not None:
+        ax.plot(*experiment, "ko", ms=3, label="experiment")
+    ax.set_xlabel("buildup time t (s)")
+    ax.set_ylabel("crystal-average 1H polarization (NMR)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    png = Path(png)
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+    return png
+
+
+def _beam_from_config(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(point, direction) of the beam from the run's config.toml (defaults of the crystal)."""
+    for candidate in (run_dir / "config.toml", run_dir.parent / "config.toml"):
+        if candidate.exists():
+            geometry = tomllib.loads(candidate.read_text()).get("geometry", {})
+            point = np.asarray(geometry.get("beam_point", (0.0, 0.0, 0.0)), float)
+            direction = np.asarray(geometry.get("beam_direction", (0.0, 0.0, -1.0)), float)
+            return point, direction / np.linalg.norm(direction)
+    return np.zeros(3), np.array([0.0, 0.0, -1.0])
+
+
+def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: str = "",
+                   time_index: int = -1) -> Path:
+    """The crystal clipped through the beam axis at one snapshot (default: the last):
+    polarization as colour, the beam edge (excitation = half its maximum) as a contour,
+    and the excitation probability in a second panel. Coordinates in mm."""
+    from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
+
+    pv = _pyvista()
+    run_dir = Path(run_dir)
+    pvd, reader = _open_fields(run_dir)
+    n = len(reader.time_values)
+    reader.set_active_time_point(time_index % n)
+    t = reader.active_time_value
+    data = reader.read()
+    grid = data.combine() if isinstance(data, pv.MultiBlock) else data
+    grid = linearise(grid).scale(1e3, inplace=False)          # m -> mm
+    point, direction = _beam_from_config(run_dir)
+    # The clip plane contains the beam axis and is as close to vertical as possible.
+    normal = np.cross(direction, [0.0, 0.0, 1.0])
+    if np.linalg.norm(normal) < 1e-6:
+        normal = np.array([0.0, 1.0, 0.0])
+    normal /= np.linalg.norm(normal)
+    try:
+        plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=(1500, 620), border=False)
+    except Exception as exc:
+        raise RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
+    clipped = grid.clip(normal=normal, origin=point * 1e3, invert=False)
+    panels = [("polarization", "magma", "P"), ("excitation_probability", "viridis", "excitation")]
+    for k, (scalar, cmap, label) in enumerate(panels):
+        if scalar not in grid.point_data:
+            continue
+        plotter.subplot(0, k)
+        plotter.add_mesh(clipped, scalars=scalar, cmap=cmap, show_edges=False,
+                         scalar_bar_args={"title": label, "vertical": True, "position_x": 0.84,
+                                          "position_y": 0.15})
+        if "excitation_probability" in grid.point_data:
+            e = np.asarray(grid.point_data["excitation_probability"])
+            if e.max() > 0:
+                edge = clipped.contour([0.5 * float(e.max())], scalars="excitation_probability")
+                if edge.n_points:
+                    plotter.add_mesh(edge, color="white", line_width=2)
+        plotter.add_mesh(grid.outline(), color="black", line_width=1.5)
+        plotter.add_text(f"{label}, t = {t:.4g} s" if k == 0 else label, font_size=11)
+        plotter.show_axes()
+        plotter.camera_position = "iso"
+        plotter.camera.azimuth = 200
+        plotter.camera.elevation = 15
+    if title:
+        plotter.subplot(0, 0)
+        plotter.add_text(title, font_size=9, position="lower_left")
+    png = Path(png) if png else run_dir / "crystal_3d.png"
+    plotter.screenshot(str(png))
+    plotter.close()
+    return png

@@ -1,0 +1,193 @@
+"""Triplet DNP in a laser-illuminated crystal (physics.md 1.3): the multiscale model.
+
+System tests against the unit cell it is built from: the tabulated field equals direct
+unit-cell runs, uniform illumination gives the unit-cell buildup, the crystal average is
+the volume-weighted average of the illuminated and dark parts, a vanishing beam leaves
+the crystal thermal, and the coupled (macroscopic diffusion) mode obeys its analytic
+limits. Unit cells are 1-D radial and cycle-averaged so that each run takes ~0.1 s.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from fem_spin.config import ConfigError, parse_config
+from fem_spin.simulation import sample
+
+CRYSTAL = {"type": "crystal", "shape": "slab", "size": [4e-3, 4e-3, 1e-3], "beam_diameter": 2e-3,
+           "mesh_size": 0.8e-3, "mesh_size_beam_edge": 0.2e-3}
+CELL_GEOMETRY = {"type": "dnp_radial", "electron_concentration": 1e24, "source_radius": 1.0e-9}
+CELL_MODEL = {"D0": 2e-18, "speedup": "global", "source": "cycle_averaged", "source_polarization": 0.7,
+              "exchange_probability": 1.0, "repetition_rate": 50.0, "R1": 2e-3}
+TIME = {"t_end": 400.0, "dt_initial": 0.05, "tolerance": 2e-3}
+
+
+def raw_config(**model):
+    optics = model.pop("optics", {})
+    geometry = {**CRYSTAL, **model.pop("geometry", {})}
+    return {"name": "triplet", "geometry": geometry,
+            "model": {"type": "triplet_dnp", "cell_geometry": dict(CELL_GEOMETRY),
+                      "cell_model": dict(CELL_MODEL), "optics": optics, **model},
+            "time": dict(TIME), "output": {"plot": False, "render": False, "field_snapshots": 2}}
+
+
+def problem_for(raw):
+    from fem_spin.models.triplet_dnp import TripletDNPProblem
+
+    return TripletDNPProblem(parse_config(raw), MPI.COMM_WORLD).initialise()
+
+
+def cell_curve(raw, efficiency, times, speedup=None):
+    """Pbar(t) of the unit cell with source efficiency ``efficiency`` (a direct run)."""
+    cfg = parse_config(raw)
+    cell = cfg.model.cell_raw(cfg.time, efficiency, speedup)
+    return sample(cell, times, lambda p: p.mean_polarization(), comm=MPI.COMM_SELF)
+
+
+def advance(problem, t):
+    problem.set_time_step(t, t - problem.t_now)
+    assert problem.solve_step().converged
+    problem.accept_step()
+
+
+@pytest.mark.parallel
+def test_uniform_illumination_is_the_unit_cell():
+    """A beam that covers the crystal, no absorption: every point, and the NMR average, is
+    the unit cell at full efficiency (a table node, so exactly)."""
+    raw = raw_config(geometry={"beam_diameter": 20e-3}, compare_uncorrected=False)
+    problem = problem_for(raw)
+    # the direct run samples the same times, so that it takes the same time steps
+    reference = cell_curve(raw, 1.0, problem.times[1:])
+    for k in (len(problem.times) // 2, len(problem.times) - 1):
+        t, ref = problem.times[k], reference[k - 1]
+        advance(problem, t)
+        assert problem.crystal_average() == pytest.approx(ref, rel=1e-10, abs=0)
+        P = problem.owned(problem.u.x.array)
+        assert np.allclose(P, ref, rtol=1e-10, atol=0)
+    assert reference[-1] > 0.05
+
+
+@pytest.mark.parallel
+def test_average_is_the_volume_weighted_average_of_the_regions():
+    """Top-hat beam without absorption: illuminated = cell at e = 1, dark = thermal, and the
+    crystal average weights them by the analytic volumes pi d^2/4 lz and V - that."""
+    raw = raw_config(compare_uncorrected=False)
+    problem = problem_for(raw)
+    t = problem.times[-1]
+    advance(problem, t)
+    lit = cell_curve(raw, 1.0, problem.times[1:])[-1]
+    dark = cell_curve(raw, 0.0, problem.times[1:])[-1]
+    assert dark == pytest.approx(0.0, abs=1e-12)
+    assert problem.crystal_average(region="illuminated") == pytest.approx(lit, rel=2e-3, abs=0)
+    assert problem.crystal_average(region="dark") == pytest.approx(dark, abs=2e-3 * lit)
+    lx, ly, lz = CRYSTAL["size"]
+    volume, lit_volume = lx * ly * lz, math.pi / 4 * CRYSTAL["beam_diameter"] ** 2 * lz
+    expected = (lit_volume * lit + (volume - lit_volume) * dark) / volume
+    assert problem.volume == pytest.approx(volume, rel=1e-12, abs=0)
+    # the quadrature integrates the exact disc; only its edge cells are approximate
+    assert problem.crystal_average() == pytest.approx(expected, rel=5e-3, abs=0)
+
+
+@pytest.mark.parallel
+def test_table_matches_direct_unit_cell_runs_at_sampled_points():
+    """Gaussian beam with Beer-Lambert attenuation: the interpolated field at mesh nodes
+    equals unit-cell runs at those nodes' excitation probabilities, to the table tolerance."""
+    raw = raw_config(optics={"beam_profile": "gaussian", "absorption_length": 0.5e-3},
+                     table_tolerance=1e-3, compare_uncorrected=False)
+    problem = problem_for(raw)
+    assert problem.table.converged
+    t = 400.0
+    advance(problem, t)
+    e = problem.owned(problem.excitation.x.array)
+    P = problem.owned(problem.u.x.array)
+    # a handful of nodes spread over the range of excitation, the same on every rank
+    picks = np.unique(np.searchsorted(np.sort(e), np.linspace(0.05, 0.95, 4) * e.max()).clip(0, len(e) - 1))
+    order = np.argsort(e)
+    worst = 0.0
+    for i in order[picks]:
+        direct = cell_curve(raw, float(e[i]), problem.times[1:])[-1]
+        worst = max(worst, abs(P[i] - direct))
+    assert worst < raw["model"]["table_tolerance"]
+
+
+def test_vanishing_beam_is_thermal_and_band_is_ordered():
+    """The error band: a larger beam illuminates more of the crystal, so the average grows
+    monotonically with d; d -> 0 leaves the crystal at the thermal polarization."""
+    raw = raw_config(band_diameters=[1e-6, 3e-3], band_points=4, compare_uncorrected=False)
+    problem = problem_for(raw)
+    advance(problem, 400.0)
+    band = problem.band()
+    assert np.all(np.diff(band) > 0)
+    assert band[0] == pytest.approx(0.0, abs=1e-6 * band[-1])
+    lit = problem.crystal_average(region="illuminated")
+    lx, ly, lz = CRYSTAL["size"]
+    expected_largest = lit * math.pi / 4 * 3e-3 ** 2 / (lx * ly)
+    assert band[-1] == pytest.approx(expected_largest, rel=1e-2, abs=0)
+
+
+def test_corrected_ends_higher_than_uncorrected_with_relaxation():
+    """physics.md 1.2 (paper Fig. 2): with relaxation the speed-up gives a higher average."""
+    raw = raw_config(geometry={"beam_diameter": 20e-3})
+    problem = problem_for(raw)
+    advance(problem, 400.0)
+    corrected = problem.crystal_average("corrected")
+    uncorrected = problem.crystal_average("uncorrected")
+    assert corrected > uncorrected > 0
+
+
+def test_coupled_mode_uniform_illumination_is_the_homogenised_ode():
+    """Coupled mode, uniform illumination: no gradients, so the crystal follows
+    dP/dt = k (P_e - P) - R1 P exactly (backward Euler, error-controlled)."""
+    from fem_spin.models.triplet_dnp import CoupledTripletDNPProblem, TripletDNPProblem
+
+    raw = raw_config(geometry={"beam_diameter": 20e-3, "mesh_size": 2e-3, "mesh_size_beam_edge": 1e-3},
+                     coupling="coupled", effective_exchange_rate=0.02)
+    raw["time"]["tolerance"] = 1e-4
+    config = parse_config(raw)
+    problem = TripletDNPProblem(config, MPI.COMM_WORLD)
+    assert isinstance(problem, CoupledTripletDNPProblem)
+    values = sample(raw, [100.0, 400.0], lambda p: p.mean_polarization())
+    k, R1, P_e = 0.02, CELL_MODEL["R1"], CELL_MODEL["source_polarization"]
+    for t, v in zip([100.0, 400.0], values):
+        exact = k * P_e / (k + R1) * (1 - math.exp(-(k + R1) * t))
+        assert v == pytest.approx(exact, rel=5e-3, abs=0)
+
+
+def test_coupled_mode_derives_k_eff_from_the_unit_cell():
+    """Without effective_exchange_rate, k_eff = 1/t63 of the unit cell at e = 1 (R1 = 0)."""
+    from fem_spin.analysis import time_to_fraction
+    from fem_spin.models.triplet_dnp import TripletDNPProblem
+
+    raw = raw_config(geometry={"mesh_size": 2e-3, "mesh_size_beam_edge": 1e-3}, coupling="coupled")
+    config = parse_config(raw)
+    problem = TripletDNPProblem(config, MPI.COMM_WORLD)
+    cfg = parse_config(raw)
+    cell = cfg.model.cell_raw(cfg.time, 1.0, relaxation=False)
+    times = np.geomspace(1e-2, 400.0, 400)
+    curve = sample(cell, times, lambda p: p.mean_polarization(), comm=MPI.COMM_SELF)
+    t63 = time_to_fraction(times, curve, CELL_MODEL["source_polarization"])
+    assert problem.effective_exchange_rate == pytest.approx(1 / t63, rel=2e-2)
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"geometry": {"type": "box", "size": [1e-3] * 3, "mesh_size": 1e-3}}, "geometry.type"),
+    ({"model": {"cell_geometry": {"type": "box", "size": [1e-9] * 3, "mesh_size": 1e-9}}},
+     "model.cell_geometry.type"),
+    ({"model": {"cell_model": {**CELL_MODEL, "source": "none"}}}, "model.cell_model.source"),
+    ({"model": {"cell_model": {**CELL_MODEL, "D0": -1.0}}}, "model.cell_model.D0"),
+    ({"model": {"band_diameters": [3e-3, 1e-3]}}, "model.band_diameters"),
+    ({"model": {"optics": {"absorption_length": -1e-3}}}, "model.optics.absorption_length"),
+    ({"model": {"cell_preset": "nonexistent"}}, "model.cell_preset"),
+])
+def test_bad_input_names_the_key(change, key):
+    raw = raw_config()
+    if "geometry" in change:
+        raw["geometry"] = change["geometry"]
+    for k, v in change.get("model", {}).items():
+        raw["model"][k] = v
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, source="crystal.toml")
+    message = str(info.value)
+    assert message.startswith("crystal.toml: ") and key in message and "\n" not in message
