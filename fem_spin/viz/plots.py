@@ -51,6 +51,9 @@ def plot_profiles(dirs: dict[str, Path], png: Path, times_to_show: int = 4) -> P
     if not files:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    longest = max(float(np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2)[:, 0].max()) for f in files.values())
+    scale, unit = next((s, u) for s, u in ((1e3, "mm"), (1e6, "um"), (1e9, "nm"))
+                       if longest * s >= 1.0 or u == "nm")
     styles = ["-", "--", ":", "-."]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, f) in enumerate(files.items()):
@@ -60,9 +63,9 @@ def plot_profiles(dirs: dict[str, Path], png: Path, times_to_show: int = 4) -> P
         cols = list(range(1, len(header)))
         pick = sorted({cols[int(round(i))] for i in np.linspace(0, len(cols) - 1, min(times_to_show, len(cols)))})
         for j, c in enumerate(pick):
-            ax.plot(data[:, 0] * 1e9, data[:, c], styles[k % 4], color=colours[j % len(colours)],
+            ax.plot(data[:, 0] * scale, data[:, c], styles[k % 4], color=colours[j % len(colours)],
                     label=f"{label}, {header[c]} s" if len(files) > 1 else f"{header[c]} s", lw=1.4)
-    ax.set_xlabel("x (nm)")
+    ax.set_xlabel(f"distance along the probe line ({unit})")
     ax.set_ylabel("polarization P")
     ax.grid(True, alpha=0.3)
     ax.legend(frameon=False, fontsize=7, ncol=1 if len(files) == 1 else 2)
