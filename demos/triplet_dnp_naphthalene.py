@@ -69,3 +69,36 @@ if comm.rank == 0:
         if (path / png).exists():
             shutil.copy(path / png, Path.cwd() / f"triplet_dnp_{png}")
 # -
+
+# ## D0 from the crystal structure (physics.md 1.4)
+#
+# The rate-equation estimate from the 1H positions of an idealized naphthalene crystal
+# (`fem_spin/data/naphthalene_model.cif`, molecule orientation fitted to the published
+# structure), with 0.79 % 1H placed at random on the H sites and 2H on the others, whose
+# heteronuclear couplings broaden the 1H line (the Supplement's point: 2H slows 1H spin
+# diffusion). Flip-flop rates $W_{ij} = \frac{\pi}{2} b_{ij}^2 g_{ij}(0)$ with a Gaussian
+# zero-quantum line of the local Van Vleck second moments, $D = \frac12\sum_j W_{0j}\,
+# r_{0j} r_{0j}^T$; $M_2(P) = M_2(0)(1-P^2)$ gives $D(P) = D_0/\sqrt{1-P^2}$.
+
+# +
+from importlib import resources
+
+import numpy as np
+
+from fem_spin.lattice import estimate_D, read_cif
+
+cif = resources.files("fem_spin").joinpath("data", "naphthalene_model.cif")
+structure = read_cif(cif)
+estimate = estimate_D(structure, "1H", (0.0, 0.0, 1.0), abundance=0.0079, other_isotope="2H",
+                      configurations=100, seed=1)
+if comm.rank == 0:
+    eig = np.linalg.eigvalsh(estimate.D)
+    print(f"structure estimate, 0.79 % 1H with 2H broadening: D eigenvalues {eig[0]:.2e}, "
+          f"{eig[1]:.2e}, {eig[2]:.2e} m^2/s; mean {np.trace(estimate.D) / 3:.2e} m^2/s; "
+          f"line width sqrt(M2)/2pi = {estimate.line_width_hz / 1e3:.2f} kHz")
+    print(f"the run above uses the preset's D0 = {config.model.cell_config.model.D0:.1e} m^2/s "
+          f"(an assumption); D0 = {{ structure = ..., use = 'mean' }} in cell_model uses the estimate")
+    assert np.all(eig > 0) and 1e-19 < eig.mean() < 1e-15
+    for P, f in ((0.5, 1.1547), (0.9, 2.2942)):
+        assert abs(estimate.D_at(P)[2, 2] / estimate.D[2, 2] - f) < 1e-4
+# -

@@ -1,4 +1,4 @@
-"""``fem-spin`` command line: info, mesh, run, render.
+"""``fem-spin`` command line: info, mesh, run, render, structure.
 
 Errors the user can fix (configuration, files, existing results) print one line
 naming the file and the key and exit non-zero, without a traceback (``--debug``
@@ -155,6 +155,37 @@ def cmd_render(args) -> int:
     return 0
 
 
+_STRUCTURE_OPTIONS = {"structure": "FILE", "lattice": "--lattice", "lattice_constant": "--a",
+                      "species": "--species", "abundance": "--abundance",
+                      "other_isotope": "--other-isotope", "field_direction": "--field",
+                      "configurations": "--configurations", "seed": "--seed",
+                      "cutoff_M2": "--cutoff-m2", "cutoff_D": "--cutoff-d", "block": "--block"}
+
+
+def cmd_structure(args) -> int:
+    from fem_spin.config import ConfigError
+    from fem_spin.lattice import estimate_from_spec, write_json
+
+    spec = {"structure": args.cif, "lattice": args.lattice, "lattice_constant": args.a,
+            "species": args.species, "abundance": args.abundance,
+            "other_isotope": args.other_isotope, "field_direction": args.field,
+            "configurations": args.configurations, "seed": args.seed,
+            "cutoff_M2": args.cutoff_m2, "cutoff_D": args.cutoff_d, "block": args.block}
+    spec = {k: v for k, v in spec.items() if v is not None}
+    try:
+        est = estimate_from_spec(spec, Path.cwd(), key_prefix="")
+    except ConfigError as exc:
+        if exc.file is None:  # an option, not the CIF: name the option
+            raise ConfigError(_STRUCTURE_OPTIONS.get(exc.key, exc.key), exc.message,
+                              file="command line") from None
+        raise
+    if _rank() == 0:
+        print(est.report())
+        if args.json:
+            print(f"fem-spin: wrote {write_json(est, args.json)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fem-spin", description="Finite-element spin transport "
                                 "(nuclear spin diffusion, Onsager transport, spin accumulation).")
@@ -185,6 +216,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-index", type=int, default=None,
                    help="snapshot index, -1 for the last (default: the middle snapshot)")
     s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("structure", help="spin-diffusion tensor D0 and second moment M2 from a CIF "
+                       "or a cubic lattice (physics.md 1.4)")
+    s.add_argument("cif", nargs="?", help="CIF file (or give --lattice and --a)")
+    s.add_argument("--lattice", help="cubic lattice instead of a CIF: sc, bcc or fcc")
+    s.add_argument("--a", type=float, help="cubic lattice constant (m), with --lattice")
+    s.add_argument("--species", help="spin species, e.g. 1H, 19F")
+    s.add_argument("--abundance", type=float, help="fraction of the element's sites carrying the "
+                   "species (default 1)")
+    s.add_argument("--other-isotope", help="isotope on the other sites: auto (default), none, or "
+                   "e.g. 2H")
+    s.add_argument("--field", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                   help="field direction in the structure's Cartesian frame (default 0 0 1)")
+    s.add_argument("--configurations", type=int, help="random configurations for abundance < 1 "
+                   "(default 200)")
+    s.add_argument("--seed", type=int, help="random seed (default 0)")
+    s.add_argument("--cutoff-m2", type=float, help="M2 summation radius in mean spin spacings "
+                   "(default 5)")
+    s.add_argument("--cutoff-d", type=float, help="D summation radius in mean spin spacings "
+                   "(default 6)")
+    s.add_argument("--block", help="CIF data block (default: the first with atom sites)")
+    s.add_argument("--json", help="also write every number to this JSON file")
+    s.set_defaults(func=cmd_structure)
     return p
 
 

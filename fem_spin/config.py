@@ -392,6 +392,8 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
         if hasattr(geometry, "resolve_paths"):
             geometry.resolve_paths(base_dir if base_dir is not None else Path.cwd())
         model = _typed_section(_MODELS, raw["model"], "model")
+        if hasattr(model, "resolve_paths"):  # e.g. D0 = { structure = "file.cif", ... }
+            model.resolve_paths(base_dir if base_dir is not None else Path.cwd())
         steady = getattr(getattr(type(model), "problem_class", None), "steady", False)
         if steady:
             if "time" in raw:

@@ -191,3 +191,38 @@ def test_bad_input_names_the_key(change, key):
         parse_config(raw, source="crystal.toml")
     message = str(info.value)
     assert message.startswith("crystal.toml: ") and key in message and "\n" not in message
+
+
+def test_D0_from_the_crystal_structure_fills_any_configuration(tmp_path):
+    """physics.md 1.4: D0 = { lattice/structure ... } evaluates the rate-equation estimate;
+    'mean' gives the isotropic value the radial cell needs, 'tensor' the full tensor, and
+    the unit cell of the crystal model uses the same number."""
+    from fem_spin.lattice import estimate_D, simple_lattice
+
+    spec = {"lattice": "sc", "lattice_constant": 2.725e-10, "species": "19F", "field_direction": [0, 0, 1]}
+    D = estimate_D(simple_lattice("sc", 2.725e-10, "19F"), "19F", (0, 0, 1)).D
+    box = {"geometry": {"type": "box", "size": [1e-8] * 3, "mesh_size": 5e-9},
+           "model": {"type": "nuclear_diffusion", "D0": dict(spec)}, "time": {"t_end": 1.0}}
+    assert np.allclose(parse_config(box).model.D0, D, rtol=1e-12, atol=0)
+    raw = raw_config()
+    raw["model"]["cell_model"]["D0"] = {**spec, "use": "mean"}
+    cfg = parse_config(raw)
+    assert cfg.model.cell_config.model.D0 == pytest.approx(np.trace(D) / 3, rel=1e-12, abs=0)
+    cell = cfg.model.cell_raw(cfg.time, 0.5)
+    assert cell["model"]["D0"] == pytest.approx(np.trace(D) / 3, rel=1e-12, abs=0)
+    # a CIF relative to the run file's directory
+    from importlib import resources
+
+    cif = resources.files("fem_spin").joinpath("data", "naphthalene_model.cif")
+    (tmp_path / "n.cif").write_text(cif.read_text())
+    run_file = tmp_path / "run.toml"
+    run_file.write_text('[geometry]\ntype = "box"\nsize = [1e-8, 1e-8, 1e-8]\nmesh_size = 5e-9\n'
+                        '[model]\ntype = "nuclear_diffusion"\n'
+                        'D0 = { structure = "n.cif", species = "1H", use = "zz" }\n[time]\nt_end = 1.0\n')
+    from fem_spin.config import load_config
+
+    zz = load_config(run_file).model.D0
+    assert 1e-17 < zz < 1e-14
+    run_file.write_text(run_file.read_text().replace('use = "zz"', 'use = "trace"'))
+    with pytest.raises(ConfigError, match="model.D0.use"):
+        load_config(run_file)

@@ -59,6 +59,8 @@ def speedup_factor(polarization_average: float | np.ndarray) -> float | np.ndarr
 
 
 def _tensor_check(value) -> str | None:
+    if isinstance(value, dict):
+        return None  # D0 from the crystal structure: checked when it is evaluated
     if isinstance(value, (int, float)):
         return None if value > 0 else f"must be > 0 (got {value})"
     a = np.asarray(value, dtype=float)
@@ -71,13 +73,43 @@ def _tensor_check(value) -> str | None:
     return None
 
 
+_STRUCTURE_CACHE: dict[tuple[str, str], float | list[list[float]]] = {}
+
+
+def structure_D0(spec: dict, base_dir) -> float | list[list[float]]:
+    """D0 from the crystal structure (:func:`fem_spin.lattice.estimate_from_spec`): the tensor,
+    its mean (trace/3, for isotropic cells such as the 1-D radial one) or D_zz along the field,
+    as ``use`` says. Cached per specification: sweeps and unit-cell tables re-parse configs."""
+    import json
+
+    from fem_spin.lattice import estimate_from_spec
+
+    spec = dict(spec)
+    use = spec.pop("use", "tensor")
+    if use not in ("tensor", "mean", "zz"):
+        raise ConfigError("model.D0.use", f"must be 'tensor', 'mean' or 'zz' (got {use!r})")
+    key = (json.dumps(spec, sort_keys=True, default=str), str(base_dir))
+    if key not in _STRUCTURE_CACHE:
+        _STRUCTURE_CACHE[key] = estimate_from_spec(spec, base_dir, key_prefix="model.D0").D.tolist()
+    D = np.asarray(_STRUCTURE_CACHE[key])
+    if use == "mean":
+        return float(np.trace(D) / 3)
+    if use == "zz":
+        n = np.asarray(spec.get("field_direction", (0.0, 0.0, 1.0)), float)
+        n = n / np.linalg.norm(n)
+        return float(n @ D @ n)
+    return D.tolist()
+
+
 @register_model("nuclear_diffusion")
 @dataclasses.dataclass
 class NuclearDiffusionConfig:
     """[model] type = "nuclear_diffusion" (physics.md 1.1)."""
 
-    D0: float | list[list[float]] = param(unit="m^2/s", doc="spin-diffusion coefficient, scalar "
-                                          "or 3x3 tensor", check=_tensor_check)
+    D0: float | list[list[float]] | dict = param(
+        unit="m^2/s", doc="spin-diffusion coefficient: scalar, 3x3 tensor, or a table that computes it "
+        "from the crystal structure (physics.md 1.4), e.g. { structure = 'x.cif', species = '1H', "
+        "abundance = 0.0079, use = 'mean' }", check=_tensor_check)
     speedup: Literal["none", "global", "local"] = param("global", doc="hyperpolarization speed-up "
                                                         "f = 1/sqrt(1-P^2): none, global (Pbar), local (P(x))")
     R1: float = param(0.0, unit="1/s", doc="spin-lattice relaxation rate", check=non_negative)
@@ -132,6 +164,12 @@ class NuclearDiffusionConfig:
             raise ConfigError("pre_cutoff_radius", f"must be > 0 (got {self.pre_cutoff_radius})")
         if not self.source_regions:
             raise ConfigError("source_regions", "must name at least one cell group")
+
+    def resolve_paths(self, base_dir) -> None:
+        """Evaluate D0 = { structure = ... } (relative paths from the run file's directory)."""
+        if isinstance(self.D0, dict):
+            self.D0_structure = dict(self.D0)
+            self.D0 = structure_D0(self.D0, base_dir)
 
     def check_against(self, geometry, time) -> None:
         """Cross-section checks: the PRE cutoff needs a length, the radial cell a scalar D0."""

@@ -125,6 +125,11 @@ class TripletDNPConfig:
 
         self.optics_config = build_section(OpticsConfig, self.optics, "optics")
 
+    def resolve_paths(self, base_dir) -> None:
+        """Remember the run file's directory: the unit cell's files (a CIF for D0) are
+        relative to it."""
+        self.base_dir = base_dir
+
     # ------------------------------------------------------------------ the unit cell
     def cell_raw(self, time, efficiency: float = 1.0, speedup: str | None = None,
                  relaxation: bool = True) -> dict:
@@ -172,7 +177,7 @@ class TripletDNPConfig:
             raise ConfigError("model.cell_geometry.type", f"the unit cell must be one of "
                                                          f"{', '.join(_CELL_GEOMETRIES)} (got {kind!r})")
         try:
-            cell = parse_config(raw)
+            cell = parse_config(raw, base_dir=getattr(self, "base_dir", None))
         except ConfigError as exc:
             key = exc.key
             for section, prefix in (("geometry", "model.cell_geometry"), ("model", "model.cell_model")):
@@ -183,6 +188,9 @@ class TripletDNPConfig:
             raise ConfigError("model.cell_model.source", "the unit cell needs a DNP source "
                                                          "(pulsed, cycle_averaged or continuous)")
         self.cell_config = cell
+        if isinstance(self.cell_model.get("D0"), dict):
+            # evaluated once here (from the structure); the table runs reuse the number
+            self.cell_model["D0"] = cell.model.D0
         for d in self.band_diameters:
             beam = geometry.beam(diameter=d)
             from fem_spin.optics import check_beam_hits
