@@ -197,6 +197,9 @@ class OutputConfig:
     directory: str = param("results", doc="parent directory of run directories")
     field_snapshots: int = param(8, doc="number of log-spaced field snapshots (plus t=0 and t_end)",
                                  check=non_negative)
+    snapshot_times: list[float] = param(default_factory=list, unit="s",
+                                        doc="field snapshot times (instead of log-spaced ones; "
+                                            "t_end is always written)", check=positive)
     plot: bool = param(True, doc="write PNG plots of the time series")
     render: bool = param(True, doc="write a PNG 3-D picture of the final field (pyvista)")
     progress_interval: float = param(2.0, unit="s (wall)", doc="seconds between progress lines",

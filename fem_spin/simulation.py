@@ -25,7 +25,7 @@ from fem_spin.config import RunConfig, dump_toml, parse_config
 from fem_spin.io import FieldWriter, Progress, RunDirectory, TimeSeriesWriter, rank0_print
 from fem_spin.solvers import SimulationFailed, TimeStepper
 
-__all__ = ["run", "run_single", "run_steady", "snapshot_times", "sample", "Interrupted"]
+__all__ = ["run", "run_single", "run_steady", "snapshot_times", "output_times", "sample", "Interrupted"]
 
 
 class Interrupted(RuntimeError):
@@ -39,6 +39,15 @@ def snapshot_times(t_end: float, dt_initial: float, count: int) -> list[float]:
     start = min(max(dt_initial * 10, t_end * 1e-4), t_end)
     times = np.geomspace(start, t_end, count) if count > 1 else np.array([t_end])
     return sorted({float(f"{t:.6g}") for t in times[:-1]} | {t_end})
+
+
+def output_times(config: RunConfig) -> list[float]:
+    """The field snapshot times of a run: ``output.snapshot_times`` if given, else
+    ``field_snapshots`` log-spaced ones; t_end always."""
+    out, t_end = config.output, config.time.t_end
+    if out.snapshot_times:
+        return sorted({float(t) for t in out.snapshot_times if t < t_end} | {t_end})
+    return snapshot_times(t_end, config.time.dt_initial, out.field_snapshots)
 
 
 @contextlib.contextmanager
@@ -72,7 +81,7 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     wall0 = time.perf_counter()
     problem = problem or cls(config, comm).initialise()
     out = config.output
-    times = snapshot_times(config.time.t_end, config.time.dt_initial, out.field_snapshots)
+    times = output_times(config)
     columns = ["step", "t", "dt", "newton_iterations", "linear_iterations", "rejected",
                *problem.observable_names]
     summary = {"label": label, "model": type(config.model).__name__, "dofs": problem.num_dofs,

@@ -405,12 +405,12 @@ class TripletDNPProblem(TransientProblem):
 
     def table_times(self) -> np.ndarray:
         """0, log-spaced times to t_end, and the snapshot times (all hit exactly)."""
-        from fem_spin.simulation import snapshot_times
+        from fem_spin.simulation import output_times
 
-        tc, out = self.config.time, self.config.output
+        tc = self.config.time
         start = min(max(tc.dt_initial, tc.t_end * 1e-5), tc.t_end)
         grid = np.geomspace(start, tc.t_end, self.params.table_times)
-        snaps = snapshot_times(tc.t_end, tc.dt_initial, out.field_snapshots)
+        snaps = output_times(self.config)
         return np.unique(np.concatenate([[0.0], grid, snaps, [tc.t_end]]))
 
     def define_initial_condition(self) -> None:
