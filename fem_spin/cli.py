@@ -1,4 +1,4 @@
-"""``fem-spin`` command line: info, mesh, run, render, structure.
+"""``fem-spin`` command line: info, mesh, run, resume, render, structure.
 
 Errors the user can fix (configuration, files, existing results) print one line
 naming the file and the key and exit non-zero, without a traceback (``--debug``
@@ -15,7 +15,7 @@ from pathlib import Path
 
 __all__ = ["main", "default_config_path"]
 
-EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_USAGE, EXIT_FAILED, EXIT_PAUSED, EXIT_INTERRUPTED = 2, 3, 4, 130
 
 
 def default_config_path() -> Path:
@@ -125,6 +125,13 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_resume(args) -> int:
+    from fem_spin.simulation import resume
+
+    resume(args.run_dir, quiet=args.quiet)
+    return 0
+
+
 def _is_spin_transport_run(directory: Path) -> bool:
     """A stationary valet_fert run (its fields are potentials, not a polarization)."""
     import json
@@ -210,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser("resume", help="continue a stopped run from its checkpoint (any number "
+                       "of ranks)")
+    s.add_argument("run_dir", help="the run directory (holds config.toml and checkpoint/)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=cmd_resume)
+
     s = sub.add_parser("render", help="pyvista picture(s) of a run's fields (off-screen PNG)")
     s.add_argument("run_dir", help="run directory (every fields.pvd below it is drawn)")
     s.add_argument("--field", default="polarization", help="point field to colour by")
@@ -263,11 +276,17 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.debug:
             raise
+        from fem_spin.simulation import Paused
+
+        if isinstance(exc, Paused):
+            _error(f"{exc}; continue with: fem-spin resume RUN_DIR")
+            return EXIT_PAUSED
         if isinstance(exc, Interrupted):
-            _error(f"{exc}; files written so far are closed and readable")
+            _error(f"{exc}; files written so far are closed and readable, the checkpoint "
+                   f"resumes the run: fem-spin resume RUN_DIR")
             return EXIT_INTERRUPTED
         if isinstance(exc, SimulationFailed):
-            _error(f"simulation failed: {exc}")
+            _error(f"simulation failed: {exc}; the last good state is in the run's checkpoint")
             return EXIT_FAILED
         from mpi4py import MPI
 

@@ -56,7 +56,23 @@ class ConfigError(ValueError):
     def __str__(self) -> str:
         where = f"{self.file}: " if self.file else ""
         key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.message}"
+        return _one_line(f"{where}{key}{self.message}")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (newlines, NUL, ...) escaped: a key or file name from
+    the user must not break the one-line message."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _show(value, limit: int = 80) -> str:
+    """repr(value) for a message: shortened, and safe for integers too long to print."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 # --------------------------------------------------------------------------- checks
@@ -170,6 +186,8 @@ class TimeConfig:
     tolerance: float = param(1e-3, doc="target local error per step (max-norm of P)", check=positive)
     growth_max: float = param(2.0, doc="largest step growth factor per accepted step",
                               check=in_range(1.0, 10.0))
+    max_steps: int = param(0, doc="pause (with a checkpoint, resumable) after this many steps in "
+                           "one job; 0: no limit", check=non_negative)
 
     def __post_init__(self):
         if self.dt_initial > self.t_end:
@@ -204,6 +222,10 @@ class OutputConfig:
     render: bool = param(True, doc="write a PNG 3-D picture of the final field (pyvista)")
     progress_interval: float = param(2.0, unit="s (wall)", doc="seconds between progress lines",
                                      check=non_negative)
+    checkpoint_interval: float = param(600.0, unit="s (wall)",
+                                       doc="wall time between checkpoints of transient runs (0: "
+                                           "only when a run stops early); see fem-spin resume",
+                                       check=non_negative)
 
 
 @dataclasses.dataclass
@@ -259,7 +281,7 @@ def apply_preset(raw: dict) -> dict:
 
     name = raw["preset"]
     if not isinstance(name, str) or name not in preset_names():
-        raise ConfigError("preset", f"unknown preset {name!r} (available: {', '.join(preset_names())})")
+        raise ConfigError("preset", f"unknown preset {_show(name)} (available: {', '.join(preset_names())})")
     base = tomllib.loads(resources.files("fem_spin").joinpath("presets", f"{name}.toml").read_text())
     merged = copy.deepcopy(raw)
     merged.pop("preset")
@@ -284,12 +306,12 @@ def _coerce(value, tp, key: str):
         return value
     if tp is type(None):
         if value is not None:
-            raise ConfigError(key, f"must be empty (got {value!r})")
+            raise ConfigError(key, f"must be empty (got {_show(value)})")
         return value
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
-            raise ConfigError(key, f"must be one of {choices} (got {value!r})")
+            raise ConfigError(key, f"must be one of {choices} (got {_show(value)})")
         return value
     if origin in (typing.Union, types.UnionType):
         for alt in args:
@@ -298,10 +320,10 @@ def _coerce(value, tp, key: str):
             except ConfigError:
                 continue
         raise ConfigError(key, f"wrong type: expected {' or '.join(_type_name(a) for a in args)}"
-                               f" (got {value!r})")
+                               f" (got {_show(value)})")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(key, f"must be a list (got {value!r})")
+            raise ConfigError(key, f"must be a list (got {_show(value)})")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(key, f"must be a list of {len(args)} values (got {len(value)})")
@@ -310,25 +332,29 @@ def _coerce(value, tp, key: str):
         return [_coerce(v, inner, key) for v in value]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
-            raise ConfigError(key, f"must be a table (got {value!r})")
+            raise ConfigError(key, f"must be a table (got {_show(value)})")
         return dict(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number (got {value!r})")
-        if not math.isfinite(value) and not math.isinf(value):
+            raise ConfigError(key, f"must be a number (got {_show(value)})")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise ConfigError(key, f"must be a number below 1.8e308 (got {_show(value)})") from None
+        if math.isnan(value):
             raise ConfigError(key, f"must be a finite number (got {value!r})")
-        return float(value)
+        return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be an integer (got {value!r})")
+            raise ConfigError(key, f"must be an integer (got {_show(value)})")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false (got {value!r})")
+            raise ConfigError(key, f"must be true or false (got {_show(value)})")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string (got {value!r})")
+            raise ConfigError(key, f"must be a string (got {_show(value)})")
         return value
     raise TypeError(f"unsupported annotation {tp!r} for {key}")
 
@@ -371,8 +397,8 @@ def _typed_section(registry: dict[str, type], data: dict, section: str):
     kind = data.get("type")
     if kind is None:
         raise ConfigError(f"{section}.type", f"missing required key (one of {', '.join(sorted(registry))})")
-    if kind not in registry:
-        raise ConfigError(f"{section}.type", f"unknown {section} {kind!r} (expected one of "
+    if not isinstance(kind, str) or kind not in registry:
+        raise ConfigError(f"{section}.type", f"unknown {section} {_show(kind)} (expected one of "
                                              f"{', '.join(sorted(registry))})")
     return build_section(registry[kind], data, section, skip=("type",))
 
@@ -389,8 +415,9 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
             if key not in raw:
                 raise ConfigError(key, f"missing required section [{key}]")
         name = _coerce(raw.get("name", Path(source).stem or "run"), str, "name")
-        if not name or any(c in name for c in "/\\") or name.startswith("."):
-            raise ConfigError("name", f"must be a plain directory name (got {name!r})")
+        if (not name or any(c in name for c in "/\\") or name.startswith(".")
+                or not name.isprintable() or len(name.encode("utf-8", "replace")) > 255):
+            raise ConfigError("name", f"must be a plain directory name (got {_show(name)})")
         geometry = _typed_section(_GEOMETRIES, raw["geometry"], "geometry")
         if hasattr(geometry, "resolve_paths"):
             geometry.resolve_paths(base_dir if base_dir is not None else Path.cwd())
@@ -442,11 +469,19 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a TOML run file; errors are :class:`ConfigError` naming file and key."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError("", "configuration file not found", file=str(path))
     try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        if not path.is_file():
+            raise ConfigError("", "configuration file not found", file=str(path))
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:  # e.g. unreadable, or a file name too long
+        raise ConfigError("", f"cannot read the configuration file ({exc.strerror})",
+                          file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"not valid TOML: not UTF-8 text (byte {exc.start})",
+                          file=str(path)) from None
+    try:
+        raw = tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise ConfigError("", f"not valid TOML: {exc}", file=str(path)) from None
     return parse_config(raw, source=str(path), base_dir=path.parent)
 

@@ -591,15 +591,23 @@ class StructureEstimate:
             raise _err("P", f"polarization must satisfy |P| < 1 (got {P})")
         return P
 
+    @property
+    def like_fraction(self) -> float:
+        """phi = M2_like / M2: the part of the line that the spin species' own polarization
+        narrows. With it, D(P) = D / sqrt(1 - phi P^2) (nuclear_diffusion's like_spin_fraction)."""
+        return self.M2_like / self.M2 if self.M2 > 0 else 1.0
+
     def D_at(self, P: float) -> np.ndarray:
-        """D(P) = D / sqrt(1 - P^2) (physics.md 1.1: D ~ M2^(-1/2), M2(P) = M2(0)(1 - P^2))."""
-        P = self._check_P(P)
-        return self.D / math.sqrt(1.0 - P * P)
+        """D(P) = D sqrt(M2 / M2(P)) = D / sqrt(1 - phi P^2) (physics.md 1.1: D ~ M2^(-1/2));
+        phi = 1 (pure like spins) gives the paper's f(P) = 1/sqrt(1 - P^2)."""
+        return self.D * math.sqrt(self.M2 / self.M2_at(P))
 
     def M2_at(self, P: float) -> float:
-        """M2(P) = M2 (1 - P^2) (Abragam et al. 1973; taken for the whole line as in 1.1)."""
+        """M2(P) = M2_like (1 - P^2) + M2_unlike (Abragam et al. 1973): polarizing the spin
+        species narrows its homonuclear part only; the unlike spins (e.g. the 2H of a
+        deuterated crystal, not polarized by 1H DNP) keep broadening the line."""
         P = self._check_P(P)
-        return self.M2 * (1.0 - P * P)
+        return self.M2_like * (1.0 - P * P) + self.M2_unlike
 
     def toml_line(self) -> str:
         """``D0 = [[...], [...], [...]]`` for a run configuration."""
@@ -634,7 +642,8 @@ class StructureEstimate:
             f"cutoffs          M2 {self.cutoff_M2 * 1e10:.2f} A, D {self.cutoff_D * 1e10:.2f} A "
             "(plus continuum tails)",
             f"M2               {self.M2:.4e} rad^2/s^2 (like {self.M2_like:.4e}, unlike "
-            f"{self.M2_unlike:.4e})"
+            f"{self.M2_unlike:.4e}; like fraction {self.like_fraction:.3f}: "
+            f"D(P) = D/sqrt(1 - {self.like_fraction:.3f} P^2))"
             + (f"; sampled {self.M2_sampled:.3e} +- {self.M2_stderr:.1e}" if self.configurations
                else ""),
             f"line width       sqrt(M2)/2pi = {self.line_width_hz:.1f} Hz"
@@ -897,6 +906,52 @@ SPEC_KEYS = {
 }
 
 
+#: the lattice sums visit ~(4 pi/3) cutoff^3/abundance sites: more would not finish (or overflow)
+_MAX_SUM_SITES = 1e8
+
+
+def _fits_float(x) -> bool:
+    try:
+        float(x)
+    except OverflowError:  # an integer beyond 1.8e308
+        return False
+    return True
+
+
+def _check_spec_sizes(spec: dict, structure: Structure | None = None, cell_key: str = "") -> None:
+    """Numbers the lattice sums cannot handle: integers beyond the float range, a unit cell far
+    from atomic sizes (a length not in metres?), negative seeds, and cutoffs or abundances that
+    put more than _MAX_SUM_SITES sites in the summation sphere. Without ``structure`` (before
+    it is built) only the integers are checked."""
+    for k in ("lattice_constant", "abundance", "configurations", "seed", "cutoff_M2", "cutoff_D"):
+        v = spec.get(k)
+        if isinstance(v, int) and not isinstance(v, bool) and not _fits_float(v):
+            digits = int(v.bit_length() * math.log10(2)) + 1
+            raise _err(k, f"expected a number (got an integer of about {digits} digits)")
+    if structure is None:
+        return
+    with np.errstate(all="ignore"):
+        volume = structure.volume
+    edge = volume ** (1.0 / 3.0) if math.isfinite(volume) else math.inf
+    if not 1e-11 <= edge <= 1e-6:
+        raise _err(cell_key, f"gives a unit cell of {edge:.3g} m (cube root of its volume): expected "
+                             f"an atomic size, 1e-11 to 1e-6 m (lengths are in metres)", structure.source)
+    seed = spec.get("seed", 0)
+    if isinstance(seed, (int, float)) and not isinstance(seed, bool) and seed < 0:
+        raise _err("seed", f"must be >= 0 (got {seed!r})")
+    c, cut_m2, cut_d = (spec.get(k, d) for k, d in (("abundance", 1.0), ("cutoff_M2", 5.0),
+                                                      ("cutoff_D", 6.0)))
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+               for v in (c, cut_m2, cut_d)):
+        return                              # estimate_D names the bad value
+    cutoff = float(max(cut_m2, cut_d))
+    within = 4.0 / 3.0 * math.pi * cutoff * cutoff * cutoff
+    if not within / c <= _MAX_SUM_SITES:
+        key = "abundance" if within <= _MAX_SUM_SITES else ("cutoff_D" if cut_d >= cut_m2 else "cutoff_M2")
+        raise _err(key, f"the lattice sums would visit {within / c:.3g} sites (cutoff {cutoff:g} mean "
+                        f"spin spacings, abundance {c:g}); at most {_MAX_SUM_SITES:.0e} are feasible")
+
+
 def estimate_from_spec(spec: dict, base_dir: Path | str, key_prefix: str = "model.D0",
                        file: str | None = None) -> StructureEstimate:
     """Evaluate the inline-table form of D0, e.g.
@@ -927,23 +982,31 @@ def estimate_from_spec(spec: dict, base_dir: Path | str, key_prefix: str = "mode
         if has_file:
             if "lattice_constant" in spec:
                 raise _err("lattice_constant", "only with lattice = ...")
-            path = Path(spec["structure"]).expanduser()
+            try:
+                path = Path(spec["structure"]).expanduser()
+            except RuntimeError:  # ~user of an unknown user
+                raise _err("structure", f"cannot expand '~' in {spec['structure']!r}") from None
             if not path.is_absolute():
                 path = Path(base_dir) / path
-            structure = read_cif(path, block=spec.get("block"), key="structure")
+            try:
+                structure = read_cif(path, block=spec.get("block"), key="structure")
+            except OSError as exc:  # e.g. a file name too long
+                raise _err("structure", f"cannot read the CIF file ({exc.strerror})") from None
         else:
             if "block" in spec:
                 raise _err("block", "only with structure = \"FILE.cif\"")
             if "lattice_constant" not in spec:
                 raise _err("lattice_constant", "missing (the cubic lattice constant in m)")
+            _check_spec_sizes(spec)
             structure = simple_lattice(spec["lattice"], spec["lattice_constant"], spec["species"])
+        _check_spec_sizes(spec, structure, "lattice_constant" if has_lattice else "structure")
         kwargs = {k: spec[k] for k in ("abundance", "other_isotope", "configurations", "seed",
                                        "cutoff_M2", "cutoff_D") if k in spec}
         if "other_isotope" in kwargs and kwargs["other_isotope"].lower() == "none":
             kwargs["other_isotope"] = None
         fd = spec.get("field_direction", [0, 0, 1])
         if not isinstance(fd, (list, tuple)) or len(fd) != 3 or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in fd):
+                isinstance(x, (int, float)) and not isinstance(x, bool) and _fits_float(x) for x in fd):
             raise _err("field_direction", f"expected three numbers [x, y, z] (got {fd!r})")
         return estimate_D(structure, spec["species"], fd, **kwargs)
     except ConfigError as exc:

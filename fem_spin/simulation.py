@@ -21,11 +21,12 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import RunConfig, dump_toml, parse_config
+from fem_spin.config import ConfigError, RunConfig, dump_toml, parse_config
 from fem_spin.io import FieldWriter, Progress, RunDirectory, TimeSeriesWriter, rank0_print
 from fem_spin.solvers import SimulationFailed, TimeStepper
 
-__all__ = ["run", "run_single", "run_steady", "snapshot_times", "output_times", "sample", "Interrupted"]
+__all__ = ["run", "resume", "run_single", "run_steady", "snapshot_times", "output_times", "sample",
+           "Interrupted", "Paused"]
 
 
 class Interrupted(RuntimeError):
@@ -50,22 +51,39 @@ def output_times(config: RunConfig) -> list[float]:
     return snapshot_times(t_end, config.time.dt_initial, out.field_snapshots)
 
 
+class _StopRequest:
+    """SIGTERM/SIGINT handling: the first signal asks the run to stop at the end of the
+    current step (all ranks agree on the step, so nothing deadlocks, and the state is an
+    accepted one that a checkpoint can hold); a second one stops at once."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+
+    def handler(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.signal_name is not None:
+            raise Interrupted(f"stopped by a second {name}")
+        self.signal_name = name
+
+
 @contextlib.contextmanager
 def _stop_on_signals():
-    def handler(signum, frame):
-        raise Interrupted(f"stopped by {signal.Signals(signum).name}")
-
+    request = _StopRequest()
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            previous[sig] = signal.signal(sig, handler)
+            previous[sig] = signal.signal(sig, request.handler)
         except ValueError:  # not the main thread
             pass
     try:
-        yield
+        yield request
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+class Paused(RuntimeError):
+    """time.max_steps was reached: the run stopped with a checkpoint (fem-spin resume)."""
 
 
 def _slug(label: str) -> str:
@@ -73,32 +91,63 @@ def _slug(label: str) -> str:
 
 
 def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WORLD,
-               quiet: bool = False, label: str = "", problem=None) -> dict:
-    """Run one configuration into ``directory`` (which must exist); returns the summary."""
+               quiet: bool = False, label: str = "", problem=None, resume: bool = False) -> dict:
+    """Run one configuration into ``directory`` (which must exist); returns the summary.
+
+    With ``resume`` the run continues from ``directory/checkpoint`` (io/checkpoint.py), on
+    any number of ranks: the time series continues after the checkpoint's step, fields go
+    to ``fields_rK.*`` (K = restart count; ``fields.pvd`` indexes all VTK snapshots)."""
+    from fem_spin.io import checkpoint as ckpt
+
     cls = type(config.model).problem_class
     if cls.steady:
         return run_steady(config, directory, comm, quiet, label, problem)
     wall0 = time.perf_counter()
+    state = ckpt.read_checkpoint_state(directory) if resume else None
+    if resume:
+        problem = cls(config, comm, mesh_data=ckpt.read_checkpoint_mesh(directory, comm)).initialise()
+        history = ckpt.load_checkpoint_functions(directory, problem)
     problem = problem or cls(config, comm).initialise()
     out = config.output
     times = output_times(config)
     columns = ["step", "t", "dt", "newton_iterations", "linear_iterations", "rejected",
                *problem.observable_names]
+    restarts = state["restarts"] + 1 if resume else 0
     summary = {"label": label, "model": type(config.model).__name__, "dofs": problem.num_dofs,
-               "ranks": comm.size, "status": "running"}
+               "ranks": comm.size, "status": "running", "restarts": restarts}
     progress = Progress(config.time.t_end, out.progress_interval, comm, label)
     if not quiet:
+        what = f"resuming at t = {state['t']:g} s (step {state['step']})" if resume else \
+            f"t_end = {config.time.t_end:g} s"
         rank0_print(f"  {label + ': ' if label else ''}{problem.num_dofs} dofs on {comm.size} rank(s), "
-                    f"t_end = {config.time.t_end:g} s", comm=comm)
+                    f"{what}", comm=comm)
 
-    series = TimeSeriesWriter(directory / "timeseries.csv", columns, comm)
+    series = TimeSeriesWriter(directory / "timeseries.csv", columns, comm,
+                              continue_after_step=state["step"] if resume else None)
     problem.update_output_functions()
-    fields = FieldWriter(comm, directory, problem.output_functions())
-    totals = {"newton": 0, "linear": 0, "rejected": 0}
+    fields = FieldWriter(comm, directory, problem.output_functions(),
+                         basename=f"fields_r{restarts}" if resume else "fields",
+                         merge_into="fields.pvd" if resume else None,
+                         keep_until=state["t"] if resume else None)
+    totals = dict(state["totals"]) if resume else {"newton": 0, "linear": 0, "rejected": 0}
+    wall_before = state["wall_time_s"] if resume else 0.0
     probe = problem.profile_probe() if hasattr(problem, "profile_probe") else None
-    profiles: dict[float, np.ndarray] = {}
+    profiles: dict[float, np.ndarray] = ({float(t): np.asarray(v) for t, v in state["profiles"].items()}
+                                         if resume else {})
+    stepper = TimeStepper(problem, config.time, output_times=times)
+    if resume:
+        stepper.restore(state["t"], state["step"], state["dt"], history)
+    step0 = stepper.step
+    last_checkpoint = [time.perf_counter()]
 
-    def record(info):
+    def checkpoint():
+        ckpt.write_checkpoint(directory, problem, stepper, {
+            "totals": totals, "wall_time_s": wall_before + time.perf_counter() - wall0,
+            "profiles": {repr(t): v.tolist() for t, v in profiles.items()}, "restarts": restarts,
+            "source": config.source})
+        last_checkpoint[0] = time.perf_counter()
+
+    def record(info, request):
         totals["newton"] += info.newton_iterations
         totals["linear"] += info.linear_iterations
         totals["rejected"] += info.rejected
@@ -108,6 +157,19 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                       **problem.observables()})
         if not quiet:
             progress.update(info)
+        # One collective decision per step: stop (signal, max_steps) and/or checkpoint.
+        due = (out.checkpoint_interval > 0
+               and time.perf_counter() - last_checkpoint[0] >= out.checkpoint_interval)
+        paused = config.time.max_steps > 0 and info.step - step0 >= config.time.max_steps \
+            and info.t < config.time.t_end
+        flags = np.array([request.signal_name is not None, due, paused], dtype=np.int32)
+        comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
+        if flags[0]:
+            raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
+        if flags[2]:
+            raise Paused(f"paused after {config.time.max_steps} steps (time.max_steps)")
+        if flags[1]:
+            checkpoint()
 
     def snapshot(t):
         problem.update_output_functions()
@@ -116,23 +178,34 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
             line, function = probe
             profiles[t] = line.evaluate(function)
 
-    stepper = TimeStepper(problem, config.time, output_times=times, on_step=record, on_output=snapshot)
+    stepper.on_output = snapshot
     try:
-        with _stop_on_signals():
-            series.write({"step": 0, "t": 0.0, "dt": 0.0, "newton_iterations": 0,
-                          "linear_iterations": 0, "rejected": 0, **problem.observables()})
-            snapshot(0.0)
+        with _stop_on_signals() as request:
+            stepper.on_step = lambda info: record(info, request)
+            if not resume:
+                series.write({"step": 0, "t": 0.0, "dt": 0.0, "newton_iterations": 0,
+                              "linear_iterations": 0, "rejected": 0, **problem.observables()})
+                snapshot(0.0)
             stepper.run()
         summary["status"] = "completed"
-    except (SimulationFailed, Interrupted) as exc:
+    except (SimulationFailed, Interrupted, Paused) as exc:
+        # The stepper stops at an accepted state (a failed step was rolled back), so the
+        # checkpoint holds the last good state; a second signal may hit mid-step, then the
+        # previous checkpoint stays.
         summary["status"] = f"stopped: {exc}"
+        at_accepted_step = not str(exc).startswith("stopped by a second")
+        if at_accepted_step and out.checkpoint_interval >= 0:
+            if isinstance(exc, SimulationFailed):
+                problem.reject_step()
+            checkpoint()
+            summary["checkpoint"] = str(directory / ckpt.CHECKPOINT_DIR)
         raise
     finally:
         series.close()
         fields.close()
         summary.update(steps=stepper.step, t_final=stepper.t, newton_iterations=totals["newton"],
                        linear_iterations=totals["linear"], rejected_steps=totals["rejected"],
-                       wall_time_s=time.perf_counter() - wall0,
+                       wall_time_s=wall_before + time.perf_counter() - wall0,
                        final=problem.observables(), snapshot_times=[0.0, *times])
         if comm.rank == 0 and profiles:
             _write_profiles(directory / "profiles.csv", probe[0], profiles)
@@ -166,7 +239,7 @@ def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     fields = FieldWriter(comm, directory, problem.output_functions())
     written, count = [], 0
     try:
-        with _stop_on_signals():
+        with _stop_on_signals() as request:
             for row, write_fields in problem.solve_cases():
                 table.write({"case": count, **row})
                 if write_fields:
@@ -178,6 +251,8 @@ def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                     shown = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
                                       for k, v in row.items())
                     print(f"  case {count - 1}: {shown}", flush=True)
+                if comm.allreduce(request.signal_name is not None, op=MPI.LOR):
+                    raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
         summary["status"] = "completed"
         summary.update(problem.summary())
     except Interrupted as exc:
@@ -234,6 +309,48 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     if not quiet:
         rank0_print(f"fem-spin: results in {rundir.path}", comm=comm)
     return rundir.path
+
+
+def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = False) -> Path:
+    """Continue a stopped run (SIGTERM, a failure, time.max_steps) from its checkpoints, on
+    any number of ranks. Variants of a sweep that completed are kept, stopped ones resume
+    from their checkpoint, ones that never started run from t = 0."""
+    from fem_spin.io import checkpoint as ckpt
+
+    path = Path(run_dir)
+    config_file = path / "config.toml"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
+    import tomllib
+
+    raw = tomllib.loads(config_file.read_text())
+    source = str(config_file)
+    config = parse_config(raw, source=source, base_dir=path)
+    if type(config.model).problem_class.steady:
+        raise ConfigError("model.type", "stationary runs have no checkpoints: run them again")
+    variants = config.variants()
+    if not quiet:
+        rank0_print(f"fem-spin: resuming '{config.name}' ({len(variants)} run(s)) in {path}", comm=comm)
+    summaries = {}
+    for label, cfg in variants:
+        directory = path / _slug(label) if label else path
+        summary_file = directory / "summary.json"
+        done = comm.bcast(summary_file.exists() and json.loads(summary_file.read_text()).get("status")
+                          == "completed" if comm.rank == 0 else None, root=0)
+        if done:
+            summaries[label] = json.loads(summary_file.read_text()) if comm.rank == 0 else {}
+            continue
+        has = comm.bcast(ckpt.has_checkpoint(directory) if comm.rank == 0 else None, root=0)
+        if comm.rank == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        comm.barrier()
+        summaries[label] = run_single(cfg, directory, comm, quiet, label, resume=has)
+    if comm.rank == 0 and len(variants) > 1:
+        (path / "summary.json").write_text(json.dumps(summaries, indent=2, default=float) + "\n")
+    _post_process(config, path, variants, comm, quiet)
+    if not quiet:
+        rank0_print(f"fem-spin: results in {path}", comm=comm)
+    return path
 
 
 def _post_process(config, path: Path, variants, comm, quiet) -> None:

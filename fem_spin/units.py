@@ -38,7 +38,11 @@ def number_density(value: float | int | str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a number or a string like '40 mM' (got {value!r})")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond 1.8e308
+            raise ValueError(f"must be a positive density below 1.8e308 1/m^3 (got an integer of "
+                             f"{value.bit_length() * 3 // 10 + 1} digits)") from None
     else:
         match = re.fullmatch(r"\s*([-+0-9.eE]+)\s*(\S+)\s*", str(value))
         if not match or match.group(2) not in _DENSITY_UNITS:

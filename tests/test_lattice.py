@@ -510,3 +510,16 @@ def test_cli_structure_bad_input_is_one_line(tmp_path):
         assert res.returncode == 2, res.stdout
         assert res.stderr.strip().count("\n") == 0 and "Traceback" not in res.stderr
         assert res.stderr.startswith("fem-spin: error: ") and text in res.stderr
+
+
+def test_polarization_narrows_only_the_like_spin_part():
+    """1H diluted in 2H: polarizing the 1H narrows M2_like only, so the speed-up is
+    D/sqrt(1 - phi P^2) with phi = M2_like/M2 < 1, weaker than the paper's f(P)."""
+    st = L.simple_lattice("sc", 2.0e-10, "1H")
+    est = L.estimate_D(st, "1H", [0, 0, 1], abundance=0.3, other_isotope="2H", configurations=20, seed=3)
+    phi = est.like_fraction
+    assert 0.05 < phi < 0.95 and est.M2_unlike > 0
+    P = 0.9
+    assert est.M2_at(P) == pytest.approx(est.M2_like * (1 - P * P) + est.M2_unlike, rel=1e-14)
+    assert est.D_at(P)[2, 2] / est.D[2, 2] == pytest.approx(1 / math.sqrt(1 - phi * P * P), rel=1e-12)
+    assert est.D_at(P)[2, 2] / est.D[2, 2] < 1 / math.sqrt(1 - P * P)

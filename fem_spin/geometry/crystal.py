@@ -34,7 +34,9 @@ the two cell groups; absent when the beam covers the crystal).
 
 Element sizes (unstructured tetrahedra, deterministic): ``mesh_size_beam_edge`` h_e within
 ``beam_edge_width``/2 of the beam edge, growing linearly with the distance (by half of it)
-to ``mesh_size`` h in the bulk. The distance to the edge is the exact distance
+to ``mesh_size`` h in the bulk; with ``band_refinement = [d_min, d_max]`` the whole annulus
+between those diameters gets h_e (so that averages for every diameter of an error band
+are integrated as well as at the nominal one). The distance to the edge is the exact distance
 \lvert r(x) - d/2 \rvert from the cylinder's lateral surface, r the distance from the
 axis (a gmsh ``MathEval`` field fed to a ``Threshold``, as in :mod:`~fem_spin.geometry.mrfm`):
 unlike a sampled ``Distance`` field on the OCC surfaces it needs no sampling density and
@@ -111,6 +113,10 @@ class CrystalGeometry:
     beam_edge_width: float | None = param(None, unit="m", doc="width of the band around the beam "
                                           "edge meshed with mesh_size_beam_edge (default 4 "
                                           "mesh_size_beam_edge)", check=_optional_positive)
+    band_refinement: list[float] = param(default_factory=list, unit="m",
+                                         doc="[d_min, d_max]: also mesh the annulus between these "
+                                             "beam diameters with mesh_size_beam_edge (error bands "
+                                             "over the diameter)")
 
     def __post_init__(self):
         run_checks(self)
@@ -122,6 +128,10 @@ class CrystalGeometry:
             if len(value) != 3:
                 raise ConfigError(key, f"must be three numbers (got {list(value)})")
             setattr(self, key, tuple(float(v) for v in value))
+        if self.band_refinement and not (len(self.band_refinement) == 2
+                                         and 0 < self.band_refinement[0] < self.band_refinement[1]):
+            raise ConfigError("band_refinement", f"must be [d_min, d_max] with 0 < d_min < d_max "
+                                                 f"(got {list(self.band_refinement)})")
         norm = math.sqrt(sum(c * c for c in self.beam_direction))
         if not norm > 0 or not math.isfinite(norm):
             raise ConfigError("beam_direction",
@@ -130,7 +140,14 @@ class CrystalGeometry:
             raise ConfigError("mesh_size_beam_edge", f"must not exceed mesh_size "
                                                      f"({self.beam_edge_mesh_size():g} m > "
                                                      f"{self.bulk_mesh_size():g} m)")
-        check_beam_hits(self.beam(), *self.halfspaces(), key="beam_point")
+        try:
+            with np.errstate(all="ignore"):  # far-off or huge values: a message, not warnings
+                check_beam_hits(self.beam(), *self.halfspaces(), key="beam_point")
+        except ConfigError:
+            raise
+        except (ValueError, RuntimeError) as exc:  # e.g. sizes so disparate that no solid is found
+            raise ConfigError("size", f"does not give a solid crystal ({exc}); check size and "
+                                      f"prism_angle (lengths in m)") from None
 
     # ----------------------------------------------------------------- gmsh
     def builder(self):
@@ -302,7 +319,12 @@ def _edge_distance_expression(p: CrystalGeometry, unit: float) -> str:
     along = f"({dx}*({ux!r})+{dy}*({uy!r})+{dz}*({uz!r}))"
     # Fabs: |v|^2 - (v.u)^2 rounds to a tiny negative number on the axis
     r = f"Sqrt(Fabs({dx}^2+{dy}^2+{dz}^2-{along}^2))"
-    return f"Fabs({r}-({float(beam.radius / unit)!r}))"
+    if not p.band_refinement:
+        return f"Fabs({r}-({float(beam.radius / unit)!r}))"
+    # distance from the annulus R_lo <= r <= R_hi (negative inside: the finest size there)
+    lo = min(p.band_refinement[0], p.beam_diameter) / 2 / unit
+    hi = max(p.band_refinement[1], p.beam_diameter) / 2 / unit
+    return f"Fabs({r}-({float(0.5 * (lo + hi))!r}))-({float(0.5 * (hi - lo))!r})"
 
 
 def _beam_edge_field(model, p: CrystalGeometry, unit: float) -> int:

@@ -21,7 +21,11 @@ class MshFileGeometry:
         p = Path(self.path)
         if not p.is_absolute():
             p = (Path(base_dir) / p)
-        if not p.is_file():
+        try:
+            found = p.is_file()
+        except OSError as exc:  # e.g. a file name too long
+            raise ConfigError("geometry.path", f"cannot read the mesh file ({exc.strerror})") from None
+        if not found:
             raise ConfigError("geometry.path", f"mesh file not found: {p}")
         if p.suffix != ".msh":
             raise ConfigError("geometry.path", f"expected a gmsh .msh file (got {p.name})")

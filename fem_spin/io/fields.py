@@ -10,12 +10,18 @@ __all__ = ["FieldWriter"]
 
 
 class FieldWriter:
+    """VTX ``<basename>.bp`` and VTK ``<basename>.pvd``. A resumed run writes a new
+    basename and, with ``merge_into``, its VTK snapshots are added to that index (the
+    older entries after ``keep_until`` -- written after the checkpoint -- are dropped)."""
+
     def __init__(self, comm, directory: str | Path, functions: list, formats=("vtx", "vtk"),
-                 basename: str = "fields"):
+                 basename: str = "fields", merge_into: str | None = None, keep_until: float | None = None):
         import dolfinx.io
 
         self.writers = []
         directory = Path(directory)
+        self.comm, self.directory, self.basename = comm, directory, basename
+        self.merge_into, self.keep_until = merge_into, keep_until
         if "vtx" in formats and dolfinx.has_adios2:
             self.writers.append(dolfinx.io.VTXWriter(comm, directory / f"{basename}.bp", functions,
                                                      engine="BP4"))
@@ -35,3 +41,27 @@ class FieldWriter:
         for w in self.writers:
             w.close()
         self.writers = []
+        if self.merge_into and self.comm.rank == 0:
+            merge_pvd(self.directory / self.merge_into, self.directory / f"{self.basename}.pvd",
+                      self.keep_until)
+            self.merge_into = None
+
+
+def merge_pvd(main: Path, extra: Path, keep_until: float | None) -> None:
+    """Append the DataSets of the VTK collection ``extra`` to ``main`` (rank 0), dropping
+    entries of ``main`` with a time after ``keep_until``."""
+    import xml.etree.ElementTree as ET
+
+    if not extra.exists():
+        return
+    if not main.exists():
+        main.write_text(extra.read_text())
+        return
+    tree = ET.parse(main)
+    collection = tree.getroot().find("Collection")
+    for ds in list(collection):
+        if keep_until is not None and float(ds.get("timestep")) > keep_until * (1 + 1e-12):
+            collection.remove(ds)
+    for ds in ET.parse(extra).getroot().find("Collection"):
+        collection.append(ds)
+    tree.write(main)

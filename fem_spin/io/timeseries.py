@@ -13,14 +13,25 @@ __all__ = ["TimeSeriesWriter", "read_timeseries"]
 
 
 class TimeSeriesWriter:
-    def __init__(self, path: str | Path, columns: list[str], comm: MPI.Comm = MPI.COMM_WORLD):
+    """Rows of ``columns``; with ``continue_after_step`` an existing file is kept up to that
+    step (rows a stopped run wrote after its checkpoint are dropped) and appended to."""
+
+    def __init__(self, path: str | Path, columns: list[str], comm: MPI.Comm = MPI.COMM_WORLD,
+                 continue_after_step: int | None = None):
         self.columns = list(columns)
         self.comm = comm
         self._file = None
         if comm.rank == 0:
+            kept = []
+            if continue_after_step is not None and Path(path).exists():
+                with open(path, newline="") as f:
+                    rows = list(csv.reader(f))
+                if rows and rows[0] == self.columns:
+                    kept = [r for r in rows[1:] if r and int(float(r[0])) <= continue_after_step]
             self._file = open(path, "w", newline="")
             self._writer = csv.writer(self._file)
             self._writer.writerow(self.columns)
+            self._writer.writerows(kept)
             self._file.flush()
 
     def write(self, row: dict) -> None:

@@ -194,6 +194,18 @@ class TransientProblem(Problem):
     def observables(self) -> dict[str, float]:
         ...
 
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_functions(self) -> dict:
+        """The Functions that hold the state at an accepted step (io/checkpoint.py)."""
+        return {"u": self.u, "u_n": self.u_n}
+
+    def checkpoint_state(self) -> dict:
+        """Scalars of the state beyond the functions (JSON); a model with any overrides it."""
+        return {}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        """Undo :meth:`checkpoint_state` after the functions have been read back."""
+
     def destroy(self) -> None:
         self.newton.destroy()
         self.newton.assembler.destroy()

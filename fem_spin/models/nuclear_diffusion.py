@@ -49,12 +49,14 @@ from fem_spin.solvers.newton import NewtonResult
 __all__ = ["NuclearDiffusionConfig", "NuclearDiffusionProblem", "speedup_factor"]
 
 
-def speedup_factor(polarization_average: float | np.ndarray) -> float | np.ndarray:
-    """f(P) = 1/sqrt(1 - P^2) (physics.md 1.1; paper Eq. 2)."""
+def speedup_factor(polarization_average: float | np.ndarray,
+                   like_fraction: float = 1.0) -> float | np.ndarray:
+    """f(P) = 1/sqrt(1 - phi P^2) (physics.md 1.1; paper Eq. 2 for phi = 1): phi is the part
+    of the second moment from like spins (lattice.StructureEstimate.like_fraction)."""
     p = np.asarray(polarization_average, dtype=float)
     if np.any(np.abs(p) >= 1):
         raise ValueError(f"|P| must be < 1 (got {polarization_average})")
-    out = 1.0 / np.sqrt(1.0 - p * p)
+    out = 1.0 / np.sqrt(1.0 - like_fraction * p * p)
     return float(out) if out.ndim == 0 else out
 
 
@@ -63,9 +65,14 @@ def _tensor_check(value) -> str | None:
         return None  # D0 from the crystal structure: checked when it is evaluated
     if isinstance(value, (int, float)):
         return None if value > 0 else f"must be > 0 (got {value})"
-    a = np.asarray(value, dtype=float)
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):  # ragged rows, or not numbers
+        return "must be a number or a 3x3 list of lists"
     if a.shape != (3, 3):
         return f"must be a number or a 3x3 list of lists (got shape {a.shape})"
+    if not np.all(np.isfinite(a)):
+        return "a diffusion tensor must have finite entries"
     if not np.allclose(a, a.T, rtol=1e-12, atol=0):
         return "a diffusion tensor must be symmetric"
     if np.linalg.eigvalsh(a).min() <= 0:
@@ -112,6 +119,10 @@ class NuclearDiffusionConfig:
         "abundance = 0.0079, use = 'mean' }", check=_tensor_check)
     speedup: Literal["none", "global", "local"] = param("global", doc="hyperpolarization speed-up "
                                                         "f = 1/sqrt(1-P^2): none, global (Pbar), local (P(x))")
+    like_spin_fraction: float = param(1.0, doc="phi in f = 1/sqrt(1 - phi P^2): the part of the "
+                                      "second moment M2 from like spins (1: the paper's f; e.g. "
+                                      "1H diluted in 2H: M2_like/M2 from fem-spin structure)",
+                                      check=in_range(0.0, 1.0))
     R1: float = param(0.0, unit="1/s", doc="spin-lattice relaxation rate", check=non_negative)
     P_eq: float = param(0.0, doc="thermal-equilibrium polarization", check=polarization)
     initial_polarization: float = param(0.0, doc="polarization outside the hyperpolarized region at t=0",
@@ -333,7 +344,7 @@ class NuclearDiffusionProblem(TransientProblem):
             self._source_form = fem.form(self.source.theta * P_l * omega_h * dx_l)
             self.source_volume = self.integrate(fem.form(self.source.theta * omega_h * dx_l))
         if p.speedup == "global":
-            self.f_global.value = speedup_factor(self.mean_polarization())
+            self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
 
         # Residual scaled by 1/(mean cell volume): entries are O(change of P), so the
         # Newton tolerances are dimensionless whatever the sample size.
@@ -343,8 +354,11 @@ class NuclearDiffusionProblem(TransientProblem):
         w, w_n = self.u, self.u_n
         P, P_n = ufl.tanh(w), ufl.tanh(w_n)
         D0 = self._diffusion_tensor()
-        if p.speedup == "local":
+        if p.speedup == "local" and p.like_spin_fraction == 1.0:
             flux = ufl.dot(D0, ufl.grad(w)) / ufl.cosh(w)     # D0 cosh(w) grad tanh(w)
+        elif p.speedup == "local":
+            # D0 f(P) grad P = D0 (1 - P^2) / sqrt(1 - phi P^2) grad w, finite for phi < 1
+            flux = ufl.dot(D0, ufl.grad(w)) * (1 - P * P) / ufl.sqrt(1 - p.like_spin_fraction * P * P)
         elif p.speedup == "global":
             flux = self.f_global * ufl.dot(D0, ufl.grad(P))
         else:
@@ -440,7 +454,7 @@ class NuclearDiffusionProblem(TransientProblem):
         return result
 
     def _refresh_speedup(self) -> float:
-        f_new = speedup_factor(self.mean_polarization())
+        f_new = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
         change = abs(f_new - float(self.f_global.value))
         self.f_global.value = f_new
         return change
@@ -448,7 +462,7 @@ class NuclearDiffusionProblem(TransientProblem):
     def reject_step(self) -> None:
         super().reject_step()
         if self.params.speedup == "global":
-            self.f_global.value = speedup_factor(self.mean_polarization())
+            self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
 
     def next_event_time(self, t: float) -> float | None:
         """The next source pulse after t (pulsed source), for the time stepper."""
@@ -461,11 +475,19 @@ class NuclearDiffusionProblem(TransientProblem):
         self.source.apply_pulse(self.u.x.array)
         self.u_n.x.array[:] = self.u.x.array
         if self.params.speedup == "global":
-            self.f_global.value = speedup_factor(self.mean_polarization())
+            self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
         return True
 
     def error_quantity(self) -> np.ndarray:
         return np.tanh(self.owned(self.u.x.array))
+
+    def checkpoint_state(self) -> dict:
+        return {"pulses": self.source.pulses}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self.source.pulses = int(state.get("pulses", 0))
+        if self.params.speedup == "global":
+            self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
 
     # ------------------------------------------------------------------ observables
     def total_polarization(self) -> float:
@@ -491,7 +513,7 @@ class NuclearDiffusionProblem(TransientProblem):
             "P_source": (self.integrate(self._source_form) / self.source_volume
                          if self.source.theta is not None else math.nan),
             "pulses": self.source.pulses,
-            "speedup_factor": speedup_factor(mean) if self.params.speedup != "local" else math.nan,
+            "speedup_factor": speedup_factor(mean, self.params.like_spin_fraction) if self.params.speedup != "local" else math.nan,
             "polarization_volume": total,
         }
         return {name: values[name] for name in self.observable_names}

@@ -90,9 +90,14 @@ def dougherty_parameters(spin_density: float, gyromagnetic_ratio: float = PROTON
 def _spatial_tensor_check(value) -> str | None:
     if isinstance(value, (int, float)):
         return None if value > 0 else f"must be > 0 (got {value})"
-    a = np.asarray(value, dtype=float)
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):  # ragged rows, or not numbers
+        return "must be a number or a 3x3 list of lists"
     if a.shape != (3, 3):
         return f"must be a number or a 3x3 list of lists (got shape {a.shape})"
+    if not np.all(np.isfinite(a)):
+        return "a transport tensor must have finite entries"
     if not np.allclose(a, a.T, rtol=1e-12, atol=0) or np.linalg.eigvalsh(a).min() <= 0:
         return "a transport tensor must be symmetric positive definite"
     return None

@@ -8,7 +8,7 @@ diffusion.  At the scale of the crystal (mm) nuclear spin diffusion is negligibl
 as one DNP unit cell (physics.md 1.2) whose source efficiency is its local
 excitation probability :math:`e(x)\in[0,1]` (:mod:`fem_spin.optics`): the cell's
 exchange probability per pulse (pulsed and cycle-averaged sources) or its exchange
-rate (continuous source) is multiplied by e(x).  Cells with e = 0 stay thermal.
+rate (continuous source) is multiplied by e(x); cells with e = 0 have no source.
 
 ``coupling = "tabulated"`` (default).  The unit cell (any dnp_* geometry with the
 ``nuclear_diffusion`` model) is solved for a set of efficiencies :math:`e_k`, giving
@@ -31,9 +31,11 @@ crystal average
     \qquad c_k = \frac1V\int_\text{crystal} L_k(e(x))\,dV ,
 
 a weighted average of unit-cell curves whose weights are integrated with a
-high-degree quadrature of the exact e(x) (sharp top-hat edges included; the mesh is
-refined across the beam edge).  Because e(x) and not the mesh carries the beam, the
-same table gives the average for any beam diameter: ``band_diameters`` yields the
+high-degree quadrature of the exact e(x) on the mesh.  A top-hat edge inside a cell is
+integrated to O(h/d) only: the mesh is refined across the nominal beam edge (there the
+error is the polygon deficit, ~(h_edge/d)^2), and ``band_refinement`` of the crystal
+geometry refines the whole annulus of the band.  Because e(x) and not the mesh carries
+the beam, the same table gives the average for any beam diameter: ``band_diameters`` yields the
 band of :math:`\langle P\rangle(t)` over the uncertain diameter, the paper's error
 band (Fig. 2).  With ``compare_uncorrected`` the table is also built with the
 uncorrected D0 (speedup = "none"), for the corrected-vs-uncorrected comparison.
@@ -43,15 +45,25 @@ Macroscopic spin diffusion of the cell-averaged polarization on the crystal mesh
 
 .. math::
 
-    \partial_t P = \nabla\cdot(D_0 f\nabla P) + e(x)\,k_\text{eff}(P_e - P) - R_1 (P - P_{eq}),
+    \partial_t P = \nabla\cdot(D_0 f\nabla P) + k_\text{eff}(e(x))\,(P_e - P)
+        - \langle R_1\rangle (P - P_{eq}),
 
-solved by :class:`~fem_spin.models.nuclear_diffusion.NuclearDiffusionProblem`.  The
-unit cell is homogenised to one exchange rate :math:`k_\text{eff} = 1/t_{63}` of its own
-buildup at e = 1 without relaxation (or ``effective_exchange_rate``); f is the local
-speed-up 1/sqrt(1 - P^2) when the cell uses a speed-up, because the macroscopic P is the
-cell average.  The homogenised source reproduces the cell's buildup time but not the
-shape of its curve (non-exponential, diffusion-limited): use it where transport between
-regions matters, the tabulated mode where it does not.
+solved by :class:`~fem_spin.models.nuclear_diffusion.NuclearDiffusionProblem`.  The unit
+cell is homogenised to one exchange rate per efficiency, measured on the cell without
+relaxation (:math:`k_\text{eff} = 1/t_{63}`, or :math:`-\ln(1-f)/t_f` at the largest
+level f it reaches) at efficiencies uniform in sqrt(e) and interpolated; the cell is
+diffusion-limited, so k_eff(e) is far from proportional to e.  :math:`\langle R_1\rangle`
+is the cell average of R1 (bulk plus the PRE C/r^6), and f is the local speed-up
+1/sqrt(1 - P^2) when the cell uses a speed-up, because the macroscopic P is the cell
+average.  The homogenised source reproduces the cell's buildup time at every e but not
+the shape of its (non-exponential) curve: use it where transport between regions
+matters, the tabulated mode where it does not.
+
+Dark cells (e = 0) keep their initial polarization and relax towards P_eq with the
+cell's R1 (measured under laser light in the naphthalene example).  With the linear
+excitation law, the excitation at a point does not depend on the beam diameter (a
+saturated transition); at fixed pulse energy a wider beam means less fluence: use the
+saturating law for error bands at fixed pulse energy.
 """
 
 from __future__ import annotations
@@ -119,6 +131,9 @@ class TripletDNPConfig:
     def __post_init__(self):
         if self.table_max_points < self.table_initial_points:
             raise ConfigError("table_max_points", "must be >= table_initial_points")
+        if self.coupling == "coupled" and self.band_diameters:
+            raise ConfigError("band_diameters", "the error band needs coupling = 'tabulated' (the "
+                                                "coupled mode solves one beam diameter)")
         if self.effective_exchange_rate is not None and not self.effective_exchange_rate > 0:
             raise ConfigError("effective_exchange_rate", f"must be > 0 (got {self.effective_exchange_rate})")
         from fem_spin.optics import OpticsConfig
@@ -153,13 +168,12 @@ class TripletDNPConfig:
         if not relaxation:
             model["R1"] = 0.0
             model["pre_coefficient"] = 0.0
-        if efficiency != 1.0:
+        if efficiency == 0.0:
+            model["source"] = "none"      # a dark cell: also no pulses to step through
+        elif efficiency != 1.0:
             source = model.get("source", "none")
             if source == "continuous":
-                if efficiency == 0.0:
-                    model["source"] = "none"
-                else:
-                    model["exchange_rate"] = efficiency * float(model.get("exchange_rate", 0.0))
+                model["exchange_rate"] = efficiency * float(model.get("exchange_rate", 0.0))
             elif source in ("pulsed", "cycle_averaged"):
                 model["exchange_probability"] = efficiency * float(model.get("exchange_probability", 1.0))
         return raw
@@ -183,6 +197,7 @@ class TripletDNPConfig:
             for section, prefix in (("geometry", "model.cell_geometry"), ("model", "model.cell_model")):
                 if key == section or key.startswith(section + "."):
                     key = prefix + key[len(section):]
+                    break
             raise ConfigError(key, exc.message) from None
         if cell.model.source == "none":
             raise ConfigError("model.cell_model.source", "the unit cell needs a DNP source "
@@ -218,14 +233,19 @@ def crystal_quadrature(mesh, degree: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _cardinal_basis(nodes: np.ndarray):
     """Callable e -> (len(e), K) values of the cardinal interpolating splines of ``nodes``
-    (cubic not-a-knot for K >= 4, else the polynomial of degree K - 1)."""
+    (cubic not-a-knot for K >= 4, else the polynomial of degree K - 1) in the variable
+    sqrt(e): the cell average rises steeply at small e (like e/(e + e_c)), and is smooth in
+    sqrt(e), so the table needs fewer efficiencies."""
     from scipy.interpolate import make_interp_spline
 
     K = len(nodes)
-    spline = make_interp_spline(nodes, np.eye(K), k=min(3, K - 1), axis=0)
+    if K == 1:
+        return lambda e: np.ones((len(np.atleast_1d(e)), 1))
+    roots = np.sqrt(nodes)
+    spline = make_interp_spline(roots, np.eye(K), k=min(3, K - 1), axis=0)
 
     def basis(e: np.ndarray) -> np.ndarray:
-        return spline(np.clip(np.asarray(e, float), nodes[0], nodes[-1]))
+        return spline(np.sqrt(np.clip(np.asarray(e, float), nodes[0], nodes[-1])))
 
     return basis
 
@@ -241,7 +261,7 @@ class UnitCellTable:
 
     def __init__(self, params: TripletDNPConfig, time, times: np.ndarray, e_max: float,
                  variants: dict[str, str | None], comm: MPI.Comm = MPI.COMM_WORLD,
-                 report=None, occupied: np.ndarray | None = None):
+                 report=None, occupied: np.ndarray | None = None, relaxation: bool = True):
         self.params, self.time_cfg, self.times = params, time, np.asarray(times, float)
         self.variants, self.comm = variants, comm
         self.report = report or (lambda msg: None)
@@ -249,8 +269,9 @@ class UnitCellTable:
         # the efficiencies that occur in the crystal (this rank's share): an interval of the
         # table that holds none of them is never evaluated, so it needs no refinement
         self.occupied = np.sort(np.asarray(occupied, float)) if occupied is not None else None
+        self.relaxation = relaxation
         self.curves: dict[float, dict[str, np.ndarray]] = {}
-        self.error_estimate = math.nan
+        self.error_estimate = 0.0      # exact where every efficiency is a node
         self.converged = False
 
     def _run(self, efficiency: float) -> dict[str, np.ndarray]:
@@ -258,7 +279,7 @@ class UnitCellTable:
 
         out = {}
         for name, speedup in self.variants.items():
-            raw = self.params.cell_raw(self.time_cfg, efficiency, speedup)
+            raw = self.params.cell_raw(self.time_cfg, efficiency, speedup, self.relaxation)
             out[name] = sample(raw, self.times[1:], lambda p: p.mean_polarization(), comm=MPI.COMM_SELF)
             out[name] = np.concatenate([[self._initial(raw)], out[name]])
         return out
@@ -277,10 +298,19 @@ class UnitCellTable:
 
     def compute(self, efficiencies) -> None:
         """Run the unit cell at the new ``efficiencies`` (shared out over the ranks)."""
+        from fem_spin.solvers import SimulationFailed
+
         todo = [e for e in efficiencies if e not in self.curves]
-        mine = {e: self._run(e) for e in todo[self.comm.rank::self.comm.size]}
-        for part in self.comm.allgather(mine):
+        mine, failed = {}, []
+        for e in todo[self.comm.rank::self.comm.size]:
+            try:
+                mine[e] = self._run(e)
+            except Exception as exc:  # every rank must reach the allgather, then all raise
+                failed.append(f"efficiency {e:.4g}: {exc}")
+        for part, errors in self.comm.allgather((mine, failed)):
             self.curves.update(part)
+            if errors:
+                raise SimulationFailed(f"unit-cell run failed at {errors[0]}")
 
     @property
     def nodes(self) -> np.ndarray:
@@ -291,15 +321,24 @@ class UnitCellTable:
         return np.array([self.curves[e][variant] for e in self.nodes])
 
     def build(self) -> "UnitCellTable":
+        """Efficiencies uniform in sqrt(e), then bisection (in sqrt(e)) of every interval
+        that holds crystal points and whose midpoint the spline missed by more than the
+        tolerance; within ``table_max_points`` the worst intervals go first."""
         p = self.params
-        self.compute(list(np.linspace(0.0, self.e_max, p.table_initial_points)))
-        open_intervals = [iv for iv in zip(self.nodes[:-1], self.nodes[1:]) if self._is_occupied(*iv)]
+        self.compute(list((np.linspace(0.0, 1.0, p.table_initial_points) ** 2) * self.e_max))
+        # (a, b, error of the parent interval's midpoint): worst first when the budget is short
+        open_intervals = [(a, b, math.inf) for a, b in zip(self.nodes[:-1], self.nodes[1:])
+                          if self._is_occupied(a, b)]
         while open_intervals:
-            if len(self.curves) + len(open_intervals) > p.table_max_points:
-                self.report(f"  table: stopped at {len(self.curves)} efficiencies (table_max_points); "
-                            f"interpolation error estimate {self.error_estimate:.2e}")
-                return self
-            mids = [0.5 * (a + b) for a, b in open_intervals]
+            room = p.table_max_points - len(self.curves)
+            if room < len(open_intervals):
+                open_intervals = sorted(open_intervals, key=lambda iv: -iv[2])[:max(room, 0)]
+                if not open_intervals:
+                    self.report(f"  table: stopped at {len(self.curves)} efficiencies "
+                                f"(table_max_points); interpolation error estimate "
+                                f"{self.error_estimate:.2e}")
+                    return self
+            mids = [(0.5 * (math.sqrt(a) + math.sqrt(b))) ** 2 for a, b, _ in open_intervals]
             before = {name: (self.nodes, self.values(name)) for name in self.variants}
             self.compute(mids)
             errors = []
@@ -312,9 +351,13 @@ class UnitCellTable:
             self.error_estimate = max(errors)
             self.report(f"  table: {len(self.curves)} efficiencies, midpoint error "
                         f"{self.error_estimate:.2e} (tolerance {p.table_tolerance:g})")
-            open_intervals = [half for (a, b), mid, err in zip(open_intervals, mids, errors)
-                              if err > p.table_tolerance for half in ((a, mid), (mid, b))
-                              if self._is_occupied(*half)]
+            open_intervals = [(lo, hi, err) for (a, b, _), mid, err in zip(open_intervals, mids, errors)
+                              if err > p.table_tolerance for lo, hi in ((a, mid), (mid, b))
+                              if self._is_occupied(lo, hi)]
+            if len(self.curves) >= p.table_max_points and open_intervals:
+                self.report(f"  table: stopped at {len(self.curves)} efficiencies (table_max_points); "
+                            f"interpolation error estimate {self.error_estimate:.2e}")
+                return self
         self.converged = True
         return self
 
@@ -422,28 +465,33 @@ class TripletDNPProblem(TransientProblem):
         e_max = self.global_max(np.concatenate([e_quad, self.owned(self.excitation.x.array)]))
         band_excitations = [self.excitation_at(self.q_points, d) for d in self.band_diameters()]
         for e in band_excitations:
-            e_max = max(e_max, self.global_max(e) if e.size else 0.0)
+            e_max = max(e_max, self.global_max(e))
         self.times = self.table_times()
         occupied = np.unique(np.concatenate([e_quad, self.owned(self.excitation.x.array),
                                              *band_excitations]))
         self.table = UnitCellTable(self.params, self.config.time, self.times, e_max, self.variants,
                                    self.comm, report=lambda m: rank0_print(m, comm=self.comm),
                                    occupied=occupied).build()
-        basis = _cardinal_basis(self.table.nodes)
+        self.basis = basis = _cardinal_basis(self.table.nodes)
         self.nodal_basis = basis(self.excitation.x.array)
         # Crystal averages are weighted sums of the cell curves: c_k = (1/V) int L_k(e) dV.
-        self.weights = {"crystal": self._weights(basis(e_quad), self.q_weights)}
+        self.weights = {"crystal": self._weights(e_quad, self.q_weights)}
         ill = self.q_illuminated
         self.illuminated_volume = self.global_sum(float(self.q_weights[ill].sum()))
-        self.weights["illuminated"] = self._weights(basis(e_quad[ill]), self.q_weights[ill])
-        self.weights["dark"] = self._weights(basis(e_quad[~ill]), self.q_weights[~ill])
-        self.band_weights = [self._weights(basis(e), self.q_weights) for e in band_excitations]
+        self.weights["illuminated"] = self._weights(e_quad[ill], self.q_weights[ill])
+        self.weights["dark"] = self._weights(e_quad[~ill], self.q_weights[~ill])
+        self.band_weights = [self._weights(e, self.q_weights) for e in band_excitations]
         self.t_now = 0.0
         self._update(0.0)
         self.u_n.x.array[:] = self.u.x.array
 
-    def _weights(self, basis_values: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
-        local = weights @ basis_values if len(weights) else np.zeros(len(self.table.nodes))
+    def _weights(self, efficiencies: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+        """(1/V) int L_k(e) dV for every table node k, summed over quadrature points in chunks
+        (the full points x nodes matrix would not fit in memory on large meshes)."""
+        local = np.zeros(len(self.table.nodes))
+        chunk = 100_000
+        for i in range(0, len(weights), chunk):
+            local += weights[i:i + chunk] @ self.basis(efficiencies[i:i + chunk])
         total = np.zeros_like(local)
         self.comm.Allreduce(np.ascontiguousarray(local), total, op=MPI.SUM)
         volume = self.global_sum(float(weights.sum()))
@@ -483,6 +531,12 @@ class TripletDNPProblem(TransientProblem):
 
     def error_quantity(self) -> np.ndarray:
         return self.owned(self.u.x.array)
+
+    def checkpoint_state(self) -> dict:
+        return {"t": self.t_now}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self._update(float(state["t"]))       # the table is rebuilt identically by initialise()
 
     # ------------------------------------------------------------------ observables
     def crystal_average(self, variant: str = "corrected", region: str = "crystal") -> float:
@@ -536,8 +590,15 @@ class TripletDNPProblem(TransientProblem):
                "crystal_volume_m3": self.volume, "illuminated_volume_m3": self.illuminated_volume,
                "buildup": buildup_summary(series["t"], series["P_crystal"], series["P_crystal"][-1])}
         if "P_crystal_uncorrected" in series:
+            from fem_spin.analysis import time_to_fraction
+
             curve = series["P_crystal_uncorrected"]
             out["buildup_uncorrected"] = buildup_summary(series["t"], curve, curve[-1])
+            # the speed-up at one absolute level: 63 % of the uncorrected final average
+            level = float(curve[-1])
+            out["time_to_63pct_of_uncorrected_final_s"] = {
+                "corrected": time_to_fraction(series["t"], series["P_crystal"], level),
+                "uncorrected": time_to_fraction(series["t"], curve, level)}
         return out
 
     def write_extra_outputs(self, directory, times) -> None:
@@ -586,8 +647,8 @@ def _nuclear_diffusion_problem():
 
 
 class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
-    """Macroscopic spin diffusion in the crystal with the homogenised source e(x) k_eff
-    (``coupling = "coupled"``, module docstring)."""
+    """Macroscopic spin diffusion in the crystal with the homogenised source
+    k_eff(e(x)) (P_e - P) (``coupling = "coupled"``, module docstring)."""
 
     plot_columns = TripletDNPProblem.plot_columns
 
@@ -598,32 +659,70 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
             triplet.check_against(config.geometry, config.time)
         cell = triplet.cell_config.model
         self.triplet = triplet
-        self.effective_exchange_rate = triplet.effective_exchange_rate or self._cell_rate(config, triplet)
-        groups = [g for g in ("illuminated", "dark")]
+        self.rate_table = self._cell_rates(config, triplet, comm)
+        self.effective_exchange_rate = float(self.rate_table[1][-1])      # k_eff(e = 1)
+        R1 = self._cell_average_relaxation(triplet.cell_config)
         macro = dataclasses.replace(
             cell, source="continuous", exchange_rate=self.effective_exchange_rate,
-            exchange_probability=1.0, source_regions=groups,
+            exchange_probability=1.0, source_regions=["illuminated", "dark"], R1=R1,
             speedup="local" if cell.speedup != "none" else "none", pre_coefficient=0.0,
             region_shape="none", barrier_diffusion_factor=0.0)
         super().__init__(dataclasses.replace(config, model=macro), comm, mesh_data)
         self.beam = config.geometry.beam()
         self.halfspaces = config.geometry.halfspaces()
 
-    @staticmethod
-    def _cell_rate(config, triplet) -> float:
-        """k_eff = 1/t63 of the unit cell at full efficiency without relaxation."""
-        from fem_spin.analysis import time_to_fraction
-        from fem_spin.simulation import sample
+    #: efficiencies at which k_eff(e) is measured on the unit cell (uniform in sqrt(e))
+    RATE_NODES = np.linspace(0.0, 1.0, 9)[1:] ** 2
 
-        raw = triplet.cell_raw(config.time, 1.0, relaxation=False)
-        times = np.geomspace(min(config.time.dt_initial, config.time.t_end * 1e-5), config.time.t_end, 200)
-        curve = sample(raw, times, lambda p: p.mean_polarization(), comm=MPI.COMM_SELF)
-        t63 = time_to_fraction(times, curve, triplet.cell_config.model.source_polarization)
-        if not math.isfinite(t63):
-            raise ConfigError("time.t_end", "the unit cell does not reach 63 % of P_e by t_end, so "
-                                            "k_eff cannot be derived: give model.effective_exchange_rate "
-                                            "or a longer t_end")
-        return 1.0 / t63
+    @classmethod
+    def _cell_rates(cls, config, triplet, comm) -> tuple[np.ndarray, np.ndarray]:
+        """(e_k, k_eff(e_k)): the exchange rate of the homogenised source, from the unit cell
+        without relaxation, k_eff = -ln(1 - f)/t_f at the largest level f <= 63 % of P_e it
+        reaches (1/t63 for a cell that gets there). The cell is diffusion-limited, so k_eff
+        is far from proportional to e; with ``effective_exchange_rate`` given, k = that * e."""
+        from fem_spin.analysis import time_to_fraction
+
+        if triplet.effective_exchange_rate is not None:
+            return np.array([0.0, 1.0]), np.array([0.0, triplet.effective_exchange_rate])
+        tc = config.time
+        times = np.concatenate([[0.0], np.geomspace(min(tc.dt_initial, tc.t_end * 1e-5), tc.t_end, 200)])
+        table = UnitCellTable(triplet, tc, times, 1.0, {"corrected": None}, comm, relaxation=False)
+        table.compute(list(cls.RATE_NODES))
+        P_e = triplet.cell_config.model.source_polarization
+        rates = []
+        for e in cls.RATE_NODES:
+            curve = table.curves[e]["corrected"]
+            level = min(1.0 - math.exp(-1.0), 0.9 * float(curve[-1]) / P_e)
+            t_level = time_to_fraction(times, curve, P_e, level) if level > 0 else math.nan
+            if not (math.isfinite(t_level) and t_level > 0):
+                raise ConfigError("time.t_end", f"the unit cell at efficiency {e:.3g} builds up no "
+                                                f"polarization by t_end: k_eff cannot be derived; give "
+                                                f"model.effective_exchange_rate or a longer t_end")
+            rates.append(-math.log(1.0 - level) / t_level)
+        return np.concatenate([[0.0], cls.RATE_NODES]), np.concatenate([[0.0], rates])
+
+    @staticmethod
+    def _cell_average_relaxation(cell_config) -> float:
+        """The unit cell's volume-averaged R1 (bulk plus its PRE C/r^6): the macroscopic rate."""
+        from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
+
+        p = cell_config.model
+        if p.pre_coefficient == 0:
+            return p.R1
+        cell = NuclearDiffusionProblem(cell_config, MPI.COMM_SELF).initialise()
+        rate = cell.relaxation_rate.x.array[:len(cell.nodal_mass)]
+        average = float(np.dot(cell.nodal_mass, rate) / cell.volume)
+        cell.destroy()
+        return average
+
+    def rate_at(self, e: np.ndarray) -> np.ndarray:
+        """k_eff(e), monotone interpolation in sqrt(e) of the measured rates."""
+        from scipy.interpolate import PchipInterpolator
+
+        nodes, rates = self.rate_table
+        if len(nodes) == 2:
+            return np.asarray(e) * rates[-1]
+        return PchipInterpolator(np.sqrt(nodes), rates)(np.sqrt(np.clip(e, 0.0, 1.0)))
 
     def define_mesh(self) -> None:
         super().define_mesh()
@@ -636,7 +735,8 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
 
         excitation = excitation_probability(self.V.tabulate_dof_coordinates().T, self.beam,
                                             *self.halfspaces, self.triplet.optics_config)
-        self.source.theta.x.array[:] *= excitation     # theta = 1 in the crystal before
+        # theta = 1 in the crystal before: the local rate is k_eff(e(x)) = theta k_eff(1)
+        self.source.theta.x.array[:] *= self.rate_at(excitation) / self.effective_exchange_rate
 
     @property
     def observable_names(self) -> tuple[str, ...]:

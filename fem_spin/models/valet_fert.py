@@ -113,6 +113,11 @@ def _parse_region(name: str, table, key: str) -> Region:
 
     if not isinstance(table, dict):
         raise ConfigError(key, "must be a table, e.g. {material = \"Cu@4.2K\"}")
+    for field, value in table.items():  # integers beyond the float range overflow below
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 1000:
+                raise ConfigError(f"{key}.{field}", "must be a number below 1.8e308 (got an "
+                                                    f"integer of {v.bit_length() * 3 // 10 + 1} digits)")
     region = Region(name)
     if INTERFACE_TABLE_KEYS & set(table):
         region.interface = interface_from_table(table, key, ignore=_REGION_KEYS)
@@ -133,10 +138,13 @@ def _parse_region(name: str, table, key: str) -> Region:
         if (not isinstance(m, (list, tuple)) or len(m) != 3
                 or any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in m)):
             raise ConfigError(f"{key}.magnetization", f"must be a direction [mx, my, mz] (got {m!r})")
-        norm = math.sqrt(sum(c * c for c in m))
-        if not norm > 0:
+        if not all(math.isfinite(c) for c in m):
+            raise ConfigError(f"{key}.magnetization", f"must be finite numbers (got {m!r})")
+        scale = max(abs(float(c)) for c in m)        # no overflow in the norm of huge components
+        if not scale > 0:
             raise ConfigError(f"{key}.magnetization", "must not be the zero vector")
-        region.magnetization = np.asarray(m, dtype=float) / norm
+        m = np.asarray(m, dtype=float) / scale
+        region.magnetization = m / np.linalg.norm(m)
     elif region.polarization != 0:
         raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
                                                   "(give its direction, e.g. [0, 1, 0])")

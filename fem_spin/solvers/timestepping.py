@@ -10,8 +10,8 @@ the implicit solution and the explicit extrapolation of the two previous states
 with q the model's controlled quantity (the polarization for spin diffusion). A
 step with err > tolerance is repeated smaller; an accepted one proposes
 dt * clip(0.9 sqrt(tol/err), 0.2, growth_max). A failed Newton solve halves the
-step and retries; below ``dt_min`` the run stops with :class:`SimulationFailed`
-carrying the solver's reason. Output times and model events (e.g. DNP pulses) are
+step and retries, and so does a step whose solution holds NaN/Inf; below ``dt_min``
+the run stops with :class:`SimulationFailed` carrying the solver's reason. Output times and model events (e.g. DNP pulses) are
 hit exactly; after an event the step restarts from ``dt_initial`` (without history
 the first step has no error estimate, so it must be small).
 """
@@ -65,10 +65,24 @@ class TimeStepper:
         self.step = 0
         self.dt = time_cfg.dt_initial
         self._history: list[tuple[float, np.ndarray]] = []  # (dt that led to it, q)
+        self._restored = False
+
+    def history_for_checkpoint(self) -> list[tuple[float, np.ndarray]]:
+        """(dt, q) of the last accepted steps: what a checkpoint needs to continue identically."""
+        return list(self._history)
+
+    def restore(self, t: float, step: int, dt: float, history: list[tuple[float, np.ndarray]]) -> None:
+        """Continue from a checkpoint (io/checkpoint.py) instead of from t = 0."""
+        self.t, self.step, self.dt = t, step, dt
+        self._history = list(history)
+        self._restored = True
 
     def _max_abs(self, a: np.ndarray) -> float:
         local = float(np.max(np.abs(a))) if a.size else 0.0
         return self.p.comm.allreduce(local, op=MPI.MAX)
+
+    def _all_finite(self, a: np.ndarray) -> bool:
+        return bool(self.p.comm.allreduce(bool(np.all(np.isfinite(a))), op=MPI.LAND))
 
     def _next_stop(self) -> float:
         stops = [self.cfg.t_end]
@@ -83,9 +97,10 @@ class TimeStepper:
     def run(self) -> None:
         cfg = self.cfg
         at_event = getattr(self.p, "apply_events", None)
-        if at_event is not None:
-            at_event(0.0)  # e.g. the first DNP pulse at t = 0
-        self._history = [(0.0, self.p.error_quantity().copy())]
+        if not self._restored:
+            if at_event is not None:
+                at_event(0.0)  # e.g. the first DNP pulse at t = 0
+            self._history = [(0.0, self.p.error_quantity().copy())]
         while self.t < cfg.t_end * (1 - 1e-14):
             stop = self._next_stop()
             proposal = min(self.dt, cfg.dt_max)
@@ -107,6 +122,17 @@ class TimeStepper:
                                                f"{self.t:g} s: {result.reason}")
                     continue
                 q = self.p.error_quantity()
+                if not self._all_finite(q):
+                    # never accept a NaN/Inf state silently: retry smaller like a failed solve
+                    result = dataclasses.replace(result, converged=False,
+                                                 reason="non-finite values (NaN/Inf) in the solution")
+                    self.p.reject_step()
+                    rejected += 1
+                    dt *= 0.5
+                    if dt < cfg.dt_min:
+                        raise SimulationFailed(f"time step fell below dt_min = {cfg.dt_min:g} s at t = "
+                                               f"{self.t:g} s: {result.reason}")
+                    continue
                 err, factor = 0.0, 1.0
                 if cfg.adaptive and len(self._history) >= 2:
                     (dt_prev, q_n), (_, q_nm1) = self._history[-1], self._history[-2]
@@ -140,8 +166,10 @@ class TimeStepper:
                 self.dt = min(self.dt, cfg.dt_initial)
             info = StepInfo(self.step, self.t, dt, result.iterations, result.linear_iterations,
                             rejected, err)
-            if self.on_step is not None:
-                self.on_step(info)
+            # Output first: on_step may stop the run (signal, pause) with a checkpoint at
+            # this time, after which the snapshot due now would never be written.
             if self.on_output is not None and any(abs(self.t - to) <= 1e-12 * max(1.0, to)
                                                   for to in self.output_times):
                 self.on_output(self.t)
+            if self.on_step is not None:
+                self.on_step(info)

@@ -57,21 +57,24 @@ def plot_buildup_band(band_csv: str | Path, png: str | Path, title: str = "",
     return png
 
 
-def _beam_from_config(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(point, direction) of the beam from the run's config.toml (defaults of the crystal)."""
+def _beam_from_config(run_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """(point, direction, profile) of the beam from the run's config.toml (crystal defaults)."""
     for candidate in (run_dir / "config.toml", run_dir.parent / "config.toml"):
         if candidate.exists():
-            geometry = tomllib.loads(candidate.read_text()).get("geometry", {})
+            raw = tomllib.loads(candidate.read_text())
+            geometry = raw.get("geometry", {})
             point = np.asarray(geometry.get("beam_point", (0.0, 0.0, 0.0)), float)
             direction = np.asarray(geometry.get("beam_direction", (0.0, 0.0, -1.0)), float)
-            return point, direction / np.linalg.norm(direction)
-    return np.zeros(3), np.array([0.0, 0.0, -1.0])
+            profile = raw.get("model", {}).get("optics", {}).get("beam_profile", "top_hat")
+            return point, direction / np.linalg.norm(direction), profile
+    return np.zeros(3), np.array([0.0, 0.0, -1.0]), "top_hat"
 
 
 def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: str = "",
                    time_index: int = -1) -> Path:
     """The crystal clipped through the beam axis at one snapshot (default: the last):
-    polarization as colour, the beam edge (excitation = half its maximum) as a contour,
+    polarization as colour, the beam edge (top-hat: half the maximum excitation; Gaussian:
+    1/e^2 of it, on the entrance side where absorption is small) as a contour,
     and the excitation probability in a second panel. Coordinates in mm."""
     from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
 
@@ -84,7 +87,9 @@ def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: st
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
     grid = linearise(grid).scale(1e3, inplace=False)          # m -> mm
-    point, direction = _beam_from_config(run_dir)
+    point, direction, profile = _beam_from_config(run_dir)
+    # the beam edge r = d/2: half the top-hat step, or 1/e^2 of the Gaussian's peak
+    edge_level = 0.5 if profile == "top_hat" else float(np.exp(-2.0))
     # The clip plane contains the beam axis and is as close to vertical as possible.
     normal = np.cross(direction, [0.0, 0.0, 1.0])
     if np.linalg.norm(normal) < 1e-6:
@@ -106,7 +111,7 @@ def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: st
         if "excitation_probability" in grid.point_data:
             e = np.asarray(grid.point_data["excitation_probability"])
             if e.max() > 0:
-                edge = clipped.contour([0.5 * float(e.max())], scalars="excitation_probability")
+                edge = clipped.contour([edge_level * float(e.max())], scalars="excitation_probability")
                 if edge.n_points:
                     plotter.add_mesh(edge, color="white", line_width=2)
         plotter.add_mesh(grid.outline(), color="black", line_width=1.5)

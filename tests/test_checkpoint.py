@@ -1,0 +1,222 @@
+"""Robustness of long runs (issue 7): checkpoint/restart equals the uninterrupted run (also
+1 -> 2 ranks), SIGTERM leaves a resumable checkpoint, failed and non-finite steps are
+retried smaller, a run that cannot continue stops with its last good state saved, and
+the same inputs give the same outputs."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from conftest import REPO, make_raw, run_cli, serial_only
+from fem_spin.config import parse_config
+from fem_spin.io import read_timeseries
+from fem_spin.simulation import Paused, resume, run
+from fem_spin.solvers import SimulationFailed
+
+# a hyperpolarized ball spreading with the global speed-up: adaptive steps, f(Pbar) state
+RAW = make_raw(geometry={"size": [1e-7, 4e-8, 4e-8], "cells": [12, 4, 4]},
+               model={"speedup": "global", "region_shape": "ball", "region_radius": 3e-8,
+                      "region_center": [5e-8, 2e-8, 2e-8], "region_polarization": 0.95},
+               time={"t_end": 5.0, "dt_initial": 0.01, "adaptive": True},
+               output={"field_snapshots": 4, "plot": False, "render": False,
+                       "progress_interval": 1e9, "checkpoint_interval": 0.0})
+COLUMNS = ("t", "dt", "P_mean", "P_max", "P_min", "P_region")
+
+
+def out_dir(tmp_path):
+    return MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+
+
+def run_raw(raw, directory, name):
+    raw = {**raw, "name": name}
+    return run(parse_config(raw), output_dir=directory, quiet=True)
+
+
+def paused_run(tmp_path, steps=8):
+    raw = json.loads(json.dumps(RAW))
+    raw["time"]["max_steps"] = steps
+    with pytest.raises(Paused):
+        run_raw(raw, out_dir(tmp_path), "resumed")
+    return tmp_path / "resumed"
+
+
+def assert_same_series(a, b, rtol):
+    assert len(a["t"]) == len(b["t"])
+    assert np.array_equal(a["step"], b["step"])
+    for col in COLUMNS:
+        np.testing.assert_allclose(b[col], a[col], rtol=rtol, atol=1e-14, err_msg=col)
+
+
+@pytest.mark.parallel
+def test_restart_equals_the_uninterrupted_run(tmp_path):
+    reference = run_raw(RAW, out_dir(tmp_path), "reference")
+    path = paused_run(tmp_path)
+    assert (path / "checkpoint" / "state.json").exists()
+    state = json.loads((path / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 8 and 0 < state["t"] < RAW["time"]["t_end"]
+    segments = 1
+    while True:                      # max_steps holds for every job: a chain of resumes
+        segments += 1
+        try:
+            resume(path, quiet=True)
+            break
+        except Paused:
+            continue
+    assert segments >= 3
+    a = read_timeseries(reference / "timeseries.csv")
+    b = read_timeseries(path / "timeseries.csv")
+    assert_same_series(a, b, rtol=1e-10)
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["restarts"] == segments - 1
+    # profiles across the restart and the VTK index of both segments
+    pa = np.loadtxt(reference / "profiles.csv", delimiter=",", skiprows=1)
+    pb = np.loadtxt(path / "profiles.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(pb, pa, rtol=1e-9, atol=1e-14)
+    pvd = (path / "fields.pvd").read_text()
+    assert pvd.count("<DataSet") == (reference / "fields.pvd").read_text().count("<DataSet")
+    assert "fields_r" in pvd
+
+
+@serial_only()
+def test_restart_on_two_ranks_equals_the_serial_run(tmp_path):
+    reference = run_raw(RAW, str(tmp_path), "reference")
+    path = paused_run(tmp_path)
+    for _ in range(20):              # exit code 4: paused again after time.max_steps
+        res = run_cli("resume", str(path), "-q", mpi=2)
+        if res.returncode != 4:
+            break
+    assert res.returncode == 0, res.stderr
+    assert_same_series(read_timeseries(reference / "timeseries.csv"),
+                       read_timeseries(path / "timeseries.csv"), rtol=1e-8)
+    assert json.loads((path / "summary.json").read_text())["ranks"] == 2
+
+
+@serial_only()
+def test_sigterm_leaves_a_resumable_checkpoint(tmp_path):
+    """SIGTERM mid-run: exit 130, outputs readable, a checkpoint at the last accepted step;
+    resuming it reproduces the uninterrupted run."""
+    import os
+
+    from fem_spin.config import dump_toml
+
+    raw = json.loads(json.dumps(RAW))
+    raw["time"].update({"t_end": 1.0, "adaptive": False, "dt_initial": 2e-3})
+    raw["geometry"]["cells"] = [30, 6, 6]
+    raw["name"] = "long"
+    reference = run(parse_config(raw), output_dir=str(tmp_path / "ref"), quiet=True)
+    cfg = tmp_path / "long.toml"
+    cfg.write_text(dump_toml(raw))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "fem_spin", "run", str(cfg), "--output-dir",
+                             str(tmp_path / "out"), "-q"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    csv = tmp_path / "out" / "long" / "timeseries.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 20):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "SIGTERM" in err and "Traceback" not in err and "fem-spin resume" in err
+    path = tmp_path / "out" / "long"
+    state = json.loads((path / "checkpoint" / "state.json").read_text())
+    assert 0 < state["t"] < 1.0
+    assert json.loads((path / "summary.json").read_text())["status"].startswith("stopped")
+    res = run_cli("resume", str(path), "-q")
+    assert res.returncode == 0, res.stderr
+    assert_same_series(read_timeseries(reference / "timeseries.csv"),
+                       read_timeseries(path / "timeseries.csv"), rtol=1e-10)
+
+
+class FlakySolve:
+    """Wrap a problem's solve_step: fail (or return NaN) on chosen calls."""
+
+    def __init__(self, problem, fail_calls=(), nan_calls=(), fail_from=None):
+        self.problem, self.inner = problem, problem.solve_step
+        self.fail_calls, self.nan_calls, self.fail_from = set(fail_calls), set(nan_calls), fail_from
+        self.calls = 0
+
+    def __call__(self):
+        from fem_spin.solvers.newton import NewtonResult
+
+        self.calls += 1
+        if self.calls in self.fail_calls or (self.fail_from is not None and self.calls >= self.fail_from):
+            return NewtonResult(False, 3, 0, 1.0, "forced failure (test)")
+        result = self.inner()
+        if self.calls in self.nan_calls:
+            self.problem.u.x.array[:] = np.nan      # a 'converged' solve that produced NaN
+        return result
+
+
+def problem_for(raw):
+    return type(parse_config(raw).model).problem_class(parse_config(raw), MPI.COMM_WORLD).initialise()
+
+
+@pytest.mark.parallel
+def test_forced_newton_failure_and_nan_are_retried_smaller(tmp_path):
+    from fem_spin.simulation import run_single
+
+    reference = run_raw(RAW, out_dir(tmp_path), "reference")
+    raw = {**RAW, "name": "flaky"}
+    problem = problem_for(raw)
+    problem.solve_step = FlakySolve(problem, fail_calls={3, 4}, nan_calls={7})
+    directory = tmp_path / "flaky"
+    if MPI.COMM_WORLD.rank == 0:
+        directory.mkdir()
+    MPI.COMM_WORLD.barrier()
+    summary = run_single(parse_config(raw), directory, quiet=True, problem=problem)
+    assert summary["status"] == "completed"
+    assert summary["rejected_steps"] >= 3
+    a = read_timeseries(reference / "timeseries.csv")
+    b = read_timeseries(directory / "timeseries.csv")
+    assert np.all(np.isfinite(b["P_mean"]))
+    # different steps, same physics: within the time-discretisation error
+    assert b["P_region"][-1] == pytest.approx(a["P_region"][-1], rel=2e-2)
+    assert b["P_mean"][-1] == pytest.approx(a["P_mean"][-1], rel=1e-8)   # conserved exactly
+
+
+@pytest.mark.parallel
+def test_persistent_failure_stops_cleanly_with_the_last_good_state(tmp_path):
+    from fem_spin.simulation import run_single
+
+    raw = {**RAW, "name": "failing"}
+    problem = problem_for(raw)
+    problem.solve_step = FlakySolve(problem, fail_from=6)
+    directory = tmp_path / "failing"
+    if MPI.COMM_WORLD.rank == 0:
+        directory.mkdir()
+    MPI.COMM_WORLD.barrier()
+    with pytest.raises(SimulationFailed, match="forced failure"):
+        run_single(parse_config(raw), directory, quiet=True, problem=problem)
+    summary = json.loads((directory / "summary.json").read_text())
+    assert summary["status"].startswith("stopped: time step fell below dt_min")
+    state = json.loads((directory / "checkpoint" / "state.json").read_text())
+    series = read_timeseries(directory / "timeseries.csv")
+    assert state["step"] == series["step"][-1] == 5 and state["t"] == pytest.approx(series["t"][-1])
+    assert np.all(np.isfinite(series["P_mean"]))
+
+
+@serial_only()
+def test_same_inputs_give_identical_outputs(tmp_path):
+    """Two fresh processes on the same file write byte-identical series and profiles."""
+    from fem_spin.config import dump_toml
+
+    cfg = tmp_path / "det.toml"
+    cfg.write_text(dump_toml({**RAW, "name": "det"}))
+    for sub in ("a", "b"):
+        res = run_cli("run", str(cfg), "--output-dir", str(tmp_path / sub), "-q")
+        assert res.returncode == 0, res.stderr
+    for name in ("timeseries.csv", "profiles.csv"):
+        assert (tmp_path / "a" / "det" / name).read_text() == (tmp_path / "b" / "det" / name).read_text()
+
+
+def test_resume_rejects_a_directory_without_a_run(tmp_path):
+    res = run_cli("resume", str(tmp_path))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "config.toml" in res.stderr
