@@ -59,8 +59,11 @@ if comm.rank == 0:
     print(f"final crystal average: corrected {final['P_crystal']:.4f}, uncorrected "
           f"{final['P_crystal_uncorrected']:.4f} (ratio {final['P_crystal'] / final['P_crystal_uncorrected']:.4f})")
     print(f"error band over d = 1.5-2.5 mm: {final['P_band_min']:.4f} - {final['P_band_max']:.4f}")
-    print(f"illuminated region: {final['P_illuminated']:.4f}; t63 corrected "
-          f"{summary['buildup']['t63_s']:.1f} s, uncorrected {summary['buildup_uncorrected']['t63_s']:.1f} s")
+    common = summary["time_to_63pct_of_uncorrected_final_s"]
+    print(f"illuminated region: {final['P_illuminated']:.4f}; 63 % of the uncorrected final average "
+          f"reached after {common['corrected']:.1f} s (corrected) and {common['uncorrected']:.1f} s "
+          f"(uncorrected)")
+    assert common["corrected"] < common["uncorrected"]
     assert table["converged"]
     assert final["P_crystal"] > final["P_crystal_uncorrected"] > 0
     assert final["P_band_min"] < final["P_crystal"] < final["P_band_max"]

@@ -107,6 +107,15 @@ def cmd_mesh(args) -> int:
         exc.file = "command line"
         raise
     out = Path(args.output or f"meshes/{args.geometry}.msh")
+    if out.suffix == ".xdmf":
+        # gmsh on rank 0, partitioned by dolfinx, written in parallel: read back by any
+        # number of ranks without a rank holding the whole mesh
+        from fem_spin.geometry import create_mesh, write_xdmf
+
+        write_xdmf(create_mesh(geo), out)
+        if _rank() == 0:
+            print(f"fem-spin: wrote {out} (+ {out.with_suffix('.groups.json').name})")
+        return 0
     if _rank() == 0:
         write_msh(geo.builder(), geo, out)
         print(f"fem-spin: wrote {out}")
@@ -206,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("geometry", help="geometry name, e.g. box")
     s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="geometry parameter (TOML value), repeatable: -p size=[1e-7,1e-7,1e-7]")
-    s.add_argument("-o", "--output", help="output .msh (default meshes/<geometry>.msh)")
+    s.add_argument("-o", "--output", help="output .msh (default meshes/<geometry>.msh), or .xdmf "
+                   "(written in parallel under mpirun, with NAME.groups.json)")
     s.set_defaults(func=cmd_mesh)
 
     s = sub.add_parser("run", help="run a simulation described by a TOML file")

@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["MeshData", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "group_names",
-           "bounding_box", "unit_scaled_coordinates"]
+__all__ = ["MeshData", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "write_xdmf",
+           "read_xdmf", "group_names", "bounding_box", "unit_scaled_coordinates"]
 
 
 @dataclasses.dataclass
@@ -144,6 +144,59 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -
         groups = comm.bcast(groups, root=0)
         mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
     return MeshData(mesh, cell_tags, facet_tags, *groups)
+
+
+def _groups_file(path: Path) -> Path:
+    return path.with_suffix(".groups.json")
+
+
+def write_xdmf(data: MeshData, path: str | Path) -> Path:
+    """Write a distributed mesh with its cell and facet tags to XDMF/HDF5 in parallel (every
+    rank its part, nothing gathered) and the group names to ``<name>.groups.json`` (rank 0):
+    a mesh built once and read by any number of ranks (:func:`read_xdmf`)."""
+    import json
+
+    from dolfinx.io import XDMFFile
+
+    path = Path(path)
+    comm = data.mesh.comm
+    if comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    comm.barrier()
+    data.mesh.name = "mesh"
+    data.cell_tags.name = "cell_tags"
+    with XDMFFile(comm, path, "w") as xdmf:
+        xdmf.write_mesh(data.mesh)
+        data.mesh.topology.create_connectivity(data.mesh.topology.dim - 1, data.mesh.topology.dim)
+        xdmf.write_meshtags(data.cell_tags, data.mesh.geometry)
+        if data.facet_tags is not None:
+            data.facet_tags.name = "facet_tags"
+            xdmf.write_meshtags(data.facet_tags, data.mesh.geometry)
+    if comm.rank == 0:
+        _groups_file(path).write_text(json.dumps({"cell_groups": data.cell_groups,
+                                                  "facet_groups": data.facet_groups}, indent=1) + "\n")
+    comm.barrier()
+    return path
+
+
+def read_xdmf(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD) -> MeshData:
+    """Read a mesh written by :func:`write_xdmf` in parallel (each rank reads its part)."""
+    import json
+
+    from dolfinx.io import XDMFFile
+
+    path = Path(path)
+    groups = json.loads(_groups_file(path).read_text()) if _groups_file(path).exists() else \
+        {"cell_groups": {}, "facet_groups": {}}
+    with XDMFFile(comm, path, "r") as xdmf:
+        mesh = xdmf.read_mesh(name="mesh")
+        cell_tags = xdmf.read_meshtags(mesh, name="cell_tags")
+        mesh.topology.create_connectivity(mesh.topology.dim - 1, mesh.topology.dim)
+        try:
+            facet_tags = xdmf.read_meshtags(mesh, name="facet_tags")
+        except RuntimeError:  # written without facet tags
+            facet_tags = None
+    return MeshData(mesh, cell_tags, facet_tags, groups["cell_groups"], groups["facet_groups"])
 
 
 @contextlib.contextmanager

@@ -1,4 +1,6 @@
-"""A mesh written beforehand (``fem-spin mesh`` or any gmsh .msh with physical groups)."""
+"""A mesh written beforehand: a gmsh .msh with physical groups (read on rank 0, then
+partitioned), or an XDMF file written by ``fem-spin mesh ... -o NAME.xdmf`` (read in
+parallel, each rank its part: the route for meshes too large for one rank)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ __all__ = ["MshFileGeometry"]
 class MshFileGeometry:
     """[geometry] type = "file": read ``path`` (relative to the configuration file)."""
 
-    path: str = param(doc="gmsh .msh file with physical groups")
+    path: str = param(doc="gmsh .msh file with physical groups, or .xdmf from fem-spin mesh")
 
     def resolve_paths(self, base_dir: Path) -> None:
         p = Path(self.path)
@@ -27,6 +29,6 @@ class MshFileGeometry:
             raise ConfigError("geometry.path", f"cannot read the mesh file ({exc.strerror})") from None
         if not found:
             raise ConfigError("geometry.path", f"mesh file not found: {p}")
-        if p.suffix != ".msh":
-            raise ConfigError("geometry.path", f"expected a gmsh .msh file (got {p.name})")
+        if p.suffix not in (".msh", ".xdmf"):
+            raise ConfigError("geometry.path", f"expected a gmsh .msh or an .xdmf file (got {p.name})")
         self.path = str(p)
