@@ -319,7 +319,7 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
 
     path = Path(run_dir)
     config_file = path / "config.toml"
-    if not config_file.exists():
+    if not comm.bcast(config_file.exists() if comm.rank == 0 else None, root=0):
         raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
     import tomllib
 
