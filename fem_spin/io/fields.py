@@ -41,10 +41,15 @@ class FieldWriter:
         for w in self.writers:
             w.close()
         self.writers = []
-        if self.merge_into and self.comm.rank == 0:
-            merge_pvd(self.directory / self.merge_into, self.directory / f"{self.basename}.pvd",
-                      self.keep_until)
+        if self.merge_into:
+            # every rank has closed its writers (the collection file is complete) before
+            # rank 0 merges it, and nobody reads the index before the merge is done
+            self.comm.barrier()
+            if self.comm.rank == 0:
+                merge_pvd(self.directory / self.merge_into, self.directory / f"{self.basename}.pvd",
+                          self.keep_until)
             self.merge_into = None
+            self.comm.barrier()
 
 
 def merge_pvd(main: Path, extra: Path, keep_until: float | None) -> None:
