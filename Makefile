@@ -19,9 +19,13 @@ test-serial:
 test-mpi:
 	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q --color=no tests
 
-## make bench - periodic-cube DNP benchmark at three sizes on 1 and 2 ranks, and the
+## make bench - every model at three sizes on 1 and 2 ranks with a solver comparison and a
+##              weak-scaling projection, the periodic-cube DNP benchmark, and the
 ##              side-by-side FiPy comparison at matched accuracy (results/bench/)
 bench: $(PYDEPS)/fipy
+	$(ENV) python3 benchmarks/bench_models.py --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_models.py --out results/bench
+	$(ENV) python3 benchmarks/bench_models.py --report --out results/bench
 	$(ENV) python3 benchmarks/bench_dnp_cube.py --out results/bench
 	$(ENV) mpirun -n 2 python3 benchmarks/bench_dnp_cube.py --out results/bench
 	$(ENV) python3 benchmarks/bench_dnp_cube.py --report --out results/bench

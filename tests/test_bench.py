@@ -25,6 +25,26 @@ def test_bench_quick_mode_writes_json_and_report(tmp_path):
     assert "| coarse | 1 |" in (tmp_path / "bench_dnp_cube.md").read_text()
 
 
+def test_bench_models_quick_mode_covers_every_model(tmp_path):
+    """bench_models.py --quick, then --report: an entry per model (DOFs and steps measured)
+    and a report naming every model with the (labelled) weak-scaling projection."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    script = str(REPO / "benchmarks" / "bench_models.py")
+    for extra in (["--quick"], ["--report"]):
+        res = subprocess.run([sys.executable, script, *extra, "--out", str(tmp_path)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads((tmp_path / "bench_models.json").read_text())
+    models = ("nuclear_diffusion", "onsager_transport", "valet_fert", "triplet_dnp")
+    report = (tmp_path / "bench_models.md").read_text()
+    for model in models:
+        runs = [r for r in data if r["model"] == model and r["solver"] == "default"]
+        assert runs, model
+        assert all(r["dofs"] > 0 and r["steps"] > 0 and r["ranks"] == 1 for r in runs), model
+        assert f"## {model}" in report
+    assert "## Weak-scaling projection (a projection, not a measurement)" in report
+
+
 def _comparison():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import bench_fipy_comparison

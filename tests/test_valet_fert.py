@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 from fem_spin.analytic import (Layer, cpp_gmr, hanle_nonlocal_resistance, solve_multilayer,
                                spin_memory_loss_layer, spin_resistance, takahashi_maekawa)
 from fem_spin.config import ConfigError, parse_config
@@ -262,3 +262,25 @@ def test_run_on_one_and_two_ranks_gives_the_same_resistances(tmp_path):
         results.append(json.loads((out / "nlsv" / "summary.json").read_text()))
     for key in ("R_parallel_ohm", "R_antiparallel_ohm"):
         assert results[1][key] == pytest.approx(results[0][key], rel=1e-8)
+
+
+def test_a_preconditioner_alone_keeps_the_tight_krylov_tolerance():
+    """[solver] petsc_options = {pc_type = "gamg"}: the linear model's accuracy is the Krylov
+    tolerance, so CG keeps rtol 1e-12 (PETSc's own 1e-5 gave Delta R wrong by 60 %)."""
+    import copy
+
+    from fem_spin.config import load_config, parse_config
+    from fem_spin.models.valet_fert import ValetFertProblem
+
+    base = load_config(REPO / "examples" / "nonlocal_spin_valve.toml")
+    results = {}
+    for name, options in (("gamg", {"pc_type": "gamg"}),
+                          ("lu", {"ksp_type": "preonly", "pc_type": "lu",
+                                  "pc_factor_mat_solver_type": "mumps"})):
+        raw = copy.deepcopy(base.raw)
+        raw.setdefault("solver", {})["petsc_options"] = options
+        problem = ValetFertProblem(parse_config(raw)).initialise()
+        for _ in problem.solve_cases():
+            pass
+        results[name] = problem.summary()["delta_R_ohm"]
+    assert results["gamg"] == pytest.approx(results["lu"], rel=1e-7)

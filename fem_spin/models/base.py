@@ -170,7 +170,7 @@ class TransientProblem(Problem):
         self.newton = NewtonSolver(
             self.create_assembler(), self.comm,
             settings={"rtol": s.rtol, "atol": s.atol, "max_iterations": s.max_iterations},
-            petsc_options=s.petsc_options, prefix=f"fem_spin_{id(self)}_")
+            petsc_options=s.petsc_options, prefix="fem_spin_")
 
     # ------------------------------------------------------------------ stepping
     def set_time_step(self, t_new: float, dt: float) -> None:
@@ -208,4 +208,5 @@ class TransientProblem(Problem):
 
     def destroy(self) -> None:
         self.newton.destroy()
+        self.newton.clear_options()
         self.newton.assembler.destroy()

@@ -155,7 +155,9 @@ class TripletDNPConfig:
                "time": {"t_end": time.t_end, "dt_initial": time.dt_initial, "dt_min": time.dt_min,
                         "dt_max": time.dt_max, "tolerance": time.tolerance,
                         "growth_max": time.growth_max, "adaptive": time.adaptive},
-               "output": {"plot": False, "render": False}}
+               "output": {"plot": False, "render": False},
+               # the run's [solver] table also drives the unit cells
+               "solver": copy.deepcopy(getattr(self, "solver_table", {}))}
         if self.cell_preset:
             raw["preset"] = self.cell_preset
         from fem_spin.config import apply_preset
@@ -387,6 +389,7 @@ class TripletDNPProblem(TransientProblem):
 
     def __init__(self, config, comm=None, mesh_data=None):
         super().__init__(config, comm or MPI.COMM_WORLD, mesh_data)
+        self.params.solver_table = dict(config.raw.get("solver", {}))
         if not hasattr(self.params, "cell_config"):
             self.params.check_against(config.geometry, config.time)
         self.beam = config.geometry.beam()
@@ -659,6 +662,7 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
             triplet.check_against(config.geometry, config.time)
         cell = triplet.cell_config.model
         self.triplet = triplet
+        triplet.solver_table = dict(config.raw.get("solver", {}))
         self.rate_table = self._cell_rates(config, triplet, comm)
         self.effective_exchange_rate = float(self.rate_table[1][-1])      # k_eff(e = 1)
         R1 = self._cell_average_relaxation(triplet.cell_config)

@@ -439,14 +439,19 @@ class ValetFertProblem(SteadyProblem):
         from dolfinx.fem.petsc import LinearProblem
 
         user = self.config.solver.petsc_options
+        krylov = {"ksp_type": "gmres" if self.params.precession else "cg",
+                  **{k: v for k, v in self.KRYLOV_DEFAULTS.items() if k.startswith("ksp_")}}
         if direct:
             options = dict(self.DIRECT)
-        elif "ksp_type" in user or "pc_type" in user:
-            options = {}       # the user's solver replaces the default entirely
+        elif "ksp_type" in user:
+            options = dict(user)      # the user's whole solver (e.g. preonly + LU)
+        elif "pc_type" in user:
+            # the user's preconditioner; the Krylov method and its tight tolerances stay
+            # (a linear model's accuracy is the Krylov tolerance: PETSc's rtol 1e-5 is not enough)
+            options = {**krylov, **user}
         else:
-            options = {"ksp_type": "gmres" if self.params.precession else "cg", **self.KRYLOV_DEFAULTS}
-        self.uses_default_krylov = not direct and not options == {}
-        options.update({} if direct else user)
+            options = {**krylov, **self.KRYLOV_DEFAULTS, **user}
+        self.uses_default_krylov = not direct and options.get("ksp_type") != "preonly"
         self.linear_problem = LinearProblem(self.a, self.L, bcs=self.bcs, u=self.u, petsc_options=options)
 
     # ------------------------------------------------------------------ solving

@@ -10,6 +10,7 @@ with a smaller step.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 
 import dataclasses
@@ -52,6 +53,8 @@ LINEAR_SOLVER_DEFAULTS = {
     "ksp_max_it": 500,
     "pc_type": "bjacobi",
 }
+
+_SOLVER_COUNTER = itertools.count()
 
 _KSP_REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
 
@@ -155,14 +158,18 @@ class NewtonSolver:
                  petsc_options: dict | None = None, prefix: str = "fem_spin_"):
         self.assembler, self.comm = assembler, comm
         self.settings = {**NEWTON_DEFAULTS, **(settings or {})}
-        self.prefix = prefix
+        # A unique prefix per solver: PETSc's options database is global, and a prefix made
+        # from id() could be reused by a later solver and hand it options it never set.
+        self.prefix = f"{prefix}{next(_SOLVER_COUNTER)}_"
         opts = PETSc.Options()
         user = dict(petsc_options or {})
         # A user who picks the Krylov method or preconditioner gets exactly their choice
         # (defaults such as hypre options would otherwise linger unused).
         base = {} if {"ksp_type", "pc_type"} & set(user) else LINEAR_SOLVER_DEFAULTS
+        self._option_keys = []
         for key, value in {**base, **user}.items():
-            opts[f"{prefix}{key}"] = value
+            opts[f"{self.prefix}{key}"] = value
+            self._option_keys.append(f"{self.prefix}{key}")
         self._create()
 
     def _create(self) -> None:
@@ -240,3 +247,10 @@ class NewtonSolver:
     def destroy(self) -> None:
         for obj in (self.ksp, self.A, self.b, self.dx):
             obj.destroy()
+
+    def clear_options(self) -> None:
+        """Remove this solver's entries from PETSc's global options database."""
+        opts = PETSc.Options()
+        for key in self._option_keys:
+            opts.delValue(key)
+        self._option_keys = []
