@@ -40,7 +40,12 @@ class FieldWriter:
     def close(self) -> None:
         for w in self.writers:
             w.close()
+        # Drop the writer objects now: dolfinx's VTKFile writes its .pvd again when it is
+        # destroyed, and a late destruction (an exception's traceback keeps this object alive)
+        # would overwrite the index merged after a restart.
         self.writers = []
+        self._vtk = None
+        self._functions = None
         if self.merge_into:
             # every rank has closed its writers (the collection file is complete) before
             # rank 0 merges it, and nobody reads the index before the merge is done
