@@ -174,6 +174,7 @@ def test_forced_newton_failure_and_nan_are_retried_smaller(tmp_path):
         directory.mkdir()
     MPI.COMM_WORLD.barrier()
     summary = run_single(parse_config(raw), directory, quiet=True, problem=problem)
+    MPI.COMM_WORLD.barrier()          # rank 0 closes the CSV on its way out
     assert summary["status"] == "completed"
     assert summary["rejected_steps"] >= 3
     a = read_timeseries(reference / "timeseries.csv")
@@ -197,6 +198,7 @@ def test_persistent_failure_stops_cleanly_with_the_last_good_state(tmp_path):
     MPI.COMM_WORLD.barrier()
     with pytest.raises(SimulationFailed, match="forced failure"):
         run_single(parse_config(raw), directory, quiet=True, problem=problem)
+    MPI.COMM_WORLD.barrier()          # rank 0 writes the summary on its way out
     summary = json.loads((directory / "summary.json").read_text())
     assert summary["status"].startswith("stopped: time step fell below dt_min")
     state = json.loads((directory / "checkpoint" / "state.json").read_text())
