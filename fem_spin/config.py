@@ -40,6 +40,7 @@ __all__ = [
     "non_negative",
     "polarization",
     "in_range",
+    "spd_tensor",
     "run_checks",
     "to_dict",
     "dump_toml",
@@ -107,6 +108,34 @@ def in_range(lo: float, hi: float) -> Check:
     def check(value) -> str | None:
         bad = [v for v in _each(value) if not lo <= v <= hi]
         return f"must lie in [{lo}, {hi}] (got {value})" if bad else None
+
+    return check
+
+
+def spd_tensor(kind: str, allow_table: bool = False) -> Check:
+    """Check for a positive number or a symmetric positive-definite 3x3 tensor (lists of
+    lists); ``kind`` names it in messages ("diffusion", "transport"). With ``allow_table``
+    a table passes (it is evaluated later, e.g. D0 = { structure = ... })."""
+    def check(value) -> str | None:
+        import numpy as np
+
+        if allow_table and isinstance(value, dict):
+            return None
+        if isinstance(value, (int, float)):
+            return None if value > 0 else f"must be > 0 (got {value})"
+        try:
+            a = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):  # ragged rows, or not numbers
+            return "must be a number or a 3x3 list of lists"
+        if a.shape != (3, 3):
+            return f"must be a number or a 3x3 list of lists (got shape {a.shape})"
+        if not np.all(np.isfinite(a)):
+            return f"a {kind} tensor must have finite entries"
+        if not np.allclose(a, a.T, rtol=1e-12, atol=0):
+            return f"a {kind} tensor must be symmetric"
+        if np.linalg.eigvalsh(a).min() <= 0:
+            return f"a {kind} tensor must be positive definite"
+        return None
 
     return check
 

@@ -41,7 +41,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from fem_spin.config import ConfigError, in_range, non_negative, param, polarization, register_model
+from fem_spin.config import ConfigError, in_range, non_negative, param, polarization, register_model, spd_tensor
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.solvers.newton import NewtonResult
@@ -60,24 +60,7 @@ def speedup_factor(polarization_average: float | np.ndarray,
     return float(out) if out.ndim == 0 else out
 
 
-def _tensor_check(value) -> str | None:
-    if isinstance(value, dict):
-        return None  # D0 from the crystal structure: checked when it is evaluated
-    if isinstance(value, (int, float)):
-        return None if value > 0 else f"must be > 0 (got {value})"
-    try:
-        a = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):  # ragged rows, or not numbers
-        return "must be a number or a 3x3 list of lists"
-    if a.shape != (3, 3):
-        return f"must be a number or a 3x3 list of lists (got shape {a.shape})"
-    if not np.all(np.isfinite(a)):
-        return "a diffusion tensor must have finite entries"
-    if not np.allclose(a, a.T, rtol=1e-12, atol=0):
-        return "a diffusion tensor must be symmetric"
-    if np.linalg.eigvalsh(a).min() <= 0:
-        return "a diffusion tensor must be positive definite"
-    return None
+_tensor_check = spd_tensor("diffusion", allow_table=True)
 
 
 _STRUCTURE_CACHE: dict[tuple[str, str], float | list[list[float]]] = {}

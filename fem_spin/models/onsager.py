@@ -64,7 +64,7 @@ from typing import Callable, Literal
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import ConfigError, in_range, param, polarization, positive, register_model
+from fem_spin.config import ConfigError, in_range, param, polarization, positive, register_model, spd_tensor
 from fem_spin.models.base import TransientProblem
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
@@ -87,20 +87,7 @@ def dougherty_parameters(spin_density: float, gyromagnetic_ratio: float = PROTON
     return MU0_OVER_4PI * HBAR * g * n, MU0_OVER_4PI * HBAR * g * g * n ** (1.0 / 3.0)
 
 
-def _spatial_tensor_check(value) -> str | None:
-    if isinstance(value, (int, float)):
-        return None if value > 0 else f"must be > 0 (got {value})"
-    try:
-        a = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):  # ragged rows, or not numbers
-        return "must be a number or a 3x3 list of lists"
-    if a.shape != (3, 3):
-        return f"must be a number or a 3x3 list of lists (got shape {a.shape})"
-    if not np.all(np.isfinite(a)):
-        return "a transport tensor must have finite entries"
-    if not np.allclose(a, a.T, rtol=1e-12, atol=0) or np.linalg.eigvalsh(a).min() <= 0:
-        return "a transport tensor must be symmetric positive definite"
-    return None
+_spatial_tensor_check = spd_tensor("transport")
 
 
 def _density_check(value) -> str | None:

@@ -113,19 +113,12 @@ class TimeStepper:
             while True:
                 self.p.set_time_step(self.t + dt, dt)
                 result = self.p.solve_step()
-                if not result.converged:
-                    self.p.reject_step()
-                    rejected += 1
-                    dt *= 0.5
-                    if dt < cfg.dt_min:
-                        raise SimulationFailed(f"time step fell below dt_min = {cfg.dt_min:g} s at t = "
-                                               f"{self.t:g} s: {result.reason}")
-                    continue
-                q = self.p.error_quantity()
-                if not self._all_finite(q):
+                q = self.p.error_quantity() if result.converged else None
+                if q is not None and not self._all_finite(q):
                     # never accept a NaN/Inf state silently: retry smaller like a failed solve
                     result = dataclasses.replace(result, converged=False,
                                                  reason="non-finite values (NaN/Inf) in the solution")
+                if not result.converged:
                     self.p.reject_step()
                     rejected += 1
                     dt *= 0.5
