@@ -89,6 +89,19 @@ def _each(value) -> list[float]:
     return [value]
 
 
+#: Lengths (unit "m") outside this range are typing slips (a unit prefix lost or doubled);
+#: beyond it gmsh/OpenCASCADE fail with exceptions that do not name the key.
+LENGTH_RANGE = (1e-15, 1e3)
+
+
+def _length_range(value) -> str | None:
+    lo, hi = LENGTH_RANGE
+    bad = [v for v in _each(value) if isinstance(v, (int, float)) and not isinstance(v, bool)
+           and math.isfinite(v) and v != 0 and not lo <= abs(v) <= hi]
+    return (f"a length in metres must be 0 or between {lo:g} m and {hi:g} m in size (got "
+            f"{_show(value)})") if bad else None
+
+
 def positive(value) -> str | None:
     bad = [v for v in _each(value) if not v > 0]
     return f"must be > 0 (got {value})" if bad else None
@@ -141,9 +154,10 @@ def spd_tensor(kind: str, allow_table: bool = False) -> Check:
 
 
 def param(default=dataclasses.MISSING, *, unit: str = "", doc: str = "", check: Check | None = None,
-          default_factory=dataclasses.MISSING):
-    """A dataclass field carrying its unit, its documentation and a value check."""
-    meta = {"unit": unit, "doc": doc, "check": check}
+          default_factory=dataclasses.MISSING, allow_inf: bool = False):
+    """A dataclass field carrying its unit, its documentation and a value check. Its numbers
+    must be finite unless ``allow_inf`` (inf meaning "none", e.g. no largest step)."""
+    meta = {"unit": unit, "doc": doc, "check": check, "allow_inf": allow_inf}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -210,7 +224,8 @@ class TimeConfig:
     t_end: float = param(unit="s", doc="final time", check=positive)
     dt_initial: float = param(1e-3, unit="s", doc="first time step", check=positive)
     dt_min: float = param(1e-12, unit="s", doc="smallest step before giving up", check=positive)
-    dt_max: float = param(math.inf, unit="s", doc="largest step", check=positive)
+    dt_max: float = param(math.inf, unit="s", doc="largest step (inf: no limit)", check=positive,
+                          allow_inf=True)
     adaptive: bool = param(True, doc="control the step with a local error estimate")
     tolerance: float = param(1e-3, doc="target local error per step (max-norm of P)", check=positive)
     growth_max: float = param(2.0, doc="largest step growth factor per accepted step",
@@ -406,6 +421,13 @@ def build_section(cls, data: dict, section: str, skip: tuple[str, ...] = ()):
                 raise ConfigError(key, "missing required key")
             continue
         value = _coerce(data[name], hints[name], key)
+        if not f.metadata.get("allow_inf", False) and any(
+                isinstance(v, float) and math.isinf(v) for v in _each(value)):
+            raise ConfigError(key, f"must be finite (got {_show(value)})")
+        if f.metadata.get("unit") == "m":
+            problem = _length_range(value)
+            if problem:
+                raise ConfigError(key, problem)
         check = f.metadata.get("check")
         if check is not None:
             problem = check(value)

@@ -61,9 +61,13 @@ def _number(name: str, value: Any) -> float:
     """``value`` as a float; bool and non-numbers raise ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name}: must be a number (got {value!r})")
-    if math.isnan(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f"{name}: must be a number below 1.8e308 (got {value!r})") from None
+    if math.isnan(number):
         raise ValueError(f"{name}: must be a number (got {value!r})")
-    return float(value)
+    return number
 
 
 def _positive(name: str, value: Any, allow_inf: bool = False) -> float:

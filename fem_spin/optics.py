@@ -285,7 +285,7 @@ class OpticsConfig:
                        "(d = 1/e^2 intensity diameter)")
     absorption_length: float = param(math.inf, unit="m", doc="Beer-Lambert absorption length "
                                      "(fluence ~ exp(-depth/length); inf: no attenuation)",
-                                     check=positive)
+                                     check=positive, allow_inf=True)
     excitation: Literal["linear", "saturating"] = param(
         "linear", doc="'linear': peak_excitation x profile x attenuation; 'saturating': "
                       "triplet_yield (1 - exp(-fluence/saturation_fluence))")

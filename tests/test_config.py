@@ -32,6 +32,13 @@ def error_of(raw) -> ConfigError:
     ({"geometry": {"size": [1e-7, 1e-8]}}, "geometry.size", "3 values"),
     ({"bogus": 1}, "bogus", "unknown key"),
     ({"sweep": {"model.speedup": ["none", "nope"]}}, "model.speedup", "one of"),
+    # inf is only accepted where it means "none" (dt_max); lengths must be plausible in metres
+    ({"model": {"D0": math.inf}}, "model.D0", "finite"),
+    ({"geometry": {"size": [1e-7, math.inf, 1e-8]}}, "geometry.size", "finite"),
+    ({"time": {"t_end": math.inf}}, "time.t_end", "finite"),
+    ({"geometry": {"size": [1e300, 1e-8, 1e-8]}}, "geometry.size", "between 1e-15 m and 1000 m"),
+    ({"geometry": {"size": [1e-7, 1e-8, 5e-324]}}, "geometry.size", "between 1e-15 m and 1000 m"),
+    ({"geometry": {"origin": [2.0**64, 0.0, 0.0]}}, "geometry.origin", "between 1e-15 m and 1000 m"),
 ])
 def test_bad_values_name_the_key(sections, key, words):
     raw = make_raw(**sections)
@@ -42,6 +49,13 @@ def test_bad_values_name_the_key(sections, key, words):
     assert words in err.message
     line = str(err)
     assert line.startswith("case.toml: ") and key in line and "\n" not in line
+
+
+def test_infinity_where_it_means_none():
+    """dt_max = inf (the default) and an infinite absorption length are accepted."""
+    cfg = parse_config(make_raw(time={"dt_max": math.inf}))
+    assert cfg.time.dt_max == math.inf
+    assert parse_config(make_raw(geometry={"origin": [0.0, -1e-8, 0.0]})).geometry.origin[1] == -1e-8
 
 
 def test_tensor_D0_must_be_spd():

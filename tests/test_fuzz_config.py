@@ -402,6 +402,7 @@ def check_outcome(raw: dict, mutations: list[Mutation]) -> ConfigError | None:
     assert not shown, [f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}" for w in shown]
     if error is None:
         assert isinstance(cfg, RunConfig)
+        _assert_finite(cfg)
         return None
     line = str(error)
     assert line.startswith(f"{SOURCE}: "), line
@@ -415,6 +416,21 @@ def check_outcome(raw: dict, mutations: list[Mutation]) -> ConfigError | None:
     if len(mutations) == 1:
         _check_key_names_mutation(error, mutations[0], line)
     return error
+
+
+def _assert_finite(cfg: RunConfig) -> None:
+    """An accepted configuration holds no inf (but where it means "none") and no implausible
+    length: they used to pass here and fail later, inside gmsh or a solver."""
+    for section in (cfg.geometry, cfg.model, cfg.time, cfg.solver, cfg.output):
+        if section is None:
+            continue
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name, None)
+            numbers = [v for v in C._each(value) if isinstance(v, float)]
+            if not f.metadata.get("allow_inf", False):
+                assert all(math.isfinite(v) for v in numbers), (f.name, value)
+            if f.metadata.get("unit") == "m":
+                assert C._length_range(value) is None, (f.name, value)
 
 
 def _check_key_names_mutation(exc: ConfigError, m: Mutation, line: str) -> None:

@@ -89,6 +89,8 @@ def test_spin_resistance_area_and_lifetime():
     ({"temperature": -4.2}, "temperature: must be > 0"),
     ({"resistivity": True}, "resistivity: must be a number"),
     ({"resistivity": math.nan}, "resistivity: must be a number"),
+    ({"resistivity": 10**400}, "resistivity: must be a number below 1.8e308"),
+    ({"spin_diffusion_length": -10**400}, "spin_diffusion_length: must be a number below 1.8e308"),
 ])
 def test_material_validation_names_the_field_first(changes, message):
     kwargs = {"name": "X", "resistivity": 1e-8, "spin_diffusion_length": 1e-7} | changes
