@@ -173,14 +173,37 @@ class TransientProblem(Problem):
             petsc_options=s.petsc_options, prefix="fem_spin_")
 
     # ------------------------------------------------------------------ stepping
+    #: start each Newton solve from the linear extrapolation of the last two accepted states
+    #: instead of the last one (a model whose state is smooth in time opts in; it saves about
+    #: one Newton iteration in four on the DNP cell). Not across a step more than
+    #: EXTRAPOLATION_MAX_RATIO times longer than the last, where it would overshoot.
+    extrapolate_initial_guess = False
+    EXTRAPOLATION_MAX_RATIO = 2.0
+    _previous_state = None   # (u at the step before the last accepted one, that step's dt)
+
     def set_time_step(self, t_new: float, dt: float) -> None:
         self.time.value = t_new
         self.dt.value = dt
+        if self.extrapolate_initial_guess and self._previous_state is not None:
+            u_before, dt_before = self._previous_state
+            if dt <= self.EXTRAPOLATION_MAX_RATIO * dt_before:
+                u, u_n = self.u.x.array, self.u_n.x.array
+                u[:] = u_n + (dt / dt_before) * (u_n - u_before)
+                self.initial_guess_changed()
+
+    def initial_guess_changed(self) -> None:
+        """Hook: refresh coefficients that depend on the state after u was extrapolated."""
+
+    def forget_history(self) -> None:
+        """No extrapolation from before now (after an event changed the state abruptly)."""
+        self._previous_state = None
 
     def solve_step(self):
         return self.newton.solve()
 
     def accept_step(self) -> None:
+        if self.extrapolate_initial_guess:
+            self._previous_state = (self.u_n.x.array.copy(), float(self.dt.value))
         self.u_n.x.array[:] = self.u.x.array
 
     def reject_step(self) -> None:

@@ -203,6 +203,8 @@ class NuclearDiffusionConfig:
 class NuclearDiffusionProblem(TransientProblem):
     """Backward-Euler solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
 
+    extrapolate_initial_guess = True
+
     def __init__(self, config, comm=None, mesh_data=None,
                  initial_polarization: Callable[[np.ndarray], np.ndarray] | None = None):
         from mpi4py import MPI
@@ -442,6 +444,10 @@ class NuclearDiffusionProblem(TransientProblem):
         self.f_global.value = f_new
         return change
 
+    def initial_guess_changed(self) -> None:
+        if self.params.speedup == "global":
+            self._refresh_speedup()
+
     def reject_step(self) -> None:
         super().reject_step()
         if self.params.speedup == "global":
@@ -457,6 +463,7 @@ class NuclearDiffusionProblem(TransientProblem):
             return False
         self.source.apply_pulse(self.u.x.array)
         self.u_n.x.array[:] = self.u.x.array
+        self.forget_history()
         if self.params.speedup == "global":
             self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
         return True
@@ -468,6 +475,7 @@ class NuclearDiffusionProblem(TransientProblem):
         return {"pulses": self.source.pulses}
 
     def restore_checkpoint_state(self, state: dict) -> None:
+        self.forget_history()
         self.source.pulses = int(state.get("pulses", 0))
         if self.params.speedup == "global":
             self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)

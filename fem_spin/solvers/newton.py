@@ -69,7 +69,17 @@ class NewtonResult:
 
 
 class Assembler(ABC):
-    """Interface between Newton and a (constrained or plain) finite-element system."""
+    """Interface between Newton and a (constrained or plain) finite-element system.
+
+    An assembler may hand Krylov a better-conditioned operator than the Jacobian itself:
+    with ``symmetric`` the operator it assembles is symmetric positive definite (Newton's
+    default Krylov method is then CG), and :meth:`recover_update` turns the Krylov
+    solution into the Newton update. With ``slowly_varying_jacobian`` the operator changes
+    little between the Newton iterations of one solve, so the preconditioner built in the
+    first iteration is kept for the others."""
+
+    symmetric = False
+    slowly_varying_jacobian = False
 
     @abstractmethod
     def residual(self, b: PETSc.Vec) -> None:
@@ -91,6 +101,10 @@ class Assembler(ABC):
     def update(self, dx: PETSc.Vec) -> None:
         """u <- u - dx, then make ghosts (and constrained dofs) consistent."""
         ...
+
+    def recover_update(self, dx: PETSc.Vec) -> None:
+        """Turn the solution of the assembled linear system into the Newton update, in place
+        (nothing to do when the assembled operator is the Jacobian)."""
 
     def destroy(self) -> None:
         """Free PETSc objects the assembler owns (none by default)."""
@@ -165,7 +179,9 @@ class NewtonSolver:
         user = dict(petsc_options or {})
         # A user who picks the Krylov method or preconditioner gets exactly their choice
         # (defaults such as hypre options would otherwise linger unused).
-        base = {} if {"ksp_type", "pc_type"} & set(user) else LINEAR_SOLVER_DEFAULTS
+        base = {} if {"ksp_type", "pc_type"} & set(user) else dict(LINEAR_SOLVER_DEFAULTS)
+        if base and assembler.symmetric:
+            base["ksp_type"] = "cg"
         self._option_keys = []
         for key, value in {**base, **user}.items():
             opts[f"{self.prefix}{key}"] = value
@@ -201,13 +217,18 @@ class NewtonSolver:
                 return NewtonResult(True, it - 1, linear_its, r)
             try:
                 self.assembler.jacobian(self.A)
-                self.ksp.solve(self.b, self.dx)
+                # (not for a direct solve: "preonly" would apply the old factors as if exact)
+                reuse = (it > 1 and self.assembler.slowly_varying_jacobian
+                         and self.ksp.getType() != PETSc.KSP.Type.PREONLY)
+                reason, its = self._linear_solve(reuse)
+                linear_its += its
+                if reason < 0 and reuse:  # the kept preconditioner no longer fits: rebuild it
+                    reason, its = self._linear_solve(False)
+                    linear_its += its
             except PETSc.Error as exc:  # e.g. the factorisation of a singular Jacobian
                 self._reset()            # PETSc leaves vectors locked after an error
                 return NewtonResult(False, it, linear_its, r, f"linear solver error: PETSc error "
                                                               f"code {exc.ierr}")
-            reason = self.ksp.getConvergedReason()
-            linear_its += self.ksp.getIterationNumber()
             if reason < 0:
                 self._reset()  # a failed factorisation must not linger into the retry
                 return NewtonResult(False, it, linear_its, r,
@@ -240,6 +261,15 @@ class NewtonSolver:
         return NewtonResult(False, s["max_iterations"], linear_its, r,
                             f"no convergence in {s['max_iterations']} Newton iterations "
                             f"(residual {r:.3e}, started at {r0:.3e})")
+
+    def _linear_solve(self, reuse_preconditioner: bool) -> tuple[int, int]:
+        """Solve J dx = b (dx: the Newton update); returns the KSP reason and iterations."""
+        self.ksp.getPC().setReusePreconditioner(reuse_preconditioner)
+        self.ksp.solve(self.b, self.dx)
+        reason = self.ksp.getConvergedReason()
+        if reason > 0:
+            self.assembler.recover_update(self.dx)
+        return reason, self.ksp.getIterationNumber()
 
     def _refresh_lagged(self) -> float:
         return float(self.lagged()) if self.lagged is not None else 0.0

@@ -14,10 +14,18 @@ the interpolated polarization :math:`\sum_j P_j \phi_j` (the "group" finite-elem
 flux), m, r and q the lumped capacity, relaxation and source vectors and f the speed-up
 factor. K, m, r and q are assembled once; a Newton iteration only forms
 
-.. math::  J = s\,[\mathrm{diag}(m + \Delta t\,r + \Delta t\,q) + \Delta t f K]\,\mathrm{diag}(1 - P^2)
+.. math::  J = A\,\mathrm{diag}(1 - P^2), \qquad
+           A = s\,[\mathrm{diag}(m + \Delta t\,r + \Delta t\,q) + \Delta t f K]
 
 from them, with no finite-element assembly, which makes a step several times cheaper
-than assembling the Jacobian of the quadrature form. K has zero column sums, so the
+than assembling the Jacobian of the quadrature form. Krylov solves with A, which is
+symmetric positive definite (conjugate gradients) and within one time step changes only
+through f (so its preconditioner is kept over the Newton iterations of a step).
+:math:`\delta P = A^{-1} F` is the Newton update of P itself, and as F is linear in P for
+fixed f, w moves to exactly :math:`\operatorname{artanh}(P - \delta P)`: one iteration
+solves the step (the global speed-up adds the iterations of its fixed point on f), where
+Newton on w took three or four. On the 40 mM DNP cube this more than halves the cost of a
+step against GMRES on J. K has zero column sums, so the
 total polarization is conserved exactly as before, and the discretisation stays second
 order. With a dolfinx_mpc constraint (periodic cells) everything is assembled in the
 constrained space; slave rows carry the constraint's unit diagonal and a zero residual.
@@ -30,7 +38,10 @@ from petsc4py import PETSc
 
 from fem_spin.solvers.newton import Assembler
 
-__all__ = ["NodalFluxAssembler"]
+__all__ = ["NodalFluxAssembler", "P_LIMIT"]
+
+#: largest |P| a Newton update may reach (artanh(P_LIMIT) = 14.2 stays well resolved)
+P_LIMIT = 1.0 - 1e-12
 
 
 class NodalFluxAssembler(Assembler):
@@ -38,7 +49,11 @@ class NodalFluxAssembler(Assembler):
 
     ``stiffness``: bilinear UFL form of K; ``capacity``, ``relaxation``, ``source``: linear
     UFL forms of m, r (times R1) and q (times the source rate and share), the last two
-    optional; ``u_old``: w at the previous time level; ``coefficients``: callable returning (s, dt, f, P_eq, P_e) at call time."""
+    optional; ``u_old``: w at the previous time level; ``coefficients``: callable returning
+    (s, dt, f, P_eq, P_e) at call time."""
+
+    symmetric = True                # the operator handed to Krylov is A, not J
+    slowly_varying_jacobian = True  # A changes only through f within a step
 
     def __init__(self, u, u_old, stiffness, capacity, relaxation, source, coefficients, mpc=None):
         import dolfinx.fem as fem
@@ -123,10 +138,19 @@ class NodalFluxAssembler(Assembler):
         if self.q is not None:
             d += dt * self.q.array_r
         A.setDiagonal(diag, addv=PETSc.InsertMode.ADD_VALUES)
-        P = np.tanh(self.u.x.array[: self.n_owned])
-        d[:] = scale * (1.0 - P * P)
-        A.diagonalScale(None, diag)
+        A.scale(scale)
         A.assemble()
+
+    def recover_update(self, dx):
+        """dx = A^{-1} F on entry: the Newton update of P itself, since J = A dP/dw and the
+        residual is linear in P (for fixed f). On exit the w update that lands exactly on
+        P - dx, clipped to |P| <= P_LIMIT: a linear system whose solution leaves (-1, 1) has
+        no |P| < 1 solution at this step, and Newton then fails and the step is retried
+        smaller, instead of dividing by a vanishing 1 - P^2."""
+        n = self.n_owned
+        w = self.u.x.array[:n]
+        target = np.clip(np.tanh(w) - dx.array_r[:n], -P_LIMIT, P_LIMIT)
+        dx.array_w[:n] = w - np.arctanh(target)
 
     def update(self, dx):
         if self.mpc is None:
