@@ -101,7 +101,7 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
 
     cls = type(config.model).problem_class
     if cls.steady:
-        return run_steady(config, directory, comm, quiet, label, problem)
+        return run_steady(config, directory, comm, quiet, label, problem, resume=resume)
     wall0 = time.perf_counter()
     state = ckpt.read_checkpoint_state(directory) if resume else None
     if resume:
@@ -221,26 +221,70 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     return summary
 
 
+def _finished_cases(directory: Path, columns: list[str], comm: MPI.Comm) -> tuple[list[dict], dict]:
+    """Rows of a stopped stationary run's results.csv (numbers as floats) and its summary."""
+    import csv
+
+    rows, summary = [], {}
+    if comm.rank == 0:
+        table, summary_file = directory / "results.csv", directory / "summary.json"
+        if table.exists():
+            with open(table, newline="") as f:
+                lines = list(csv.reader(f))
+            if lines and lines[0] == columns:
+                for line in lines[1:]:
+                    row = {}
+                    for name, text in zip(columns[1:], line[1:]):
+                        try:
+                            row[name] = float(text)
+                        except ValueError:
+                            row[name] = text
+                    rows.append(row)
+        if summary_file.exists():
+            summary = json.loads(summary_file.read_text())
+    return comm.bcast((rows, summary), root=0)
+
+
 def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WORLD,
-               quiet: bool = False, label: str = "", problem=None) -> dict:
+               quiet: bool = False, label: str = "", problem=None, resume: bool = False) -> dict:
     """Run a stationary model: every case it solves becomes a row of ``results.csv``
     (rank 0, flushed per row); cases that ask for it are written as field snapshots
     (parallel VTX + VTK, snapshot k = k-th written case); ``summary.json`` holds the
-    model's summary."""
+    model's summary.
+
+    With ``resume`` a model that supports it (``resumable_cases``) takes the rows a stopped
+    run finished as solved and continues with the next case; the fields of the new segment
+    go to ``fields_rK.*`` and are indexed in ``fields.pvd`` with the earlier ones."""
     cls = type(config.model).problem_class
     wall0 = time.perf_counter()
     problem = problem or cls(config, comm).initialise()
+    columns = ["case", *problem.result_columns]
+    finished, previous = _finished_cases(directory, columns, comm) if resume else ([], {})
+    if not problem.resumable_cases:
+        finished = []
+    problem.completed_cases = finished
+    done = len(finished)
+    restarts = previous.get("restarts", 0) + 1 if done else 0
     summary = {"label": label, "model": type(config.model).__name__, "dofs": problem.num_dofs,
-               "ranks": comm.size, "status": "running"}
+               "ranks": comm.size, "status": "running", "restarts": restarts}
     if not quiet:
+        what = f"resuming after case {done - 1}" if done else "stationary"
         rank0_print(f"  {label + ': ' if label else ''}{problem.num_dofs} dofs on {comm.size} rank(s), "
-                    f"stationary", comm=comm)
-    table = TimeSeriesWriter(directory / "results.csv", ["case", *problem.result_columns], comm)
-    fields = FieldWriter(comm, directory, problem.output_functions())
-    written, count = [], 0
+                    f"{what}", comm=comm)
+    table = TimeSeriesWriter(directory / "results.csv", columns, comm,
+                             continue_after_step=done - 1 if done else None)
+    written = [c for c in previous.get("field_snapshot_cases", []) if c < done] if done else []
+    fields = FieldWriter(comm, directory, problem.output_functions(),
+                         basename=f"fields_r{restarts}" if done else "fields",
+                         merge_into="fields.pvd" if done else None,
+                         keep_until=len(written) - 1 if done else None)
+    count = 0
     try:
         with _stop_on_signals() as request:
             for row, write_fields in problem.solve_cases():
+                if count < done:   # finished before the stop: its row and fields exist
+                    count += 1
+                    continue
                 table.write({"case": count, **row})
                 if write_fields:
                     problem.update_output_functions()
@@ -326,8 +370,7 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
     raw = tomllib.loads(config_file.read_text())
     source = str(config_file)
     config = parse_config(raw, source=source, base_dir=path)
-    if type(config.model).problem_class.steady:
-        raise ConfigError("model.type", "stationary runs have no checkpoints: run them again")
+    steady = type(config.model).problem_class.steady
     variants = config.variants()
     if not quiet:
         rank0_print(f"fem-spin: resuming '{config.name}' ({len(variants)} run(s)) in {path}", comm=comm)
@@ -340,7 +383,9 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
         if done:
             summaries[label] = json.loads(summary_file.read_text()) if comm.rank == 0 else {}
             continue
-        has = comm.bcast(ckpt.has_checkpoint(directory) if comm.rank == 0 else None, root=0)
+        # a stationary run resumes from its results.csv (run_steady); a transient one from
+        # its checkpoint, if it wrote one before it stopped
+        has = steady or comm.bcast(ckpt.has_checkpoint(directory) if comm.rank == 0 else None, root=0)
         if comm.rank == 0:
             directory.mkdir(parents=True, exist_ok=True)
         comm.barrier()

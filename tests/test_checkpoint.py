@@ -250,3 +250,57 @@ def test_mesh_written_in_parallel_to_xdmf_gives_the_same_run(tmp_path):
     a = read_timeseries(direct / "timeseries.csv")
     b = read_timeseries(tmp_path / "read" / "xd" / "timeseries.csv")
     assert_same_series(a, b, rtol=1e-8)
+
+
+@pytest.mark.parallel
+def test_stationary_run_resumes_after_its_last_finished_case(tmp_path, monkeypatch):
+    """A Hanle sweep of the nonlocal spin valve (6 cases) stopped by SIGTERM after 3: `resume`
+    solves only the other 3, and results.csv, the summary and the field index equal those of
+    the uninterrupted run."""
+    from fem_spin.models.valet_fert import ValetFertProblem
+    from fem_spin.simulation import Interrupted
+    from test_valet_fert import lateral
+
+    raw = lateral(1e-12, precession=True, hanle_fields=[0.0, 0.02, 0.05],
+                  configurations=["parallel", "antiparallel"])
+    base = out_dir(tmp_path)
+    reference = run(parse_config({**raw, "name": "ref"}), output_dir=base, quiet=True)
+
+    solve_cases, solve = ValetFertProblem.solve_cases, ValetFertProblem.solve
+    solved = []
+
+    def stopping(self):
+        for n, item in enumerate(solve_cases(self)):
+            if n == 2 and not self.completed_cases:
+                signal.raise_signal(signal.SIGTERM)   # caught: the run stops after this case
+            yield item
+
+    def counting(self):
+        solved.append(1)
+        return solve(self)
+
+    monkeypatch.setattr(ValetFertProblem, "solve_cases", stopping)
+    monkeypatch.setattr(ValetFertProblem, "solve", counting)
+    with pytest.raises(Interrupted):
+        run(parse_config({**raw, "name": "cut"}), output_dir=base, quiet=True)
+    path = Path(base) / "cut"
+    MPI.COMM_WORLD.barrier()
+    assert len(solved) == 3
+    assert json.loads((path / "summary.json").read_text())["status"].startswith("stopped")
+    resume(path, quiet=True)
+    assert len(solved) == 6                       # the 3 finished cases were not solved again
+    MPI.COMM_WORLD.barrier()
+    ref_rows = (reference / "results.csv").read_text().splitlines()
+    rows = (path / "results.csv").read_text().splitlines()
+    assert len(rows) == len(ref_rows) == 7 and rows[0] == ref_rows[0]
+    for line, ref_line in zip(rows[1:], ref_rows[1:]):
+        got, want = line.split(","), ref_line.split(",")
+        assert got[:2] == want[:2]                 # case number and configuration
+        np.testing.assert_allclose(np.array(got[2:], float), np.array(want[2:], float), rtol=1e-9, atol=0)
+    summary, ref_summary = (json.loads((d / "summary.json").read_text()) for d in (path, reference))
+    assert summary["status"] == "completed" and summary["restarts"] == 1
+    assert summary["delta_R_ohm"] == pytest.approx(ref_summary["delta_R_ohm"], rel=1e-9, abs=0)
+    # one snapshot per configuration: the parallel one from the first job, the other resumed
+    pvd = (path / "fields.pvd").read_text()
+    assert pvd.count("<DataSet") == (reference / "fields.pvd").read_text().count("<DataSet") == 2
+    assert "fields_r1" in pvd

@@ -113,6 +113,12 @@ class SteadyProblem(Problem):
     steady = True
     #: columns of the per-case results table (results.csv), in order
     result_columns: tuple[str, ...] = ()
+    #: a model whose solve_cases honours ``completed_cases`` resumes a stopped run after its
+    #: last finished case (simulation.run_steady); others solve every case again
+    resumable_cases = False
+    #: rows of results.csv finished before a stop (set by run_steady before solve_cases):
+    #: solve_cases yields them again, in order, without solving
+    completed_cases: list[dict] = []
 
     def initialise(self) -> "SteadyProblem":
         self.define_mesh()

@@ -237,6 +237,7 @@ class ValetFertProblem(SteadyProblem):
 
     result_columns = ("configuration", "field_T", "current_A", "voltage_V", "resistance_ohm",
                       "current_balance_A", "max_spin_accumulation_V")
+    resumable_cases = True
 
     # ------------------------------------------------------------------ pipeline
     def define_mesh(self) -> None:
@@ -498,9 +499,19 @@ class ValetFertProblem(SteadyProblem):
         self.results = []
         direction = np.asarray(p.field_direction, dtype=float)
         direction /= np.linalg.norm(direction)
+        index = 0
         for configuration in p.configurations:
-            self.set_configuration(configuration)
+            configured = False
             for k, field in enumerate(p.hanle_fields):
+                index += 1
+                if index <= len(self.completed_cases):   # solved before a stop (resume)
+                    row = self.completed_cases[index - 1]
+                    self.results.append(row)
+                    yield row, k == 0
+                    continue
+                if not configured:
+                    self.set_configuration(configuration)
+                    configured = True
                 if self.spin_components == 3:
                     self.omega.value[:] = larmor_vector(field * direction, p.g_factor)
                 self.solve()
