@@ -37,7 +37,8 @@ NEWTON_DEFAULTS = {
 }
 
 #: PETSc options of the linear solve; [solver].petsc_options adds to / overrides them.
-#: GMRES (the Jacobian of the artanh formulation is not symmetric) with block Jacobi /
+#: GMRES (the Jacobian of the artanh formulation is not symmetric; CG instead when the
+#: assembler hands Krylov a symmetric positive-definite operator) with block Jacobi /
 #: ILU(0) (plain ILU(0) on one rank) is the default, chosen by measurement on the graded
 #: DNP cube: 0.8 ms per solve at 1.5k DOFs and 8 ms at 9.3k DOFs, against 11 and 120 ms
 #: for hypre BoomerAMG (its setup dominates at these sizes), 3 and 23 ms for GAMG and
@@ -71,14 +72,14 @@ class NewtonResult:
 class Assembler(ABC):
     """Interface between Newton and a (constrained or plain) finite-element system.
 
-    An assembler may hand Krylov a better-conditioned operator than the Jacobian itself:
-    with ``symmetric`` the operator it assembles is symmetric positive definite (Newton's
-    default Krylov method is then CG), and :meth:`recover_update` turns the Krylov
-    solution into the Newton update. With ``slowly_varying_jacobian`` the operator changes
-    little between the Newton iterations of one solve, so the preconditioner built in the
-    first iteration is kept for the others."""
+    An assembler may hand Krylov a better-conditioned operator than the Jacobian itself
+    (e.g. a symmetric positive-definite one, with ``linear_solver_defaults`` choosing CG);
+    :meth:`recover_update` then turns the Krylov solution into the Newton update. With
+    ``slowly_varying_jacobian`` the operator changes little between the Newton iterations of
+    one solve, so the preconditioner built in the first iteration is kept for the others."""
 
-    symmetric = False
+    #: overrides of LINEAR_SOLVER_DEFAULTS suited to the operator this assembler builds
+    linear_solver_defaults: dict = {}
     slowly_varying_jacobian = False
 
     @abstractmethod
@@ -179,9 +180,8 @@ class NewtonSolver:
         user = dict(petsc_options or {})
         # A user who picks the Krylov method or preconditioner gets exactly their choice
         # (defaults such as hypre options would otherwise linger unused).
-        base = {} if {"ksp_type", "pc_type"} & set(user) else dict(LINEAR_SOLVER_DEFAULTS)
-        if base and assembler.symmetric:
-            base["ksp_type"] = "cg"
+        base = ({} if {"ksp_type", "pc_type"} & set(user)
+                else {**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults})
         self._option_keys = []
         for key, value in {**base, **user}.items():
             opts[f"{self.prefix}{key}"] = value
