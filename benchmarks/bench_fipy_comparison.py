@@ -41,8 +41,8 @@ R_S = 0.6e-9
 #: extrapolation (second order)
 CASES = {
     "fast": {"exchange_rate": 1e3, "t_end": 0.3, "fem_ladder": [4, 6, 8, 12, 16, 20, 24],
-             "fipy_ladder": [12, 16, 24, 32, 48]},
-    "slow": {"exchange_rate": 1e2, "t_end": 2.0, "fem_ladder": [2, 3, 4, 6, 8, 12],
+             "fipy_ladder": [12, 16, 24, 32, 40, 48, 56]},
+    "slow": {"exchange_rate": 1e2, "t_end": 2.0, "fem_ladder": [2, 3, 4, 6, 8, 12, 16],
              "fipy_ladder": [8, 12, 16, 24, 32, 48]},
 }
 QUICK = {"exchange_rate": 1e2, "t_end": 0.5, "fem_ladder": [2, 3], "fipy_ladder": [8]}

@@ -221,28 +221,33 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     return summary
 
 
-def _finished_cases(directory: Path, columns: list[str], comm: MPI.Comm) -> tuple[list[dict], dict]:
-    """Rows of a stopped stationary run's results.csv (numbers as floats) and its summary."""
+def _finished_cases(directory: Path, columns: list[str], comm: MPI.Comm) -> tuple[list[dict], int]:
+    """Rows of a stopped stationary run's results.csv (numbers as floats; up to the first
+    incomplete or out-of-order row) and the number of field segments it wrote (fields.pvd,
+    fields_r1.pvd, ...). Read on rank 0; an unreadable file counts as no finished case."""
     import csv
 
-    rows, summary = [], {}
+    rows, segments = [], 0
     if comm.rank == 0:
-        table, summary_file = directory / "results.csv", directory / "summary.json"
-        if table.exists():
+        table = directory / "results.csv"
+        try:
             with open(table, newline="") as f:
                 lines = list(csv.reader(f))
-            if lines and lines[0] == columns:
-                for line in lines[1:]:
-                    row = {}
-                    for name, text in zip(columns[1:], line[1:]):
-                        try:
-                            row[name] = float(text)
-                        except ValueError:
-                            row[name] = text
-                    rows.append(row)
-        if summary_file.exists():
-            summary = json.loads(summary_file.read_text())
-    return comm.bcast((rows, summary), root=0)
+        except (OSError, UnicodeDecodeError, csv.Error):
+            lines = []
+        if lines and lines[0] == columns:
+            for index, line in enumerate(lines[1:]):
+                if len(line) != len(columns) or line[0] != str(index):
+                    break    # a row cut short by a hard kill, or not ours: solve it again
+                row = {}
+                for name, text in zip(columns[1:], line[1:]):
+                    try:
+                        row[name] = float(text)
+                    except ValueError:
+                        row[name] = text
+                rows.append(row)
+        segments = int((directory / "fields.pvd").exists()) + len(list(directory.glob("fields_r*.pvd")))
+    return comm.bcast((rows, segments), root=0)
 
 
 def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WORLD,
@@ -259,12 +264,12 @@ def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     wall0 = time.perf_counter()
     problem = problem or cls(config, comm).initialise()
     columns = ["case", *problem.result_columns]
-    finished, previous = _finished_cases(directory, columns, comm) if resume else ([], {})
+    finished, segments = _finished_cases(directory, columns, comm) if resume else ([], 0)
     if not problem.resumable_cases:
         finished = []
     problem.completed_cases = finished
     done = len(finished)
-    restarts = previous.get("restarts", 0) + 1 if done else 0
+    restarts = max(segments, 1) if done else 0
     summary = {"label": label, "model": type(config.model).__name__, "dofs": problem.num_dofs,
                "ranks": comm.size, "status": "running", "restarts": restarts}
     if not quiet:
@@ -273,23 +278,26 @@ def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                     f"{what}", comm=comm)
     table = TimeSeriesWriter(directory / "results.csv", columns, comm,
                              continue_after_step=done - 1 if done else None)
-    written = [c for c in previous.get("field_snapshot_cases", []) if c < done] if done else []
     fields = FieldWriter(comm, directory, problem.output_functions(),
                          basename=f"fields_r{restarts}" if done else "fields",
-                         merge_into="fields.pvd" if done else None,
-                         keep_until=len(written) - 1 if done else None)
-    count = 0
+                         merge_into="fields.pvd" if done else None, keep_until=-1.0)
+    written, count = [], 0
     try:
         with _stop_on_signals() as request:
             for row, write_fields in problem.solve_cases():
-                if count < done:   # finished before the stop: its row and fields exist
+                if count < done:
+                    # finished before the stop: its row exists, and so does its snapshot (the
+                    # snapshot is written before the row); index entries after it are dropped
+                    if write_fields:
+                        written.append(count)
+                        fields.keep_until = len(written) - 1.0
                     count += 1
                     continue
-                table.write({"case": count, **row})
                 if write_fields:
                     problem.update_output_functions()
                     fields.write(float(len(written)))
                     written.append(count)
+                table.write({"case": count, **row})
                 count += 1
                 if not quiet and comm.rank == 0:
                     shown = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"

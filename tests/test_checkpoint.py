@@ -310,3 +310,28 @@ def test_stationary_run_resumes_after_its_last_finished_case(tmp_path, monkeypat
     pvd = (path / "fields.pvd").read_text()
     assert pvd.count("<DataSet") == (reference / "fields.pvd").read_text().count("<DataSet") == 2
     assert "fields_r1" in pvd
+
+
+def test_finished_cases_stop_at_a_cut_or_foreign_row(tmp_path):
+    """A results.csv cut short by a hard kill (or edited) gives only its complete, in-order
+    rows; a foreign header or an unreadable file gives none, and segments are counted from the
+    field indexes on disk (summary.json may be missing after a hard kill)."""
+    from fem_spin.simulation import _finished_cases
+
+    columns = ["case", "configuration", "field_T", "voltage_V"]
+    csv = tmp_path / "results.csv"
+    csv.write_text("case,configuration,field_T,voltage_V\n0,parallel,0.0,1.5e-06\n"
+                   "1,parallel,0.02,1.25e-06\n2,parall")
+    rows, segments = _finished_cases(tmp_path, columns, MPI.COMM_SELF)
+    assert rows == [{"configuration": "parallel", "field_T": 0.0, "voltage_V": 1.5e-06},
+                    {"configuration": "parallel", "field_T": 0.02, "voltage_V": 1.25e-06}]
+    assert segments == 0
+    csv.write_text("case,configuration,field_T,voltage_V\n0,parallel,0.0,1.5e-06\n2,parallel,0.1,1e-06\n")
+    assert len(_finished_cases(tmp_path, columns, MPI.COMM_SELF)[0]) == 1
+    csv.write_text("case,other\n0,1\n")
+    assert _finished_cases(tmp_path, columns, MPI.COMM_SELF)[0] == []
+    csv.write_bytes(b"\xff\xfe\x00bad")
+    assert _finished_cases(tmp_path, columns, MPI.COMM_SELF)[0] == []
+    for name in ("fields.pvd", "fields_r1.pvd"):
+        (tmp_path / name).write_text("<VTKFile/>")
+    assert _finished_cases(tmp_path, columns, MPI.COMM_SELF)[1] == 2

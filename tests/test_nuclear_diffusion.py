@@ -163,3 +163,27 @@ def test_periodic_box_exact_mode(axes):
     assert problem.observables()["polarization_volume"] == pytest.approx(before, rel=1e-9)
     amplitude = problem.global_max(np.abs(P - A))
     assert amplitude == pytest.approx(B * np.exp(-rate * t_end), rel=0.05)
+
+
+@pytest.mark.parallel
+def test_nodal_newton_update_lands_on_P_and_refuses_to_leave_the_unit_interval():
+    """The nodal-flux Newton solves A dP = F and moves w to exactly artanh(P - dP); a linear
+    step that would put |P| >= 1 fails the Newton solve (retried smaller by the stepper)
+    instead of dividing by 1 - P^2 -> 0."""
+    cfg = make_config(geometry={"cells": [6, 1, 1]}, model={"speedup": "global"})
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    assembler = problem.newton.assembler
+    assert problem.newton.ksp.getType() == "cg"
+    n = assembler.n_owned
+    problem.u.x.array[:] = np.arctanh(0.9)
+    dx = assembler.create_vector()
+    dx.set(0.1)
+    assert assembler.recover_update(dx) is None
+    np.testing.assert_allclose(np.tanh(problem.u.x.array[:n] - dx.array_r[:n]), 0.8, rtol=1e-14)
+    dx.set(0.1)
+    if problem.comm.rank == 0 and n:
+        dx.array_w[0] = -0.2                 # P = 1.1 at one node of one rank
+    reason = assembler.recover_update(dx)
+    assert reason is not None and "|P| >= 1" in reason and "1.1" in reason
+    dx.destroy()
+    problem.destroy()

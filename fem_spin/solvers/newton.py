@@ -10,6 +10,7 @@ with a smaller step.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 from abc import ABC, abstractmethod
 
@@ -56,6 +57,18 @@ LINEAR_SOLVER_DEFAULTS = {
 }
 
 _SOLVER_COUNTER = itertools.count()
+#: option keys of live solvers; removed at exit, so that PETSc's unused-options warning does
+#: not fire for a solver that was built but never solved (its sub-preconditioner options are
+#: read only at the first solve). Registered after petsc4py's own exit hook, so it runs first.
+_LIVE_OPTION_KEYS: set[str] = set()
+
+
+@atexit.register
+def _clear_live_options() -> None:
+    opts = PETSc.Options()
+    for key in list(_LIVE_OPTION_KEYS):
+        opts.delValue(key)
+    _LIVE_OPTION_KEYS.clear()
 
 _KSP_REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
 
@@ -103,9 +116,11 @@ class Assembler(ABC):
         """u <- u - dx, then make ghosts (and constrained dofs) consistent."""
         ...
 
-    def recover_update(self, dx: PETSc.Vec) -> None:
+    def recover_update(self, dx: PETSc.Vec) -> str | None:
         """Turn the solution of the assembled linear system into the Newton update, in place
-        (nothing to do when the assembled operator is the Jacobian)."""
+        (nothing to do when the assembled operator is the Jacobian); a returned reason (the
+        same on every rank) fails the Newton solve."""
+        return None
 
     def destroy(self) -> None:
         """Free PETSc objects the assembler owns (none by default)."""
@@ -186,6 +201,7 @@ class NewtonSolver:
         for key, value in {**base, **user}.items():
             opts[f"{self.prefix}{key}"] = value
             self._option_keys.append(f"{self.prefix}{key}")
+        _LIVE_OPTION_KEYS.update(self._option_keys)
         self._create()
 
     def _create(self) -> None:
@@ -215,24 +231,33 @@ class NewtonSolver:
         for it in range(1, s["max_iterations"] + 1):
             if r <= s["atol"] and lag_change <= s["lag_tol"]:
                 return NewtonResult(True, it - 1, linear_its, r)
+            # (not for a direct solve: "preonly" would apply the old factors as if exact)
+            reuse = (it > 1 and self.assembler.slowly_varying_jacobian
+                     and self.ksp.getType() != PETSc.KSP.Type.PREONLY)
             try:
-                self.assembler.jacobian(self.A)
-                # (not for a direct solve: "preonly" would apply the old factors as if exact)
-                reuse = (it > 1 and self.assembler.slowly_varying_jacobian
-                         and self.ksp.getType() != PETSc.KSP.Type.PREONLY)
                 reason, its = self._linear_solve(reuse)
-                linear_its += its
-                if reason < 0 and reuse:  # the kept preconditioner no longer fits: rebuild it
-                    reason, its = self._linear_solve(False)
-                    linear_its += its
             except PETSc.Error as exc:  # e.g. the factorisation of a singular Jacobian
                 self._reset()            # PETSc leaves vectors locked after an error
+                reason, its = exc, 0
+            linear_its += its
+            if reuse and not (isinstance(reason, int) and reason > 0):
+                # the kept preconditioner no longer fits: rebuild it once
+                try:
+                    reason, its = self._linear_solve(False)
+                except PETSc.Error as exc:
+                    self._reset()
+                    reason, its = exc, 0
+                linear_its += its
+            if isinstance(reason, PETSc.Error):
                 return NewtonResult(False, it, linear_its, r, f"linear solver error: PETSc error "
-                                                              f"code {exc.ierr}")
+                                                              f"code {reason.ierr}")
             if reason < 0:
                 self._reset()  # a failed factorisation must not linger into the retry
                 return NewtonResult(False, it, linear_its, r,
                                     f"linear solver failed: {_KSP_REASONS.get(reason, reason)}")
+            failure = self.assembler.recover_update(self.dx)
+            if failure:
+                return NewtonResult(False, it, linear_its, r, failure)
             if self.dx.norm() <= s["stol"] * max(1.0, self.assembler.u.x.petsc_vec.norm()):
                 self.assembler.update(self.dx)
                 lag_change = self._refresh_lagged()
@@ -263,13 +288,12 @@ class NewtonSolver:
                             f"(residual {r:.3e}, started at {r0:.3e})")
 
     def _linear_solve(self, reuse_preconditioner: bool) -> tuple[int, int]:
-        """Solve J dx = b (dx: the Newton update); returns the KSP reason and iterations."""
+        """Assemble the operator and solve with it (dx: before recover_update); returns the
+        KSP converged reason and the Krylov iterations."""
+        self.assembler.jacobian(self.A)
         self.ksp.getPC().setReusePreconditioner(reuse_preconditioner)
         self.ksp.solve(self.b, self.dx)
-        reason = self.ksp.getConvergedReason()
-        if reason > 0:
-            self.assembler.recover_update(self.dx)
-        return reason, self.ksp.getIterationNumber()
+        return self.ksp.getConvergedReason(), self.ksp.getIterationNumber()
 
     def _refresh_lagged(self) -> float:
         return float(self.lagged()) if self.lagged is not None else 0.0
@@ -283,4 +307,5 @@ class NewtonSolver:
         opts = PETSc.Options()
         for key in self._option_keys:
             opts.delValue(key)
+        _LIVE_OPTION_KEYS.difference_update(self._option_keys)
         self._option_keys = []
