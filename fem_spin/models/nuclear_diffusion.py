@@ -14,10 +14,13 @@ C/r^6. On the 1-D radial cell every integral carries the weight 4 pi r^2. ``spee
 (f = 1/sqrt(1 - P(x)^2)). D0 is a scalar or a symmetric positive-definite 3x3 tensor.
 
 Discretisation. The unknown is the spin-temperature variable w = artanh(P) in
-continuous P1, and P = tanh(w), so |P| < 1 at every node for every step size by
+continuous P1, and P = tanh(w), so |P| < 1 at every node of every accepted state by
 construction. For ``none`` and ``global`` the flux is by default the stiffness matrix
 applied to the nodal P (``flux = "nodal"``, :mod:`fem_spin.solvers.nodal_flux`: assembled
-once, about 10x cheaper per step); ``flux = "quadrature"`` and the ``local`` mode
+once, about 10x cheaper per step; the residual is then linear in P for fixed f, and Newton
+moves P by the solution of the symmetric system A dP = F, with CG; a step whose linear
+solution leaves |P| < 1, possible only where the stiffness matrix is not an M-matrix, is
+retried smaller); ``flux = "quadrature"`` and the ``local`` mode
 integrate D0 f grad tanh(w_h) at quadrature points instead. Both are second order.
 Backward Euler in time; the capacity and relaxation terms use vertex quadrature (mass
 lumping), which makes the discrete total polarization
