@@ -187,3 +187,25 @@ def test_nodal_newton_update_lands_on_P_and_refuses_to_leave_the_unit_interval()
     assert reason is not None and "|P| >= 1" in reason and "1.1" in reason
     dx.destroy()
     problem.destroy()
+
+
+def test_newton_starts_from_the_extrapolated_state_but_not_across_an_event():
+    """After an accepted step the next solve starts from u_n + (dt/dt_prev)(u_n - u_prev);
+    not across a step more than twice as long, and not after an event (forget_history)."""
+    cfg = make_config(geometry={"cells": [6, 1, 1]}, model={"speedup": "none"})
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    u, u_n = problem.u.x.array, problem.u_n.x.array
+    u[:] = u_n[:] = 0.1                             # (after accept/reject u == u_n)
+    problem.set_time_step(1.0, 1.0)
+    assert np.allclose(u, 0.1)                      # no history yet: starts from u_n
+    u[:] = 0.3
+    problem.accept_step()                            # u_prev = 0.1 (dt 1), u_n = 0.3
+    problem.set_time_step(2.5, 1.5)
+    np.testing.assert_allclose(u, 0.3 + 1.5 * 0.2, rtol=1e-14)
+    problem.reject_step()
+    problem.set_time_step(4.0, 3.0)                  # 3x the last step: no extrapolation
+    np.testing.assert_allclose(u, 0.3, rtol=1e-14)
+    problem.forget_history()
+    problem.set_time_step(1.5, 0.5)
+    np.testing.assert_allclose(u, 0.3, rtol=1e-14)
+    problem.destroy()
