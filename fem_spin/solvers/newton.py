@@ -234,19 +234,11 @@ class NewtonSolver:
             # (not for a direct solve: "preonly" would apply the old factors as if exact)
             reuse = (it > 1 and self.assembler.slowly_varying_jacobian
                      and self.ksp.getType() != PETSc.KSP.Type.PREONLY)
-            try:
-                reason, its = self._linear_solve(reuse)
-            except PETSc.Error as exc:  # e.g. the factorisation of a singular Jacobian
-                self._reset()            # PETSc leaves vectors locked after an error
-                reason, its = exc, 0
+            reason, its = self._attempt_linear_solve(reuse)
             linear_its += its
             if reuse and not (isinstance(reason, int) and reason > 0):
                 # the kept preconditioner no longer fits: rebuild it once
-                try:
-                    reason, its = self._linear_solve(False)
-                except PETSc.Error as exc:
-                    self._reset()
-                    reason, its = exc, 0
+                reason, its = self._attempt_linear_solve(False)
                 linear_its += its
             if isinstance(reason, PETSc.Error):
                 return NewtonResult(False, it, linear_its, r, f"linear solver error: PETSc error "
@@ -286,6 +278,15 @@ class NewtonSolver:
         return NewtonResult(False, s["max_iterations"], linear_its, r,
                             f"no convergence in {s['max_iterations']} Newton iterations "
                             f"(residual {r:.3e}, started at {r0:.3e})")
+
+    def _attempt_linear_solve(self, reuse_preconditioner: bool) -> tuple[int | PETSc.Error, int]:
+        """:meth:`_linear_solve`, with a PETSc error (e.g. the factorisation of a singular
+        matrix) returned in place of the converged reason."""
+        try:
+            return self._linear_solve(reuse_preconditioner)
+        except PETSc.Error as exc:
+            self._reset()            # PETSc leaves vectors locked after an error
+            return exc, 0
 
     def _linear_solve(self, reuse_preconditioner: bool) -> tuple[int, int]:
         """Assemble the operator and solve with it (dx: before recover_update); returns the
