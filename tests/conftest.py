@@ -43,13 +43,36 @@ def run_cli(*args, cwd=None, timeout=600, mpi: int = 0) -> subprocess.CompletedP
     cmd = [sys.executable, "-m", "fem_spin", *args]
     if mpi:
         cmd = ["mpirun", "-n", str(mpi), *cmd]
+    return subprocess.run(cmd, cwd=cwd, env=_cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_until_rows_then_sigterm(config: Path, output_dir: Path, series: Path, rows: int,
+                                timeout: float = 120) -> tuple[int, str]:
+    """``fem-spin run CONFIG`` in a subprocess, SIGTERM once ``series`` (its time-series CSV)
+    holds ``rows`` lines; returns (exit code, stderr)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "fem_spin", "run", str(config), "--output-dir",
+                             str(output_dir), "-q"], env=_cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and (not series.exists() or len(series.read_text().splitlines()) < rows):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def _cli_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     # A subprocess must not inherit the parent's MPI singleton state.
     for key in list(env):
         if key.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_")):
             env.pop(key)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return env
 
 
 @pytest.fixture

@@ -6,15 +6,12 @@ the same inputs give the same outputs."""
 import json
 import signal
 from pathlib import Path
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-from conftest import REPO, make_raw, run_cli, serial_only
+from conftest import make_raw, run_cli, run_until_rows_then_sigterm, serial_only
 from fem_spin.config import parse_config
 from fem_spin.io import read_timeseries
 from fem_spin.simulation import Paused, resume, run
@@ -104,8 +101,6 @@ def test_restart_on_two_ranks_equals_the_serial_run(tmp_path):
 def test_sigterm_leaves_a_resumable_checkpoint(tmp_path):
     """SIGTERM mid-run: exit 130, outputs readable, a checkpoint at the last accepted step;
     resuming it reproduces the uninterrupted run."""
-    import os
-
     from fem_spin.config import dump_toml
 
     raw = json.loads(json.dumps(RAW))
@@ -115,17 +110,9 @@ def test_sigterm_leaves_a_resumable_checkpoint(tmp_path):
     reference = run(parse_config(raw), output_dir=str(tmp_path / "ref"), quiet=True)
     cfg = tmp_path / "long.toml"
     cfg.write_text(dump_toml(raw))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "fem_spin", "run", str(cfg), "--output-dir",
-                             str(tmp_path / "out"), "-q"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    csv = tmp_path / "out" / "long" / "timeseries.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 20):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    returncode, err = run_until_rows_then_sigterm(cfg, tmp_path / "out",
+                                                  tmp_path / "out" / "long" / "timeseries.csv", 20)
+    assert returncode == 130, err
     assert "SIGTERM" in err and "Traceback" not in err and "fem-spin resume" in err
     path = tmp_path / "out" / "long"
     state = json.loads((path / "checkpoint" / "state.json").read_text())

@@ -1,17 +1,12 @@
 """End-to-end tests of the fem-spin command: outputs, bad input, MPI rank independence,
 interrupts. They spawn their own processes, so they run in the serial session only."""
 
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 
 from fem_spin.config import dump_toml
 from fem_spin.io import read_timeseries
-from conftest import REPO, make_raw, run_cli, serial_only
+from conftest import make_raw, run_cli, run_until_rows_then_sigterm, serial_only
 
 pytestmark = serial_only()
 
@@ -117,19 +112,9 @@ def test_interrupted_run_leaves_readable_outputs(tmp_path):
     cfg = write_config(tmp_path / "long.toml", name="long",
                        geometry={"cells": [60, 6, 6]},
                        time={"t_end": 1e6, "dt_initial": 1e-3, "adaptive": False})
-    import os
-
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "fem_spin", "run", str(cfg), "--output-dir",
-                             str(tmp_path / "out"), "-q"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
     csv = tmp_path / "out" / "long" / "timeseries.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 5):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    returncode, err = run_until_rows_then_sigterm(cfg, tmp_path / "out", csv, 5)
+    assert returncode == 130, err
     assert "SIGTERM" in err and "Traceback" not in err
     series = read_timeseries(csv)
     assert len(series["t"]) >= 4 and np.all(np.diff(series["t"]) > 0)
