@@ -189,6 +189,43 @@ def test_nodal_newton_update_lands_on_P_and_refuses_to_leave_the_unit_interval()
     problem.destroy()
 
 
+@pytest.mark.parametrize("user, ksp_type, pc_type, rtol", [
+    ({}, "cg", "bjacobi", 1e-6),                                   # the model's defaults
+    ({"pc_type": "jacobi"}, "cg", "jacobi", 1e-6),                 # keeps CG and its forcing term
+    ({"pc_type": "jacobi", "ksp_rtol": 1e-9}, "cg", "jacobi", 1e-9),
+    ({"ksp_type": "gmres", "pc_type": "jacobi"}, "gmres", "jacobi", 1e-5),  # the user's whole solver
+])
+def test_user_preconditioner_keeps_the_models_krylov_method_and_tolerance(user, ksp_type, pc_type, rtol):
+    """[solver].petsc_options = {pc_type = ...} swaps the preconditioner only: the nodal-flux
+    Newton keeps CG and its 1e-6 forcing term (not PETSc's GMRES and rtol 1e-5); naming
+    ksp_type hands over the whole linear solver."""
+    cfg = make_config(geometry={"cells": [4, 1, 1]}, model={"speedup": "none"},
+                      solver={"petsc_options": user})
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    ksp = problem.newton.ksp
+    assert (ksp.getType(), ksp.getPC().getType()) == (ksp_type, pc_type)
+    assert ksp.getTolerances()[0] == pytest.approx(rtol, rel=1e-12)
+    problem.destroy()
+
+
+def test_a_krylov_solver_that_declares_the_residual_negligible_does_not_stop_newton():
+    """A loose Krylov atol (here 1e3) makes CG return dx = 0 at iteration 0: Newton must not
+    take that zero update for convergence at an unchanged state (it solves again without
+    the absolute test), so the run equals the default one."""
+    final = []
+    for options in ({}, {"ksp_atol": 1e3}):
+        cfg = make_config(geometry={"cells": [8, 1, 1]}, model={"speedup": "none"},
+                          solver={"petsc_options": options},
+                          time={"t_end": 0.5 / RATE, "dt_initial": 0.05 / RATE, "adaptive": False})
+        problem = NuclearDiffusionProblem(cfg, initial_polarization=lambda x: exact(x, 0.0))
+        problem.initialise()
+        TimeStepper(problem, cfg.time).run()
+        final.append(problem.global_max(np.tanh(problem.owned(problem.u.x.array))))
+        problem.destroy()
+    assert final[0] < A + B - 0.1                    # the mode has decayed
+    assert final[1] == pytest.approx(final[0], rel=1e-9)
+
+
 def test_newton_starts_from_the_extrapolated_state_but_not_across_an_event():
     """After an accepted step the next solve starts from u_n + (dt/dt_prev)(u_n - u_prev);
     not across a step more than twice as long, and not after an event (forget_history)."""

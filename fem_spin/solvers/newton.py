@@ -193,10 +193,15 @@ class NewtonSolver:
         self.prefix = f"{prefix}{next(_SOLVER_COUNTER)}_"
         opts = PETSc.Options()
         user = dict(petsc_options or {})
-        # A user who picks the Krylov method or preconditioner gets exactly their choice
-        # (defaults such as hypre options would otherwise linger unused).
-        base = ({} if {"ksp_type", "pc_type"} & set(user)
-                else {**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults})
+        defaults = {**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults}
+        if "ksp_type" in user:
+            base = {}       # the user's whole linear solver (e.g. preonly + LU)
+        elif "pc_type" in user:
+            # the user's preconditioner under the model's Krylov method and forcing term
+            # (CG on an SPD operator; PETSc's own GMRES and rtol 1e-5 would be a silent change)
+            base = {k: v for k, v in defaults.items() if k.startswith("ksp_")}
+        else:
+            base = defaults
         self._option_keys = []
         for key, value in {**base, **user}.items():
             opts[f"{self.prefix}{key}"] = value
@@ -240,6 +245,12 @@ class NewtonSolver:
                 # the kept preconditioner no longer fits: rebuild it once
                 reason, its = self._attempt_linear_solve(False)
                 linear_its += its
+            if isinstance(reason, int) and reason > 0 and its == 0 and r > s["atol"]:
+                # The Krylov solver found F negligible by its own (preconditioned, absolute)
+                # test and returned dx = 0, but Newton does not: a zero update would pass the
+                # stol test below as "converged" at an unchanged state. Solve for real.
+                reason, its = self._attempt_linear_solve(True, absolute_tolerance=0.0)
+                linear_its += its
             if isinstance(reason, PETSc.Error):
                 return NewtonResult(False, it, linear_its, r, f"linear solver error: PETSc error "
                                                               f"code {reason.ierr}")
@@ -279,14 +290,22 @@ class NewtonSolver:
                             f"no convergence in {s['max_iterations']} Newton iterations "
                             f"(residual {r:.3e}, started at {r0:.3e})")
 
-    def _attempt_linear_solve(self, reuse_preconditioner: bool) -> tuple[int | PETSc.Error, int]:
+    def _attempt_linear_solve(self, reuse_preconditioner: bool,
+                              absolute_tolerance: float | None = None) -> tuple[int | PETSc.Error, int]:
         """:meth:`_linear_solve`, with a PETSc error (e.g. the factorisation of a singular
-        matrix) returned in place of the converged reason."""
+        matrix) returned in place of the converged reason; ``absolute_tolerance`` replaces
+        the Krylov atol for this solve only."""
+        saved = self.ksp.getTolerances()
+        if absolute_tolerance is not None:
+            self.ksp.setTolerances(atol=absolute_tolerance)
         try:
             return self._linear_solve(reuse_preconditioner)
         except PETSc.Error as exc:
             self._reset()            # PETSc leaves vectors locked after an error
             return exc, 0
+        finally:
+            if absolute_tolerance is not None:
+                self.ksp.setTolerances(*saved)
 
     def _linear_solve(self, reuse_preconditioner: bool) -> tuple[int, int]:
         """Assemble the operator and solve with it (dx: before recover_update); returns the
