@@ -130,6 +130,7 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                          merge_into="fields.pvd" if resume else None,
                          keep_until=state["t"] if resume else None)
     totals = dict(state["totals"]) if resume else {"newton": 0, "linear": 0, "rejected": 0}
+    totals.setdefault("above_tolerance", 0)
     wall_before = state["wall_time_s"] if resume else 0.0
     probe = problem.profile_probe() if hasattr(problem, "profile_probe") else None
     profiles: dict[float, np.ndarray] = ({float(t): np.asarray(v) for t, v in state["profiles"].items()}
@@ -151,6 +152,14 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
         totals["newton"] += info.newton_iterations
         totals["linear"] += info.linear_iterations
         totals["rejected"] += info.rejected
+        if info.above_tolerance:
+            if totals["above_tolerance"] == 0:
+                rank0_print(f"  warning: at t = {info.t:.6g} s the time error estimate "
+                            f"{info.error_estimate:.3g} exceeds time.tolerance = "
+                            f"{config.time.tolerance:g} at time.dt_min = {config.time.dt_min:g} s; "
+                            f"such steps are counted in summary.json (steps_above_tolerance)",
+                            comm=comm)
+            totals["above_tolerance"] += 1
         series.write({"step": info.step, "t": info.t, "dt": info.dt,
                       "newton_iterations": info.newton_iterations,
                       "linear_iterations": info.linear_iterations, "rejected": info.rejected,
@@ -205,6 +214,7 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
         fields.close()
         summary.update(steps=stepper.step, t_final=stepper.t, newton_iterations=totals["newton"],
                        linear_iterations=totals["linear"], rejected_steps=totals["rejected"],
+                       steps_above_tolerance=totals["above_tolerance"],
                        wall_time_s=wall_before + time.perf_counter() - wall0,
                        final=problem.observables(), snapshot_times=[0.0, *times])
         if comm.rank == 0 and profiles:

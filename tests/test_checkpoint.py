@@ -195,6 +195,69 @@ def test_persistent_failure_stops_cleanly_with_the_last_good_state(tmp_path):
     assert np.all(np.isfinite(series["P_mean"]))
 
 
+class _SolvesOnlyShortSteps:
+    """A Steppable whose solve fails for steps longer than ``longest``: q = t."""
+
+    def __init__(self, longest):
+        self.comm, self.longest, self.tried = MPI.COMM_SELF, longest, []
+        self.t = self.t_new = 0.0
+
+    def set_time_step(self, t_new, dt):
+        self.t_new, self.dt = t_new, dt
+
+    def solve_step(self):
+        from fem_spin.solvers.newton import NewtonResult
+
+        self.tried.append(self.dt)
+        ok = self.dt <= self.longest * (1 + 1e-12)
+        return NewtonResult(ok, 1, 1, 0.0, "" if ok else "step too long (test)")
+
+    def accept_step(self):
+        self.t = self.t_new
+
+    def reject_step(self):
+        pass
+
+    def error_quantity(self):
+        return np.array([self.t])
+
+
+def test_a_failing_step_is_tried_at_dt_min_before_the_run_gives_up():
+    """Halving 0.4 s would give 0.2 s < dt_min = 0.25 s: the stepper tries 0.25 s (which
+    succeeds here) instead of stopping; a step failing at dt_min stops the run."""
+    from fem_spin.solvers import TimeStepper
+
+    time_cfg = parse_config(make_raw(time={"t_end": 1.0, "dt_initial": 0.4, "dt_min": 0.25,
+                                           "adaptive": False})).time
+    problem = _SolvesOnlyShortSteps(longest=0.25)
+    stepper = TimeStepper(problem, time_cfg)
+    stepper.run()
+    assert stepper.t == pytest.approx(1.0) and problem.tried[:2] == [0.4, 0.25]
+    with pytest.raises(SimulationFailed, match="step too long"):
+        TimeStepper(_SolvesOnlyShortSteps(longest=0.1), time_cfg).run()
+
+
+@pytest.mark.parallel
+def test_steps_above_tolerance_at_dt_min_are_warned_and_counted(tmp_path, capsys):
+    """With dt_min too large for the tolerance the stepper cannot shrink the step: the step
+    is accepted, but the run warns once and summary.json counts such steps; with a
+    reachable tolerance the count is 0."""
+    counts = {}
+    for name, dt_min in (("capped", 0.01), ("free", 1e-9)):
+        raw = json.loads(json.dumps(RAW))
+        raw["time"].update({"dt_min": dt_min, "tolerance": 1e-4, "t_end": 0.5})
+        raw["name"] = name
+        run(parse_config(raw), output_dir=out_dir(tmp_path), quiet=False)
+        MPI.COMM_WORLD.barrier()
+        summary = json.loads((Path(out_dir(tmp_path)) / name / "summary.json").read_text())
+        counts[name] = summary["steps_above_tolerance"]
+    out = capsys.readouterr().out
+    assert counts["capped"] > 0 and counts["free"] == 0
+    if MPI.COMM_WORLD.rank == 0:
+        assert out.count("exceeds time.tolerance") == 1
+        assert "time.dt_min = 0.01 s" in out
+
+
 @serial_only()
 def test_same_inputs_give_identical_outputs(tmp_path):
     """Two fresh processes on the same file write byte-identical series and profiles."""

@@ -192,6 +192,19 @@ def test_pulsed_buildup_reaches_source_polarization():
     assert seen[60.0]["P_max"] <= 0.9 + 1e-9
 
 
+@pytest.mark.parametrize("offset", [-1e-10, 0.0, 2e-10])
+def test_an_output_time_next_to_a_pulse_does_not_apply_it_twice(offset):
+    """Output times within the pulse-time tolerance (1e-9 of a period) before, at or after
+    the pulse at t = 1/3 s: the pulse is applied once, and the run equals the one without
+    that output time."""
+    model = {"source": "pulsed", "exchange_probability": 0.5, "repetition_rate": 3.0}
+    base, _ = simulate(dnp_raw(model=model, time={"t_end": 0.5, "dt_initial": 1e-3}))
+    near, _ = simulate(dnp_raw(model=model, time={"t_end": 0.5, "dt_initial": 1e-3}),
+                       times=(1.0 / 3.0 + offset,))
+    assert base.source.pulses == near.source.pulses == 2     # t = 0 and 1/3 s
+    assert near.mean_polarization() == pytest.approx(base.mean_polarization(), rel=1e-6)
+
+
 def _steady_state_profile(r, D, R1, k, P_e, r_s, R):
     """Exact steady state of the radial cell: P_in + C sinh(kappa r)/r inside r_s,
     (A e^{-r/l} + B e^{r/l})/r outside, l = sqrt(D/R1), dP/dr(R) = 0, C^1 at r_s."""

@@ -226,6 +226,41 @@ def test_a_krylov_solver_that_declares_the_residual_negligible_does_not_stop_new
     assert final[1] == pytest.approx(final[0], rel=1e-9)
 
 
+def test_a_petsc_error_in_a_reused_preconditioner_solve_is_retried_with_the_real_residual():
+    """A PETSc error in the solve of Newton iteration 2 (kept preconditioner) resets the
+    solver; the rebuilt solve must use the residual again (the reset zeroes the right-hand
+    side: a zero update would then pass as convergence), so the step ends where an
+    undisturbed one does."""
+    from petsc4py import PETSc
+
+    def one_step(fail_on_call):
+        # relaxation moves Pbar, so the global speed-up's fixed point takes several iterations
+        cfg = make_config(geometry={"cells": [8, 1, 1]}, model={"speedup": "global", "R1": RATE})
+        problem = NuclearDiffusionProblem(cfg, initial_polarization=lambda x: exact(x, 0.0))
+        problem.initialise()
+        newton, calls = problem.newton, [0]
+        original = newton._linear_solve
+
+        def flaky(reuse):
+            calls[0] += 1
+            if calls[0] == fail_on_call:
+                raise PETSc.Error(73)
+            return original(reuse)
+
+        newton._linear_solve = flaky
+        problem.set_time_step(2.0 / RATE, 2.0 / RATE)
+        result = problem.solve_step()
+        P = np.tanh(problem.owned(problem.u.x.array)).copy()
+        problem.destroy()
+        return result, P, calls[0]
+
+    reference, P_ref, _ = one_step(fail_on_call=0)
+    result, P, calls = one_step(fail_on_call=2)
+    assert reference.converged and reference.iterations >= 2
+    assert result.converged and calls >= 3        # the failed solve was retried
+    np.testing.assert_allclose(P, P_ref, rtol=0, atol=1e-9)
+
+
 def test_newton_starts_from_the_extrapolated_state_but_not_across_an_event():
     """After an accepted step the next solve starts from u_n + (dt/dt_prev)(u_n - u_prev);
     not across a step more than twice as long, and not after an event (forget_history)."""

@@ -141,19 +141,22 @@ class SourceTerm:
             * weight_nodal * v * dx_lumped
 
     # ---------------------------------------------------------------- pulses
+    # Pulse k is due at k/f_rep; ``pulses`` (checkpointed) counts those applied, so pulse k
+    # is applied once even when a stop lands within the time tolerance on either side of it.
     def next_pulse_time(self, t: float) -> float | None:
         if self.kind != "pulsed":
             return None
         period = 1.0 / self.f_rep
-        k = np.floor(t / period * (1 + 1e-12)) + 1
+        k = max(np.floor(t / period * (1 + 1e-12)) + 1, self.pulses)
         return float(k * period)
 
     def is_pulse_time(self, t: float) -> bool:
+        """A pulse not yet applied is due at t (within 1e-9 of a period)."""
         if self.kind != "pulsed":
             return False
         period = 1.0 / self.f_rep
         k = round(t / period)
-        return abs(t - k * period) <= 1e-9 * period
+        return abs(t - k * period) <= 1e-9 * period and k >= self.pulses
 
     def apply_pulse(self, w: np.ndarray) -> None:
         """P <- P + p_x theta (P_e - P) on the nodal spin temperatures w = artanh(P), in place."""

@@ -71,6 +71,7 @@ def _clear_live_options() -> None:
     _LIVE_OPTION_KEYS.clear()
 
 _KSP_REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
+_PC_REASONS = {v: k for k, v in vars(PETSc.PC.FailedReason).items() if isinstance(v, int)}
 
 
 @dataclasses.dataclass
@@ -239,29 +240,20 @@ class NewtonSolver:
             # (not for a direct solve: "preonly" would apply the old factors as if exact)
             reuse = (it > 1 and self.assembler.slowly_varying_jacobian
                      and self.ksp.getType() != PETSc.KSP.Type.PREONLY)
-            reason, its = self._attempt_linear_solve(reuse)
+            failure, reason, its = self._newton_update(reuse)
             linear_its += its
-            if reuse and not (isinstance(reason, int) and reason > 0):
-                # the kept preconditioner no longer fits: rebuild it once
-                reason, its = self._attempt_linear_solve(False)
-                linear_its += its
-            if isinstance(reason, int) and reason > 0 and its == 0 and r > s["atol"]:
-                # The Krylov solver found F negligible by its own (preconditioned, absolute)
-                # test and returned dx = 0, but Newton does not: a zero update would pass the
-                # stol test below as "converged" at an unchanged state. Solve for real.
-                reason, its = self._attempt_linear_solve(True, absolute_tolerance=0.0)
-                linear_its += its
-            if isinstance(reason, PETSc.Error):
-                return NewtonResult(False, it, linear_its, r, f"linear solver error: PETSc error "
-                                                              f"code {reason.ierr}")
-            if reason < 0:
-                self._reset()  # a failed factorisation must not linger into the retry
-                return NewtonResult(False, it, linear_its, r,
-                                    f"linear solver failed: {_KSP_REASONS.get(reason, reason)}")
-            failure = self.assembler.recover_update(self.dx)
             if failure:
                 return NewtonResult(False, it, linear_its, r, failure)
-            if self.dx.norm() <= s["stol"] * max(1.0, self.assembler.u.x.petsc_vec.norm()):
+            if self._negligible(self.dx) and reason == PETSc.KSP.ConvergedReason.CONVERGED_ATOL:
+                # The Krylov solver stopped on its absolute test, in its own (preconditioned)
+                # norm, while Newton's residual is not converged: its dx may be truncated to
+                # nothing, and a negligible update would pass as convergence at an unchanged
+                # state. Solve again without the absolute test.
+                failure, reason, its = self._newton_update(True, absolute_tolerance=0.0)
+                linear_its += its
+                if failure:
+                    return NewtonResult(False, it, linear_its, r, failure)
+            if self._negligible(self.dx):
                 self.assembler.update(self.dx)
                 lag_change = self._refresh_lagged()
                 if lag_change <= s["lag_tol"]:
@@ -290,22 +282,63 @@ class NewtonSolver:
                             f"no convergence in {s['max_iterations']} Newton iterations "
                             f"(residual {r:.3e}, started at {r0:.3e})")
 
+    def _negligible(self, dx: PETSc.Vec) -> bool:
+        """The update is below stol * max(1, |u|): the residual is at round-off level."""
+        return dx.norm() <= self.settings["stol"] * max(1.0, self.assembler.u.x.petsc_vec.norm())
+
+    def _newton_update(self, reuse_preconditioner: bool, absolute_tolerance: float | None = None
+                       ) -> tuple[str | None, int | None, int]:
+        """Solve J dx = F (A dx = F for assemblers with ``recover_update``) and turn dx into
+        the update of u; returns (failure reason or None, KSP converged reason, Krylov
+        iterations). A kept preconditioner that fails is rebuilt once."""
+        reason, its = self._attempt_linear_solve(reuse_preconditioner, absolute_tolerance)
+        if reuse_preconditioner and not (isinstance(reason, int) and reason > 0):
+            reason, more = self._attempt_linear_solve(False, absolute_tolerance)
+            its += more
+        if isinstance(reason, str):
+            return f"linear solver error: {reason}", None, its
+        if reason < 0:
+            failure = f"linear solver failed: {self._describe_failure(reason)}"
+            self._reset()  # a failed factorisation must not linger into the retry
+            return failure, reason, its
+        return self.assembler.recover_update(self.dx), reason, its
+
+    def _describe_failure(self, reason: int) -> str:
+        text = str(_KSP_REASONS.get(reason, reason))
+        if reason == PETSc.KSP.ConvergedReason.DIVERGED_PCSETUP_FAILED:
+            try:
+                pc_reason = self.ksp.getPC().getFailedReason()
+                text += f" (preconditioner: {_PC_REASONS.get(pc_reason, pc_reason)})"
+            except (AttributeError, PETSc.Error):
+                pass
+        return text
+
     def _attempt_linear_solve(self, reuse_preconditioner: bool,
-                              absolute_tolerance: float | None = None) -> tuple[int | PETSc.Error, int]:
+                              absolute_tolerance: float | None = None) -> tuple[int | str, int]:
         """:meth:`_linear_solve`, with a PETSc error (e.g. the factorisation of a singular
-        matrix) returned in place of the converged reason; ``absolute_tolerance`` replaces
-        the Krylov atol for this solve only."""
+        matrix) on any rank returned on every rank as its message in place of the converged
+        reason; ``absolute_tolerance`` replaces the Krylov atol for this solve only."""
         saved = self.ksp.getTolerances()
         if absolute_tolerance is not None:
             self.ksp.setTolerances(atol=absolute_tolerance)
+        error = None
         try:
-            return self._linear_solve(reuse_preconditioner)
+            reason, its = self._linear_solve(reuse_preconditioner)
         except PETSc.Error as exc:
-            self._reset()            # PETSc leaves vectors locked after an error
-            return exc, 0
+            error, reason, its = exc, 0, 0
         finally:
             if absolute_tolerance is not None:
                 self.ksp.setTolerances(*saved)
+        if self.comm.allreduce(error is not None, op=MPI.LOR):
+            # PETSc leaves vectors locked after an error: new objects, on every rank together,
+            # and the residual again (the new right-hand side is zero)
+            self._reset()
+            self.assembler.residual(self.b)
+            if error is None:
+                return "PETSc error on another rank", 0
+            detail = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), "")
+            return f"PETSc error code {error.ierr}" + (f": {detail}" if detail else ""), 0
+        return reason, its
 
     def _linear_solve(self, reuse_preconditioner: bool) -> tuple[int, int]:
         """Assemble the operator and solve with it (dx: before recover_update); returns the
