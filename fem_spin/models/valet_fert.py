@@ -439,19 +439,14 @@ class ValetFertProblem(SteadyProblem):
     def create_solver(self, direct: bool = False) -> None:
         from dolfinx.fem.petsc import LinearProblem
 
+        from fem_spin.solvers.newton import linear_solver_options
+
         user = self.config.solver.petsc_options
-        krylov = {"ksp_type": "gmres" if self.params.precession else "cg",
-                  **{k: v for k, v in self.KRYLOV_DEFAULTS.items() if k.startswith("ksp_")}}
-        if direct:
-            options = dict(self.DIRECT)
-        elif "ksp_type" in user:
-            options = dict(user)      # the user's whole solver (e.g. preonly + LU)
-        elif "pc_type" in user:
-            # the user's preconditioner; the Krylov method and its tight tolerances stay
-            # (a linear model's accuracy is the Krylov tolerance: PETSc's rtol 1e-5 is not enough)
-            options = {**krylov, **user}
-        else:
-            options = {**krylov, **self.KRYLOV_DEFAULTS, **user}
+        defaults = {"ksp_type": "gmres" if self.params.precession else "cg", **self.KRYLOV_DEFAULTS}
+        # (a pc_type alone keeps the tight Krylov tolerances: a linear model's accuracy is the
+        # Krylov tolerance, and PETSc's rtol 1e-5 is not enough)
+        options = (dict(self.DIRECT) if direct
+                   else linear_solver_options(defaults, user))
         self.uses_default_krylov = not direct and options.get("ksp_type") != "preonly"
         self.linear_problem = LinearProblem(self.a, self.L, bcs=self.bcs, u=self.u, petsc_options=options)
 

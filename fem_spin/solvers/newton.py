@@ -21,7 +21,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 __all__ = ["NEWTON_DEFAULTS", "LINEAR_SOLVER_DEFAULTS", "NewtonResult", "Assembler",
-           "DolfinxAssembler", "NewtonSolver"]
+           "DolfinxAssembler", "NewtonSolver", "linear_solver_options"]
 
 #: Newton settings; a run's [solver] table overrides them.
 NEWTON_DEFAULTS = {
@@ -56,6 +56,20 @@ LINEAR_SOLVER_DEFAULTS = {
     "ksp_max_it": 500,
     "pc_type": "bjacobi",
 }
+
+
+def linear_solver_options(defaults: dict, user: dict) -> dict:
+    """PETSc options of a model's linear solve: ``user`` ([solver].petsc_options) over the
+    model's ``defaults``. Naming ``ksp_type`` hands over the whole linear solver (e.g.
+    preonly + LU); a ``pc_type`` alone swaps the preconditioner and keeps the model's Krylov
+    method and tolerances (its ``ksp_*`` defaults: PETSc's own GMRES at rtol 1e-5 would be
+    a silent change of method and accuracy)."""
+    if "ksp_type" in user:
+        return dict(user)
+    if "pc_type" in user:
+        return {**{k: v for k, v in defaults.items() if k.startswith("ksp_")}, **user}
+    return {**defaults, **user}
+
 
 _SOLVER_COUNTER = itertools.count()
 #: option keys of live solvers; removed at exit, so that PETSc's unused-options warning does
@@ -195,17 +209,10 @@ class NewtonSolver:
         self.prefix = f"{prefix}{next(_SOLVER_COUNTER)}_"
         opts = PETSc.Options()
         user = dict(petsc_options or {})
-        defaults = {**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults}
-        if "ksp_type" in user:
-            base = {}       # the user's whole linear solver (e.g. preonly + LU)
-        elif "pc_type" in user:
-            # the user's preconditioner under the model's Krylov method and forcing term
-            # (CG on an SPD operator; PETSc's own GMRES and rtol 1e-5 would be a silent change)
-            base = {k: v for k, v in defaults.items() if k.startswith("ksp_")}
-        else:
-            base = defaults
+        options = linear_solver_options({**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults},
+                                        user)
         self._option_keys = []
-        for key, value in {**base, **user}.items():
+        for key, value in options.items():
             opts[f"{self.prefix}{key}"] = value
             self._option_keys.append(f"{self.prefix}{key}")
         _LIVE_OPTION_KEYS.update(self._option_keys)
@@ -245,7 +252,7 @@ class NewtonSolver:
             linear_its += its
             if failure:
                 return NewtonResult(False, it, linear_its, r, failure)
-            if self._negligible(self.dx) and reason == PETSc.KSP.ConvergedReason.CONVERGED_ATOL:
+            if reason == PETSc.KSP.ConvergedReason.CONVERGED_ATOL and self._negligible(self.dx):
                 # The Krylov solver stopped on its absolute test, in its own (preconditioned)
                 # norm, while Newton's residual is not converged: its dx may be truncated to
                 # nothing, and a negligible update would pass as convergence at an unchanged
