@@ -240,6 +240,15 @@ class TimeConfig:
             raise ConfigError("time.dt_min", f"must not exceed time.dt_initial ({self.dt_initial})")
 
 
+#: fewest DOFs at which preconditioner = "auto" takes geometric multigrid (on the DNP cube
+#: it is 1.2x slower than ILU(0) at 27k DOFs, as fast at 119k and faster above:
+#: benchmarks/README.md section 2)
+MULTIGRID_AUTO_DOFS = 100_000
+#: automatic multigrid depth: coarsen until the coarsest mesh has at most this many nodes
+#: (its direct solve then costs little next to a fine-level sweep)
+MULTIGRID_COARSEST_NODES = 200
+
+
 @dataclasses.dataclass
 class SolverConfig:
     """[solver]: Newton and linear-solver settings (PETSc options pass through)."""
@@ -250,6 +259,15 @@ class SolverConfig:
                                 check=positive)
     petsc_options: dict = param(default_factory=dict,
                                 doc="extra PETSc options, e.g. {ksp_type='cg', pc_type='hypre'}")
+    preconditioner: Literal["auto", "ilu", "multigrid"] = param(
+        "auto", doc="preconditioner of the nodal-flux nuclear_diffusion solve on a gmsh geometry: "
+        "ilu (block Jacobi/ILU(0)), multigrid (geometric multigrid on the same geometry meshed "
+        "2, 4, ... times coarser: cost per step linear in DOFs), auto (multigrid from "
+        f"{MULTIGRID_AUTO_DOFS} DOFs, else ilu); a pc_type or ksp_type in petsc_options overrides "
+        "auto. Other models use petsc_options only")
+    multigrid_levels: int = param(0, doc="multigrid levels including the mesh itself (0: coarsen "
+                                  "until the coarsest level has at most "
+                                  f"{MULTIGRID_COARSEST_NODES} nodes)", check=non_negative)
 
 
 @dataclasses.dataclass

@@ -45,6 +45,26 @@ def test_bench_models_quick_mode_covers_every_model(tmp_path):
     assert "## Weak-scaling projection (a projection, not a measurement)" in report
 
 
+def test_bench_preconditioners_quick_mode(tmp_path):
+    """Both preconditioners at two sizes give the same Pbar; the report states exponents."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    script = str(REPO / "benchmarks" / "bench_preconditioners.py")
+    for extra in (["--quick"], ["--report"]):
+        res = subprocess.run([sys.executable, script, *extra, "--out", str(tmp_path)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads((tmp_path / "bench_preconditioners.json").read_text())
+    assert {r["preconditioner"] for r in data} == {"ilu", "multigrid"}
+    for size in {r["divisions"] for r in data}:
+        ilu, mg = ([r for r in data if r["divisions"] == size and r["preconditioner"] == pc][0]
+                   for pc in ("ilu", "multigrid"))
+        assert ilu["dofs"] == mg["dofs"] and ilu["levels"] is None and len(mg["levels"]) >= 2
+        assert abs(ilu["P_mean_final"] - mg["P_mean_final"]) < 1e-6
+        assert mg["flops_per_dof_step"] > 0 and mg["matvec_ns_per_dof"] > 0
+    report = (tmp_path / "bench_preconditioners.md").read_text()
+    assert "multigrid, 1 rank(s)" in report and "cost per step ~ DOFs^" in report
+
+
 def _comparison():
     sys.path.insert(0, str(REPO / "benchmarks"))
     import bench_fipy_comparison

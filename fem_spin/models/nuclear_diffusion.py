@@ -44,7 +44,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from fem_spin.config import ConfigError, in_range, non_negative, param, polarization, register_model, spd_tensor
+from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, ConfigError,
+                             in_range, non_negative, param, polarization, register_model, spd_tensor)
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.solvers.newton import NewtonResult
@@ -412,6 +413,7 @@ class NuclearDiffusionProblem(TransientProblem):
             self.newton.settings["lag_tol"] = self.fixed_point_tolerance
 
     def create_assembler(self):
+        use_multigrid = self._use_multigrid()
         if not self.nodal_flux:
             return super().create_assembler()
         from fem_spin.solvers.nodal_flux import NodalFluxAssembler
@@ -428,8 +430,38 @@ class NuclearDiffusionProblem(TransientProblem):
             return (float(self.residual_scale.value), float(self.dt.value), float(self.f_global.value),
                     P_eq, P_e)
 
-        return NodalFluxAssembler(self.u, self.u_n, *self._nodal_forms, coefficients=coefficients,
-                                  mpc=self.mpc)
+        assembler = NodalFluxAssembler(self.u, self.u_n, *self._nodal_forms,
+                                       coefficients=coefficients, mpc=self.mpc)
+        if use_multigrid:
+            from fem_spin.solvers.multigrid import multigrid_for_space
+
+            assembler.attach_multigrid(multigrid_for_space(
+                self.V, self.config.geometry, assembler.slaves, self.config.solver.multigrid_levels,
+                MULTIGRID_COARSEST_NODES))
+        return assembler
+
+    def _use_multigrid(self) -> bool:
+        """[solver] preconditioner: geometric multigrid (solvers/multigrid.py) needs the
+        nodal flux and a 3-D geometry that fem_spin meshes with gmsh; ``auto`` takes it from
+        MULTIGRID_AUTO_DOFS unless petsc_options choose a solver."""
+        s = self.config.solver
+        if s.preconditioner == "ilu":
+            return False
+        chosen = [k for k in ("pc_type", "ksp_type") if k in s.petsc_options]
+        possible = (self.nodal_flux and self.mesh.topology.dim == 3
+                    and callable(getattr(self.config.geometry, "builder", None)))
+        if s.preconditioner == "auto":
+            return (possible and not chosen
+                    and self.V.dofmap.index_map.size_global >= MULTIGRID_AUTO_DOFS)
+        if chosen:
+            raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
+                              f"{chosen[0]} (choose one of them)")
+        if not possible:
+            why = ("speedup = 'local' uses the quadrature flux" if not self.nodal_flux else
+                   f"geometry type '{type(self.config.geometry).__name__}' is not a 3-D gmsh geometry")
+            raise ConfigError("solver.preconditioner", "'multigrid' needs the nodal flux (speedup "
+                              f"none/global) on a 3-D geometry fem_spin meshes with gmsh: {why}")
+        return True
 
     # ------------------------------------------------------------------ stepping
     def solve_step(self) -> NewtonResult:

@@ -138,6 +138,15 @@ class Assembler(ABC):
         same on every rank) fails the Newton solve."""
         return None
 
+    def configure_preconditioner(self, pc: PETSc.PC) -> None:
+        """Called after the Krylov solver reads its options: set up a preconditioner that
+        needs more than options (e.g. a multigrid hierarchy). Nothing by default."""
+
+    def update_preconditioner(self) -> None:
+        """Called before each linear solve that rebuilds the preconditioner (not when it is
+        kept over the Newton iterations of a step): refresh the data it is built from, e.g.
+        coarse-level operators. Nothing by default."""
+
     def destroy(self) -> None:
         """Free PETSc objects the assembler owns (none by default)."""
 
@@ -226,6 +235,7 @@ class NewtonSolver:
         self.ksp.setOperators(self.A)
         self.ksp.setOptionsPrefix(self.prefix)
         self.ksp.setFromOptions()
+        self.assembler.configure_preconditioner(self.ksp.getPC())
         self.A.setOptionsPrefix(self.prefix)
         self.A.setFromOptions()
 
@@ -352,6 +362,8 @@ class NewtonSolver:
         """Assemble the operator and solve with it (dx: before recover_update); returns the
         KSP converged reason and the Krylov iterations."""
         self.assembler.jacobian(self.A)
+        if not reuse_preconditioner:
+            self.assembler.update_preconditioner()
         self.ksp.getPC().setReusePreconditioner(reuse_preconditioner)
         self.ksp.solve(self.b, self.dx)
         return self.ksp.getConvergedReason(), self.ksp.getIterationNumber()

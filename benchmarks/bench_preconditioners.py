@@ -1,0 +1,155 @@
+"""Benchmark: cost per step against DOFs on the periodic DNP cube, ILU(0) vs multigrid.
+
+    python3 benchmarks/bench_preconditioners.py [--quick] [--out DIR]        # one rank
+    mpirun -n 2 python3 benchmarks/bench_preconditioners.py [--quick] [--out DIR]
+    python3 benchmarks/bench_preconditioners.py --report [--out DIR]         # markdown
+
+The fast case of bench_fipy_comparison.py (k_x = 1e3 1/s, t_end = 0.3 s, global speed-up)
+on its prescribed grid of 129 backward-Euler steps, so that every size takes the same
+steps and the cost of a step is comparable, at h_s = r_s/12, r_s/20, r_s/30 (27k, 119k and
+about 400k DOFs), with ``[solver] preconditioner`` = ilu and multigrid. Each run records
+DOFs, multigrid levels, Newton and Krylov iterations, solve time, time per DOF per step,
+Pbar(t_end), the Krylov solves' PETSc flop count per DOF and step (the work, which
+caches do not change), and the machine's mat-vec cost per DOF with the same operator (the baseline of
+linear work: its growth with DOFs is the memory hierarchy, not the algorithm), appended to
+DIR/bench_preconditioners.json. --report writes DIR/bench_preconditioners.md with the
+per-step cost exponent between consecutive sizes next to the mat-vec exponent. Numbers are
+measurements of this machine, never asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+DIVISIONS = [12, 20, 30]
+QUICK_DIVISIONS = [4, 6]
+PRECONDITIONERS = ["ilu", "multigrid"]
+
+
+def run_case(divisions: float, preconditioner: str) -> dict:
+    import bench_fipy_comparison as fipy_bench
+    from bench_models import _matvec_ns_per_dof
+    from fem_spin.config import parse_config
+    from fem_spin.models import NuclearDiffusionProblem
+    from fem_spin.solvers import TimeStepper
+
+    case = fipy_bench.CASES["fast"]
+    raw = fipy_bench.raw_config(case, divisions)
+    raw["name"] = "bench_preconditioners"
+    raw["solver"] = {"preconditioner": preconditioner}
+    grid = fipy_bench.step_grid(case["t_end"], fipy_bench.STEPS)
+    comm = MPI.COMM_WORLD
+    comm.barrier()
+    t0 = time.perf_counter()
+    config = parse_config(raw)
+    problem = NuclearDiffusionProblem(config, comm).initialise()
+    t_setup = time.perf_counter() - t0
+    totals = {"newton": 0, "krylov": 0}
+
+    def count(info):
+        totals["newton"] += info.newton_iterations
+        totals["krylov"] += info.linear_iterations
+
+    stepper = TimeStepper(problem, config.time, output_times=[float(t) for t in grid], on_step=count)
+    krylov_event = PETSc.Log.Event("KSPSolve")
+    flops_before = krylov_event.getPerfInfo()["flops"]
+    comm.barrier()
+    t1 = time.perf_counter()
+    stepper.run()
+    comm.barrier()
+    t_solve = time.perf_counter() - t1
+    flops = comm.allreduce(krylov_event.getPerfInfo()["flops"] - flops_before, op=MPI.SUM)
+    multigrid = problem.newton.assembler.multigrid
+    out = {"divisions": divisions, "preconditioner": preconditioner, "ranks": comm.size,
+           "dofs": problem.num_dofs, "levels": multigrid.level_sizes if multigrid else None,
+           "steps": stepper.step, "newton_iterations": totals["newton"],
+           "krylov_iterations": totals["krylov"], "setup_s": t_setup, "solve_s": t_solve,
+           "us_per_dof_step": 1e6 * t_solve / (problem.num_dofs * max(stepper.step, 1)),
+           "flops_per_dof_step": flops / (problem.num_dofs * max(stepper.step, 1)),
+           "matvec_ns_per_dof": _matvec_ns_per_dof(problem, comm),
+           "P_mean_final": problem.mean_polarization()}
+    problem.destroy()
+    return out
+
+
+def _exponent(a: dict, b: dict, key: str) -> float:
+    """d log(total cost) / d log(DOFs) between two runs, from a per-DOF quantity ``key``."""
+    return 1.0 + math.log(b[key] / a[key]) / math.log(b["dofs"] / a["dofs"])
+
+
+def report(out_dir: Path) -> Path:
+    entries = json.loads((out_dir / "bench_preconditioners.json").read_text())
+    latest = {}
+    for e in entries:
+        latest[(e["ranks"], e["preconditioner"], e["divisions"])] = e
+    lines = ["| ranks | preconditioner | DOFs | levels | Newton | Krylov | Krylov/Newton | solve (s) | "
+             "us/DOF/step | time exponent | mat-vec ns/DOF | mat-vec exponent | "
+             "Krylov flop/DOF/step | flop exponent | Pbar(t_end) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for (ranks, pc) in sorted({k[:2] for k in latest}):
+        runs = sorted((e for k, e in latest.items() if k[:2] == (ranks, pc)), key=lambda e: e["dofs"])
+        for i, e in enumerate(runs):
+            slope = base = work = ""
+            if i:
+                s = _exponent(runs[i - 1], e, "us_per_dof_step")
+                b = _exponent(runs[i - 1], e, "matvec_ns_per_dof")
+                w = _exponent(runs[i - 1], e, "flops_per_dof_step")
+                slope, base, work = f"{s:.2f}", f"{b:.2f}", f"{w:.2f}"
+                verdicts.append((ranks, pc, runs[i - 1]["dofs"], e["dofs"], s, b, w))
+            levels = "-" if not e["levels"] else len(e["levels"])
+            lines.append(f"| {ranks} | {pc} | {e['dofs']} | {levels} | {e['newton_iterations']} | "
+                         f"{e['krylov_iterations']} | {e['krylov_iterations'] / e['newton_iterations']:.1f} | "
+                         f"{e['solve_s']:.1f} | {e['us_per_dof_step']:.2f} | {slope} | "
+                         f"{e['matvec_ns_per_dof']:.1f} | {base} | {e['flops_per_dof_step']:.0f} | "
+                         f"{work} | {e['P_mean_final']:.6f} |")
+    lines.append("")
+    for ranks, pc, n0, n1, s, b, w in verdicts:
+        judged = ("linear up to the memory hierarchy" if s <= b + 0.05 else
+                  f"{s - b:+.2f} above the mat-vec baseline")
+        lines.append(f"- {pc}, {ranks} rank(s), {n0} -> {n1} DOFs: cost per step ~ DOFs^{s:.2f} "
+                     f"(mat-vec DOFs^{b:.2f}: {judged}); work per step ~ DOFs^{w:.2f} "
+                     f"({'linear' if w <= 1.1 else 'more than linear'})")
+    path = out_dir / "bench_preconditioners.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two small sizes (a smoke run)")
+    parser.add_argument("--report", action="store_true", help="write the markdown table only")
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    PETSc.Log.begin()   # flop counts of the Krylov solves: the work, whatever the caches do
+    if args.report:
+        if comm.rank == 0:
+            print(report(args.out).read_text())
+        return
+    results = []
+    for divisions in (QUICK_DIVISIONS if args.quick else DIVISIONS):
+        for pc in PRECONDITIONERS:
+            entry = run_case(divisions, pc)
+            results.append(entry)
+            if comm.rank == 0:
+                print(json.dumps(entry), flush=True)
+    if comm.rank == 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "bench_preconditioners.json"
+        old = json.loads(path.read_text()) if path.exists() else []
+        path.write_text(json.dumps(old + results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+r"""Geometric multigrid on gmsh meshes: coarse levels meshed again, not refined.
+
+The preconditioners PETSc offers out of the box do not give a linear cost per step on the
+graded tetrahedral DNP cell: ILU(0)'s Krylov iterations grow as h^-1, and algebraic
+multigrid keeps the iterations flat but its coarse levels, ordered by the coarsening,
+lose the cache locality of the mesh (benchmarks/README.md section 2). This module builds
+the hierarchy from the geometry itself: gmsh meshes the same model again with every
+element size multiplied by 2, 4, ... (``Mesh.MeshSizeFactor``), which keeps the grading,
+the curved interfaces and the periodic face matching of the fine mesh. The levels are
+not nested; the prolongation from level l-1 to level l is P1 interpolation,
+
+.. math::  (P_l)_{ij} = \phi^{(l-1)}_j(x^{(l)}_i),
+
+evaluated at the nodes x_i of the finer mesh (every node of a polyhedral domain lies in
+a coarser tetrahedron). Periodic slave nodes carry no unknown of their own: a coarse
+slave column is added to its master's column, and a fine slave row is empty, so the
+coarse spaces are the periodic spaces themselves and no constraint is needed there.
+
+Coarse operators are Galerkin products. The nodal-flux operator (solvers/nodal_flux.py)
+is a fixed linear combination
+
+.. math::  A = s\,[\mathrm{diag}(m) + \Delta t\,\mathrm{diag}(r + q) + \Delta t f K]
+
+of matrices assembled once, so their Galerkin products are formed once and every new A
+(each Newton iteration) costs one weighted sum per coarse level, not a triple product.
+
+The coarse meshes are made and the transfer weights computed on rank 0 (like the fine
+mesh, which gmsh also makes on rank 0); each rank receives the rows it owns. Coarse
+unknowns are split over the ranks in contiguous blocks in gmsh's node order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+from petsc4py import PETSc
+
+__all__ = ["coarse_tetrahedra", "coarse_hierarchy", "periodic_masters", "p1_interpolation",
+           "GeometricMultigrid", "multigrid_for_space"]
+
+
+def coarse_tetrahedra(build, params, size_factor: float, unit: float | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh the geometry ``build(model, params, unit)`` with every element size times
+    ``size_factor``; returns (node coordinates (n, 3) in metres, tetrahedra (m, 4) as
+    0-based node indices). Serial: call on one rank."""
+    from fem_spin.geometry.base import gmsh_session
+
+    unit = unit or params.length_scale()
+    with gmsh_session() as gmsh:
+        gmsh.model.add("fem_spin_coarse")
+        gmsh.option.setNumber("Mesh.MeshSizeFactor", float(size_factor))
+        try:
+            build(gmsh.model, params, unit)
+            tags, coords, _ = gmsh.model.mesh.getNodes()
+            _, tet_nodes = gmsh.model.mesh.getElementsByType(4)
+        finally:
+            gmsh.option.setNumber("Mesh.MeshSizeFactor", 1.0)
+    coords = np.asarray(coords, dtype=float).reshape(-1, 3) * unit
+    tets = np.asarray(tet_nodes, dtype=np.int64).reshape(-1, 4)
+    used = np.unique(tets)                  # drop nodes no tetrahedron uses
+    index = np.full(int(tags.max()) + 1, -1, dtype=np.int64)
+    index[np.asarray(tags, dtype=np.int64)] = np.arange(tags.size)
+    x = coords[index[used]]
+    renumber = np.full(int(tags.max()) + 1, -1, dtype=np.int64)
+    renumber[used] = np.arange(used.size)
+    return x, renumber[tets]
+
+
+def coarse_hierarchy(build, params, levels: int = 0, coarsest_nodes: int = 200,
+                     max_levels: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Coarse meshes of a gmsh geometry for a ``levels``-level hierarchy (the fine mesh is
+    the last level and not included), coarsest first. ``levels`` = 0: coarsen by 2 until
+    the mesh has at most ``coarsest_nodes`` nodes or stops shrinking (a size limit of the
+    geometry itself, e.g. its smallest feature). Serial: call on one rank."""
+    meshes: list[tuple[np.ndarray, np.ndarray]] = []
+    wanted = (levels - 1) if levels else max_levels - 1
+    for k in range(1, wanted + 1):
+        x, tets = coarse_tetrahedra(build, params, 2.0 ** k)
+        if not levels and meshes and x.shape[0] > 0.7 * meshes[-1][0].shape[0]:
+            break
+        meshes.append((x, tets))
+        if not levels and x.shape[0] <= coarsest_nodes:
+            break
+    return meshes[::-1]
+
+
+def periodic_masters(x: np.ndarray, lower, upper, axes) -> np.ndarray:
+    """For every node, the index of the node it is tied to by periodicity (itself if it
+    is on no upper face). A node on an upper face in several directions maps to the
+    corner/edge node on none of them, as in solvers/periodic.py."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    scale = float(np.max(upper - lower))
+    y = (x - lower) / scale
+    hi = (upper - lower) / scale
+    image = y.copy()
+    for a in axes:
+        image[:, a] = np.where(np.isclose(y[:, a], hi[a], atol=1e-8, rtol=0), 0.0, y[:, a])
+    key = np.round(y / 1e-7).astype(np.int64)
+    lookup = {tuple(k): i for i, k in enumerate(key)}
+    image_key = np.round(image / 1e-7).astype(np.int64)
+    masters = np.arange(x.shape[0])
+    moved = np.flatnonzero(np.any(image_key != key, axis=1))
+    for i in moved:
+        j = lookup.get(tuple(image_key[i]))
+        if j is None:
+            raise RuntimeError(f"periodic coarse mesh: no node at the image of node {i} ({x[i]}): "
+                               "the face meshes do not match")
+        masters[i] = j
+    return masters
+
+
+def p1_interpolation(points: np.ndarray, x: np.ndarray, tets: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P1 interpolation from the tetrahedral mesh (x, tets) to ``points``: (point index,
+    node index, weight) triples, four per point (the barycentric coordinates of the
+    point in a tetrahedron containing it). Serial."""
+    import basix.ufl
+    import dolfinx.geometry
+    import dolfinx.mesh
+    import ufl
+
+    # dolfinx's collision tests use absolute tolerances: locate in the mesh scaled to unit
+    # size (barycentric coordinates are scale-free), not in nanometres
+    origin = x.min(axis=0)
+    extent = float(np.max(x.max(axis=0) - origin)) or 1.0
+    x = (x - origin) / extent
+    points = (np.asarray(points, dtype=float) - origin) / extent
+    domain = ufl.Mesh(basix.ufl.element("Lagrange", "tetrahedron", 1, shape=(3,)))
+    mesh = dolfinx.mesh.create_mesh(MPI.COMM_SELF, tets, x, domain)
+    original = np.asarray(mesh.geometry.input_global_indices, dtype=np.int64)
+    cell_nodes = mesh.geometry.dofmap                 # (cells, 4) geometry node indices
+    X = mesh.geometry.x
+    tree = dolfinx.geometry.bb_tree(mesh, mesh.topology.dim)
+    candidates = dolfinx.geometry.compute_collisions_points(tree, points)
+    colliding = dolfinx.geometry.compute_colliding_cells(mesh, candidates, points)
+    offsets = colliding.offsets
+    found = np.diff(offsets) > 0
+    cell = np.zeros(points.shape[0], dtype=np.int64)
+    cell[found] = colliding.array[offsets[:-1][found]]
+    if not np.all(found):
+        # not inside any cell (round-off on the boundary): take the nearest candidate
+        # cell's closest point, i.e. clipped barycentric coordinates below
+        for i in np.flatnonzero(~found):
+            near = candidates.links(i)
+            if near.size == 0:
+                near = np.arange(cell_nodes.shape[0])
+            centres = X[cell_nodes[near]].mean(axis=1)
+            cell[i] = near[np.argmin(np.linalg.norm(centres - points[i], axis=1))]
+    vertices = X[cell_nodes[cell]]                    # (n, 4, 3)
+    T = np.transpose(vertices[:, 1:, :] - vertices[:, :1, :], (0, 2, 1))
+    lam = np.linalg.solve(T, (points - vertices[:, 0, :])[:, :, None])[:, :, 0]
+    weights = np.concatenate([1.0 - lam.sum(axis=1, keepdims=True), lam], axis=1)
+    weights = np.clip(weights, 0.0, None)
+    weights /= weights.sum(axis=1, keepdims=True)
+    nodes = original[cell_nodes[cell]]
+    rows = np.repeat(np.arange(points.shape[0]), 4)
+    return rows, nodes.ravel(), weights.ravel()
+
+
+def _block_sizes(n: int, size: int) -> np.ndarray:
+    return np.array([n // size + (r < n % size) for r in range(size)], dtype=np.int64)
+
+
+def _distributed_matrix(comm, rows_per_rank, shape_local, shape_global, triples) -> PETSc.Mat:
+    """An AIJ matrix from (row, col, value) triples that rank 0 computed for all rows."""
+    if comm.rank == 0:
+        rows, cols, vals = triples
+        starts = np.concatenate([[0], np.cumsum(rows_per_rank)])
+        owner = np.searchsorted(starts, rows, side="right") - 1
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(comm.size + 1))
+        parts = [(rows[order[a:b]], cols[order[a:b]], vals[order[a:b]])
+                 for a, b in zip(bounds[:-1], bounds[1:])]
+    else:
+        parts = None
+    rows, cols, vals = comm.scatter(parts, root=0)
+    keep = vals != 0.0
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    # sum duplicates (a coarse slave folded onto a master that the same point also uses)
+    start = int(np.sum(rows_per_rank[:comm.rank]))
+    key = (rows - start) * int(shape_global[1]) + cols
+    key, inverse = np.unique(key, return_inverse=True)
+    vals = np.bincount(inverse, weights=vals, minlength=key.size)
+    local_rows, cols = np.divmod(key, int(shape_global[1]))
+    indptr = np.searchsorted(local_rows, np.arange(shape_local[0] + 1)).astype(PETSc.IntType)
+    P = PETSc.Mat().createAIJ(((shape_local[0], shape_global[0]), (shape_local[1], shape_global[1])),
+                              csr=(indptr, cols.astype(PETSc.IntType), vals.astype(PETSc.ScalarType)),
+                              comm=comm)
+    P.assemble()
+    return P
+
+
+def _galerkin(P: PETSc.Mat, component) -> PETSc.Mat:
+    """P^T C P for a matrix C, or P^T diag(c) P for a vector c."""
+    if isinstance(component, PETSc.Vec):
+        scaled = P.copy()
+        scaled.diagonalScale(L=component)
+        product = P.transposeMatMult(scaled)
+        scaled.destroy()
+        return product
+    return component.PtAP(P)
+
+
+class GeometricMultigrid:
+    """A hierarchy of non-nested gmsh meshes for PETSc's PCMG (see module docstring).
+
+    ``fine_points``: coordinates (m) of this rank's owned fine dofs, in order;
+    ``fine_slaves``: their local indices that are periodic slaves; ``fine_layout``:
+    (local, global) size of the fine operator's rows; ``coarse``: on rank 0 the coarse
+    meshes (x, tets) from the coarsest up, elsewhere ignored; ``periodic``: (lower, upper,
+    axes) of a periodic box, or None."""
+
+    def __init__(self, comm: MPI.Comm, fine_points: np.ndarray, fine_slaves: np.ndarray,
+                 fine_layout: tuple[int, int], coarse: list | None, periodic=None):
+        self.comm = comm
+        n_fine, N_fine = fine_layout
+        offset = comm.exscan(n_fine) or 0
+        keep = np.ones(fine_points.shape[0], dtype=bool)
+        keep[np.asarray(fine_slaves, dtype=np.int64)] = False
+        gathered = comm.gather((fine_points[keep], offset + np.flatnonzero(keep)), root=0)
+        fine_rows = np.asarray(comm.allgather(n_fine), dtype=np.int64)
+
+        triples, sizes = [], None
+        if comm.rank == 0:
+            reduced, free = [], []      # per coarse level: node -> unknown; master nodes
+            for x, _ in coarse:
+                masters = (periodic_masters(x, *periodic) if periodic is not None
+                           else np.arange(x.shape[0]))
+                is_master = masters == np.arange(x.shape[0])
+                reduced.append((np.cumsum(is_master) - 1)[masters])
+                free.append(np.flatnonzero(is_master))
+            sizes = [int(f.size) for f in free]
+            # level l-1 -> l for the coarse levels: rows are level l's master nodes (whose
+            # unknowns are numbered in node order), slave rows stay empty
+            for level in range(1, len(coarse)):
+                x_coarse, t_coarse = coarse[level - 1]
+                r, c, w = p1_interpolation(coarse[level][0][free[level]], x_coarse, t_coarse)
+                triples.append((r, reduced[level - 1][c], w))
+            # the finest coarse level -> the fine (dolfinx) level
+            points = np.concatenate([g[0] for g in gathered])
+            global_rows = np.concatenate([g[1] for g in gathered]).astype(np.int64)
+            x_coarse, t_coarse = coarse[-1]
+            r, c, w = p1_interpolation(points, x_coarse, t_coarse)
+            triples.append((global_rows[r], reduced[-1][c], w))
+        sizes = comm.bcast(sizes, root=0)
+        self.level_sizes = [*sizes, N_fine]
+        self.transfers: list[PETSc.Mat] = []
+        for level in range(1, len(self.level_sizes)):
+            N_c, N_f = self.level_sizes[level - 1], self.level_sizes[level]
+            n_c = int(_block_sizes(N_c, comm.size)[comm.rank])
+            if level < len(self.level_sizes) - 1:
+                rows_per_rank = _block_sizes(N_f, comm.size)
+            else:
+                rows_per_rank = fine_rows
+            part = triples[level - 1] if comm.rank == 0 else None
+            self.transfers.append(_distributed_matrix(
+                comm, rows_per_rank, (int(rows_per_rank[comm.rank]), n_c), (N_f, N_c), part))
+        self.components: list[dict[str, PETSc.Mat]] = []
+        self.operators: list[PETSc.Mat] = []
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.level_sizes)
+
+    def set_components(self, components: dict) -> None:
+        """Form the Galerkin products of the fine operator's components (name -> Mat, or
+        Vec for a diagonal) on every coarse level, padded to one nonzero pattern."""
+        current = dict(components)
+        per_level = []
+        for P in reversed(self.transfers):
+            current = {name: _galerkin(P, c) for name, c in current.items()}
+            per_level.append(current)
+        per_level.reverse()                 # coarsest first
+        self.components, self.operators = [], []
+        for level in per_level:
+            union = None
+            for C in level.values():
+                if union is None:
+                    union = C.copy()
+                else:
+                    union.axpy(1.0, C, structure=PETSc.Mat.Structure.DIFFERENT_NONZERO_PATTERN)
+            padded = {}
+            for name, C in level.items():
+                M = union.duplicate(copy=False)
+                M.zeroEntries()
+                M.axpy(1.0, C, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+                padded[name] = M
+                C.destroy()
+            self.components.append(padded)
+            self.operators.append(union)
+
+    def update(self, weights: dict[str, float]) -> None:
+        """Coarse operators <- sum of weight * component (the fine one is the caller's)."""
+        same = PETSc.Mat.Structure.SAME_NONZERO_PATTERN
+        for A, parts in zip(self.operators, self.components):
+            A.zeroEntries()
+            for name, w in weights.items():
+                A.axpy(float(w), parts[name], structure=same)
+
+    def configure(self, pc: PETSc.PC) -> None:
+        """Make ``pc`` a multiplicative V-cycle PCMG on this hierarchy (level options are
+        read afterwards from the PC's options prefix)."""
+        pc.setType(PETSc.PC.Type.MG)
+        pc.setMGLevels(self.num_levels)
+        pc.setMGType(PETSc.PC.MGType.MULTIPLICATIVE)
+        pc.setMGCycleType(PETSc.PC.MGCycleType.V)
+        for level, P in enumerate(self.transfers, start=1):
+            pc.setMGInterpolation(level, P)
+        for level, A in enumerate(self.operators):
+            pc.getMGSmoother(level).setOperators(A, A)
+        pc.setFromOptions()
+
+    def destroy(self) -> None:
+        for obj in [*self.transfers, *self.operators,
+                    *(M for level in self.components for M in level.values())]:
+            obj.destroy()
+
+
+def multigrid_for_space(V, geometry, slaves=(), levels: int = 0,
+                        coarsest_nodes: int = 200) -> GeometricMultigrid:
+    """The hierarchy for P1 space V on the mesh of ``geometry`` (which must have a gmsh
+    ``builder()``), with ``slaves`` the owned periodic slave dofs (local indices)."""
+    comm = V.mesh.comm
+    index_map = V.dofmap.index_map
+    n_owned = index_map.size_local
+    coarse = None
+    if comm.rank == 0:
+        coarse = coarse_hierarchy(geometry.builder(), geometry, levels, coarsest_nodes)
+    periodic = getattr(geometry, "periodic_box", lambda: None)()
+    points = V.tabulate_dof_coordinates()[:n_owned]
+    return GeometricMultigrid(comm, points, np.asarray(slaves, dtype=np.int64),
+                              (n_owned, index_map.size_global), coarse, periodic)

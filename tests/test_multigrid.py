@@ -1,0 +1,189 @@
+"""Geometric multigrid on gmsh meshes (fem_spin/solvers/multigrid.py).
+
+Unit tests of its parts (coarse meshes, P1 transfer, periodic folding) against exact
+answers; system tests that the preconditioned DNP cube gives the ILU answer, with Krylov
+iterations that do not grow with the mesh, on 1 and 2 ranks; configuration errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fem_spin.config import ConfigError, parse_config
+from fem_spin.geometry.dnp_cell import DNPCubeGeometry, build_dnp_cube
+from fem_spin.solvers.multigrid import (coarse_hierarchy, coarse_tetrahedra, p1_interpolation,
+                                        periodic_masters)
+
+from conftest import run_cli, serial_only
+from test_dnp import COARSE_3D, R_S, dnp_raw, simulate
+
+
+def _cube(**kw) -> DNPCubeGeometry:
+    return DNPCubeGeometry(electron_concentration="40 mM", source_radius=R_S,
+                           **{**COARSE_3D, **kw})
+
+
+def test_size_factor_coarsens_the_graded_mesh_about_eightfold():
+    cube = _cube(mesh_size_source=R_S / 6)
+    fine, _ = coarse_tetrahedra(build_dnp_cube, cube, 1.0)
+    coarse, tets = coarse_tetrahedra(build_dnp_cube, cube, 2.0)
+    assert 4.0 < fine.shape[0] / coarse.shape[0] < 12.0
+    assert tets.min() == 0 and tets.max() == coarse.shape[0] - 1
+    L = cube.side()
+    assert np.allclose(coarse.min(axis=0), -L / 2) and np.allclose(coarse.max(axis=0), L / 2)
+
+
+def test_automatic_hierarchy_stops_at_the_coarsest_size():
+    meshes = coarse_hierarchy(build_dnp_cube, _cube(mesh_size_source=R_S / 6), coarsest_nodes=300)
+    sizes = [x.shape[0] for x, _ in meshes]
+    assert sizes == sorted(sizes) and len(sizes) >= 2
+    assert sizes[0] <= 300 < sizes[1]
+
+
+def test_p1_interpolation_is_exact_for_linear_functions():
+    cube = _cube()
+    points, _ = coarse_tetrahedra(build_dnp_cube, cube, 0.5)      # a finer, non-nested mesh
+    x, tets = coarse_tetrahedra(build_dnp_cube, cube, 2.0)
+    rows, nodes, weights = p1_interpolation(points, x, tets)
+    assert np.all(weights >= 0)
+    assert np.allclose(np.bincount(rows, weights=weights), 1.0, atol=1e-12)
+
+    def linear(y):
+        return 0.3 + y @ np.array([2.0, -1.0, 0.5]) / cube.side()
+
+    interpolated = np.bincount(rows, weights=weights * linear(x)[nodes], minlength=points.shape[0])
+    assert np.max(np.abs(interpolated - linear(points))) < 1e-10
+
+
+def test_periodic_masters_tie_faces_edges_and_corners_to_the_lower_node():
+    cube = _cube()
+    x, _ = coarse_tetrahedra(build_dnp_cube, cube, 1.0)
+    lower, upper, axes = cube.periodic_box()
+    masters = periodic_masters(x, lower, upper, axes)
+    L = cube.side()
+    assert np.array_equal(masters[masters], masters)            # no slave is a master
+    shift = (x - x[masters]) / L
+    assert np.allclose(shift, np.round(shift), atol=1e-9)       # whole periods apart
+    assert np.all(np.round(shift) >= 0)                         # slaves on upper faces
+    corners = np.flatnonzero(np.all(np.isclose(np.abs(x), L / 2, rtol=1e-9, atol=0), axis=1))
+    assert corners.size == 8 and np.unique(masters[corners]).size == 1
+    assert np.allclose(x[masters[corners[0]]], -L / 2)
+    on_upper = np.any(np.isclose(x, L / 2, rtol=1e-9, atol=0), axis=1)
+    assert np.array_equal(masters != np.arange(x.shape[0]), on_upper)
+
+
+MG_CUBE = {"type": "dnp_cube", **COARSE_3D}
+MG_MODEL = {"speedup": "global", "exchange_rate": 1e3}
+MG_TIME = {"t_end": 2.0, "dt_initial": 1e-3, "adaptive": False}
+
+
+def _krylov_per_newton(raw):
+    counts = {"newton": 0, "krylov": 0}
+
+    def count(info):
+        counts["newton"] += info.newton_iterations
+        counts["krylov"] += info.linear_iterations
+
+    problem, seen = simulate(raw, on_step=count)
+    return problem, seen, counts["krylov"] / counts["newton"]
+
+
+@pytest.mark.parallel
+def test_transfer_keeps_constants_and_leaves_slave_rows_empty():
+    raw = dnp_raw(geometry=MG_CUBE, model=MG_MODEL, time=MG_TIME)
+    raw["solver"] = {"preconditioner": "multigrid", "multigrid_levels": 3}
+    cfg = parse_config(raw)
+    from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
+
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    mg = problem.newton.assembler.multigrid
+    assert mg.num_levels == 3
+    P = mg.transfers[-1]
+    ones = P.createVecRight()
+    ones.set(1.0)
+    fine = P.createVecLeft()
+    P.mult(ones, fine)
+    expected = np.ones(fine.getLocalSize())
+    expected[problem.newton.assembler.slaves] = 0.0
+    assert np.allclose(fine.array, expected, atol=1e-12)
+    # the coarse unknowns are the periodic ones: no coarse operator row is empty
+    mg.update({"stiffness": 1.0, "capacity": 1.0, "rates": 0.0})
+    for A in mg.operators:
+        assert A.getDiagonal().min()[1] > 0
+
+
+@pytest.mark.parallel
+def test_multigrid_gives_the_ilu_answer_with_mesh_independent_iterations():
+    """Pbar(t) equals the ILU(0) run to Newton's tolerance; the Krylov iterations per Newton
+    iteration stay flat from h_s = r_s/2 to r_s/4 (8x the DOFs), where ILU(0)'s grow."""
+    results = {}
+    for name, solver, hs in (("ilu", {"preconditioner": "ilu"}, R_S / 2),
+                             ("mg", {"preconditioner": "multigrid"}, R_S / 2),
+                             ("ilu_fine", {"preconditioner": "ilu"}, R_S / 4),
+                             ("mg_fine", {"preconditioner": "multigrid"}, R_S / 4)):
+        raw = dnp_raw(geometry={**MG_CUBE, "mesh_size_source": hs}, model=MG_MODEL, time=MG_TIME)
+        raw["solver"] = solver
+        problem, seen, per_newton = _krylov_per_newton(raw)
+        results[name] = (seen[MG_TIME["t_end"]]["P_mean"], per_newton, problem)
+    assert results["mg"][2].newton.assembler.multigrid is not None
+    assert results["ilu"][2].newton.assembler.multigrid is None
+    assert abs(results["mg"][0] - results["ilu"][0]) < 1e-8
+    assert abs(results["mg_fine"][0] - results["ilu_fine"][0]) < 1e-8
+    assert results["mg_fine"][1] < 1.25 * results["mg"][1], results
+    assert results["mg_fine"][1] < results["ilu_fine"][1], results
+
+
+@serial_only()
+def test_multigrid_run_is_rank_independent(tmp_path):
+    cfg = (
+        'name = "cube"\n[geometry]\ntype = "dnp_cube"\nelectron_concentration = "40 mM"\n'
+        f'source_radius = {R_S}\nmesh_size_source = {R_S / 3}\nmesh_size_bulk = 0.8e-9\n'
+        '[model]\ntype = "nuclear_diffusion"\nD0 = 1e-18\nspeedup = "global"\nsource = "continuous"\n'
+        'source_polarization = 0.9\nexchange_rate = 1e3\n'
+        '[time]\nt_end = 5.0\ndt_initial = 0.05\nadaptive = false\n'
+        '[solver]\npreconditioner = "multigrid"\n'
+        '[output]\nplot = false\nrender = false\nfield_snapshots = 1\n')
+    (tmp_path / "cube.toml").write_text(cfg)
+    series = {}
+    for n in (1, 2):
+        proc = run_cli("run", "cube.toml", "-q", "--output-dir", f"out{n}", cwd=tmp_path, mpi=n)
+        assert proc.returncode == 0, proc.stderr
+        data = np.genfromtxt(tmp_path / f"out{n}" / "cube" / "timeseries.csv", delimiter=",", names=True)
+        series[n] = data["P_mean"]
+    assert len(series[1]) == len(series[2]) > 5
+    assert np.allclose(series[1], series[2], rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("geometry, model, solver, message", [
+    ({"type": "dnp_radial"}, {}, {}, "not a 3-D gmsh geometry"),
+    (MG_CUBE, {"speedup": "local"}, {}, "speedup = 'local'"),
+    (MG_CUBE, {}, {"petsc_options": {"pc_type": "hypre"}}, "conflicts with petsc_options.pc_type"),
+])
+def test_multigrid_where_it_cannot_work_is_a_config_error(geometry, model, solver, message):
+    from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
+
+    raw = dnp_raw(geometry=geometry, model=model)
+    raw["solver"] = {"preconditioner": "multigrid", **solver}
+    with pytest.raises(ConfigError, match="solver.preconditioner") as err:
+        NuclearDiffusionProblem(parse_config(raw)).initialise()
+    assert message in str(err.value)
+
+
+def test_unknown_preconditioner_is_rejected():
+    raw = dnp_raw()
+    raw["solver"] = {"preconditioner": "amg"}
+    with pytest.raises(ConfigError, match="preconditioner"):
+        parse_config(raw)
+
+
+def test_auto_takes_multigrid_from_the_size_threshold(monkeypatch):
+    import fem_spin.models.nuclear_diffusion as nd
+
+    monkeypatch.setattr(nd, "MULTIGRID_AUTO_DOFS", 100)
+    raw = dnp_raw(geometry=MG_CUBE, model=MG_MODEL, time=MG_TIME)
+    problem = nd.NuclearDiffusionProblem(parse_config(raw)).initialise()
+    assert problem.newton.assembler.multigrid is not None
+    raw["solver"] = {"petsc_options": {"pc_type": "jacobi"}}
+    problem = nd.NuclearDiffusionProblem(parse_config(raw)).initialise()
+    assert problem.newton.assembler.multigrid is None
