@@ -247,6 +247,12 @@ MULTIGRID_AUTO_DOFS = 100_000
 #: automatic multigrid depth: coarsen until the coarsest mesh has at most this many nodes
 #: (its direct solve then costs little next to a fine-level sweep)
 MULTIGRID_COARSEST_NODES = 200
+#: models whose [solver] preconditioner may be "multigrid" (triplet_dnp: for its unit cells)
+MULTIGRID_MODELS = ("nuclear_diffusion", "triplet_dnp")
+
+
+def _multigrid_levels(value) -> str | None:
+    return None if value == 0 or value >= 2 else f"must be 0 (automatic) or at least 2 (got {value})"
 
 
 @dataclasses.dataclass
@@ -262,12 +268,12 @@ class SolverConfig:
     preconditioner: Literal["auto", "ilu", "multigrid"] = param(
         "auto", doc="preconditioner of the nodal-flux nuclear_diffusion solve on a gmsh geometry: "
         "ilu (block Jacobi/ILU(0)), multigrid (geometric multigrid on the same geometry meshed "
-        "2, 4, ... times coarser: cost per step linear in DOFs), auto (multigrid from "
-        f"{MULTIGRID_AUTO_DOFS} DOFs, else ilu); a pc_type or ksp_type in petsc_options overrides "
-        "auto. Other models use petsc_options only")
+        "2, 4, ... times coarser: work per step linear in DOFs), auto (multigrid on the periodic "
+        f"DNP cube from {MULTIGRID_AUTO_DOFS} DOFs, else ilu; ilu whenever petsc_options set "
+        "ksp_type or any pc_* option). Other models use petsc_options only")
     multigrid_levels: int = param(0, doc="multigrid levels including the mesh itself (0: coarsen "
                                   "until the coarsest level has at most "
-                                  f"{MULTIGRID_COARSEST_NODES} nodes)", check=non_negative)
+                                  f"{MULTIGRID_COARSEST_NODES} nodes)", check=_multigrid_levels)
 
 
 @dataclasses.dataclass
@@ -504,6 +510,9 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
         else:
             time = build_section(TimeConfig, raw["time"], "time")
         solver = build_section(SolverConfig, raw.get("solver", {}), "solver")
+        if solver.preconditioner == "multigrid" and raw["model"].get("type") not in MULTIGRID_MODELS:
+            raise ConfigError("solver.preconditioner", f"'multigrid' serves {' and '.join(MULTIGRID_MODELS)}; "
+                              f"model {raw['model'].get('type')!r} takes its solver from petsc_options")
         output = build_section(OutputConfig, raw.get("output", {}), "output")
         sweep = raw.get("sweep", {})
         if not isinstance(sweep, dict):

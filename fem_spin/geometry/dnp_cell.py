@@ -110,6 +110,9 @@ class DNPCubeGeometry(_DNPCell):
     """[geometry] type = "dnp_cube": periodic cube of side L = n_e^(-1/3) (physics.md 1.2)."""
 
     _limit_name = "half the cube side L/2"
+    #: [solver] preconditioner = "auto" takes geometric multigrid here from 100k DOFs (measured:
+    #: benchmarks/README.md section 2)
+    multigrid_auto = True
 
     def outer_radius(self) -> float:
         return 0.5 * self.side()

@@ -442,25 +442,39 @@ class NuclearDiffusionProblem(TransientProblem):
 
     def _use_multigrid(self) -> bool:
         """[solver] preconditioner: geometric multigrid (solvers/multigrid.py) needs the
-        nodal flux and a 3-D geometry that fem_spin meshes with gmsh; ``auto`` takes it from
-        MULTIGRID_AUTO_DOFS unless petsc_options choose a solver."""
+        nodal flux on a tetrahedral mesh of a geometry fem_spin meshes with gmsh (coarse
+        levels are meshed again); ``auto`` takes it on geometries measured to gain
+        (``multigrid_auto``: the periodic DNP cube) from MULTIGRID_AUTO_DOFS, unless
+        petsc_options tune the linear solver."""
+        import dolfinx.mesh
+
         s = self.config.solver
         if s.preconditioner == "ilu":
             return False
-        chosen = [k for k in ("pc_type", "ksp_type") if k in s.petsc_options]
-        possible = (self.nodal_flux and self.mesh.topology.dim == 3
-                    and callable(getattr(self.config.geometry, "builder", None)))
+        geometry = self.config.geometry
+        chosen = [k for k in s.petsc_options if k == "ksp_type" or k.startswith(("pc_", "sub_pc_"))]
+        if not self.nodal_flux:
+            p = self.params
+            why = (f"flux = '{p.flux}'" if p.flux != "nodal" else
+                   f"speedup = '{p.speedup}' uses the quadrature flux" if p.speedup == "local" else
+                   "Dirichlet conditions use the quadrature flux")
+        elif self.mesh.topology.cell_type != dolfinx.mesh.CellType.tetrahedron:
+            why = f"the mesh has {self.mesh.topology.cell_type.name} cells, not tetrahedra"
+        elif not callable(getattr(geometry, "builder", None)):
+            why = (f"geometry type '{type(geometry).__name__}' has no gmsh builder to mesh coarser "
+                   "levels (a mesh read from a file cannot be meshed again)")
+        else:
+            why = None
         if s.preconditioner == "auto":
-            return (possible and not chosen
+            return (why is None and not chosen and getattr(geometry, "multigrid_auto", False)
                     and self.V.dofmap.index_map.size_global >= MULTIGRID_AUTO_DOFS)
-        if chosen:
+        conflicts = [k for k in chosen if k in ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")]
+        if conflicts:
             raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
-                              f"{chosen[0]} (choose one of them)")
-        if not possible:
-            why = ("speedup = 'local' uses the quadrature flux" if not self.nodal_flux else
-                   f"geometry type '{type(self.config.geometry).__name__}' is not a 3-D gmsh geometry")
+                              f"{conflicts[0]} (choose one of them)")
+        if why is not None:
             raise ConfigError("solver.preconditioner", "'multigrid' needs the nodal flux (speedup "
-                              f"none/global) on a 3-D geometry fem_spin meshes with gmsh: {why}")
+                              f"none/global) on tetrahedra of a gmsh geometry: {why}")
         return True
 
     # ------------------------------------------------------------------ stepping

@@ -76,7 +76,12 @@ def coarse_hierarchy(build, params, levels: int = 0, coarsest_nodes: int = 200,
     meshes: list[tuple[np.ndarray, np.ndarray]] = []
     wanted = (levels - 1) if levels else max_levels - 1
     for k in range(1, wanted + 1):
-        x, tets = coarse_tetrahedra(build, params, 2.0 ** k)
+        try:
+            x, tets = coarse_tetrahedra(build, params, 2.0 ** k)
+        except Exception:
+            if levels or not meshes:   # an automatic depth stops where gmsh gives up
+                raise
+            break
         if not levels and meshes and x.shape[0] > 0.7 * meshes[-1][0].shape[0]:
             break
         meshes.append((x, tets))
@@ -139,14 +144,13 @@ def p1_interpolation(points: np.ndarray, x: np.ndarray, tets: np.ndarray
     cell = np.zeros(points.shape[0], dtype=np.int64)
     cell[found] = colliding.array[offsets[:-1][found]]
     if not np.all(found):
-        # not inside any cell (round-off on the boundary): take the nearest candidate
-        # cell's closest point, i.e. clipped barycentric coordinates below
-        for i in np.flatnonzero(~found):
-            near = candidates.links(i)
-            if near.size == 0:
-                near = np.arange(cell_nodes.shape[0])
-            centres = X[cell_nodes[near]].mean(axis=1)
-            cell[i] = near[np.argmin(np.linalg.norm(centres - points[i], axis=1))]
+        # outside the mesh (a curved boundary's nodes lie outside the coarser chords): the
+        # closest cell, with clipped barycentric coordinates below
+        missing = np.flatnonzero(~found)
+        cells = np.arange(cell_nodes.shape[0], dtype=np.int32)
+        midpoints = dolfinx.geometry.create_midpoint_tree(mesh, mesh.topology.dim, cells)
+        cell[missing] = dolfinx.geometry.compute_closest_entity(
+            tree, midpoints, mesh, np.ascontiguousarray(points[missing]))
     vertices = X[cell_nodes[cell]]                    # (n, 4, 3)
     T = np.transpose(vertices[:, 1:, :] - vertices[:, :1, :], (0, 2, 1))
     lam = np.linalg.solve(T, (points - vertices[:, 0, :])[:, :, None])[:, :, 0]
@@ -156,10 +160,6 @@ def p1_interpolation(points: np.ndarray, x: np.ndarray, tets: np.ndarray
     nodes = original[cell_nodes[cell]]
     rows = np.repeat(np.arange(points.shape[0]), 4)
     return rows, nodes.ravel(), weights.ravel()
-
-
-def _block_sizes(n: int, size: int) -> np.ndarray:
-    return np.array([n // size + (r < n % size) for r in range(size)], dtype=np.int64)
 
 
 def _distributed_matrix(comm, rows_per_rank, shape_local, shape_global, triples) -> PETSc.Mat:
@@ -202,6 +202,64 @@ def _galerkin(P: PETSc.Mat, component) -> PETSc.Mat:
     return component.PtAP(P)
 
 
+def _on_root(task):
+    """Run ``task`` on rank 0 and return its result, or its error as a one-line string
+    (the caller broadcasts it, so that every rank raises instead of waiting forever)."""
+    try:
+        return task()
+    except Exception as exc:  # noqa: BLE001 - any failure must reach the other ranks
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _transfer_plan(coarse, periodic, gathered, fine_rows):
+    """Rank 0: the transfer triples of every level and the number of unknowns each rank
+    owns on every coarse level. Coarse unknowns follow the fine partition: each goes to
+    the rank owning a finer row that interpolates from it (level by level from the fine
+    mesh down), and is numbered contiguously per rank, so that the transfers and coarse
+    operators couple mostly unknowns on the same rank."""
+    if not coarse:
+        raise ValueError("no coarse level (multigrid_levels must be 0 or at least 2)")
+    size = fine_rows.size
+    reduced, free = [], []          # per coarse level: node -> unknown; master nodes
+    for x, tets in coarse:
+        if tets.size == 0:
+            raise ValueError("a coarse mesh has no tetrahedra (multigrid needs a tetrahedral mesh)")
+        masters = (periodic_masters(x, *periodic) if periodic is not None
+                   else np.arange(x.shape[0]))
+        is_master = masters == np.arange(x.shape[0])
+        reduced.append((np.cumsum(is_master) - 1)[masters])
+        free.append(np.flatnonzero(is_master))
+    # level l-1 -> l: rows are level l's unknowns (master nodes, numbered in node order;
+    # slave rows stay empty), the last transfer's rows the fine mesh's global dofs
+    triples = []
+    for level in range(1, len(coarse)):
+        x_coarse, t_coarse = coarse[level - 1]
+        r, c, w = p1_interpolation(coarse[level][0][free[level]], x_coarse, t_coarse)
+        triples.append([r, reduced[level - 1][c], w])
+    points = np.concatenate([g[0] for g in gathered])
+    global_rows = np.concatenate([g[1] for g in gathered]).astype(np.int64)
+    r, c, w = p1_interpolation(points, *coarse[-1])
+    triples.append([global_rows[r], reduced[-1][c], w])
+
+    starts = np.concatenate([[0], np.cumsum(fine_rows)])
+    row_owner = np.searchsorted(starts, triples[-1][0], side="right") - 1
+    counts = [None] * len(coarse)
+    for level in range(len(coarse) - 1, -1, -1):
+        rows, cols, _ = triples[level]
+        owner = np.zeros(free[level].size, dtype=np.int64)
+        owner[cols] = row_owner
+        order = np.argsort(owner, kind="stable")
+        renumber = np.empty_like(order)
+        renumber[order] = np.arange(order.size)
+        triples[level][1] = renumber[cols]
+        counts[level] = np.bincount(owner, minlength=size).astype(np.int64)
+        if level > 0:
+            rows_below = triples[level - 1][0]
+            row_owner = owner[rows_below]
+            triples[level - 1][0] = renumber[rows_below]
+    return [tuple(t) for t in triples], counts
+
+
 class GeometricMultigrid:
     """A hierarchy of non-nested gmsh meshes for PETSc's PCMG (see module docstring).
 
@@ -221,41 +279,22 @@ class GeometricMultigrid:
         gathered = comm.gather((fine_points[keep], offset + np.flatnonzero(keep)), root=0)
         fine_rows = np.asarray(comm.allgather(n_fine), dtype=np.int64)
 
-        triples, sizes = [], None
+        plan = None
         if comm.rank == 0:
-            reduced, free = [], []      # per coarse level: node -> unknown; master nodes
-            for x, _ in coarse:
-                masters = (periodic_masters(x, *periodic) if periodic is not None
-                           else np.arange(x.shape[0]))
-                is_master = masters == np.arange(x.shape[0])
-                reduced.append((np.cumsum(is_master) - 1)[masters])
-                free.append(np.flatnonzero(is_master))
-            sizes = [int(f.size) for f in free]
-            # level l-1 -> l for the coarse levels: rows are level l's master nodes (whose
-            # unknowns are numbered in node order), slave rows stay empty
-            for level in range(1, len(coarse)):
-                x_coarse, t_coarse = coarse[level - 1]
-                r, c, w = p1_interpolation(coarse[level][0][free[level]], x_coarse, t_coarse)
-                triples.append((r, reduced[level - 1][c], w))
-            # the finest coarse level -> the fine (dolfinx) level
-            points = np.concatenate([g[0] for g in gathered])
-            global_rows = np.concatenate([g[1] for g in gathered]).astype(np.int64)
-            x_coarse, t_coarse = coarse[-1]
-            r, c, w = p1_interpolation(points, x_coarse, t_coarse)
-            triples.append((global_rows[r], reduced[-1][c], w))
-        sizes = comm.bcast(sizes, root=0)
-        self.level_sizes = [*sizes, N_fine]
+            plan = _on_root(lambda: _transfer_plan(coarse, periodic, gathered, fine_rows))
+        error = comm.bcast(plan if isinstance(plan, str) else None, root=0)
+        if error is not None:
+            raise RuntimeError(f"multigrid hierarchy: {error}")
+        counts = comm.bcast(plan[1] if comm.rank == 0 else None, root=0)
+        triples = plan[0] if comm.rank == 0 else [None] * len(counts)
+        self.level_sizes = [int(c.sum()) for c in counts] + [N_fine]
+        counts = [*counts, fine_rows]
         self.transfers: list[PETSc.Mat] = []
         for level in range(1, len(self.level_sizes)):
-            N_c, N_f = self.level_sizes[level - 1], self.level_sizes[level]
-            n_c = int(_block_sizes(N_c, comm.size)[comm.rank])
-            if level < len(self.level_sizes) - 1:
-                rows_per_rank = _block_sizes(N_f, comm.size)
-            else:
-                rows_per_rank = fine_rows
-            part = triples[level - 1] if comm.rank == 0 else None
+            rows_per_rank, cols_per_rank = counts[level], counts[level - 1]
             self.transfers.append(_distributed_matrix(
-                comm, rows_per_rank, (int(rows_per_rank[comm.rank]), n_c), (N_f, N_c), part))
+                comm, rows_per_rank, (int(rows_per_rank[comm.rank]), int(cols_per_rank[comm.rank])),
+                (self.level_sizes[level], self.level_sizes[level - 1]), triples[level - 1]))
         self.components: list[dict[str, PETSc.Mat]] = []
         self.operators: list[PETSc.Mat] = []
 
@@ -310,6 +349,9 @@ class GeometricMultigrid:
         for level, A in enumerate(self.operators):
             pc.getMGSmoother(level).setOperators(A, A)
         pc.setFromOptions()
+        if pc.getMGLevels() != self.num_levels:   # e.g. a pc_mg_levels option reset them
+            raise RuntimeError(f"multigrid: PETSc options changed the {self.num_levels} levels of the "
+                               f"hierarchy to {pc.getMGLevels()} (do not set pc_mg_levels)")
 
     def destroy(self) -> None:
         for obj in [*self.transfers, *self.operators,
@@ -326,7 +368,10 @@ def multigrid_for_space(V, geometry, slaves=(), levels: int = 0,
     n_owned = index_map.size_local
     coarse = None
     if comm.rank == 0:
-        coarse = coarse_hierarchy(geometry.builder(), geometry, levels, coarsest_nodes)
+        coarse = _on_root(lambda: coarse_hierarchy(geometry.builder(), geometry, levels, coarsest_nodes))
+    error = comm.bcast(coarse if isinstance(coarse, str) else None, root=0)
+    if error is not None:
+        raise RuntimeError(f"multigrid: the coarse meshes failed: {error}")
     periodic = getattr(geometry, "periodic_box", lambda: None)()
     points = V.tabulate_dof_coordinates()[:n_owned]
     return GeometricMultigrid(comm, points, np.asarray(slaves, dtype=np.int64),
