@@ -9,7 +9,8 @@ on its prescribed grid of 129 backward-Euler steps, so that every size takes the
 steps and the cost of a step is comparable, at h_s = r_s/12, r_s/20, r_s/30 (27k, 119k and
 about 400k DOFs), with ``[solver] preconditioner`` = ilu and multigrid. Each run records
 DOFs, multigrid levels, Newton and Krylov iterations, solve time, time per DOF per step,
-Pbar(t_end), PETSc's flop count of the run per DOF and step (every floating-point
+Pbar(t_end), the peak resident memory per rank (of the process so far: sizes run in
+increasing order), PETSc's flop count of the run per DOF and step (every floating-point
 operation PETSc logs: Krylov iterations, preconditioner set-up and application, coarse
 operator updates, residuals; the work, which caches do not change), and the machine's mat-vec cost per DOF with the same operator (the baseline of
 linear work: its growth with DOFs is the memory hierarchy, not the algorithm), appended to
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 import sys
 import time
 from pathlib import Path
@@ -62,6 +64,17 @@ def run_case(divisions: float, preconditioner: str) -> dict:
         totals["krylov"] += info.linear_iterations
         totals["rejected"] += info.rejected
 
+    failures: dict[str, int] = {}     # reasons of failed step attempts (retried smaller)
+    solve_step = problem.solve_step
+
+    def recorded_solve_step():
+        result = solve_step()
+        if not result.converged:
+            reason = result.reason.split(" (")[0][:120]
+            failures[reason] = failures.get(reason, 0) + 1
+        return result
+
+    problem.solve_step = recorded_solve_step
     stepper = TimeStepper(problem, config.time, output_times=[float(t) for t in grid], on_step=count)
     flops_before = PETSc.Log.getFlops()
     comm.barrier()
@@ -79,11 +92,14 @@ def run_case(divisions: float, preconditioner: str) -> dict:
     out = {"divisions": divisions, "preconditioner": preconditioner, "ranks": comm.size,
            "dofs": problem.num_dofs, "levels": multigrid.level_sizes if multigrid else None,
            "operator_complexity": complexity, "steps": stepper.step,
-           "rejected_steps": totals["rejected"], "newton_iterations": totals["newton"],
+           "rejected_steps": totals["rejected"], "failures": failures,
+           "newton_iterations": totals["newton"],
            "krylov_iterations": totals["krylov"], "setup_s": t_setup, "solve_s": t_solve,
            "us_per_dof_step": 1e6 * t_solve / (problem.num_dofs * max(stepper.step, 1)),
            "flops_per_dof_step": flops / (problem.num_dofs * max(stepper.step, 1)),
            "matvec_ns_per_dof": _matvec_ns_per_dof(problem, comm),
+           "peak_rss_mb_per_rank": comm.allreduce(
+               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, op=MPI.MAX),
            "P_mean_final": problem.mean_polarization()}
     problem.destroy()
     return out
@@ -101,8 +117,8 @@ def report(out_dir: Path) -> Path:
         latest[(e["ranks"], e["preconditioner"], e["divisions"])] = e
     lines = ["| ranks | preconditioner | DOFs | levels | Newton | Krylov | Krylov/Newton | solve (s) | "
              "us/DOF/step | time exponent | mat-vec ns/DOF | mat-vec exponent | "
-             "PETSc flop/DOF/step | flop exponent | Pbar(t_end) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "PETSc flop/DOF/step | flop exponent | rejected | peak MB/rank | Pbar(t_end) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for (ranks, pc) in sorted({k[:2] for k in latest}):
         runs = sorted((e for k, e in latest.items() if k[:2] == (ranks, pc)), key=lambda e: e["dofs"])
@@ -115,11 +131,13 @@ def report(out_dir: Path) -> Path:
                 slope, base, work = f"{s:.2f}", f"{b:.2f}", f"{w:.2f}"
                 verdicts.append((ranks, pc, runs[i - 1]["dofs"], e["dofs"], s, b, w))
             levels = "-" if not e["levels"] else len(e["levels"])
-            lines.append(f"| {ranks} | {pc} | {e['dofs']} | {levels} | {e['newton_iterations']} | "
-                         f"{e['krylov_iterations']} | {e['krylov_iterations'] / e['newton_iterations']:.1f} | "
-                         f"{e['solve_s']:.1f} | {e['us_per_dof_step']:.2f} | {slope} | "
-                         f"{e['matvec_ns_per_dof']:.1f} | {base} | {e['flops_per_dof_step']:.0f} | "
-                         f"{work} | {e['P_mean_final']:.6f} |")
+            peak = e.get("peak_rss_mb_per_rank")
+            cells = [ranks, pc, e["dofs"], levels, e["newton_iterations"], e["krylov_iterations"],
+                     f"{e['krylov_iterations'] / e['newton_iterations']:.1f}", f"{e['solve_s']:.1f}",
+                     f"{e['us_per_dof_step']:.2f}", slope, f"{e['matvec_ns_per_dof']:.1f}", base,
+                     f"{e['flops_per_dof_step']:.0f}", work, e.get("rejected_steps", "-"),
+                     "-" if peak is None else f"{peak:.0f}", f"{e['P_mean_final']:.6f}"]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines.append("")
     for ranks, pc, n0, n1, s, b, w in verdicts:
         judged = ("linear up to the memory hierarchy" if s <= b + 0.05 else
@@ -136,6 +154,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small sizes (a smoke run)")
     parser.add_argument("--report", action="store_true", help="write the markdown table only")
+    parser.add_argument("--divisions", type=float, nargs="+", default=None,
+                        help=f"source resolutions r_s/d to run (default {DIVISIONS})")
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
@@ -145,7 +165,7 @@ def main() -> None:
             print(report(args.out).read_text())
         return
     results = []
-    for divisions in (QUICK_DIVISIONS if args.quick else DIVISIONS):
+    for divisions in args.divisions or (QUICK_DIVISIONS if args.quick else DIVISIONS):
         for pc in PRECONDITIONERS:
             entry = run_case(divisions, pc)
             results.append(entry)

@@ -344,3 +344,33 @@ def test_periodic_cube_buildup_is_rank_independent(tmp_path):
         series[n] = data["P_mean"]
     assert len(series[1]) == len(series[2]) > 5
     assert np.allclose(series[1], series[2], rtol=1e-8, atol=0)
+
+
+@pytest.mark.parallel
+def test_newton_stops_at_the_rounding_error_of_the_residual():
+    """Tolerances below rounding error (atol = rtol = 1e-30, and no stop on a negligible
+    update) cannot be met; Newton stops where the residual reaches the assembler's
+    rounding-error estimate instead of failing every step (on the 392k-DOF cube this
+    happened with the default tolerances: 8-15 halved steps). Same answer, few
+    iterations per step."""
+    geometry = {"type": "dnp_cube", **COARSE_3D}
+    model = {"speedup": "global"}
+    time = {"t_end": 1.0, "dt_initial": 0.05, "adaptive": False}
+    _, reference = simulate(dnp_raw(geometry=geometry, model=model, time=time))
+
+    raw = dnp_raw(geometry=geometry, model=model, time=time)
+    raw["solver"] = {"atol": 1e-30, "rtol": 1e-30}
+    cfg = parse_config(raw)
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    problem.newton.settings["stol"] = 0.0
+    counts = {"newton": 0, "steps": 0, "rejected": 0}
+
+    def count(info):
+        counts["newton"] += info.newton_iterations
+        counts["steps"] += 1
+        counts["rejected"] += info.rejected
+
+    TimeStepper(problem, cfg.time, on_step=count).run()
+    assert counts["steps"] == 20 and counts["rejected"] == 0, counts
+    assert counts["newton"] <= 6 * counts["steps"], counts
+    assert abs(problem.observables()["P_mean"] - reference[1.0]["P_mean"]) < 1e-12

@@ -77,7 +77,7 @@ def test_periodic_masters_tie_faces_edges_and_corners_to_the_lower_node():
 
 MG_CUBE = {"type": "dnp_cube", **COARSE_3D}
 MG_MODEL = {"speedup": "global", "exchange_rate": 1e3}
-MG_TIME = {"t_end": 2.0, "dt_initial": 1e-3, "adaptive": False}
+MG_TIME = {"t_end": 1.0, "dt_initial": 0.05, "adaptive": False}
 
 
 def _krylov_per_newton(raw):
@@ -150,14 +150,15 @@ def test_the_v_cycle_is_symmetric_positive_definite():
 
 @pytest.mark.parallel
 def test_multigrid_gives_the_ilu_answer_with_mesh_independent_iterations():
-    """Pbar(t) equals the ILU(0) run to Newton's tolerance; the Krylov iterations per Newton
-    iteration stay flat from h_s = r_s/2 to r_s/4 (8x the DOFs), where ILU(0)'s grow."""
+    """Pbar(t) equals the ILU(0) run to Newton's tolerance; with steps long enough for the
+    diffusion operator to dominate (dt = 0.05 s), the Krylov iterations per Newton iteration
+    stay flat from h_s = r_s/3 to r_s/6 (about 8x the DOFs), where ILU(0)'s grow."""
     results = {}
     ilu = {"preconditioner": "ilu", "petsc_options": {"ksp_rtol": 1e-4}}   # multigrid's rtol
-    for name, solver, hs in (("ilu", ilu, R_S / 2),
-                             ("mg", {"preconditioner": "multigrid"}, R_S / 2),
-                             ("ilu_fine", ilu, R_S / 4),
-                             ("mg_fine", {"preconditioner": "multigrid"}, R_S / 4)):
+    for name, solver, hs in (("ilu", ilu, R_S / 3),
+                             ("mg", {"preconditioner": "multigrid"}, R_S / 3),
+                             ("ilu_fine", ilu, R_S / 6),
+                             ("mg_fine", {"preconditioner": "multigrid"}, R_S / 6)):
         raw = dnp_raw(geometry={**MG_CUBE, "mesh_size_source": hs}, model=MG_MODEL, time=MG_TIME)
         raw["solver"] = solver
         problem, seen, per_newton = _krylov_per_newton(raw)
@@ -166,7 +167,9 @@ def test_multigrid_gives_the_ilu_answer_with_mesh_independent_iterations():
     assert results["ilu"][2].newton.assembler.multigrid is None
     assert abs(results["mg"][0] - results["ilu"][0]) < 1e-8
     assert abs(results["mg_fine"][0] - results["ilu_fine"][0]) < 1e-8
-    assert results["mg_fine"][1] < 1.25 * results["mg"][1], results
+    # measured: multigrid 3.8 -> 3.9, ILU(0) 3.4 -> 5.7 Krylov iterations per Newton iteration
+    assert results["mg_fine"][1] < 1.15 * results["mg"][1], results
+    assert results["ilu_fine"][1] > 1.3 * results["ilu"][1], results
     assert results["mg_fine"][1] < results["ilu_fine"][1], results
 
 

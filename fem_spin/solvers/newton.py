@@ -44,8 +44,11 @@ NEWTON_DEFAULTS = {
 #: DNP cube: 0.8 ms per solve at 1.5k DOFs and 8 ms at 9.3k DOFs, against 11 and 120 ms
 #: for hypre BoomerAMG (its setup dominates at these sizes), 3 and 23 ms for GAMG and
 #: 38 ms and 4.3 s for LU. ILU's iteration count grows with the mesh (10 -> 16 its here);
-#: ILU stays the fastest up to the 392k DOFs measured (AMG 2.1-2.4x slower; benchmarks/README.md
-#: section 2); on many ranks measure {pc_type = "hypre"} (3-D settings) or {pc_type = "gamg"}.
+#: ILU is faster than algebraic multigrid up to the 392k DOFs measured (AMG 2.1-2.4x slower;
+#: benchmarks/README.md section 2). The nodal-flux DNP solve on gmsh geometries also has a
+#: geometric multigrid ([solver] preconditioner, solvers/multigrid.py) whose work per step
+#: is linear in DOFs; on many ranks measure {pc_type = "hypre"} (3-D settings) or
+#: {pc_type = "gamg"} for the other models.
 #: Newton converges on the residual, so the Krylov tolerance only needs to be tight enough
 #: not to slow it down. For a direct solve set
 #: petsc_options = {ksp_type = "preonly", pc_type = "lu", pc_factor_mat_solver_type = "mumps"}.
@@ -137,6 +140,12 @@ class Assembler(ABC):
         (nothing to do when the assembled operator is the Jacobian); a returned reason (the
         same on every rank) fails the Newton solve."""
         return None
+
+    def residual_floor(self) -> float:
+        """An estimate of the rounding error in the residual norm at the current state: a
+        residual below it counts as converged (Newton cannot reduce rounding error, and on
+        fine meshes it can lie above an absolute tolerance). 0 by default."""
+        return 0.0
 
     def configure_preconditioner(self, pc: PETSc.PC) -> None:
         """Called after the Krylov solver reads its options: set up a preconditioner that
@@ -253,7 +262,7 @@ class NewtonSolver:
             return NewtonResult(False, 0, 0, r0, "non-finite residual at the start of the step")
         lag_change = 0.0
         for it in range(1, s["max_iterations"] + 1):
-            if r <= s["atol"] and lag_change <= s["lag_tol"]:
+            if lag_change <= s["lag_tol"] and (r <= s["atol"] or (it > 1 and self._at_roundoff(r, r0))):
                 return NewtonResult(True, it - 1, linear_its, r)
             # (not for a direct solve: "preonly" would apply the old factors as if exact)
             reuse = (it > 1 and self.assembler.slowly_varying_jacobian
@@ -294,11 +303,19 @@ class NewtonSolver:
                 lag_change = self._refresh_lagged()
             if not np.isfinite(r):
                 return NewtonResult(False, it, linear_its, r, "non-finite residual (NaN/Inf)")
-            if (r <= s["atol"] or r <= s["rtol"] * r0) and lag_change <= s["lag_tol"]:
+            if (r <= s["atol"] or r <= s["rtol"] * r0 or self._at_roundoff(r, r0)) \
+                    and lag_change <= s["lag_tol"]:
                 return NewtonResult(True, it, linear_its, r)
         return NewtonResult(False, s["max_iterations"], linear_its, r,
                             f"no convergence in {s['max_iterations']} Newton iterations "
                             f"(residual {r:.3e}, started at {r0:.3e})")
+
+    def _at_roundoff(self, r: float, r0: float) -> bool:
+        """The residual is down to its rounding error (the assembler's estimate), which on
+        fine meshes can exceed atol and rtol * r0 (DNP cube, 392k DOFs: stagnation at
+        ~1e-12 with atol 1e-12, 25 wasted iterations and a halved step each time). Only
+        asked once the residual has fallen well below r0 (the estimate costs vector work)."""
+        return r <= 1e-6 * r0 and r <= self.assembler.residual_floor()
 
     def _negligible(self, dx: PETSc.Vec) -> bool:
         """The update is below stol * max(1, |u|): the residual is at round-off level."""
