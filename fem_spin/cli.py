@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RunDirectoryExists, FileNotFoundError, KeyError) as exc:
         if args.debug:
             raise
+        if isinstance(exc, ConfigError) and exc.file is None and getattr(args, "config", None):
+            exc.file = args.config   # raised while setting up the run (e.g. by a model), not parsing
         _error(str(exc).strip("'\""))
         return EXIT_USAGE
     except KeyboardInterrupt:

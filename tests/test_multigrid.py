@@ -260,3 +260,20 @@ def test_auto_takes_multigrid_from_the_size_threshold(monkeypatch):
     assert not multigrid(solver={"petsc_options": {"sub_pc_factor_levels": 1}})
     assert not multigrid(geometry={**MG_CUBE, "type": "dnp_sphere"})
     assert not multigrid(solver={"preconditioner": "ilu"})
+
+
+@serial_only()
+def test_cli_reports_a_multigrid_conflict_in_one_line_naming_the_file(tmp_path):
+    cfg = (
+        'name = "cube"\n[geometry]\ntype = "dnp_cube"\nelectron_concentration = "40 mM"\n'
+        f'source_radius = {R_S}\nmesh_size_source = {R_S / 2}\nmesh_size_bulk = 0.8e-9\n'
+        '[model]\ntype = "nuclear_diffusion"\nD0 = 1e-18\nsource = "continuous"\n'
+        'source_polarization = 0.9\nexchange_rate = 1e3\n[time]\nt_end = 1.0\n'
+        '[solver]\npreconditioner = "multigrid"\npetsc_options = { pc_type = "hypre" }\n'
+        '[output]\nplot = false\nrender = false\n')
+    (tmp_path / "mg.toml").write_text(cfg)
+    proc = run_cli("run", "mg.toml", "-q", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "mg.toml: solver.preconditioner: 'multigrid' conflicts with petsc_options.pc_type" in lines[0]
