@@ -12,13 +12,17 @@ from conftest import REPO, serial_only
 pytestmark = serial_only()
 
 
-def test_bench_quick_mode_writes_json_and_report(tmp_path):
+def _quick_then_report(script: str, out) -> None:
+    """Run a benchmark script with --quick, then --report, into ``out``; both must succeed."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    script = str(REPO / "benchmarks" / "bench_dnp_cube.py")
     for extra in (["--quick"], ["--report"]):
-        res = subprocess.run([sys.executable, script, *extra, "--out", str(tmp_path)], env=env,
-                             capture_output=True, text=True, timeout=600)
+        res = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *extra,
+                              "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_bench_quick_mode_writes_json_and_report(tmp_path):
+    _quick_then_report("bench_dnp_cube.py", tmp_path)
     data = json.loads((tmp_path / "bench_dnp_cube.json").read_text())
     assert data[0]["dofs"] > 100 and data[0]["steps"] > 0 and data[0]["newton_iterations"] > 0
     assert 0 < data[0]["P_mean_final"] < 0.9
@@ -28,12 +32,7 @@ def test_bench_quick_mode_writes_json_and_report(tmp_path):
 def test_bench_models_quick_mode_covers_every_model(tmp_path):
     """bench_models.py --quick, then --report: an entry per model (DOFs and steps measured)
     and a report naming every model with the (labelled) weak-scaling projection."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    script = str(REPO / "benchmarks" / "bench_models.py")
-    for extra in (["--quick"], ["--report"]):
-        res = subprocess.run([sys.executable, script, *extra, "--out", str(tmp_path)], env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, res.stderr[-2000:]
+    _quick_then_report("bench_models.py", tmp_path)
     data = json.loads((tmp_path / "bench_models.json").read_text())
     models = ("nuclear_diffusion", "onsager_transport", "valet_fert", "triplet_dnp")
     report = (tmp_path / "bench_models.md").read_text()
@@ -47,12 +46,7 @@ def test_bench_models_quick_mode_covers_every_model(tmp_path):
 
 def test_bench_preconditioners_quick_mode(tmp_path):
     """Both preconditioners at two sizes give the same Pbar; the report states exponents."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    script = str(REPO / "benchmarks" / "bench_preconditioners.py")
-    for extra in (["--quick"], ["--report"]):
-        res = subprocess.run([sys.executable, script, *extra, "--out", str(tmp_path)], env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, res.stderr[-2000:]
+    _quick_then_report("bench_preconditioners.py", tmp_path)
     data = json.loads((tmp_path / "bench_preconditioners.json").read_text())
     assert {r["preconditioner"] for r in data} == {"ilu", "multigrid"}
     for size in {r["divisions"] for r in data}:

@@ -26,7 +26,7 @@ of matrices assembled once, so their Galerkin products are formed once and every
 
 The coarse meshes are made and the transfer weights computed on rank 0 (like the fine
 mesh, which gmsh also makes on rank 0); each rank receives the rows it owns. Coarse
-unknowns are split over the ranks in contiguous blocks in gmsh's node order.
+unknowns follow the fine partition (each goes to a rank that interpolates from it).
 """
 
 from __future__ import annotations
