@@ -42,6 +42,7 @@ __all__ = [
     "in_range",
     "spd_tensor",
     "run_checks",
+    "run_name_problem",
     "to_dict",
     "dump_toml",
 ]
@@ -330,6 +331,16 @@ class RunConfig:
 
 
 # --------------------------------------------------------------------------- parsing
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a run directory, or None. One rule for the TOML ``name`` and
+    ``fem-spin run --name``: a single plain path component, so that a run never writes (or,
+    with --overwrite, replaces) anything outside its output directory."""
+    if (not name or any(c in name for c in "/\\") or name.startswith(".")
+            or not name.isprintable() or len(name.encode("utf-8", "replace")) > 255):
+        return f"must be a plain directory name, not a path (got {_show(name)})"
+    return None
+
+
 _TOP_KEYS = {"name", "preset", "geometry", "model", "time", "solver", "output", "sweep"}
 
 
@@ -490,9 +501,9 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
             if key not in raw:
                 raise ConfigError(key, f"missing required section [{key}]")
         name = _coerce(raw.get("name", Path(source).stem or "run"), str, "name")
-        if (not name or any(c in name for c in "/\\") or name.startswith(".")
-                or not name.isprintable() or len(name.encode("utf-8", "replace")) > 255):
-            raise ConfigError("name", f"must be a plain directory name (got {_show(name)})")
+        problem = run_name_problem(name)
+        if problem:
+            raise ConfigError("name", problem)
         geometry = _typed_section(_GEOMETRIES, raw["geometry"], "geometry")
         if hasattr(geometry, "resolve_paths"):
             geometry.resolve_paths(base_dir if base_dir is not None else Path.cwd())
