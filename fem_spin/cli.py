@@ -123,21 +123,37 @@ def cmd_mesh(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from fem_spin.config import load_config
+    from fem_spin.config import ConfigError, load_config, run_name_problem
     from fem_spin.simulation import run
 
+    if args.name is not None:   # the rule of the TOML name, checked before the file is read
+        problem = run_name_problem(args.name)
+        if problem:
+            raise ConfigError("--name", problem, file="command line")
+    for option, value in (("--max-dofs", args.max_dofs), ("--max-memory", args.max_memory)):
+        if value is not None and not value > 0:
+            raise ConfigError(option, f"must be > 0 (got {value:g})", file="command line")
     path = Path(args.config) if args.config else default_config_path()
     config = load_config(path)
     if args.name:
         config.name = args.name
-    run(config, overwrite=args.overwrite, output_dir=args.output_dir, quiet=args.quiet)
+    for warning in getattr(config, "warnings", ()):
+        if _rank() == 0:
+            print(f"fem-spin: warning: {warning}", file=sys.stderr, flush=True)
+    run(config, overwrite=args.overwrite, output_dir=args.output_dir, quiet=args.quiet,
+        force=args.force, max_dofs=args.max_dofs, max_memory=args.max_memory)
     return 0
 
 
 def cmd_resume(args) -> int:
+    from fem_spin.config import ConfigError
     from fem_spin.simulation import resume
 
-    resume(args.run_dir, quiet=args.quiet)
+    if args.t_end is not None and not (args.t_end > 0 and args.t_end < float("inf")):
+        raise ConfigError("--t-end", f"must be a finite time > 0 in s (got {args.t_end:g})",
+                          file="command line")
+    resume(args.run_dir, quiet=args.quiet, t_end=args.t_end,
+           allow_config_change=args.allow_config_change)
     return 0
 
 
@@ -150,7 +166,14 @@ def _is_spin_transport_run(directory: Path) -> bool:
 
 
 def cmd_render(args) -> int:
-    from fem_spin.viz.render import render_result
+    """Pictures of finished runs, each into a NEW file beside the run's own pictures
+    (``<field>_t<index>.png``, then ``-2``, ``-3`` ...): nothing is ever overwritten. Every
+    snapshot index is checked before anything is drawn."""
+    import re
+
+    from fem_spin.config import ConfigError
+    from fem_spin.viz.render import render_result, snapshot_count
+    from fem_spin.viz.scales import reserve_path
 
     if _rank() == 0:
         run_dir = Path(args.run_dir)
@@ -159,14 +182,34 @@ def cmd_render(args) -> int:
         pvds = sorted(run_dir.rglob("fields.pvd"))
         if not pvds:
             raise FileNotFoundError(f"{run_dir}: no fields.pvd below it")
+        jobs = []
         for pvd in pvds:
-            title = str(pvd.parent.relative_to(run_dir.parent))
-            if _is_spin_transport_run(pvd.parent):
-                from fem_spin.viz.spintronics import render_spin_accumulation
+            n = snapshot_count(pvd.parent)
+            if n == 0:
+                raise FileNotFoundError(f"{pvd}: no snapshots in it")
+            spin = _is_spin_transport_run(pvd.parent)
+            index = args.time_index
+            if index is None:
+                index = 0 if spin else n // 2
+            elif not (0 <= index < n or index == -1):
+                raise ConfigError("", f"--time-index {index} is out of range (the run has {n} "
+                                  f"snapshot{'s' if n != 1 else ''}: 0..{n - 1}, or -1 for the last)",
+                                  file=str(pvd.parent))
+            jobs.append((pvd.parent, spin, index % n))
+        for directory, spin, index in jobs:
+            title = str(directory.relative_to(run_dir.parent))
+            field = "spin_accumulation" if spin else re.sub(r"[^A-Za-z0-9_.-]", "_", args.field)
+            png = reserve_path(directory, f"{field}_t{index}")
+            try:
+                if spin:
+                    from fem_spin.viz.spintronics import render_spin_accumulation
 
-                png = render_spin_accumulation(pvd.parent, title=title, snapshot=args.time_index or 0)
-            else:
-                png = render_result(pvd.parent, scalar=args.field, time_index=args.time_index, title=title)
+                    render_spin_accumulation(directory, png=png, title=title, snapshot=index)
+                else:
+                    render_result(directory, scalar=args.field, time_index=index, png=png, title=title)
+            except BaseException:
+                png.unlink(missing_ok=True)   # our own empty placeholder, nothing else
+                raise
             print(f"fem-spin: wrote {png}")
     return 0
 
@@ -206,7 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fem-spin", description="Finite-element spin transport "
                                 "(nuclear spin diffusion, Onsager transport, spin accumulation).")
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    # --debug is accepted after the subcommand too (every error message suggests it there);
+    # SUPPRESS keeps a --debug given before the subcommand from being reset by the subparser
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of errors")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[common], **k)
 
     s = sub.add_parser("info", help="versions of the stack and the MPI size")
     s.set_defaults(func=cmd_info)
@@ -223,13 +273,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config", nargs="?", help="TOML file (default: the embedded demo configuration)")
     s.add_argument("--output-dir", help="parent directory of the run directory (overrides [output])")
     s.add_argument("--name", help="run name (overrides the file's name)")
-    s.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing fem_spin run "
+                   "directory (only one fem_spin made, never one in use; the old results stay "
+                   "until the new run has been set up)")
+    s.add_argument("--max-dofs", type=float, metavar="N", help="refuse runs estimated above N "
+                   "degrees of freedom (overrides [limits] max_dofs)")
+    s.add_argument("--max-memory", type=float, metavar="BYTES", help="refuse runs estimated to "
+                   "need more memory (overrides [limits] max_memory; default: half the machine's)")
+    s.add_argument("--force", action="store_true", help="run even if the resource estimate "
+                   "exceeds a limit")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("resume", help="continue a stopped run from its checkpoint (any number "
                        "of ranks)")
     s.add_argument("run_dir", help="the run directory (holds config.toml and checkpoint/)")
+    s.add_argument("--t-end", type=float, metavar="T", help="extend the run to T seconds (also a "
+                   "completed run, from its final checkpoint)")
+    s.add_argument("--allow-config-change", action="store_true", help="resume although "
+                   "config.toml was edited since the run started (recorded in summary.json)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_resume)
 
@@ -269,10 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from fem_spin.config import ConfigError
     from fem_spin.io import RunDirectoryExists
+    from fem_spin.io.checkpoint import CheckpointError
 
     try:
         return args.func(args)
-    except (ConfigError, RunDirectoryExists, FileNotFoundError, KeyError) as exc:
+    except (ConfigError, RunDirectoryExists, FileNotFoundError, CheckpointError, KeyError) as exc:
         if args.debug:
             raise
         if isinstance(exc, ConfigError) and exc.file is None and getattr(args, "config", None):
@@ -288,8 +351,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.debug:
             raise
-        from fem_spin.simulation import Paused
+        from fem_spin.simulation import OutputFailed, Paused, SetupInterrupted
 
+        if isinstance(exc, SetupInterrupted):
+            _error(str(exc))
+            return EXIT_INTERRUPTED
+        if isinstance(exc, OutputFailed):
+            _error(f"{exc}; the files written before are closed and readable")
+            return EXIT_FAILED
         if isinstance(exc, Paused):
             _error(f"{exc}; continue with: fem-spin resume RUN_DIR")
             return EXIT_PAUSED

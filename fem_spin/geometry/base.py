@@ -136,12 +136,27 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -
     """Read a gmsh .msh file on rank 0 and distribute it."""
     from dolfinx.io import gmshio
 
+    from fem_spin.config import ConfigError
+
     with gmsh_session() as gmsh:
-        groups = (None, None)
+        groups, problem = (None, None), None
         if comm.rank == 0:
-            gmsh.open(str(path))
-            groups = group_names(gmsh.model)
-        groups = comm.bcast(groups, root=0)
+            # checked on rank 0 before any rank goes on: a corrupt or empty file is one
+            # error naming it on every rank, not a gmsh exception on one and a hang on the others
+            try:
+                gmsh.open(str(path))
+                groups = group_names(gmsh.model)
+                dim = gmsh.model.getDimension()
+                cells = sum(len(t) for t in gmsh.model.mesh.getElements(dim)[1]) if dim > 0 else 0
+                if cells == 0:
+                    problem = f"no mesh cells in {path}"
+                elif not groups[0]:
+                    problem = f"no physical group of {dim}-D cells in {path} (name the sample volume)"
+            except Exception as exc:  # gmsh raises a bare Exception for unreadable files
+                problem = f"cannot read the mesh file {path}: {str(exc).strip() or 'unreadable'}"
+        groups, problem = comm.bcast((groups, problem), root=0)
+        if problem:
+            raise ConfigError("geometry.path", problem)
         mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
     return MeshData(mesh, cell_tags, facet_tags, *groups)
 

@@ -12,25 +12,131 @@ The time stepper's history (the controlled quantity at the last two accepted ste
 is stored as functions too, so the resumed run takes exactly the steps the
 uninterrupted one would have taken and agrees with it to solver tolerance.
 
+* ``manifest.json`` -- the size and SHA-256 of every other file, written last.
+
 Writing is atomic: everything goes to ``checkpoint.partial/`` and replaces
 ``checkpoint/`` only once complete, so a run killed while checkpointing still has
-its previous checkpoint.
+its previous checkpoint. Reading verifies the manifest first (rank 0, before ADIOS2 opens
+anything): a truncated, flipped or missing file is a one-line :class:`CheckpointError`
+naming the file, never a hang in the reader or a silently different answer. The reading
+itself runs under a watchdog (:func:`read_deadline`) that ends the process with one line
+if it does not finish in time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["CHECKPOINT_DIR", "write_checkpoint", "read_checkpoint_state", "read_checkpoint_mesh",
-           "load_checkpoint_functions", "has_checkpoint"]
+__all__ = ["CHECKPOINT_DIR", "MANIFEST", "CheckpointError", "write_checkpoint", "verify_checkpoint",
+           "read_checkpoint_state", "read_checkpoint_mesh", "load_checkpoint_functions",
+           "has_checkpoint", "read_deadline", "checkpoint_size"]
 
 CHECKPOINT_DIR = "checkpoint"
+MANIFEST = "manifest.json"
 _ENGINE = "BP4"
+#: seconds allowed for reading a checkpoint, plus this many per MB of it
+READ_TIMEOUT_S, READ_TIMEOUT_S_PER_MB = 120.0, 1.0
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or corrupt; ``str()`` is the one-line message."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def _write_manifest(directory: Path) -> None:
+    entries = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+               for p in _files(directory)}
+    text = json.dumps({"files": entries}, indent=1) + "\n"
+    with open(directory / MANIFEST, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def verify_checkpoint(run_dir: str | Path) -> dict:
+    """Check every file of ``run_dir/checkpoint`` against its manifest (call on one rank);
+    returns the parsed state.json. Raises :class:`CheckpointError` naming the first file
+    that is missing, of the wrong size or of the wrong checksum."""
+    directory = Path(run_dir) / CHECKPOINT_DIR
+    manifest_file = directory / MANIFEST
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        entries = manifest["files"]
+        if not isinstance(entries, dict) or "state.json" not in entries:
+            raise ValueError("no entry for state.json")
+    except FileNotFoundError:
+        raise CheckpointError(f"{manifest_file}: missing, so the checkpoint cannot be verified "
+                              f"(incomplete or damaged checkpoint)") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{manifest_file}: unreadable ({exc.__class__.__name__}); the "
+                              f"checkpoint cannot be verified") from None
+    for name, entry in sorted(entries.items()):
+        path = directory / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise CheckpointError(f"{path}: missing from the checkpoint") from None
+        if size != entry.get("size"):
+            raise CheckpointError(f"{path}: {size} bytes, the checkpoint wrote {entry.get('size')}: "
+                                  f"the checkpoint is damaged")
+        if _sha256(path) != entry.get("sha256"):
+            raise CheckpointError(f"{path}: checksum differs from the one written: the checkpoint "
+                                  f"is damaged")
+    try:
+        state = json.loads((directory / "state.json").read_text())
+        for key in ("t", "step", "dt", "history_dt", "model_state", "mesh"):
+            state[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{directory / 'state.json'}: not a fem_spin checkpoint state "
+                              f"({exc.__class__.__name__}: {exc})") from None
+    return state
+
+
+def checkpoint_size(run_dir: str | Path) -> int:
+    return sum(p.stat().st_size for p in _files(Path(run_dir) / CHECKPOINT_DIR))
+
+
+@contextlib.contextmanager
+def read_deadline(seconds: float, what: str):
+    """End the process with one line (exit 3) if the block has not finished in ``seconds``:
+    a reader stuck in C code cannot be interrupted otherwise. Every rank runs its own
+    watchdog, so no rank waits forever for another."""
+    done = threading.Event()
+
+    def watchdog():
+        if not done.wait(seconds):
+            sys.stderr.write(f"fem-spin: error: {what}: not read within {seconds:.0f} s; the "
+                             f"checkpoint is damaged or the file system hangs\n")
+            sys.stderr.flush()
+            os._exit(3)
+
+    thread = threading.Thread(target=watchdog, daemon=True, name="checkpoint-read-deadline")
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
@@ -87,6 +193,7 @@ def write_checkpoint(run_dir: str | Path, problem, stepper, extra: dict) -> Path
     comm.barrier()
     if comm.rank == 0:
         (partial / "state.json").write_text(json.dumps(state, indent=1, default=float) + "\n")
+        _write_manifest(partial)
         old = run_dir / f"{CHECKPOINT_DIR}.old"
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
@@ -97,44 +204,64 @@ def write_checkpoint(run_dir: str | Path, problem, stepper, extra: dict) -> Path
     return final
 
 
-def read_checkpoint_state(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / CHECKPOINT_DIR / "state.json").read_text())
+def read_checkpoint_state(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
+    """The verified state.json of ``run_dir``'s checkpoint (collective: rank 0 verifies every
+    file against the manifest, every rank raises the same :class:`CheckpointError`)."""
+    result = None
+    if comm.rank == 0:
+        try:
+            result = verify_checkpoint(run_dir)
+        except CheckpointError as exc:
+            result = exc
+    result = comm.bcast(result, root=0)
+    if isinstance(result, CheckpointError):
+        raise result
+    return result
 
 
-def read_checkpoint_mesh(run_dir: str | Path, comm: MPI.Comm):
+def _deadline(run_dir, comm) -> float:
+    size = comm.bcast(checkpoint_size(run_dir) if comm.rank == 0 else None, root=0)
+    return READ_TIMEOUT_S + READ_TIMEOUT_S_PER_MB * size / 1e6
+
+
+def read_checkpoint_mesh(run_dir: str | Path, comm: MPI.Comm, state: dict | None = None):
     """The checkpoint's mesh and tags as :class:`~fem_spin.geometry.MeshData`, partitioned
     over ``comm`` (any number of ranks)."""
     import adios4dolfinx
 
     from fem_spin.geometry import MeshData
 
-    state = read_checkpoint_state(run_dir)
+    state = state if state is not None else read_checkpoint_state(run_dir, comm)
     filename = Path(run_dir) / CHECKPOINT_DIR / "state.bp"
-    mesh = adios4dolfinx.read_mesh(filename, comm, engine=_ENGINE)
-    cell_tags = adios4dolfinx.read_meshtags(filename, mesh, meshtag_name="cells", engine=_ENGINE)
-    meta = state["mesh"]
-    facet_tags = None
-    if meta["has_facet_tags"]:
-        mesh.topology.create_entities(mesh.topology.dim - 1)
-        facet_tags = adios4dolfinx.read_meshtags(filename, mesh, meshtag_name="facets", engine=_ENGINE)
+    with read_deadline(_deadline(run_dir, comm), str(filename)):
+        mesh = adios4dolfinx.read_mesh(filename, comm, engine=_ENGINE)
+        cell_tags = adios4dolfinx.read_meshtags(filename, mesh, meshtag_name="cells", engine=_ENGINE)
+        meta = state["mesh"]
+        facet_tags = None
+        if meta["has_facet_tags"]:
+            mesh.topology.create_entities(mesh.topology.dim - 1)
+            facet_tags = adios4dolfinx.read_meshtags(filename, mesh, meshtag_name="facets",
+                                                     engine=_ENGINE)
     return MeshData(mesh, cell_tags, facet_tags, meta["cell_groups"], meta["facet_groups"],
                     coordinate_system=meta["coordinate_system"],
                     shells={k: tuple(v) for k, v in meta["shells"].items()})
 
 
-def load_checkpoint_functions(run_dir: str | Path, problem) -> list[tuple[float, np.ndarray]]:
+def load_checkpoint_functions(run_dir: str | Path, problem,
+                              state: dict | None = None) -> list[tuple[float, np.ndarray]]:
     """Read the state functions into ``problem`` and return the stepper history."""
     import adios4dolfinx
 
-    state = read_checkpoint_state(run_dir)
+    state = state if state is not None else read_checkpoint_state(run_dir, problem.comm)
     filename = Path(run_dir) / CHECKPOINT_DIR / "state.bp"
-    for name, function in problem.checkpoint_functions().items():
-        adios4dolfinx.read_function(filename, function, engine=_ENGINE, name=name)
-        function.x.scatter_forward()
     history = []
-    for k, dt in enumerate(state["history_dt"]):
-        f = _history_function(problem, problem.error_quantity(), f"history_{k}")
-        adios4dolfinx.read_function(filename, f, engine=_ENGINE, name=f"history_{k}")
-        history.append((dt, problem.owned(f.x.array).copy()))
+    with read_deadline(_deadline(run_dir, problem.comm), str(filename)):
+        for name, function in problem.checkpoint_functions().items():
+            adios4dolfinx.read_function(filename, function, engine=_ENGINE, name=name)
+            function.x.scatter_forward()
+        for k, dt in enumerate(state["history_dt"]):
+            f = _history_function(problem, problem.error_quantity(), f"history_{k}")
+            adios4dolfinx.read_function(filename, f, engine=_ENGINE, name=f"history_{k}")
+            history.append((dt, problem.owned(f.x.array).copy()))
     problem.restore_checkpoint_state(state["model_state"])
     return history

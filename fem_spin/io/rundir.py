@@ -1,47 +1,339 @@
-"""One directory per run: configuration copy, time series, fields, plots."""
+"""Run directories as owned objects: a marker says fem_spin made it, a lock says a run is
+writing it, and a new run is built beside the old one and swapped in only once its setup
+has succeeded.
+
+Life of ``fem-spin run`` into ``<parent>/<name>``::
+
+    stage()    checks (never replaces a file, a directory fem_spin did not make, or a run in
+               progress), then creates the hidden sibling ``.<name>.fem_spin-new-<token>``
+               holding the marker and the lock
+    ...        the caller sets the run up (mesh, forms, solver) writing into nothing
+    commit()   swaps the staged directory in; an old run directory (only with overwrite) is
+               moved aside and deleted after the swap
+    abort()    setup failed: the staged directory goes, the old results stay byte-identical
+    release()  the run has finished or stopped: the lock goes
+
+Everything is done by rank 0; errors are broadcast so that every rank raises the same
+exception.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import shutil
+import socket
+import time
 from pathlib import Path
 
 from mpi4py import MPI
 
-__all__ = ["RunDirectory", "RunDirectoryExists"]
+__all__ = ["MARKER", "LOCK", "RunDirectory", "RunDirectoryExists", "RunDirectoryLocked", "RunLock",
+           "is_run_directory", "locked", "write_marker", "read_marker", "config_digest",
+           "changed_keys"]
+
+#: present in every directory fem_spin made for a run; ``--overwrite`` replaces nothing else
+MARKER = ".fem_spin_run.json"
+#: present while a run (or a resume) writes into the directory: host, pid, start time
+LOCK = ".fem_spin.lock"
 
 
 class RunDirectoryExists(FileExistsError):
-    """The run directory holds results and overwriting was not asked for."""
+    """The run directory cannot be used as asked (results exist, not ours, not writable)."""
+
+
+class RunDirectoryLocked(RunDirectoryExists):
+    """Another fem_spin process is writing into the run directory."""
+
+
+def is_run_directory(path: str | Path) -> bool:
+    return (Path(path) / MARKER).is_file()
+
+
+def write_marker(directory: Path, **info) -> None:
+    from fem_spin import __version__
+
+    data = {"fem_spin": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **info}
+    (directory / MARKER).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def read_marker(directory: Path) -> dict | None:
+    """The marker's record, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((Path(directory) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def config_digest(raw: dict) -> str:
+    """SHA-256 of a configuration's content (key order, comments and formatting do not
+    count): what ``fem-spin resume`` compares to detect an edited config.toml."""
+    import hashlib
+
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configurations (added and removed too)."""
+    keys = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{name}.")
+        elif a != b:
+            keys.append(name)
+    return keys
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class RunLock:
+    """``<directory>/.fem_spin.lock``, created exclusively. A lock whose process is gone
+    (same host, pid not alive) is stale and taken over; one of another host is respected,
+    since its process cannot be checked from here."""
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / LOCK
+        self.held = False
+
+    def holder(self) -> dict | None:
+        """The live holder's record, or None when unlocked or stale."""
+        try:
+            info = json.loads(self.path.read_text())
+            host, pid = str(info["host"]), int(info["pid"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable or half-written by a process killed while writing it
+        if host == socket.gethostname() and not _pid_alive(pid):
+            return None
+        return info
+
+    def describe(self, info: dict) -> str:
+        return (f"is in use by another fem-spin process (pid {info.get('pid')} on "
+                f"{info.get('host')}, since {info.get('started', '?')}); wait for it to end, or "
+                f"delete {self.path} if that process no longer exists")
+
+    def acquire(self) -> None:
+        record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n"
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                info = self.holder()
+                if info is not None:
+                    raise RunDirectoryLocked(f"{self.path.parent} {self.describe(info)}") from None
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(record)
+            self.held = True
+            return
+        raise RunDirectoryLocked(f"{self.path.parent}: could not take the lock {self.path}")
+
+    def moved_to(self, directory: Path) -> None:
+        self.path = Path(directory) / LOCK
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self.held = False
+
+
+def _writable_parent(parent: Path) -> str | None:
+    """Why runs cannot be created below ``parent`` (which may not exist yet), or None."""
+    probe = parent
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
 
 
 class RunDirectory:
-    """``<parent>/<name>/``; never overwrites existing results unless ``overwrite``."""
+    """``<parent>/<name>/`` for one run; see the module docstring for its life."""
 
     def __init__(self, parent: str | Path, name: str, comm: MPI.Comm = MPI.COMM_WORLD,
                  overwrite: bool = False):
-        self.path = Path(parent) / name
-        self.comm = comm
-        error = None
-        if comm.rank == 0:
-            if self.path.exists() and any(self.path.iterdir()):
-                if overwrite:
-                    shutil.rmtree(self.path)
-                else:
-                    error = (f"{self.path} already holds results; choose another name or output "
-                             f"directory, or pass --overwrite")
-            if error is None:
-                self.path.mkdir(parents=True, exist_ok=True)
-        error = comm.bcast(error, root=0)
-        if error:
-            raise RunDirectoryExists(error)
+        self.parent, self.name = Path(parent), name
+        self.path = self.parent / name
+        self.comm, self.overwrite = comm, overwrite
+        self.token = comm.bcast(secrets.token_hex(4) if comm.rank == 0 else None, root=0)
+        self.staging = self.parent / f".{name}.fem_spin-new-{self.token}"
+        self.lock = RunLock(self.staging)
+        self._created_parents: list[Path] = []
+        self.committed = False
 
+    # -- checks -------------------------------------------------------------------------
+    def _refusal(self) -> str | None:
+        """Why the run may not go to ``self.path`` (rank 0), or None."""
+        problem = _writable_parent(self.parent)
+        if problem:
+            return f"cannot create the run directory {self.path}: {problem}"
+        target = self.path
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            return f"{target} exists and is not a directory; fem-spin never replaces it"
+        if not target.exists() or not any(target.iterdir()):
+            return None
+        if not is_run_directory(target):
+            return (f"{target} is not empty and is not a fem_spin run directory (no {MARKER}); "
+                    f"fem-spin never replaces it, even with --overwrite: choose another name "
+                    f"or output directory")
+        holder = RunLock(target).holder()
+        if holder is not None:
+            return f"{target} {RunLock(target).describe(holder)}"
+        if not self.overwrite:
+            return (f"{target} already holds results; choose another name or output directory, "
+                    f"or pass --overwrite")
+        if not os.access(target, os.W_OK | os.X_OK):
+            return f"{target} is not writable"
+        return None
+
+    def _collective(self, action) -> None:
+        """Run ``action`` on rank 0; its exception is raised on every rank."""
+        error = None
+        if self.comm.rank == 0:
+            try:
+                action()
+            except (OSError, RunDirectoryExists) as exc:
+                error = exc if isinstance(exc, RunDirectoryExists) else RunDirectoryExists(
+                    f"{getattr(exc, 'filename', None) or self.path}: {exc.strerror or exc}")
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise error
+
+    def check(self) -> None:
+        """Refuse now (every rank) what ``stage`` would refuse; touches nothing."""
+        def action():
+            problem = self._refusal()
+            if problem:
+                raise RunDirectoryExists(problem)
+        self._collective(action)
+
+    # -- life ----------------------------------------------------------------------------
+    def stage(self, files: dict[str, str], **marker_info) -> Path:
+        """Create the staged directory with ``files`` (name -> text), the marker and the
+        lock; returns its path. The final directory is not touched."""
+        def action():
+            problem = self._refusal()
+            if problem:
+                raise RunDirectoryExists(problem)
+            missing = []
+            p = self.parent
+            while not p.exists():
+                missing.append(p)
+                p = p.parent
+            self.parent.mkdir(parents=True, exist_ok=True)
+            self._created_parents = missing
+            self.staging.mkdir()
+            self.lock.acquire()
+            write_marker(self.staging, name=self.name, **marker_info)
+            for name, text in files.items():
+                (self.staging / name).write_text(text)
+        try:
+            self._collective(action)
+        except RunDirectoryExists:
+            self.abort()
+            raise
+        return self.staging
+
+    @property
+    def working(self) -> Path:
+        """Where the run writes now: the staged directory until commit, then the final one."""
+        return self.path if self.committed else self.staging
+
+    def commit(self) -> Path:
+        """Swap the staged directory in (an old run directory is replaced); returns the path."""
+        def action():
+            old = None
+            problem = self._refusal()  # again: another run may have taken the name meanwhile
+            if problem:
+                raise RunDirectoryExists(problem)
+            if self.path.exists() and any(self.path.iterdir()):
+                old = self.parent / f".{self.name}.fem_spin-old-{self.token}"
+                self.path.rename(old)
+            try:
+                os.rename(self.staging, self.path)   # replaces an empty directory atomically
+            except OSError:
+                if old is not None:
+                    old.rename(self.path)
+                raise
+            self.lock.moved_to(self.path)
+            if old is not None and is_run_directory(old):
+                shutil.rmtree(old, ignore_errors=True)
+        try:
+            self._collective(action)
+        except RunDirectoryExists:
+            self.abort()
+            raise
+        self.committed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Setup failed: remove what this run created (the staged directory and any parent
+        directories it had to create), nothing else."""
+        if self.comm.rank == 0 and not self.committed:
+            self.lock.release()
+            if self.staging.is_dir() and is_run_directory(self.staging):
+                shutil.rmtree(self.staging, ignore_errors=True)
+            for p in self._created_parents:
+                with contextlib.suppress(OSError):
+                    p.rmdir()   # only if still empty
+        self.comm.barrier()
+
+    def release(self) -> None:
+        if self.comm.rank == 0:
+            self.lock.release()
+
+    # -- writing -------------------------------------------------------------------------
     def file(self, name: str) -> Path:
-        return self.path / name
+        return self.working / name
 
     def write_text(self, name: str, text: str) -> None:
         if self.comm.rank == 0:
-            (self.path / name).write_text(text)
+            (self.working / name).write_text(text)
 
     def write_json(self, name: str, data) -> None:
         self.write_text(name, json.dumps(data, indent=2, default=float) + "\n")
+
+
+@contextlib.contextmanager
+def locked(directory: Path, comm: MPI.Comm = MPI.COMM_WORLD):
+    """Hold the lock of an existing run directory (``fem-spin resume``), on rank 0."""
+    lock = RunLock(directory)
+    error = None
+    if comm.rank == 0:
+        try:
+            lock.acquire()
+        except RunDirectoryExists as exc:
+            error = exc
+        except OSError as exc:
+            error = RunDirectoryExists(f"{directory}: cannot take the lock ({exc.strerror})")
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise error
+    try:
+        yield lock
+    finally:
+        if comm.rank == 0:
+            lock.release()

@@ -439,7 +439,7 @@ class ValetFertProblem(SteadyProblem):
     def create_solver(self, direct: bool = False) -> None:
         from dolfinx.fem.petsc import LinearProblem
 
-        from fem_spin.solvers.newton import linear_solver_options
+        from fem_spin.solvers.newton import linear_solver_options, petsc_options_checked
 
         user = self.config.solver.petsc_options
         defaults = {"ksp_type": "gmres" if self.params.precession else "cg", **self.KRYLOV_DEFAULTS}
@@ -448,7 +448,9 @@ class ValetFertProblem(SteadyProblem):
         options = (dict(self.DIRECT) if direct
                    else linear_solver_options(defaults, user))
         self.uses_default_krylov = not direct and options.get("ksp_type") != "preonly"
-        self.linear_problem = LinearProblem(self.a, self.L, bcs=self.bcs, u=self.u, petsc_options=options)
+        with petsc_options_checked():
+            self.linear_problem = LinearProblem(self.a, self.L, bcs=self.bcs, u=self.u,
+                                                petsc_options=options)
 
     # ------------------------------------------------------------------ solving
     def solve(self) -> None:

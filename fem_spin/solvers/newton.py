@@ -11,6 +11,7 @@ with a smaller step.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 from abc import ABC, abstractmethod
 
@@ -20,7 +21,7 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-__all__ = ["NEWTON_DEFAULTS", "LINEAR_SOLVER_DEFAULTS", "NewtonResult", "Assembler",
+__all__ = ["petsc_options_checked", "NEWTON_DEFAULTS", "LINEAR_SOLVER_DEFAULTS", "NewtonResult", "Assembler",
            "DolfinxAssembler", "NewtonSolver", "linear_solver_options"]
 
 #: Newton settings; a run's [solver] table overrides them.
@@ -72,6 +73,22 @@ def linear_solver_options(defaults: dict, user: dict) -> dict:
     if "pc_type" in user:
         return {**{k: v for k, v in defaults.items() if k.startswith("ksp_")}, **user}
     return {**defaults, **user}
+
+
+@contextlib.contextmanager
+def petsc_options_checked():
+    """A PETSc error while a solver reads its options (an unknown ``pc_type``, a bad value)
+    becomes one :class:`~fem_spin.config.ConfigError` naming ``solver.petsc_options`` with
+    PETSc's own reason; raised during setup, so before the run directory is created."""
+    from fem_spin.config import ConfigError
+
+    try:
+        yield
+    except PETSc.Error as exc:
+        lines = [ln.split("] ", 1)[-1].strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = next((ln for ln in reversed(lines) if not ln.endswith(")") or " at " not in ln),
+                      lines[-1] if lines else "error")
+        raise ConfigError("solver.petsc_options", f"rejected by PETSc: {reason}") from None
 
 
 _SOLVER_COUNTER = itertools.count()
@@ -243,10 +260,11 @@ class NewtonSolver:
         self.ksp = PETSc.KSP().create(self.comm)
         self.ksp.setOperators(self.A)
         self.ksp.setOptionsPrefix(self.prefix)
-        self.ksp.setFromOptions()
-        self.assembler.configure_preconditioner(self.ksp.getPC())
-        self.A.setOptionsPrefix(self.prefix)
-        self.A.setFromOptions()
+        with petsc_options_checked():
+            self.ksp.setFromOptions()
+            self.assembler.configure_preconditioner(self.ksp.getPC())
+            self.A.setOptionsPrefix(self.prefix)
+            self.A.setFromOptions()
 
     def _reset(self) -> None:
         self.destroy()

@@ -1,0 +1,356 @@
+"""Data safety of run directories and checkpoints (issue 18): --overwrite replaces only fem_spin
+run directories and only after the new run's setup succeeded, locks stop concurrent writers,
+checkpoints are verified before resume, an edited config.toml is refused, a full disk leaves
+whole CSV rows. Each test checks the files byte for byte, so it fails on the old behaviour."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, _cli_env, make_raw, run_cli, serial_only
+from fem_spin.cli import main
+from fem_spin.config import dump_toml
+from fem_spin.io import read_timeseries
+from fem_spin.io.rundir import LOCK, MARKER, RunDirectoryExists, RunDirectoryLocked, RunLock
+from fem_spin.io.timeseries import TimeSeriesWriter
+
+pytestmark = serial_only()
+
+
+def snapshot_tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` (relative path -> content)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_config(path: Path, **sections) -> Path:
+    path.write_text(dump_toml(make_raw(**sections)))
+    return path
+
+
+def cli(capsys, *args) -> tuple[int, str]:
+    """``fem-spin ARGS`` in this process: (exit code, stderr)."""
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def assert_one_line(err: str, *words: str) -> None:
+    assert err.strip().count("\n") == 0, err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+# --------------------------------------------------------------------------- overwrite
+def test_overwrite_never_replaces_a_directory_fem_spin_did_not_make(tmp_path, capsys):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("\\chapter{Spin diffusion}\n")
+    cfg = write_config(tmp_path / "run.toml")
+    before = snapshot_tree(tmp_path)
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--name", "thesis",
+                    "--overwrite", "-q")
+    assert code == 2
+    assert_one_line(err, "not a fem_spin run directory", str(thesis))
+    assert snapshot_tree(tmp_path) == before
+
+
+def test_a_file_in_the_way_is_never_replaced(tmp_path, capsys):
+    (tmp_path / "results.txt").write_text("measured data\n")
+    cfg = write_config(tmp_path / "run.toml")
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--name",
+                    "results.txt", "--overwrite", "-q")
+    assert code == 2 and (tmp_path / "results.txt").read_text() == "measured data\n"
+    assert_one_line(err, "not a directory")
+
+
+@pytest.mark.parametrize("name", ["..", "x/../../escaped", ".hidden", "a/b", ""])
+def test_command_line_names_follow_the_toml_rule(tmp_path, capsys, name):
+    sibling = tmp_path / "sibling.txt"
+    sibling.write_text("keep\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = write_config(out / "run.toml")
+    before = snapshot_tree(tmp_path)
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(out), "--name", name,
+                    "--overwrite", "-q")
+    assert code == 2
+    assert_one_line(err, "--name")
+    assert snapshot_tree(tmp_path) == before
+
+
+def test_overwrite_keeps_the_old_results_when_the_new_setup_fails(tmp_path, capsys):
+    cfg = write_config(tmp_path / "run.toml", name="r")
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path / "out"), "-q")
+    assert code == 0, err
+    before = snapshot_tree(tmp_path / "out")
+    # a corrupt mesh file: found at setup, after validation, before anything is replaced
+    bad_mesh = tmp_path / "broken.msh"
+    bad_mesh.write_text("$MeshFormat\n4.1 0 8\n$EndMeshFormat\n$Nodes\nnot numbers\n")
+    bad = write_config(tmp_path / "bad.toml", name="r",
+                       geometry={"type": "file", "path": str(bad_mesh)})
+    raw = make_raw(name="r", geometry={"type": "file", "path": str(bad_mesh)})
+    raw["geometry"] = {"type": "file", "path": str(bad_mesh)}
+    bad.write_text(dump_toml(raw))
+    code, err = cli(capsys, "run", str(bad), "--output-dir", str(tmp_path / "out"), "--overwrite", "-q")
+    assert code == 2
+    assert_one_line(err, "geometry.path", "broken.msh", "bad.toml")
+    assert snapshot_tree(tmp_path / "out") == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r"]   # no staging left
+    # a solver option PETSc rejects: also refused at setup
+    raw = make_raw(name="r", solver={"petsc_options": {"pc_type": "no_such_preconditioner"}})
+    bad.write_text(dump_toml(raw))
+    code, err = cli(capsys, "run", str(bad), "--output-dir", str(tmp_path / "out"), "--overwrite", "-q")
+    assert code == 2
+    assert_one_line(err, "solver.petsc_options", "no_such_preconditioner")
+    assert snapshot_tree(tmp_path / "out") == before
+
+
+def test_overwrite_replaces_a_finished_run(tmp_path, capsys):
+    cfg = write_config(tmp_path / "run.toml", name="r")
+    assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "-q")[0] == 0
+    (tmp_path / "r" / "stale.txt").write_text("left by the old run\n")
+    assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--overwrite", "-q")[0] == 0
+    assert not (tmp_path / "r" / "stale.txt").exists()
+    assert (tmp_path / "r" / MARKER).is_file() and not (tmp_path / "r" / LOCK).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "run.toml"]
+
+
+def test_failed_setup_leaves_nothing_behind(tmp_path, capsys):
+    raw = make_raw(name="r", solver={"petsc_options": {"pc_type": "no_such_preconditioner"}})
+    (tmp_path / "run.toml").write_text(dump_toml(raw))
+    code, err = cli(capsys, "run", str(tmp_path / "run.toml"), "--output-dir",
+                    str(tmp_path / "new" / "deeper"), "-q")
+    assert code == 2, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]   # not even the parents
+    # so the corrected rerun needs no --overwrite
+    (tmp_path / "run.toml").write_text(dump_toml(make_raw(name="r")))
+    code, err = cli(capsys, "run", str(tmp_path / "run.toml"), "--output-dir",
+                    str(tmp_path / "new" / "deeper"), "-q")
+    assert code == 0, err
+
+
+def test_unwritable_output_directory_is_one_line(tmp_path, capsys):
+    cfg = write_config(tmp_path / "run.toml")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(blocker / "sub"), "-q")
+    assert code == 2
+    assert_one_line(err, "not a directory")
+
+
+# --------------------------------------------------------------------------- locks
+def test_a_live_lock_is_respected_and_a_stale_one_taken_over(tmp_path):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                            "started": "now"}))
+    with pytest.raises(RunDirectoryLocked, match=f"pid {os.getpid()}"):
+        RunLock(run_dir).acquire()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run_dir / LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
+    lock = RunLock(run_dir)
+    lock.acquire()
+    assert json.loads((run_dir / LOCK).read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not (run_dir / LOCK).exists()
+
+
+def test_a_second_run_is_refused_while_the_first_runs(tmp_path, capsys):
+    cfg = write_config(tmp_path / "run.toml", name="busy", geometry={"cells": [40, 4, 4]},
+                       time={"t_end": 40.0, "dt_initial": 0.01, "adaptive": False})
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "fem_spin", "run", str(cfg), "--output-dir",
+                              str(out), "-q"], env=_cli_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (out / "busy" / "timeseries.csv").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert first.poll() is None, first.communicate()
+        for extra in ((), ("--overwrite",)):
+            code, err = cli(capsys, "run", str(cfg), "--output-dir", str(out), "-q", *extra)
+            assert code == 2
+            assert_one_line(err, "in use by another fem-spin process", f"pid {first.pid}")
+        code, err = cli(capsys, "resume", str(out / "busy"), "-q")
+        assert code == 2 and "in use" in err
+    finally:
+        stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    summary = json.loads((out / "busy" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["t_final"] == pytest.approx(40.0)
+    assert not (out / "busy" / LOCK).exists()
+
+
+# --------------------------------------------------------------------------- checkpoints
+@pytest.fixture(scope="module")
+def paused_run(tmp_path_factory) -> Path:
+    """A run paused after 60 of its 100 steps (time.max_steps) with its checkpoint."""
+    root = tmp_path_factory.mktemp("paused")
+    cfg = write_config(root / "run.toml", name="p", time={"max_steps": 60})
+    res = run_cli("run", str(cfg), "--output-dir", str(root), "-q")
+    assert res.returncode == 4, res.stderr
+    return root / "p"
+
+
+def damaged_copy(paused_run: Path, tmp_path: Path, damage) -> Path:
+    copy = tmp_path / "p"
+    shutil.copytree(paused_run, copy)
+    damage(copy / "checkpoint")
+    return copy
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset % len(data)] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    "truncated data": (lambda c: os.truncate(c / "state.bp" / "data.0",
+                                             (c / "state.bp" / "data.0").stat().st_size // 2),
+                       "data.0"),
+    "bit flip in the data": (lambda c: flip_byte(c / "state.bp" / "data.0", 4096 + 17), "data.0"),
+    "bit flip in the metadata": (lambda c: flip_byte(c / "state.bp" / "md.0", 200), "md.0"),
+    "bit flip in state.json": (lambda c: flip_byte(c / "state.json", 40), "state.json"),
+    "garbage state.json": (lambda c: (c / "state.json").write_text("{not json"), "state.json"),
+    "deleted index": (lambda c: (c / "state.bp" / "md.idx").unlink(), "md.idx"),
+    "deleted manifest": (lambda c: (c / "manifest.json").unlink(), "manifest.json"),
+    "deleted checkpoint": (lambda c: shutil.rmtree(c), "checkpoint"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_checkpoint_is_refused_naming_the_file(paused_run, tmp_path, capsys, damage):
+    action, culprit = DAMAGES[damage]
+    run_dir = damaged_copy(paused_run, tmp_path, action)
+    before = snapshot_tree(run_dir)
+    code, err = cli(capsys, "resume", str(run_dir), "-q")
+    assert code == 2
+    assert_one_line(err, culprit)
+    assert snapshot_tree(run_dir) == before
+
+
+def test_a_truncated_checkpoint_is_refused_in_bounded_time_under_mpi(paused_run, tmp_path):
+    run_dir = damaged_copy(paused_run, tmp_path, DAMAGES["truncated data"][0])
+    t0 = time.perf_counter()
+    res = run_cli("resume", str(run_dir), "-q", mpi=2, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert "data.0" in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.count("fem-spin: error") == 1   # rank 0 only
+    assert time.perf_counter() - t0 < 120
+
+
+def test_an_intact_checkpoint_resumes_and_a_completed_run_extends(paused_run, tmp_path, capsys):
+    run_dir = damaged_copy(paused_run, tmp_path, lambda c: None)
+    code, err = cli(capsys, "resume", str(run_dir), "-q")
+    assert code == 0, err
+    assert json.loads((run_dir / "summary.json").read_text())["t_final"] == pytest.approx(5.0)
+    code, err = cli(capsys, "resume", str(run_dir), "-q", "--t-end", "7.5")
+    assert code == 0, err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["t_final"] == pytest.approx(7.5)
+    assert summary["config_changes"] == [{"keys": ["time.t_end"], "from": 5.0, "to": 7.5,
+                                          "how": "--t-end"}]
+    series = read_timeseries(run_dir / "timeseries.csv")
+    assert np.all(np.diff(series["t"]) > 0) and series["t"][-1] == pytest.approx(7.5)
+    # the extended run equals one run straight to 7.5 s (fixed steps of 0.05 s)
+    cfg = write_config(tmp_path / "direct.toml", name="d", time={"t_end": 7.5})
+    assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "-q")[0] == 0
+    direct = read_timeseries(tmp_path / "d" / "timeseries.csv")
+    np.testing.assert_allclose(series["P_mean"][-1], direct["P_mean"][-1], rtol=1e-9)
+    # a shorter or equal --t-end is refused
+    code, err = cli(capsys, "resume", str(run_dir), "-q", "--t-end", "7.5")
+    assert code == 2
+    assert_one_line(err, "--t-end", "must exceed")
+
+
+def test_an_edited_config_is_refused_unless_allowed(paused_run, tmp_path, capsys):
+    run_dir = damaged_copy(paused_run, tmp_path, lambda c: None)
+    config = run_dir / "config.toml"
+    config.write_text(config.read_text().replace("D0 = 1e-16", "D0 = 1e-15"))
+    before = snapshot_tree(run_dir)
+    code, err = cli(capsys, "resume", str(run_dir), "-q")
+    assert code == 2
+    assert_one_line(err, "config.toml", "model.D0", "--allow-config-change")
+    assert snapshot_tree(run_dir) == before
+    # formatting and comments are no change
+    config.write_text("# a comment\n" + config.read_text().replace("D0 = 1e-15", "D0 = 1e-16"))
+    code, err = cli(capsys, "resume", str(run_dir), "-q", "--t-end", "5.5")
+    assert code == 0, err
+    # an allowed edit is recorded
+    config.write_text(config.read_text().replace("D0 = 1e-16", "D0 = 2e-16"))
+    code, err = cli(capsys, "resume", str(run_dir), "-q", "--t-end", "6", "--allow-config-change")
+    assert code == 0, err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {"keys": ["model.D0"], "how": "--allow-config-change"} in summary["config_changes"]
+    marker = json.loads((run_dir / MARKER).read_text())
+    assert [c["how"] for c in marker["changes"]] == ["--t-end", "--allow-config-change", "--t-end"]
+
+
+# --------------------------------------------------------------------------- full disk
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.mount(b"tmpfs", str(path).encode(), b"tmpfs", 0, f"size={size}".encode()) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of 6 MiB (skipped where it cannot be mounted: not root, no mount namespace)."""
+    mount = tmp_path / "disk"
+    if not _mount_tmpfs(mount, "6m"):
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    ctypes.CDLL(None, use_errno=True).umount(str(mount).encode())
+
+
+def test_csv_rows_stay_whole_when_the_disk_fills(small_disk):
+    ballast = small_disk / "ballast"
+    with open(ballast, "wb") as f:   # leave less than a page for the table
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+        except OSError:
+            pass
+    os.truncate(ballast, ballast.stat().st_size - 3 * 4096)
+    writer = TimeSeriesWriter(small_disk / "t.csv", ["step", "t", "value"])
+    rows, error = 0, None
+    try:
+        for rows in range(100000):
+            writer.write({"step": rows, "t": rows * 0.1, "value": np.pi * rows})
+    except OSError as exc:
+        error = exc
+    writer.close()
+    assert error is not None and rows > 10
+    series = read_timeseries(small_disk / "t.csv")   # parses: no half row at the end
+    assert len(series["step"]) == rows and series["step"][-1] == rows - 1
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_readable_outputs(small_disk, tmp_path):
+    cfg = write_config(tmp_path / "run.toml", name="full", geometry={"cells": [40, 4, 4]},
+                       output={"snapshot_times": [0.05 * k for k in range(1, 100)]})
+    res = run_cli("run", str(cfg), "--output-dir", str(small_disk), "-q", timeout=300)
+    assert res.returncode == 3, res.stderr
+    assert_one_line(res.stderr, "disk space", "fem-spin: error")
+    run_dir = small_disk / "full"
+    series = read_timeseries(run_dir / "timeseries.csv")
+    assert len(series["t"]) >= 2 and np.all(np.diff(series["t"]) > 0)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"].startswith("stopped") and "disk space" in summary["status"]
+    assert (run_dir / "fields.pvd").read_text().strip().endswith("</VTKFile>")
