@@ -25,6 +25,8 @@ def plot_buildup_band(band_csv: str | Path, png: str | Path, title: str = "",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from fem_spin.viz.plots import place_legend
+
     with open(band_csv) as fh:
         header = fh.readline().strip().split(",")
     data = np.loadtxt(band_csv, delimiter=",", skiprows=1, ndmin=2)
@@ -48,7 +50,7 @@ def plot_buildup_band(band_csv: str | Path, png: str | Path, title: str = "",
     ax.set_xlabel("buildup time t (s)")
     ax.set_ylabel("crystal-average 1H polarization (NMR)")
     ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
+    place_legend(ax)
     if title:
         ax.set_title(title, fontsize=10)
     png = Path(png)
@@ -75,19 +77,25 @@ def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: st
     """The crystal clipped through the beam axis at one snapshot (default: the last):
     polarization as colour, the beam edge (top-hat: half the maximum excitation; Gaussian:
     1/e^2 of it, on the entrance side where absorption is small) as a contour,
-    and the excitation probability in a second panel. Coordinates in mm."""
-    from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
+    and the excitation probability in a second panel; flat colours, each colour bar beside
+    its panel, lengths on the edges (mm for a mm crystal)."""
+    from fem_spin.viz.render import (_open_fields, _plotter, _pyvista, add_colour_bar,
+                                     add_length_axes, add_scalar_mesh, linearise, to_length_unit)
+    from fem_spin.viz.scales import colour_scale, unit_factor
 
     pv = _pyvista()
     run_dir = Path(run_dir)
     pvd, reader = _open_fields(run_dir)
     n = len(reader.time_values)
+    if not -n <= time_index < n:
+        raise IndexError(f"snapshot {time_index} of {pvd} does not exist (it has {n}: 0..{n - 1})")
     reader.set_active_time_point(time_index % n)
     t = reader.active_time_value
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
-    grid = linearise(grid).scale(1e3, inplace=False)          # m -> mm
+    grid, unit = to_length_unit(linearise(grid))
     point, direction, profile = _beam_from_config(run_dir)
+    scale = unit_factor(unit)
     # the beam edge r = d/2: half the top-hat step, or 1/e^2 of the Gaussian's peak
     edge_level = 0.5 if profile == "top_hat" else float(np.exp(-2.0))
     # The clip plane contains the beam axis and is as close to vertical as possible.
@@ -95,19 +103,15 @@ def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: st
     if np.linalg.norm(normal) < 1e-6:
         normal = np.array([0.0, 1.0, 0.0])
     normal /= np.linalg.norm(normal)
-    try:
-        plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=(1500, 620), border=False)
-    except Exception as exc:
-        raise RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
-    clipped = grid.clip(normal=normal, origin=point * 1e3, invert=False)
-    panels = [("polarization", "magma", "P"), ("excitation_probability", "viridis", "excitation")]
-    for k, (scalar, cmap, label) in enumerate(panels):
+    plotter = _plotter(shape=(1, 4), col_weights=[1.0, 0.24, 1.0, 0.24], window_size=(1700, 620))
+    clipped = grid.clip(normal=normal, origin=point * scale, invert=False)
+    panels = [("polarization", "magma", "P", False), ("excitation_probability", "viridis", "excitation", True)]
+    for k, (scalar, cmap, label, from_zero) in enumerate(panels):
         if scalar not in grid.point_data:
             continue
-        plotter.subplot(0, k)
-        plotter.add_mesh(clipped, scalars=scalar, cmap=cmap, show_edges=False,
-                         scalar_bar_args={"title": label, "vertical": True, "position_x": 0.84,
-                                          "position_y": 0.15})
+        plotter.subplot(0, 2 * k)
+        cmap, clim = colour_scale(grid.point_data[scalar], scalar, cmap=cmap, include_zero=from_zero)
+        actor = add_scalar_mesh(plotter, clipped, scalar, cmap, clim)
         if "excitation_probability" in grid.point_data:
             e = np.asarray(grid.point_data["excitation_probability"])
             if e.max() > 0:
@@ -116,10 +120,12 @@ def render_crystal(run_dir: str | Path, png: str | Path | None = None, title: st
                     plotter.add_mesh(edge, color="white", line_width=2)
         plotter.add_mesh(grid.outline(), color="black", line_width=1.5)
         plotter.add_text(f"{label}, t = {t:.4g} s" if k == 0 else label, font_size=11)
-        plotter.show_axes()
         plotter.camera_position = "iso"
         plotter.camera.azimuth = 200
         plotter.camera.elevation = 15
+        add_length_axes(plotter, grid.bounds, unit, font_factor=1.1)
+        plotter.subplot(0, 2 * k + 1)
+        add_colour_bar(plotter, actor, label, clim, position_x=0.1, width=0.7)
     if title:
         plotter.subplot(0, 0)
         plotter.add_text(title, font_size=9, position="lower_left")

@@ -76,6 +76,8 @@ def compare_formulations(dirs: dict[str, Path], out: Path) -> list[Path]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
+        from fem_spin.viz.plots import place_legend
     except ImportError:
         return written
     k = len(times) - 1
@@ -84,11 +86,11 @@ def compare_formulations(dirs: dict[str, Path], out: Path) -> list[Path]:
     for name, (_, _, values) in runs.items():
         axes[0].plot(distance * 1e9, values[:, k], styles[name], label=name)
     axes[0].set(ylabel="polarization rho2", title=f"t = {times[k]} s")
-    axes[0].legend(frameon=False)
+    place_legend(axes[0])
     for name, dev in deviations.items():
         axes[1].plot(distance * 1e9, dev["percent"][:, k], styles[name], label=f"{name} - nonlinear")
     axes[1].set(xlabel="distance along x (nm)", ylabel="deviation (% of max |rho2|)")
-    axes[1].legend(frameon=False)
+    place_legend(axes[1])
     for ax in axes:
         ax.grid(True, alpha=0.3)
     png = out / "comparison.png"
@@ -102,13 +104,14 @@ def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_widt
     """Snapshots of an MRFM film run side by side: the film clipped through its centre plane
     y = const (the tip axis for a centred tip), coloured by the polarization rho2 (diverging map, symmetric limits),
     with the iso-surfaces |B| = resonant_field +- slice_half_width (the edges of the resonant
-    slice) drawn as translucent grey surfaces. Off-screen; raises RenderUnavailable where
-    pyvista cannot render."""
+    slice) drawn as translucent grey surfaces. Flat colours, lengths on the edges, the colour
+    bar in a column of its own. Off-screen; raises RenderUnavailable where pyvista cannot
+    render."""
     import numpy as np
 
     from fem_spin.viz import render
+    from fem_spin.viz.scales import DIVERGING
 
-    pv = render._pyvista()
     run_dir = Path(run_dir)
     pvd, reader = render._open_fields(run_dir)
     n = len(reader.time_values)
@@ -116,21 +119,16 @@ def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_widt
     grids = []
     for i in picks:
         reader.set_active_time_point(i)
-        grids.append((reader.active_time_value, render._read_grid(reader, pvd, "polarization")))
-    limit = max(float(np.max(np.abs(g.point_data["polarization"]))) for _, g in grids) or 1.0
-    try:
-        plotter = pv.Plotter(off_screen=True, shape=(1, len(grids)), window_size=(520 * len(grids), 480),
-                             border=False)
-    except Exception as exc:
-        raise render.RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
+        grids.append((reader.active_time_value, *render._read_grid(reader, pvd, "polarization")))
+    limit = max(float(np.max(np.abs(g.point_data["polarization"]))) for _, g, _ in grids) or 1.0
+    clim = (-limit, limit)
+    plotter = render._plotter(window_size=(520 * len(grids) + 150, 480), **render._bar_column(len(grids), 0.3))
     levels = [resonant_field - slice_half_width, resonant_field + slice_half_width]
-    for k, (t, grid) in enumerate(grids):
+    actor = None
+    for k, (t, grid, unit) in enumerate(grids):
         plotter.subplot(0, k)
         shown = grid.clip(normal="y", origin=grid.center, invert=False)
-        plotter.add_mesh(shown, scalars="polarization", cmap="coolwarm", clim=(-limit, limit),
-                         show_scalar_bar=(k == len(grids) - 1),
-                         scalar_bar_args={"title": "polarization", "vertical": True,
-                                          "position_x": 0.82, "position_y": 0.15})
+        actor = render.add_scalar_mesh(plotter, shown, "polarization", DIVERGING, clim)
         surfaces = grid.contour(levels, scalars="field_magnitude")
         if surfaces.n_points:
             plotter.add_mesh(surfaces.clip(normal="y", origin=grid.center, invert=False),
@@ -144,7 +142,10 @@ def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_widt
         plotter.camera_position = "xz"
         plotter.camera.elevation = 25
         plotter.camera.azimuth = 10
-        plotter.camera.zoom(1.3)
+        plotter.camera.zoom(1.2)
+        render.add_length_axes(plotter, grid.bounds, unit, font_factor=1.2)
+    plotter.subplot(0, len(grids))
+    render.add_colour_bar(plotter, actor, "polarization", clim, position_x=0.1, width=0.75)
     png = Path(png) if png else run_dir / "resonant_slices.png"
     plotter.screenshot(str(png))
     plotter.close()

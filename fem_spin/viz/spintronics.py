@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fem_spin.io.timeseries import read_timeseries
+from fem_spin.viz.plots import place_legend
 
 __all__ = ["plot_spin_valve_results", "plot_hanle", "plot_sweep", "render_spin_accumulation"]
 
@@ -66,7 +67,7 @@ def plot_hanle(dirs: dict[str, Path], png: Path) -> Path | None:
     ax.set_ylabel("nonlocal resistance R_NL (mOhm)")
     ax.set_title("Hanle precession")
     ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False)
+    place_legend(ax)
     fig.savefig(png, dpi=130)
     plt.close(fig)
     return png
@@ -94,7 +95,7 @@ def plot_sweep(dirs: dict[str, Path], sweep: dict, png: Path) -> Path | None:
     ax.set_xlabel(key + unit)
     ax.set_ylabel("|Delta R_NL| = |R_P - R_AP| (mOhm)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(frameon=False)
+    place_legend(ax)
     fig.savefig(png, dpi=130)
     plt.close(fig)
     return png
@@ -108,22 +109,32 @@ def plot_spin_valve_results(dirs: dict[str, Path], out: Path, sweep: dict) -> li
 def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None, title: str = "",
                              snapshot: int = 0) -> Path:
     """The device coloured by the spin accumulation (uV): top view, and a zoom on the junctions
-    with streamlines of the (collinear) spin current."""
-    from fem_spin.viz.render import RenderUnavailable, _open_fields, _pyvista, linearise
+    with streamlines of the (collinear) spin current. The collinear (signed) accumulation uses
+    a diverging map centred on zero; a vector one (precession) is drawn as its magnitude.
+    Flat colours, lengths on the edges, the colour bar in a column of its own."""
+    from fem_spin.viz.render import (_open_fields, _plotter, _pyvista, add_colour_bar,
+                                     add_length_axes, add_scalar_mesh, linearise, to_length_unit)
+    from fem_spin.viz.scales import colour_scale
 
     pv = _pyvista()
     run_dir = Path(run_dir)
     pvd, reader = _open_fields(run_dir)
-    reader.set_active_time_point(snapshot)
+    n = len(reader.time_values)
+    if not -n <= snapshot < n:
+        raise IndexError(f"snapshot {snapshot} of {pvd} does not exist (it has {n}: 0..{n - 1})")
+    reader.set_active_time_point(snapshot % n)
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
-    grid = linearise(grid).scale(1e9, inplace=False)  # nm: comfortable VTK tolerances
+    grid, unit = to_length_unit(linearise(grid))
     mu_s = np.asarray(grid.point_data["spin_accumulation"])
     if mu_s.ndim == 2:  # vector spin accumulation: draw its magnitude
-        mu_s = np.linalg.norm(mu_s, axis=1)
-    grid.point_data["spin accumulation (uV)"] = 1e6 * mu_s
-    name = "spin accumulation (uV)"
-    limit = float(np.abs(grid.point_data[name]).max()) or 1.0
+        name = "|spin accumulation| (uV)"
+        grid.point_data[name] = 1e6 * np.linalg.norm(mu_s, axis=1)
+        cmap, clim = colour_scale(grid.point_data[name], "magnitude", cmap="magma", include_zero=True)
+    else:
+        name = "spin accumulation (uV)"
+        grid.point_data[name] = 1e6 * mu_s
+        cmap, clim = colour_scale(grid.point_data[name], name)
     # Zoom on the junctions: the part of the device under its top-most structures
     # (the electrodes of a lateral valve), widened by their own extent.
     z = grid.points[:, 2]
@@ -132,18 +143,15 @@ def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None,
     pad = 0.5 * (x1 - x0)
     bounds = list(grid.bounds)
     zoom = grid.clip_box([x0 - pad, x1 + pad, *bounds[2:]], invert=False)
-    try:
-        plotter = pv.Plotter(off_screen=True, shape=(2, 1), window_size=(1400, 1000), border=False)
-    except Exception as exc:
-        raise RenderUnavailable(f"cannot open an off-screen render window: {exc}") from None
-    bar = {"title": name, "vertical": True, "position_x": 0.88, "position_y": 0.15}
+    plotter = _plotter(shape=(2, 2), groups=[(np.s_[:], 1)], col_weights=[1.0, 0.2],
+                       window_size=(1550, 1000))
     plotter.subplot(0, 0)
-    plotter.add_mesh(grid.copy(), scalars=name, cmap="RdBu_r", clim=(-limit, limit), scalar_bar_args=bar)
-    plotter.add_text(f"{title}: whole device, top view (lengths in nm)".strip(": "), font_size=11)
+    actor = add_scalar_mesh(plotter, grid.copy(), name, cmap, clim)
+    plotter.add_text(f"{title}: whole device, top view".strip(": "), font_size=11)
     plotter.view_xy()
+    add_length_axes(plotter, grid.bounds, unit, font_factor=0.8)
     plotter.subplot(1, 0)
-    plotter.add_mesh(zoom.copy(), scalars=name, cmap="RdBu_r", clim=(-limit, limit), show_scalar_bar=False,
-                     opacity=0.4)
+    add_scalar_mesh(plotter, zoom.copy(), name, cmap, clim, opacity=0.4)
     current = np.asarray(grid.point_data["spin_current"]) if "spin_current" in grid.point_data else None
     if current is not None and np.abs(current).max() > 0:
         # seeds on a line through the lower part of the device (the N strip of a valve)
@@ -157,9 +165,14 @@ def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None,
             lines = lines.clip_box([x0 - pad, x1 + pad, *bounds[2:]], invert=False)
         if lines.n_points:
             plotter.add_mesh(lines, color="black", line_width=2, show_scalar_bar=False)
-    plotter.add_text("around the junctions: spin-current lines (black)", font_size=11)
+    plotter.add_text("around the junctions (translucent colours): spin-current lines (black)",
+                     font_size=11)
     plotter.camera_position = "iso"
     plotter.camera.elevation = 20
+    plotter.add_mesh(zoom.outline(), color=(0.6, 0.6, 0.6), line_width=1.0)
+    add_length_axes(plotter, zoom.bounds, unit, font_factor=0.8)
+    plotter.subplot(0, 1)
+    add_colour_bar(plotter, actor, name, clim, position_x=0.3, width=0.5, position_y=0.2, height=0.6)
     png = Path(png) if png else run_dir / "spin_accumulation_3d.png"
     plotter.screenshot(str(png))
     plotter.close()
