@@ -60,23 +60,36 @@ class _StopRequest:
     current step (all ranks agree on the step, so nothing deadlocks, and the state is an
     accepted one that a checkpoint can hold). A second one stops at once, but only while a
     step is being computed (``armed``): while files are closed and summary.json written,
-    further signals are only counted, so a scheduler's repeated SIGTERM never cuts them."""
+    further signals are only counted, so a scheduler's repeated SIGTERM never cuts them.
+
+    SIGUSR2 is a stop request relayed by ``fem-spin-mpirun`` (mpi_launcher.py: mpirun's own
+    SIGTERM handling kills the ranks after 250 ms); it never escalates, and neither does a
+    signal within :attr:`GRACE_S` of the first (a scheduler that signals mpirun and every rank
+    delivers the same request twice)."""
+
+    GRACE_S = 1.0
 
     def __init__(self):
         self.signal_name: str | None = None
+        self.first_at = 0.0
         self.armed = False
         #: during setup (nothing written yet) the first signal stops at once
         self.immediate = False
 
     def handler(self, signum, frame):
         name = signal.Signals(signum).name
+        relayed = signum == getattr(signal, "SIGUSR2", None)
+        if relayed:
+            name = "SIGTERM (relayed by fem-spin-mpirun)"
         if self.immediate:
             self.immediate = False
             raise SetupInterrupted(f"stopped by {name} while setting the run up; nothing was written")
-        if self.signal_name is not None and self.armed:
+        if self.signal_name is None:
+            self.signal_name, self.first_at = name, time.monotonic()
+            return
+        if self.armed and not relayed and time.monotonic() - self.first_at > self.GRACE_S:
             self.armed = False
             raise Interrupted(f"stopped by a second {name}")
-        self.signal_name = self.signal_name or name
 
 
 _ACTIVE_REQUEST: list[_StopRequest] = []
@@ -91,7 +104,7 @@ def _stop_on_signals():
         return
     request = _StopRequest()
     previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
         try:
             previous[sig] = signal.signal(sig, request.handler)
         except ValueError:  # not the main thread
