@@ -672,9 +672,11 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
 
     path = Path(run_dir)
     config_file = path / "config.toml"
-    found = comm.bcast((path.is_dir(), config_file.is_file()) if comm.rank == 0 else None, root=0)
+    found = comm.bcast((path.is_dir(), config_file.is_file(), path.exists()) if comm.rank == 0
+                       else None, root=0)
     if not found[0]:
-        raise FileNotFoundError(f"{path}: no such run directory")
+        raise FileNotFoundError(f"{path}: not a directory" if found[2] else
+                                f"{path}: no such run directory")
     if not found[1]:
         raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
     with _stop_on_signals() as request, locked(path, comm):
