@@ -8,10 +8,17 @@ fails with one line that names the file and the key::
     config.toml: model.D0: must be > 0 (got -1e-16)
 
 Values are SI: lengths in m, times in s, rates in 1/s, diffusion in m^2/s.
+
+Values that are legal but suspicious (a snapshot time after t_end, an initial region outside
+the sample, a sample 200 m across) are not errors: validation code calls :func:`warn`, and
+:func:`parse_config` collects them, as :class:`ConfigWarning` lines, in
+``RunConfig.warnings`` for the command line to print before the run. Nothing is printed
+here, and no Python ``warnings`` are raised.
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import math
@@ -23,10 +30,18 @@ from typing import Any, Callable, Literal
 
 __all__ = [
     "ConfigError",
+    "ConfigWarning",
+    "warn",
     "RunConfig",
     "TimeConfig",
     "SolverConfig",
     "OutputConfig",
+    "LimitsConfig",
+    "MAX_CELLS",
+    "MAX_FIELD_SNAPSHOTS",
+    "cell_count_problem",
+    "parse_bytes",
+    "region_outside_sample",
     "register_model",
     "register_geometry",
     "model_types",
@@ -59,6 +74,40 @@ class ConfigError(ValueError):
         where = f"{self.file}: " if self.file else ""
         key = f"{self.key}: " if self.key else ""
         return _one_line(f"{where}{key}{self.message}")
+
+
+class ConfigWarning(str):
+    """A suspicious value that is accepted: the one line ``"file: key: message"`` (a ``str``,
+    so ``RunConfig.warnings`` is a tuple of strings), with ``key``, ``message`` and ``file``
+    as attributes. Made by :func:`parse_config` from the calls to :func:`warn`."""
+
+    key: str
+    message: str
+    file: str | None
+
+    def __new__(cls, key: str, message: str, file: str | None = None):
+        where = f"{file}: " if file else ""
+        self = super().__new__(cls, _one_line(f"{where}{key + ': ' if key else ''}{message}"))
+        self.key, self.message, self.file = key, message, file
+        return self
+
+    def __reduce__(self):  # pickle/deepcopy: rebuild from the parts, not from the joined line
+        return (ConfigWarning, (self.key, self.message, self.file))
+
+
+#: the warnings of the parse_config call under way (None outside parse_config)
+_COLLECTOR: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar(
+    "fem_spin_config_warnings", default=None)
+
+
+def warn(key: str, message: str) -> None:
+    """Record a warning about configuration key ``key`` (full dotted key, e.g.
+    ``"output.snapshot_times"``) on the configuration :func:`parse_config` is building; it
+    ends up in ``RunConfig.warnings``. Outside parse_config (a section built in Python)
+    nothing happens."""
+    collected = _COLLECTOR.get()
+    if collected is not None and (key, message) not in collected:
+        collected.append((key, message))
 
 
 def _one_line(text: str) -> str:
@@ -237,6 +286,9 @@ class TimeConfig:
     def __post_init__(self):
         if self.dt_initial > self.t_end:
             raise ConfigError("time.dt_initial", f"must not exceed time.t_end ({self.t_end})")
+        if self.dt_min > self.dt_max:
+            raise ConfigError("time.dt_min", f"must not exceed time.dt_max ({self.dt_min:g} s > "
+                                             f"{self.dt_max:g} s)")
         if self.dt_min > self.dt_initial:
             raise ConfigError("time.dt_min", f"must not exceed time.dt_initial ({self.dt_initial})")
 
@@ -277,13 +329,42 @@ class SolverConfig:
                                   f"{MULTIGRID_COARSEST_NODES} nodes)", check=_multigrid_levels)
 
 
+#: hard bound of any structured mesh (cells = [...]): a billion cells need about a terabyte
+#: of memory (benchmarks/bench_memory.py), so nothing can mesh more; refused at parse time
+#: whatever [limits] says
+MAX_CELLS = 10**9
+#: hard bound of output.field_snapshots (each one writes the fields to disk; the snapshot
+#: times are computed before the run): refused at parse time whatever [limits] says
+MAX_FIELD_SNAPSHOTS = 1_000_000
+
+
+def cell_count_problem(count: int | float, what: str = "cells") -> str | None:
+    """Why a structured mesh of ``count`` cells cannot be built (beyond :data:`MAX_CELLS`),
+    or None. Pass an exact (integer) product: it may exceed the float range."""
+    if count > MAX_CELLS:
+        shown = f"{count:.3g}" if not isinstance(count, int) or count.bit_length() < 1000 else _show(count)
+        return (f"{shown} {what}: more than {MAX_CELLS:.0e} cells cannot be meshed on any machine "
+                f"(about 1 kB of memory per cell)")
+    return None
+
+
+def _field_snapshots_check(value) -> str | None:
+    problem = non_negative(value)
+    if problem:
+        return problem
+    if value > MAX_FIELD_SNAPSHOTS:
+        return (f"{_show(value)} snapshots: at most {MAX_FIELD_SNAPSHOTS} (each one writes every "
+                f"field to disk)")
+    return None
+
+
 @dataclasses.dataclass
 class OutputConfig:
     """[output]: what a run writes."""
 
     directory: str = param("results", doc="parent directory of run directories")
     field_snapshots: int = param(8, doc="number of log-spaced field snapshots (plus t=0 and t_end)",
-                                 check=non_negative)
+                                 check=_field_snapshots_check)
     snapshot_times: list[float] = param(default_factory=list, unit="s",
                                         doc="field snapshot times (instead of log-spaced ones; "
                                             "t_end is always written)", check=positive)
@@ -297,9 +378,82 @@ class OutputConfig:
                                        check=non_negative)
 
 
+def _optional_count(value) -> str | None:
+    return None if value is None else positive(value)
+
+
+def _optional_bytes(value) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_bytes(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+               "t": 1e12, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(value: float | int | str) -> float:
+    """A memory size in bytes from a number (bytes) or a string such as ``"8 GB"``, ``"500MiB"``
+    or ``"2e9"``; ValueError for anything else (not finite, not > 0, unknown unit)."""
+    import re
+
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number of bytes or a size such as '8 GB' (got {_show(value)})")
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", value)
+        unit = m.group(2).lower() if m else None
+        if m is None or unit not in _BYTE_UNITS:
+            raise ValueError(f"must be a number of bytes or a size such as '8 GB' or '500 MiB' "
+                             f"(got {_show(value)})")
+        try:
+            number = float(m.group(1)) * _BYTE_UNITS[unit]
+        except ValueError:
+            raise ValueError(f"must be a number of bytes or a size such as '8 GB' (got "
+                             f"{_show(value)})") from None
+    elif isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    else:
+        raise ValueError(f"must be a number of bytes or a size such as '8 GB' (got {_show(value)})")
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"must be a finite size > 0 bytes (got {_show(value)})")
+    return number
+
+
+@dataclasses.dataclass(frozen=True)
+class LimitsConfig:
+    """[limits]: what a run may use, checked from the configuration alone before anything is
+    meshed (:func:`fem_spin.limits.check_resources`; ``fem-spin run --max-dofs/--max-memory``
+    override the first two, ``--force`` runs anyway)."""
+
+    max_dofs: int | float | None = param(None, doc="largest number of degrees of freedom "
+                                         "(default: no limit but memory)", check=_optional_count)
+    max_memory: float | str | None = param(None, unit="bytes", doc="largest estimated memory of "
+                                           "the run, in bytes or as '8 GB' (default: half of the "
+                                           "machine's physical memory)", check=_optional_bytes)
+    max_steps: int | float = param(10_000_000, doc="largest number of time steps the run plans "
+                                   "(fixed steps: t_end/dt_initial; adaptive: at least "
+                                   "t_end/dt_max; pulsed sources: one per pulse)", check=positive)
+    max_snapshots: int | float = param(10_000, doc="largest number of field snapshots",
+                                       check=positive)
+
+    def __post_init__(self):
+        if self.max_memory is not None:
+            object.__setattr__(self, "max_memory", parse_bytes(self.max_memory))
+
+
 @dataclasses.dataclass
 class RunConfig:
-    """A whole run: name, geometry, model, time, solver, output, and an optional sweep."""
+    """A whole run: name, geometry, model, time, solver, output, and an optional sweep.
+
+    ``limits`` is the [limits] section; ``warnings`` the suspicious values validation found
+    (:class:`ConfigWarning` lines, ``"file: key: message"``), for the command line to print."""
 
     name: str
     geometry: Any
@@ -310,6 +464,8 @@ class RunConfig:
     sweep: dict[str, list]
     source: str = "<memory>"
     raw: dict = dataclasses.field(default_factory=dict, repr=False)
+    limits: LimitsConfig = dataclasses.field(default_factory=LimitsConfig)
+    warnings: tuple[ConfigWarning, ...] = ()
 
     def variants(self) -> list[tuple[str, "RunConfig"]]:
         """Expand [sweep] (key -> list of values, zipped) into (label, config) pairs."""
@@ -341,7 +497,7 @@ def run_name_problem(name: str) -> str | None:
     return None
 
 
-_TOP_KEYS = {"name", "preset", "geometry", "model", "time", "solver", "output", "sweep"}
+_TOP_KEYS = {"name", "preset", "geometry", "model", "time", "solver", "output", "sweep", "limits"}
 
 
 def preset_names() -> list[str]:
@@ -398,6 +554,8 @@ def _coerce(value, tp, key: str):
                 return _coerce(value, alt, key)
             except ConfigError:
                 continue
+        if any(isinstance(v, float) and math.isnan(v) for v in _each(value)):
+            raise ConfigError(key, f"must be a finite number (got {_show(value)})")
         raise ConfigError(key, f"wrong type: expected {' or '.join(_type_name(a) for a in args)}"
                                f" (got {_show(value)})")
     if origin in (list, tuple):
@@ -490,8 +648,22 @@ def _typed_section(registry: dict[str, type], data: dict, section: str):
 
 
 def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = None) -> RunConfig:
-    """Validate a configuration dictionary (as read from TOML) into a :class:`RunConfig`."""
+    """Validate a configuration dictionary (as read from TOML) into a :class:`RunConfig`.
+
+    Errors raise :class:`ConfigError`; warnings (:func:`warn`) are collected in
+    ``RunConfig.warnings``, those of every swept value included."""
     _load_plugins()
+    collected: list[tuple[str, str]] = []
+    token = _COLLECTOR.set(collected)
+    try:
+        config = _parse(raw, source, base_dir)
+    finally:
+        _COLLECTOR.reset(token)
+    config.warnings = tuple(ConfigWarning(key, message, source) for key, message in collected)
+    return config
+
+
+def _parse(raw: dict, source: str, base_dir: Path | None) -> RunConfig:
     try:
         raw = apply_preset(raw)
         for key in raw:
@@ -540,25 +712,91 @@ def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = No
                 trial = copy.deepcopy(raw)
                 trial.pop("sweep")
                 trial.setdefault(section, {})[key] = v
-                parse_config(trial, source=source, base_dir=base_dir)
+                for w in parse_config(trial, source=source, base_dir=base_dir).warnings:
+                    warn(w.key, f"{w.message} (sweep {dotted} = {_show(v)})")
         if len(lengths) > 1:
             raise ConfigError("sweep", "all swept lists must have the same length (they are zipped)")
+        limits = build_section(LimitsConfig, raw.get("limits", {}), "limits")
         # A model may check itself against the other sections (e.g. a source radius
         # against the cell size) by defining check_against(geometry, time).
         check = getattr(model, "check_against", None)
         if check is not None:
             check(geometry, time)
+        _geometry_warnings(geometry)
+        if time is not None:
+            _snapshot_warnings(output, time)
     except ConfigError as exc:
         exc.file = source
         raise
     return RunConfig(name=name, geometry=geometry, model=model, time=time, solver=solver,
-                     output=output, sweep=sweep, source=source, raw=copy.deepcopy(raw))
+                     output=output, sweep=sweep, source=source, raw=copy.deepcopy(raw),
+                     limits=limits)
+
+
+def _snapshot_warnings(output: OutputConfig, time: TimeConfig) -> None:
+    late = [t for t in output.snapshot_times if t > time.t_end]
+    if late:
+        times = "a time" if len(late) == 1 else f"{len(late)} times"
+        warn("output.snapshot_times", f"{times} beyond time.t_end = {time.t_end:g} s "
+                                      f"({', '.join(f'{t:g}' for t in sorted(late)[:3])}"
+                                      f"{', ...' if len(late) > 3 else ''} s) "
+                                      f"{'is' if len(late) == 1 else 'are'} ignored")
+
+
+#: extent (m) of a sample outside which a geometry warns that lengths look mistyped; a
+#: geometry class may set its own ``PLAUSIBLE_EXTENT`` (and ``EXTENT_KEY``, the key that sets
+#: its extent when no length does, e.g. the DNP cell's electron_concentration)
+PLAUSIBLE_EXTENT = (1e-10, 0.1)
+
+
+def _geometry_warnings(geometry) -> None:
+    """Warn about a sample whose largest extent is implausible for its kind (a nm typed as m)."""
+    bounds = getattr(geometry, "sample_bounds", None)
+    if bounds is None:
+        return
+    lo, hi = bounds()
+    extent = max(h - l for h, l in zip(hi, lo))
+    low, high = getattr(type(geometry), "PLAUSIBLE_EXTENT", PLAUSIBLE_EXTENT)
+    if low <= extent <= high:
+        return
+    key = getattr(type(geometry), "EXTENT_KEY", None)
+    if key is None:  # the length field with the largest value
+        lengths = [(max((abs(v) for v in _each(getattr(geometry, f.name))
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0.0),
+                    f.name) for f in dataclasses.fields(geometry) if f.metadata.get("unit") == "m"]
+        key = max(lengths)[1] if lengths else "type"
+    what = "large" if extent > high else "small"
+    warn(f"geometry.{key}", f"the sample is {extent:.3g} m across, implausibly {what} for this "
+                            f"geometry (expected {low:g} m to {high:g} m): lengths are in metres")
+
+
+def region_outside_sample(geometry, shape: str, center=None, radius: float = 0.0,
+                          lower=None, upper=None) -> str | None:
+    """A description of the sample's bounding box when the region (``shape`` "ball" with
+    ``center``/``radius``, or "box" with ``lower``/``upper``; metres) lies entirely outside
+    it, else None (also when the geometry does not know its bounds)."""
+    bounds = getattr(geometry, "sample_bounds", None)
+    if bounds is None or shape not in ("ball", "box"):
+        return None
+    lo, hi = bounds()
+    tol = 1e-9 * max(max(h - l for h, l in zip(hi, lo)), 1e-300)
+    if shape == "ball":
+        gap = math.sqrt(sum(max(l - c, 0.0, c - h) ** 2 for c, l, h in zip(center, lo, hi)))
+        outside = gap > radius + tol
+    else:
+        outside = any(u < l - tol or a > h + tol or (h - l > tol and (u <= l + tol or a >= h - tol))
+                      for a, u, l, h in zip(lower, upper, lo, hi))
+    if not outside:
+        return None
+    return "the sample spans " + " x ".join(f"[{l:.3g}, {h:.3g}]" for l, h in zip(lo, hi)) + " m"
 
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a TOML run file; errors are :class:`ConfigError` naming file and key."""
     path = Path(path)
     try:
+        if path.is_dir():
+            raise ConfigError("", "is a directory, not a configuration file", file=str(path))
         if not path.is_file():
             raise ConfigError("", "configuration file not found", file=str(path))
         text = path.read_bytes().decode("utf-8")

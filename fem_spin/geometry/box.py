@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from fem_spin.config import ConfigError, param, positive, register_geometry
+from fem_spin.config import ConfigError, cell_count_problem, param, positive, register_geometry
 
 __all__ = ["BoxGeometry", "build_box"]
 
@@ -35,6 +35,10 @@ class BoxGeometry:
             raise ConfigError("cells", "give cells or mesh_size, not both")
         if self.cells is not None and min(self.cells) < 1:
             raise ConfigError("cells", f"must be >= 1 in every direction (got {list(self.cells)})")
+        if self.cells is not None:
+            problem = cell_count_problem(self.cells[0] * self.cells[1] * self.cells[2])
+            if problem:
+                raise ConfigError("cells", problem)
         if self.mesh_size is not None and not self.mesh_size > 0:
             raise ConfigError("mesh_size", f"must be > 0 (got {self.mesh_size})")
 
@@ -51,6 +55,22 @@ class BoxGeometry:
 
     def length_scale(self) -> float:
         return max(self.size)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(lower corner, upper corner) of the sample (m)."""
+        return tuple(self.origin), tuple(o + s for o, s in zip(self.origin, self.size))
+
+    def estimate_mesh(self):
+        """Cells and vertices before meshing (fem_spin.limits): exact for ``cells``, else
+        tetrahedra of size mesh_size."""
+        from fem_spin.limits import MeshEstimate, tet_count, tet_vertices
+
+        if self.cells is not None:
+            nx, ny, nz = (float(c) for c in self.cells)
+            return MeshEstimate(nx * ny * nz, (nx + 1) * (ny + 1) * (nz + 1), "geometry.cells", exact=True)
+        lx, ly, lz = self.size
+        cells = tet_count(lx * ly * lz, self.mesh_size, self.size)
+        return MeshEstimate(cells, tet_vertices(cells), "geometry.mesh_size")
 
 
 def build_box(model, p: BoxGeometry, unit: float = 1.0) -> None:

@@ -157,6 +157,52 @@ class CrystalGeometry:
         """max(size) (m): gmsh builds in this unit, so coordinates are O(1)."""
         return max(self.size)
 
+    #: micro-crystals and nano-particles to cm-size crystals (config.py: others warn)
+    PLAUSIBLE_EXTENT = (1e-9, 0.1)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The crystal's bounding box (m)."""
+        v = self.vertices()
+        return tuple(v.min(axis=0).tolist()), tuple(v.max(axis=0).tolist())
+
+    def edge_size(self, rho: np.ndarray) -> np.ndarray:
+        """Element size (m) at distance ``rho`` (m) from the beam axis: the Threshold field of
+        the builder (mesh_size_beam_edge within half the band of the edge or of the band
+        annulus, growing by _GRADING per unit distance to mesh_size)."""
+        R = 0.5 * self.beam_diameter
+        if self.band_refinement:
+            lo = min(self.band_refinement[0], self.beam_diameter) / 2
+            hi = max(self.band_refinement[1], self.beam_diameter) / 2
+            dist = np.abs(rho - 0.5 * (lo + hi)) - 0.5 * (hi - lo)
+        else:
+            dist = np.abs(rho - R)
+        he, hb = self.beam_edge_mesh_size(), self.bulk_mesh_size()
+        inner = 0.5 * self.beam_edge_band()
+        ramp = max((hb - he) / _GRADING, 1e-6 * inner)
+        return he + (hb - he) * np.clip((dist - inner) / ramp, 0.0, 1.0)
+
+    def estimate_mesh(self):
+        """Tetrahedra of the beam-edge size field, integrated over cylinders coaxial with the
+        beam (fem_spin.limits)."""
+        from fem_spin.limits import MeshEstimate, axis_graded_count, tet_count, tet_vertices
+
+        beam = self.beam()
+        normals, offsets = self.halfspaces()
+        v = self.vertices() - beam.point_array
+        u = beam.direction_array
+        rho_max = float(np.max(np.linalg.norm(v - np.outer(v @ u, u), axis=1)))
+        R, inner = 0.5 * self.beam_diameter, 0.5 * self.beam_edge_band()
+        knots = sorted(k for k in (R - inner, R, R + inner) if k > 0)
+        if self.band_refinement:
+            knots += [d / 2 for d in self.band_refinement]
+        total = axis_graded_count(self.edge_size, beam.point_array, u, normals, offsets,
+                                  rho_max, self.size, knots=sorted(knots))
+        bulk = tet_count(self.volume(), self.bulk_mesh_size(), self.size)
+        total = max(total, bulk)
+        key = ("geometry.mesh_size_beam_edge" if total > 2 * bulk or self.mesh_size is None
+               else "geometry.mesh_size")
+        return MeshEstimate(total, tet_vertices(total), key)
+
     # ----------------------------------------------------------------- element sizes
     def bulk_mesh_size(self) -> float:
         """Element size in the bulk (m): mesh_size, default max(min(size)/4, max(size)/20)

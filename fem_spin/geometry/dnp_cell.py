@@ -74,6 +74,35 @@ class _DNPCell:
                                                f"{self.electron_concentration}")
 
     _limit_name = "the cell radius"
+    #: a DNP cell much larger than a micrometre means n_e below ~1e18 m^-3 (~1e-9 M): a unit
+    #: slip in electron_concentration (config.py, implausible sizes warn)
+    PLAUSIBLE_EXTENT = (1e-10, 1e-6)
+    EXTENT_KEY = "electron_concentration"
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(lower corner, upper corner) of the cell's bounding box (m), electron at 0."""
+        R = self.outer_radius()
+        return (-R, -R, -R), (R, R, R)
+
+    def _size_key(self, near: float, total: float) -> str:
+        """The size key that sets most of the cells: mesh_size_source if the source region's
+        share dominates, else mesh_size_bulk (whether given or defaulted)."""
+        if self.mesh_size_source is not None and (near >= 0.5 * total or self.mesh_size_bulk is None):
+            return "geometry.mesh_size_source"
+        return "geometry.mesh_size_bulk"
+
+    def _graded_estimate(self, inside, r_inside: float, r_max: float, extents):
+        from fem_spin.limits import K_TET, MeshEstimate, point_graded_count, tet_vertices
+
+        hs, hb = self.source_size(), max(self.bulk_size(), self.source_size())
+        knots = [self.source_radius, self.source_radius * hb / hs]
+        if self.barrier_radius > 0:
+            knots.insert(0, self.barrier_radius)
+        total, _ = point_graded_count(self.mesh_size, (0.0, 0.0, 0.0), inside, r_max, extents,
+                                      r_inside=r_inside, knots=knots)
+        # the source ball's share: hs everywhere inside r_s
+        near = K_TET * (4.0 / 3.0) * math.pi * self.source_radius**3 / hs**3
+        return MeshEstimate(total, tet_vertices(total), self._size_key(near, total))
 
     def outer_radius(self) -> float:
         return wigner_seitz_radius(self.electron_density)
@@ -130,6 +159,12 @@ class DNPCubeGeometry(_DNPCell):
         h = 0.5 * self.side()
         return (-h, -h, -h), (h, h, h), (0, 1, 2)
 
+    def estimate_mesh(self):
+        """Tetrahedra of the graded size field in the cube (fem_spin.limits)."""
+        h = 0.5 * self.side()
+        return self._graded_estimate(lambda x: np.all(np.abs(x) <= h, axis=1), h, h * math.sqrt(3.0),
+                                     (2 * h,) * 3)
+
     def electron_images(self) -> np.ndarray:
         """Electron positions of this cell and its 26 periodic neighbours (m), shape (27, 3)."""
         L = self.side()
@@ -145,6 +180,11 @@ class DNPSphereGeometry(_DNPCell):
     def builder(self):
         return build_dnp_sphere
 
+    def estimate_mesh(self):
+        """Tetrahedra of the graded size field in the sphere (fem_spin.limits)."""
+        R = self.outer_radius()
+        return self._graded_estimate(lambda x: np.ones(len(x), dtype=bool), R, R, (2 * R,) * 3)
+
 
 @register_geometry("dnp_radial")
 @dataclasses.dataclass
@@ -159,6 +199,23 @@ class DNPRadialGeometry(_DNPCell):
 
     def create_mesh(self, comm, msh_path=None):
         return radial_mesh(self, comm)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The mesh is the segment r in [0, R] on the x axis."""
+        return (0.0, 0.0, 0.0), (self.outer_radius(), 0.0, 0.0)
+
+    def estimate_mesh(self):
+        """Intervals of :func:`radial_nodes`, counted without building them: r_s/h_s (and
+        b/h_s) uniform ones, a geometric growth by (1 + h_s/r_s) up to h_b, then (R - r)/h_b."""
+        from fem_spin.limits import MeshEstimate
+
+        hs, rs, b, R = self.source_size(), self.source_radius, self.barrier_radius, self.outer_radius()
+        hb = max(self.bulk_size(), hs)
+        n = (math.ceil(b / hs) if b > 0 else 0) + max(2, math.ceil((rs - b) / hs))
+        r_b = min(R, rs * hb / hs)
+        n += math.log(r_b / rs) / math.log1p(hs / rs) + max(R - r_b, 0.0) / hb + 1
+        key = "geometry.mesh_size_source" if self.mesh_size_source is not None else "geometry.mesh_size_bulk"
+        return MeshEstimate(float(n), float(n) + 1, key)
 
 
 def _spheres(occ, p: _DNPCell, unit: float) -> list[tuple[int, int]]:

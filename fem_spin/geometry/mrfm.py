@@ -41,6 +41,8 @@ import functools
 import math
 from typing import Literal
 
+import numpy as np
+
 from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry, run_checks
 
 __all__ = ["MRFMFilmGeometry", "build_mrfm_film", "build_tip_air_domain"]
@@ -124,6 +126,60 @@ class MRFMFilmGeometry:
     def length_scale(self) -> float:
         """max(lx, ly) (m): gmsh builds in this unit, so coordinates are O(1)."""
         return max(self.film_size)
+
+    #: MRFM samples: nm films to mm (config.py: others warn)
+    PLAUSIBLE_EXTENT = (1e-9, 1e-3)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The film's bounding box (m)."""
+        return self.film_box()
+
+    def grading_size(self, r: np.ndarray) -> np.ndarray:
+        """Element size (m) of the film at distance ``r`` (m) from the apex projection."""
+        g = self.grading()
+        h0, h1 = self.mesh_size_min, self.mesh_size_max
+        return h0 + (h1 - h0) * np.clip((r - 0.25 * g) / (0.75 * g), 0.0, 1.0)
+
+    def estimate_mesh(self):
+        """Tetrahedra of the graded film (fem_spin.limits)."""
+        from fem_spin.limits import MeshEstimate, point_graded_count, tet_count, tet_vertices
+
+        lo, hi = (np.asarray(c) for c in self.film_box())
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                            for z in (lo[2], hi[2])])
+        centre = np.asarray(self.apex_projection())
+        r_max = float(np.max(np.linalg.norm(corners - centre, axis=1)))
+        extents = (*self.film_size, self.film_thickness)
+        g = self.grading()
+        total, _ = point_graded_count(
+            self.grading_size, centre, lambda x: np.all((x >= lo) & (x <= hi), axis=1), r_max,
+            extents, knots=[0.25 * g, g])
+        coarse = tet_count(self.film_volume(), self.mesh_size_max, extents)
+        key = "geometry.mesh_size_min" if total > 2 * coarse else "geometry.mesh_size_max"
+        return MeshEstimate(total, tet_vertices(total), key)
+
+    def estimate_air_domain(self, air_margin: float = 3.0):
+        """Cells of the magnetostatics mesh (:func:`build_tip_air_domain`), roughly and on
+        the large side: the film's, plus the air box graded (by half the distance) from the
+        finest size near the apex to the far size."""
+        from fem_spin.limits import MeshEstimate, point_graded_count, tet_vertices
+
+        lo, hi = (np.asarray(c) for c in self.air_box(air_margin))
+        apex = np.asarray(self.apex())
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                            for z in (lo[2], hi[2])])
+        r_max = float(np.max(np.linalg.norm(corners - apex, axis=1)))
+        h0 = min(self.mesh_size_min, self.tip_size_near_apex())
+        far = self.air_far_size()
+        r0 = 0.25 * self.grading()
+
+        def size(r):
+            return np.clip(h0 + _AIR_GRADING * (r - r0), h0, far)
+
+        air, _ = point_graded_count(size, apex, lambda x: np.all((x >= lo) & (x <= hi), axis=1),
+                                    r_max, tuple(hi - lo), knots=[r0, r0 + (far - h0) / _AIR_GRADING])
+        total = air + self.estimate_mesh().cells
+        return MeshEstimate(total, tet_vertices(total), "geometry.mesh_size_min")
 
     def film_volume(self) -> float:
         """lx ly t (m^3)."""

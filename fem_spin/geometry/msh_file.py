@@ -28,6 +28,8 @@ class MshFileGeometry:
         except OSError as exc:  # e.g. a file name too long
             raise ConfigError("geometry.path", f"cannot read the mesh file ({exc.strerror})") from None
         if not found:
+            if p.is_dir():
+                raise ConfigError("geometry.path", f"{p} is a directory, not a mesh file")
             raise ConfigError("geometry.path", f"mesh file not found: {p}")
         if p.suffix not in (".msh", ".xdmf"):
             raise ConfigError("geometry.path", f"expected a gmsh .msh or an .xdmf file (got {p.name})")

@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from fem_spin.config import ConfigError, param, positive, register_geometry
+from fem_spin.config import ConfigError, cell_count_problem, param, positive, register_geometry
 
 __all__ = ["IntervalGeometry", "RectangleGeometry"]
 
@@ -66,9 +66,21 @@ class IntervalGeometry:
     def __post_init__(self):
         if not self.x_max > self.x_min:
             raise ConfigError("x_max", f"must exceed x_min ({self.x_min}) (got {self.x_max})")
+        problem = cell_count_problem(self.cells)
+        if problem:
+            raise ConfigError("cells", problem)
 
     def length_scale(self) -> float:
         return self.x_max - self.x_min
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(lower corner, upper corner) of the segment on the x axis (m)."""
+        return (self.x_min, 0.0, 0.0), (self.x_max, 0.0, 0.0)
+
+    def estimate_mesh(self):
+        from fem_spin.limits import MeshEstimate
+
+        return MeshEstimate(float(self.cells), float(self.cells) + 1, "geometry.cells", exact=True)
 
     def create_mesh(self, comm, msh_path=None):
         import dolfinx.mesh
@@ -94,9 +106,26 @@ class RectangleGeometry:
     def __post_init__(self):
         if self.cell_type not in ("quadrilateral", "triangle"):
             raise ConfigError("cell_type", f"must be 'quadrilateral' or 'triangle' (got {self.cell_type!r})")
+        problem = cell_count_problem(self._cell_count())
+        if problem:
+            raise ConfigError("cells", problem)
+
+    def _cell_count(self) -> int:
+        return (2 if self.cell_type == "triangle" else 1) * self.cells[0] * self.cells[1]
 
     def length_scale(self) -> float:
         return max(self.size)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(lower corner, upper corner) of the rectangle in the z = 0 plane (m)."""
+        (x0, y0), (lx, ly) = self.origin, self.size
+        return (x0, y0, 0.0), (x0 + lx, y0 + ly, 0.0)
+
+    def estimate_mesh(self):
+        from fem_spin.limits import MeshEstimate
+
+        nx, ny = (float(c) for c in self.cells)
+        return MeshEstimate(float(self._cell_count()), (nx + 1) * (ny + 1), "geometry.cells", exact=True)
 
     def create_mesh(self, comm, msh_path=None):
         import dolfinx.mesh

@@ -34,7 +34,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry, run_checks
+from fem_spin.config import (ConfigError, cell_count_problem, non_negative, param, positive,
+                             register_geometry, run_checks)
 
 __all__ = ["LateralSpinValveGeometry", "MultilayerGeometry", "build_lateral_spin_valve",
            "build_multilayer"]
@@ -158,9 +159,67 @@ class LateralSpinValveGeometry:
 
     def length_scale(self) -> float:
         """The largest extent of the device (m): gmsh builds in this unit (coordinates O(1))."""
-        lo = [min(b[0][k] for b in self.boxes().values()) for k in range(3)]
-        hi = [max(b[1][k] for b in self.boxes().values()) for k in range(3)]
+        lo, hi = self.sample_bounds()
         return max(h - l for h, l in zip(hi, lo))
+
+    #: nanostructured devices (config.py: others warn)
+    PLAUSIBLE_EXTENT = (1e-9, 1e-3)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The device's bounding box (m)."""
+        boxes = self.boxes().values()
+        return (tuple(min(b[0][k] for b in boxes) for k in range(3)),
+                tuple(max(b[1][k] for b in boxes) for k in range(3)))
+
+    def refinement_boxes(self) -> list[Box]:
+        """The two boxes around the junctions meshed at mesh_size_junction (m), as the
+        builder's Box fields define them."""
+        boxes = self.boxes()
+        margin = max(self.junction_size(), self.n_thickness)
+        top = max(b[1][2] for b in boxes.values())
+        (_, ny0, _), (_, ny1, _) = boxes["N"]
+        out = []
+        for i in (1, 2):
+            (fx0, fy0, _), (fx1, _, _) = boxes[f"F{i}"]
+            out.append(((fx0 - margin, min(fy0, ny0) - margin, -margin),
+                        (fx1 + margin, ny1 + margin, top + margin)))
+        return out
+
+    def estimate_mesh(self):
+        """Tetrahedra per volume: mesh_size_junction inside the refinement boxes (widened by
+        the far size, half their transition layer), mesh_size outside; the barriers'
+        structured layers 6 tetrahedra per hexahedron (fem_spin.limits)."""
+        from fem_spin.limits import MeshEstimate, tet_count, tet_vertices
+
+        hj, hf = self.junction_size(), self.far_size()
+        refine = [tuple(tuple(c + s * hf for c in corner) for corner, s in zip(box, (-1, 1)))
+                  for box in self.refinement_boxes()]
+        fine = coarse = 0.0
+        for name, box in self.boxes().items():
+            extents = [b - a for a, b in zip(*box)]
+            if name.startswith("barrier"):
+                counts = [max(1, round(e / hj)) for e in extents]
+                fine += 6.0 * counts[0] * counts[1] * counts[2]
+                continue
+            volume = _box_volume(box)
+            inside = (_box_volume(_intersect(box, refine[0])) + _box_volume(_intersect(box, refine[1]))
+                      - _box_volume(_intersect(_intersect(box, refine[0]), refine[1])))
+            fine += tet_count(inside, hj, extents)
+            coarse += tet_count(max(volume - inside, 0.0), hf, extents)
+        total = fine + coarse
+        key = "geometry.mesh_size_junction" if fine >= coarse else "geometry.mesh_size"
+        return MeshEstimate(total, tet_vertices(total), key)
+
+
+def _intersect(a: Box, b: Box) -> Box:
+    lo = tuple(max(x, y) for x, y in zip(a[0], b[0]))
+    hi = tuple(max(l, min(x, y)) for l, x, y in zip(lo, a[1], b[1]))
+    return lo, hi
+
+
+def _box_volume(box: Box) -> float:
+    (x0, y0, z0), (x1, y1, z1) = box
+    return max(x1 - x0, 0.0) * max(y1 - y0, 0.0) * max(z1 - z0, 0.0)
 
 
 def _box_tag(occ, box: Box, unit: float) -> int:
@@ -316,6 +375,10 @@ class MultilayerGeometry:
                 isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.lateral_cells):
             raise ConfigError("lateral_cells", f"must be two integers >= 1 (got {self.lateral_cells})")
         self.lateral_cells = tuple(self.lateral_cells)
+        problem = cell_count_problem(sum(cells) * self.lateral_cells[0] * self.lateral_cells[1])
+        if problem:
+            raise ConfigError("cells_per_layer" if sum(cells) > max(self.lateral_cells)
+                              else "lateral_cells", problem)
 
     def builder(self):
         return build_multilayer
@@ -345,6 +408,23 @@ class MultilayerGeometry:
 
     def length_scale(self) -> float:
         return max(self.width, self.depth, self.total_thickness())
+
+    #: nanostructured pillars (config.py: others warn)
+    PLAUSIBLE_EXTENT = (1e-9, 1e-3)
+
+    def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The pillar's bounding box (m)."""
+        return ((-0.5 * self.width, -0.5 * self.depth, 0.0),
+                (0.5 * self.width, 0.5 * self.depth, self.total_thickness()))
+
+    def estimate_mesh(self):
+        """Hexahedra and vertices of the structured mesh, exactly (fem_spin.limits)."""
+        from fem_spin.limits import MeshEstimate
+
+        nx, ny = (float(c) for c in self.lateral_cells)
+        nz = float(sum(self.layer_cells()))
+        return MeshEstimate(nz * nx * ny, (nz + 1) * (nx + 1) * (ny + 1), "geometry.cells_per_layer",
+                            exact=True)
 
 
 def build_multilayer(model, p: MultilayerGeometry, unit: float = 1.0) -> None:

@@ -45,7 +45,8 @@ from typing import Callable, Literal
 import numpy as np
 
 from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, ConfigError,
-                             in_range, non_negative, param, polarization, register_model, spd_tensor)
+                             in_range, non_negative, param, polarization, region_outside_sample,
+                             register_model, spd_tensor, warn)
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.solvers.newton import NewtonResult
@@ -65,6 +66,40 @@ def speedup_factor(polarization_average: float | np.ndarray,
 
 
 _tensor_check = spd_tensor("diffusion", allow_table=True)
+
+#: largest plausible D0 (m^2/s): nuclear spin diffusion in solids is ~1e-20..1e-14 m^2/s, and
+#: even self-diffusion in a gas stays below ~1e-5; a larger value is a unit slip (cm^2/s,
+#: nm^2/s, um^2/s typed as m^2/s) that would silently run a meaningless simulation
+D0_MAX = 1e-6
+#: largest plausible bulk R1 (1/s): T1 below a microsecond is no nuclear spin-lattice
+#: relaxation (the enhancement near an electron is pre_coefficient/r^6, not R1)
+R1_MAX = 1e6
+#: largest plausible exchange rate (1/s) and pulse repetition rate (Hz) of a DNP source
+RATE_MAX = 1e12
+
+
+def _D0_check(value) -> str | None:
+    """An SPD tensor or positive number (or a structure table), not above D0_MAX."""
+    problem = _tensor_check(value)
+    if problem or isinstance(value, dict):
+        return problem
+    largest = float(np.max(np.linalg.eigvalsh(np.asarray(value, float)))) if np.ndim(value) else value
+    if largest > D0_MAX:
+        return (f"{largest:g} m^2/s is not a solid-state spin-diffusion coefficient (nuclear spin "
+                f"diffusion: ~1e-20 to 1e-14 m^2/s; at most {D0_MAX:g} m^2/s accepted): give D0 in m^2/s")
+    return None
+
+
+def _at_most(limit: float, what: str, unit: str):
+    def check(value) -> str | None:
+        problem = non_negative(value)
+        if problem:
+            return problem
+        if value > limit:
+            return f"{value:g} {unit} is not a plausible {what} (at most {limit:g} {unit}): give it in {unit}"
+        return None
+
+    return check
 
 
 _STRUCTURE_CACHE: dict[tuple[str, str], float | list[list[float]]] = {}
@@ -103,14 +138,15 @@ class NuclearDiffusionConfig:
     D0: float | list[list[float]] | dict = param(
         unit="m^2/s", doc="spin-diffusion coefficient: scalar, 3x3 tensor, or a table that computes it "
         "from the crystal structure (physics.md 1.4), e.g. { structure = 'x.cif', species = '1H', "
-        "abundance = 0.0079, use = 'mean' }", check=_tensor_check)
+        "abundance = 0.0079, use = 'mean' }", check=_D0_check)
     speedup: Literal["none", "global", "local"] = param("global", doc="hyperpolarization speed-up "
                                                         "f = 1/sqrt(1-P^2): none, global (Pbar), local (P(x))")
     like_spin_fraction: float = param(1.0, doc="phi in f = 1/sqrt(1 - phi P^2): the part of the "
                                       "second moment M2 from like spins (1: the paper's f; e.g. "
                                       "1H diluted in 2H: M2_like/M2 from fem-spin structure)",
                                       check=in_range(0.0, 1.0))
-    R1: float = param(0.0, unit="1/s", doc="spin-lattice relaxation rate", check=non_negative)
+    R1: float = param(0.0, unit="1/s", doc="spin-lattice relaxation rate",
+                      check=_at_most(R1_MAX, "nuclear spin-lattice relaxation rate", "1/s"))
     P_eq: float = param(0.0, doc="thermal-equilibrium polarization", check=polarization)
     initial_polarization: float = param(0.0, doc="polarization outside the hyperpolarized region at t=0",
                                         check=polarization)
@@ -132,10 +168,12 @@ class NuclearDiffusionConfig:
         "none", doc="DNP source law in the source region: none, continuous (rate exchange_rate), "
         "pulsed (every 1/repetition_rate) or cycle_averaged (rate repetition_rate*exchange_probability)")
     source_polarization: float = param(0.0, doc="electron (source) polarization P_e", check=polarization)
-    exchange_rate: float = param(0.0, unit="1/s", doc="continuous exchange rate k_x", check=non_negative)
+    exchange_rate: float = param(0.0, unit="1/s", doc="continuous exchange rate k_x",
+                                 check=_at_most(RATE_MAX, "exchange rate", "1/s"))
     exchange_probability: float = param(1.0, doc="pulsed exchange probability p_x per pulse",
                                         check=in_range(0.0, 1.0))
-    repetition_rate: float = param(0.0, unit="Hz", doc="pulse repetition rate f_rep", check=non_negative)
+    repetition_rate: float = param(0.0, unit="Hz", doc="pulse repetition rate f_rep",
+                                   check=_at_most(RATE_MAX, "pulse repetition rate", "Hz"))
     source_regions: list[str] = param(default_factory=lambda: ["source"],
                                       doc="cell groups where the source acts")
     barrier_diffusion_factor: float = param(0.0, doc="D = factor * D0 inside the cell group "
@@ -183,6 +221,19 @@ class NuclearDiffusionConfig:
         if self.source == "pulsed" and time.t_end * self.repetition_rate > 1e7:
             raise ConfigError("time.t_end", f"{time.t_end * self.repetition_rate:.3g} pulses: more than "
                                             f"1e7 pulsed cycles; use source = 'cycle_averaged'")
+        self._warn_region_outside(geometry)
+
+    def _warn_region_outside(self, geometry) -> None:
+        """An initial region entirely outside the sample is accepted (the sample starts at
+        initial_polarization) but almost certainly a slip: a warning, and P_region is not
+        reported."""
+        outside = region_outside_sample(geometry, self.region_shape, self.region_center,
+                                        self.region_radius, self.region_lower, self.region_upper)
+        if outside:
+            key = "model.region_center" if self.region_shape == "ball" else "model.region_lower"
+            warn(key, f"the initial {self.region_shape} region lies entirely outside the sample "
+                      f"({outside}): the whole sample starts at initial_polarization = "
+                      f"{self.initial_polarization:g} and P_region is not reported")
 
     def initial_polarization_field(self) -> Callable[[np.ndarray], np.ndarray]:
         """P(x, 0) as a vectorised function of points x with shape (3, n)."""
@@ -219,14 +270,24 @@ class NuclearDiffusionProblem(TransientProblem):
 
     @property
     def observable_names(self) -> tuple[str, ...]:
+        """The time-series columns. P_region/P_outside only when the initial region holds
+        part of the sample and leaves some of it out (known once the problem is
+        initialised): an average over nothing is no number. speedup_factor is the f applied
+        to D0, which is one number only in the global mode (none: f = 1; local: f(P(x)))."""
         names = ["P_mean", "P_min", "P_max"]
         if self.params.region_shape != "none":
-            names += ["P_region", "P_outside"]
+            region = getattr(self, "region_volume", None)
+            if region is None or region > 0:
+                names += ["P_region"]
+            if region is None or self.volume - region > 1e-12 * self.volume:
+                names += ["P_outside"]
         if self.params.source != "none":
             names += ["P_source"]
         if self.params.source == "pulsed":
             names += ["pulses"]
-        return tuple(names + ["speedup_factor", "polarization_volume"])
+        if self.params.speedup == "global":
+            names += ["speedup_factor"]
+        return tuple(names + ["polarization_volume"])
 
     # ------------------------------------------------------------------ pipeline steps
     def define_function_spaces(self) -> None:
@@ -553,7 +614,7 @@ class NuclearDiffusionProblem(TransientProblem):
             "P_source": (self.integrate(self._source_form) / self.source_volume
                          if self.source.theta is not None else math.nan),
             "pulses": self.source.pulses,
-            "speedup_factor": speedup_factor(mean, self.params.like_spin_fraction) if self.params.speedup != "local" else math.nan,
+            "speedup_factor": float(self.f_global.value),
             "polarization_volume": total,
         }
         return {name: values[name] for name in self.observable_names}

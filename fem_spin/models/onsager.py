@@ -64,7 +64,8 @@ from typing import Callable, Literal
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import ConfigError, in_range, param, polarization, positive, register_model, spd_tensor
+from fem_spin.config import (ConfigError, in_range, param, polarization, positive, region_outside_sample,
+                             register_model, spd_tensor, warn)
 from fem_spin.models.base import TransientProblem
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
@@ -220,6 +221,28 @@ class OnsagerTransportConfig:
             if self.field == "sphere_tip" and geometry.tip_shape != "sphere":
                 raise ConfigError("model.field", "'sphere_tip' needs geometry.tip_shape = 'sphere' "
                                                  "(use 'fem_tip' for other shapes)")
+        self._warn_initial_state_outside(geometry)
+
+    def _warn_initial_state_outside(self, geometry) -> None:
+        """A ball/box region entirely outside the sample, or a step beyond it, is accepted
+        (the whole sample starts at one polarization) but almost certainly a slip: warn."""
+        if self.initial_profile in ("ball", "box"):
+            outside = region_outside_sample(geometry, self.initial_profile, self.region_center,
+                                            self.region_radius, self.region_lower, self.region_upper)
+            if outside:
+                key = "model.region_center" if self.initial_profile == "ball" else "model.region_lower"
+                warn(key, f"the initial {self.initial_profile} region lies entirely outside the "
+                          f"sample ({outside}): the whole sample starts at initial_polarization = "
+                          f"{self.initial_polarization:g}")
+        bounds = getattr(geometry, "sample_bounds", None)
+        if self.initial_profile == "step" and bounds is not None:
+            lo, hi = (b[self.step_axis] for b in bounds())
+            blur = 3.0 * self.step_width      # a smooth step reaches a few widths
+            if not lo - blur < self.step_position < hi + blur:
+                side = "region_polarization" if self.step_position <= lo else "initial_polarization"
+                warn("model.step_position", f"the step at {self.step_position:g} m lies outside the "
+                                            f"sample ({lo:g} to {hi:g} m along axis {self.step_axis}): "
+                                            f"the whole sample starts at {side}")
 
     @property
     def magnetic_moment(self) -> float:

@@ -77,7 +77,7 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_spin.config import (ConfigError, build_section, in_range, param, parse_config, positive,
-                             register_model)
+                             register_model, warn)
 from fem_spin.models.base import TransientProblem
 from fem_spin.solvers.newton import NewtonResult
 
@@ -192,15 +192,19 @@ class TripletDNPConfig:
         if kind not in _CELL_GEOMETRIES:
             raise ConfigError("model.cell_geometry.type", f"the unit cell must be one of "
                                                          f"{', '.join(_CELL_GEOMETRIES)} (got {kind!r})")
+
+        def cell_key(key: str) -> str:
+            for section, prefix in (("geometry", "model.cell_geometry"), ("model", "model.cell_model")):
+                if key == section or key.startswith(section + "."):
+                    return prefix + key[len(section):]
+            return key
+
         try:
             cell = parse_config(raw, base_dir=getattr(self, "base_dir", None))
         except ConfigError as exc:
-            key = exc.key
-            for section, prefix in (("geometry", "model.cell_geometry"), ("model", "model.cell_model")):
-                if key == section or key.startswith(section + "."):
-                    key = prefix + key[len(section):]
-                    break
-            raise ConfigError(key, exc.message) from None
+            raise ConfigError(cell_key(exc.key), exc.message) from None
+        for w in cell.warnings:   # e.g. a unit cell implausibly large: the run's warnings
+            warn(cell_key(w.key), f"unit cell: {w.message}")
         if cell.model.source == "none":
             raise ConfigError("model.cell_model.source", "the unit cell needs a DNP source "
                                                          "(pulsed, cycle_averaged or continuous)")
@@ -397,7 +401,11 @@ class TripletDNPProblem(TransientProblem):
 
     @property
     def observable_names(self) -> tuple[str, ...]:
-        names = ["P_crystal", "P_illuminated", "P_dark", "P_max"]
+        names = ["P_crystal", "P_illuminated"]
+        weights = getattr(self, "weights", None)
+        if weights is None or weights["dark"] is not None:   # no P_dark when the beam covers all
+            names.append("P_dark")
+        names.append("P_max")
         if "uncorrected" in self.variants:
             names += ["P_crystal_uncorrected"]
         if self.params.band_diameters:
