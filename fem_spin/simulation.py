@@ -521,10 +521,8 @@ def _write_profiles(path: Path, line, profiles: dict) -> None:
 
 
 def _check_resources(config: RunConfig, force: bool, max_dofs, max_memory) -> None:
-    try:
-        from fem_spin.limits import check_resources
-    except ImportError:  # TEMPORARY until limits.py lands
-        return
+    from fem_spin.limits import check_resources
+
     check_resources(config, max_dofs=max_dofs, max_memory=max_memory, force=force)
 
 
