@@ -35,11 +35,19 @@
 # Run: `./fem-env python3 demos/dnp_buildup.py`.
 
 # +
+import os
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
 from fem_spin.analysis import time_to_fraction
 from fem_spin.simulation import sample
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 source_polarizations = (0.1, 0.5, 0.7, 0.9, 0.99)
 modes = ("none", "global", "local")
@@ -78,7 +86,7 @@ for P_e in source_polarizations:
 if MPI.COMM_WORLD.rank == 0:
     header = ("P_e,t63_none_s,t63_global_s,t63_local_s,t63_ratio_global,t63_ratio_local,"
               "t90_none_s,t90_global_s,t90_ratio_global,t90_ratio_local,f(P_e)")
-    np.savetxt("dnp_buildup_times.csv", np.array(rows), delimiter=",", header=header, fmt="%.6g")
+    np.savetxt(OUT / "dnp_buildup_times.csv", np.array(rows), delimiter=",", header=header, fmt="%.6g")
     print(f"{'P_e':>5} {'t63 none':>9} {'t63 global':>10} {'ratio':>6} {'(local)':>7}"
           f" {'t90 none':>9} {'t90 global':>10} {'ratio':>6} {'(local)':>7} {'f(P_e)':>7}")
     for r in rows:
@@ -128,6 +136,6 @@ if MPI.COMM_WORLD.rank == 0:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(r"mean nuclear polarization $\bar P$")
     axes[0].legend(frameon=False, fontsize=8)
-    fig.savefig("dnp_buildup.png", dpi=120)
-    print("wrote dnp_buildup.png and dnp_buildup_times.csv")
+    fig.savefig(OUT / "dnp_buildup.png", dpi=120)
+    print(f"wrote dnp_buildup.png and dnp_buildup_times.csv in {OUT}")
 # -

@@ -18,6 +18,7 @@
 
 # +
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -26,12 +27,17 @@ from mpi4py import MPI
 from fem_spin.config import parse_config
 from fem_spin.simulation import run
 
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
+
 raw = {"preset": "glassy_1H_nitroxide", "name": "dnp_cube_3d",
        "geometry": {"type": "dnp_cube"},
        "model": {"speedup": "global", "source_polarization": 0.9},
        "time": {"t_end": 1.0, "dt_initial": 1e-5, "tolerance": 2e-3},
        "output": {"field_snapshots": 8, "plot": True, "render": True, "progress_interval": 5.0}}
-path = run(parse_config(raw), overwrite=True, output_dir="results")
+path = run(parse_config(raw), overwrite=True, output_dir=OUT)
 # -
 
 # The buildup numbers come from the run's summary; the periodic cube keeps every value in
@@ -49,5 +55,5 @@ if MPI.COMM_WORLD.rank == 0:
     assert buildup["t63_s"] < 1.0 and final["P_mean"] > 0.6
     for png in ("polarization_3d_series.png", "P_mean.png"):
         if (path / png).exists():
-            shutil.copy(path / png, Path.cwd() / f"dnp_cube_{png}")
+            shutil.copy(path / png, OUT / f"dnp_cube_{png}")
 # -

@@ -26,10 +26,18 @@
 # Run: `./fem-env python3 demos/dnp_relaxation.py`.
 
 # +
+import os
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
 from fem_spin.simulation import sample
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 R1, t_end = 2.0, 5.0
 source_polarizations = (0.5, 0.9, 0.99)
@@ -59,7 +67,7 @@ if MPI.COMM_WORLD.rank == 0:
     for P_e in source_polarizations:
         n, g, l = (final[(P_e, m)] for m in modes)
         print(f"{P_e:5.2f} {n:8.4f} {g:8.4f} {l:8.4f} {g / n:12.4f} {l / n:11.4f}")
-    np.savetxt("dnp_relaxation_final.csv",
+    np.savetxt(OUT / "dnp_relaxation_final.csv",
                [[P_e, *(final[(P_e, m)] for m in modes)] for P_e in source_polarizations],
                delimiter=",", header="P_e,Pbar_final_none,Pbar_final_global,Pbar_final_local",
                fmt="%.6g")
@@ -96,6 +104,6 @@ if MPI.COMM_WORLD.rank == 0:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(r"mean nuclear polarization $\bar P$")
     axes[0].legend(frameon=False, fontsize=8)
-    fig.savefig("dnp_relaxation.png", dpi=120)
-    print("wrote dnp_relaxation.png and dnp_relaxation_final.csv")
+    fig.savefig(OUT / "dnp_relaxation.png", dpi=120)
+    print(f"wrote dnp_relaxation.png and dnp_relaxation_final.csv in {OUT}")
 # -

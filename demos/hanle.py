@@ -37,6 +37,9 @@
 # Run: `./fem-env python3 demos/hanle.py` (or under `mpirun -n 2`).
 
 # +
+import os
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
@@ -44,6 +47,11 @@ from fem_spin.analytic import fit_hanle, hanle_nonlocal_resistance, spin_resista
 from fem_spin.config import parse_config
 from fem_spin.materials import get_interface, get_material
 from fem_spin.models.valet_fert import ValetFertProblem
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 comm = MPI.COMM_WORLD
 separation = 650e-9
@@ -115,7 +123,7 @@ if comm.rank == 0:
     ax.set_ylabel("R_NL (mOhm)")
     ax.set_title(f"Hanle curve, Co/AlOx/Al, L = {separation * 1e9:.0f} nm, 4.2 K")
     ax.legend(frameon=False, fontsize=8)
-    fig.savefig("hanle.png", dpi=130)
-    print("wrote hanle.png")
+    fig.savefig(OUT / "hanle.png", dpi=130)
+    print(f"wrote {OUT / 'hanle.png'}")
 problem.destroy()
 # -

@@ -33,6 +33,7 @@
 # Run: `./fem-env python3 demos/mrfm_tip.py` (also under `mpirun -n 2`).
 
 # +
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,11 @@ from mpi4py import MPI
 from fem_spin.analytic.tip_field import sphere_surface_gradient
 from fem_spin.config import parse_config
 from fem_spin.simulation import run
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 comm = MPI.COMM_WORLD
 B0, radius, gap, tip_T = 3.0, 150e-9, 50e-9, 1.0
@@ -57,7 +63,7 @@ raw = {
               "initial_profile": "resonant_slice", "resonant_field": resonant_field,
               "slice_half_width": half_width},
     "time": {"t_end": 0.5, "dt_initial": 1e-6, "tolerance": 2e-3},
-    "output": {"directory": ".", "field_snapshots": 3, "plot": False, "render": False,
+    "output": {"directory": str(OUT), "field_snapshots": 3, "plot": False, "render": False,
                "progress_interval": 10.0},
 }
 path = run(parse_config(raw), comm=comm, overwrite=True, quiet=True)
@@ -91,7 +97,7 @@ if comm.rank == 0:
 
     try:
         png = render_resonant_slices(Path(path), resonant_field, half_width,
-                                     png=Path("mrfm_tip.png"), title="1H in polystyrene")
+                                     png=OUT / "mrfm_tip.png", title="1H in polystyrene")
         print(f"wrote {png}")
     except RenderUnavailable as exc:       # headless machine without off-screen VTK
         print(f"picture skipped: {exc}")

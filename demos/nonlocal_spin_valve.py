@@ -33,6 +33,7 @@
 
 # +
 import copy
+import os
 import tomllib
 from pathlib import Path
 
@@ -44,6 +45,11 @@ from fem_spin.config import parse_config
 from fem_spin.materials import get_interface, get_material
 from fem_spin.models.valet_fert import ValetFertProblem
 from fem_spin.simulation import run
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 comm = MPI.COMM_WORLD
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nonlocal_spin_valve.toml"
@@ -106,17 +112,17 @@ if comm.rank == 0:
     ax.set_title("Cu/AlOx/Py lateral spin valve, 4.2 K")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(frameon=False)
-    fig.savefig("nonlocal_spin_valve_delta_R.png", dpi=130)
-    print("wrote nonlocal_spin_valve_delta_R.png")
+    fig.savefig(OUT / "nonlocal_spin_valve_delta_R.png", dpi=130)
+    print(f"wrote {OUT / 'nonlocal_spin_valve_delta_R.png'}")
 
 config = parse_config(copy.deepcopy(base), source=str(EXAMPLE))
 config.output.plot = False
-path = run(config, comm, overwrite=True, output_dir="results_demo", quiet=True)
+path = run(config, comm, overwrite=True, output_dir=OUT, quiet=True)
 if comm.rank == 0:
     import shutil
 
     picture = path / "spin_accumulation_3d.png"
     if picture.exists():
-        shutil.copy(picture, "nonlocal_spin_valve_3d.png")
-        print("wrote nonlocal_spin_valve_3d.png")
+        shutil.copy(picture, OUT / "nonlocal_spin_valve_3d.png")
+        print(f"wrote {OUT / 'nonlocal_spin_valve_3d.png'}")
 # -

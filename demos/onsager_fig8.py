@@ -47,11 +47,19 @@
 # Run: `./fem-env python3 demos/onsager_fig8.py` (also under `mpirun -n 2`).
 
 # +
+import os
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
 from fem_spin.models.onsager import dougherty_parameters
 from fem_spin.simulation import sample
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 comm = MPI.COMM_WORLD
 spin_density = 1.05e3 / 104.15e-3 * 8 * 6.02214076e23      # 1H per m^3 in polystyrene
@@ -164,6 +172,6 @@ if comm.rank == 0:
                      "o" + styles[f], label=f)
     axes[2].set(xlabel="initial polarization p0", ylabel="max deviation (% of p0)")
     axes[2].legend()
-    fig.savefig("onsager_fig8.png", dpi=120)
-    print("wrote onsager_fig8.png")
+    fig.savefig(OUT / "onsager_fig8.png", dpi=120)
+    print(f"wrote {OUT / 'onsager_fig8.png'}")
 # -

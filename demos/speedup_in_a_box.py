@@ -22,12 +22,20 @@
 # Run it with `./fem-env python3 demos/speedup_in_a_box.py` (add `mpirun -n 2` at will).
 
 # +
+import os
+from pathlib import Path
+
 import numpy as np
 from mpi4py import MPI
 
 from fem_spin.config import parse_config
 from fem_spin.models import NuclearDiffusionProblem
 from fem_spin.solvers import TimeStepper
+
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
 
 length, D0, P_hyper = 200e-9, 5e-16, 0.95
 base = {
@@ -88,4 +96,5 @@ if MPI.COMM_WORLD.rank == 0:
         ax.plot(t[1:], p[1:], label=mode)
     ax.set(xscale="log", xlabel="t (s)", ylabel="mean P of the initially unpolarized half")
     ax.legend(frameon=False)
-    fig.savefig("speedup_in_a_box.png", dpi=120)
+    fig.savefig(OUT / "speedup_in_a_box.png", dpi=120)
+    print(f"wrote {OUT / 'speedup_in_a_box.png'}")

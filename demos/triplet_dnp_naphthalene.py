@@ -27,6 +27,7 @@
 
 # +
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -35,9 +36,14 @@ from mpi4py import MPI
 from fem_spin.config import load_config
 from fem_spin.simulation import run
 
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# results/demos/ of the repository (git-ignored).
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+OUT.mkdir(parents=True, exist_ok=True)
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "triplet_dnp_naphthalene.toml"
 config = load_config(EXAMPLE)
-path = run(config, overwrite=True, output_dir="results")
+path = run(config, overwrite=True, output_dir=OUT)
 # -
 
 # ## The buildup, its error band and the effect of the speed-up
@@ -70,7 +76,7 @@ if comm.rank == 0:
     assert final["P_max"] < 0.7                    # never above the triplet polarization
     for png in ("buildup_band.png", "crystal_3d.png", "profiles.png"):
         if (path / png).exists():
-            shutil.copy(path / png, Path.cwd() / f"triplet_dnp_{png}")
+            shutil.copy(path / png, OUT / f"triplet_dnp_{png}")
 # -
 
 # ## D0 from the crystal structure (physics.md 1.4)
