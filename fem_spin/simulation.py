@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -75,6 +77,7 @@ class _StopRequest:
         self.armed = False
         #: during setup (nothing written yet) the first signal stops at once
         self.immediate = False
+        self.on_setup_stop: Callable[[], None] | None = None
 
     def handler(self, signum, frame):
         name = signal.Signals(signum).name
@@ -83,7 +86,17 @@ class _StopRequest:
             name = "SIGTERM (relayed by fem-spin-mpirun)"
         if self.immediate:
             self.immediate = False
-            raise SetupInterrupted(f"stopped by {name} while setting the run up; nothing was written")
+            message = f"stopped by {name} while setting the run up; nothing was written"
+            if MPI.COMM_WORLD.size > 1:
+                # Each rank gets the signal at its own moment, maybe inside a collective of the
+                # setup (mesh distribution): an exception would leave the others waiting there.
+                # Nothing but the staged directory exists yet, so remove it and leave at once.
+                if self.on_setup_stop is not None:
+                    self.on_setup_stop()
+                if MPI.COMM_WORLD.rank == 0:
+                    print(f"fem-spin: error: {message}", file=sys.stderr, flush=True)
+                os._exit(130)
+            raise SetupInterrupted(message)
         if self.signal_name is None:
             self.signal_name, self.first_at = name, time.monotonic()
             return
@@ -115,6 +128,10 @@ def _stop_on_signals():
     finally:
         _ACTIVE_REQUEST.pop()
         for sig, h in previous.items():
+            if sig == signal.SIGUSR2 and h in (signal.SIG_DFL, None):
+                # a relayed stop can arrive late (fem-spin-mpirun relays every signal it
+                # gets): its default action would kill a process that is exiting cleanly
+                h = signal.SIG_IGN
             signal.signal(sig, h)
 
 
@@ -581,7 +598,7 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     written = tomllib.loads(text)
     variants = config.variants()
     with _stop_on_signals() as request:
-        request.immediate = True
+        request.immediate, request.on_setup_stop = True, rundir.abort
         try:
             rundir.stage({"config.toml": text}, config_sha256=config_digest(written), config=written,
                          command=" ".join(sys.argv))

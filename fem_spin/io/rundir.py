@@ -198,7 +198,8 @@ class RunDirectory:
         if not is_run_directory(target):
             return (f"{target} is not empty and is not a fem_spin run directory (no {MARKER}); "
                     f"fem-spin never replaces it, even with --overwrite: choose another name "
-                    f"or output directory")
+                    f"or output directory (runs of earlier fem_spin versions carry no marker "
+                    f"either: delete such a directory yourself)")
         holder = RunLock(target).holder()
         if holder is not None:
             return f"{target} {RunLock(target).describe(holder)}"
@@ -291,7 +292,8 @@ class RunDirectory:
 
     def abort(self) -> None:
         """Setup failed: remove what this run created (the staged directory and any parent
-        directories it had to create), nothing else."""
+        directories it had to create), nothing else. Not collective (rank 0 acts alone): the
+        failure may have hit one rank only, and a barrier would then never be passed."""
         if self.comm.rank == 0 and not self.committed:
             self.lock.release()
             if self.staging.is_dir() and is_run_directory(self.staging):
@@ -299,7 +301,6 @@ class RunDirectory:
             for p in self._created_parents:
                 with contextlib.suppress(OSError):
                     p.rmdir()   # only if still empty
-        self.comm.barrier()
 
     def release(self) -> None:
         if self.comm.rank == 0:
