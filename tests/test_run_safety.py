@@ -354,3 +354,30 @@ def test_a_full_disk_stops_the_run_with_one_line_and_readable_outputs(small_disk
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"].startswith("stopped") and "disk space" in summary["status"]
     assert (run_dir / "fields.pvd").read_text().strip().endswith("</VTKFile>")
+
+
+def test_a_read_only_output_directory_is_refused_before_anything_runs(tmp_path, capsys):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(b"tmpfs", str(mount).encode(), b"tmpfs", 1, b"size=1m") != 0:   # MS_RDONLY
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        cfg = write_config(tmp_path / "run.toml")
+        code, err = cli(capsys, "run", str(cfg), "--output-dir", str(mount / "runs"), "-q")
+        assert code == 2
+        assert_one_line(err, "not writable", str(mount))
+    finally:
+        libc.umount(str(mount).encode())
+
+
+def test_a_reader_stuck_past_its_deadline_ends_with_one_line():
+    """read_deadline: a checkpoint read that hangs in C code (a truncated ADIOS2 file made
+    the old resume hang forever) ends the process with one line and exit 3."""
+    code = ("import time\nfrom fem_spin.io.checkpoint import read_deadline\n"
+            "with read_deadline(0.5, 'RUN/checkpoint/state.bp'):\n    time.sleep(30)\n")
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", code], env=_cli_env(), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 3 and time.perf_counter() - t0 < 20
+    assert_one_line(res.stderr, "RUN/checkpoint/state.bp", "not read within")
