@@ -58,6 +58,7 @@ __all__ = [
     "spd_tensor",
     "run_checks",
     "run_name_problem",
+    "warn_if_region_outside",
     "to_dict",
     "dump_toml",
 ]
@@ -789,6 +790,19 @@ def region_outside_sample(geometry, shape: str, center=None, radius: float = 0.0
     if not outside:
         return None
     return "the sample spans " + " x ".join(f"[{l:.3g}, {h:.3g}]" for l, h in zip(lo, hi)) + " m"
+
+
+def warn_if_region_outside(geometry, shape: str, center, radius: float, lower, upper,
+                           background: float, note: str = "") -> bool:
+    """Warn (key model.region_center or model.region_lower) when an initial ball/box region
+    lies entirely outside the sample: accepted, since the sample then simply starts at
+    ``background``, but almost certainly a slip. Returns whether it does."""
+    outside = region_outside_sample(geometry, shape, center, radius, lower, upper)
+    if outside:
+        key = "model.region_center" if shape == "ball" else "model.region_lower"
+        warn(key, f"the initial {shape} region lies entirely outside the sample ({outside}): the "
+                  f"whole sample starts at initial_polarization = {background:g}{note}")
+    return bool(outside)
 
 
 def load_config(path: str | Path) -> RunConfig:

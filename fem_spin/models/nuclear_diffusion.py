@@ -45,8 +45,8 @@ from typing import Callable, Literal
 import numpy as np
 
 from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, ConfigError,
-                             in_range, non_negative, param, polarization, region_outside_sample,
-                             register_model, spd_tensor, warn)
+                             in_range, non_negative, param, polarization, register_model,
+                             spd_tensor, warn_if_region_outside)
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.solvers.newton import NewtonResult
@@ -227,13 +227,9 @@ class NuclearDiffusionConfig:
         """An initial region entirely outside the sample is accepted (the sample starts at
         initial_polarization) but almost certainly a slip: a warning, and P_region is not
         reported."""
-        outside = region_outside_sample(geometry, self.region_shape, self.region_center,
-                                        self.region_radius, self.region_lower, self.region_upper)
-        if outside:
-            key = "model.region_center" if self.region_shape == "ball" else "model.region_lower"
-            warn(key, f"the initial {self.region_shape} region lies entirely outside the sample "
-                      f"({outside}): the whole sample starts at initial_polarization = "
-                      f"{self.initial_polarization:g} and P_region is not reported")
+        warn_if_region_outside(geometry, self.region_shape, self.region_center, self.region_radius,
+                               self.region_lower, self.region_upper, self.initial_polarization,
+                               note=" and P_region is not reported")
 
     def initial_polarization_field(self) -> Callable[[np.ndarray], np.ndarray]:
         """P(x, 0) as a vectorised function of points x with shape (3, n)."""

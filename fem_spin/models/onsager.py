@@ -64,8 +64,8 @@ from typing import Callable, Literal
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import (ConfigError, in_range, param, polarization, positive, region_outside_sample,
-                             register_model, spd_tensor, warn)
+from fem_spin.config import (ConfigError, in_range, param, polarization, positive, register_model,
+                             spd_tensor, warn, warn_if_region_outside)
 from fem_spin.models.base import TransientProblem
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
@@ -227,13 +227,9 @@ class OnsagerTransportConfig:
         """A ball/box region entirely outside the sample, or a step beyond it, is accepted
         (the whole sample starts at one polarization) but almost certainly a slip: warn."""
         if self.initial_profile in ("ball", "box"):
-            outside = region_outside_sample(geometry, self.initial_profile, self.region_center,
-                                            self.region_radius, self.region_lower, self.region_upper)
-            if outside:
-                key = "model.region_center" if self.initial_profile == "ball" else "model.region_lower"
-                warn(key, f"the initial {self.initial_profile} region lies entirely outside the "
-                          f"sample ({outside}): the whole sample starts at initial_polarization = "
-                          f"{self.initial_polarization:g}")
+            warn_if_region_outside(geometry, self.initial_profile, self.region_center,
+                                   self.region_radius, self.region_lower, self.region_upper,
+                                   self.initial_polarization)
         bounds = getattr(geometry, "sample_bounds", None)
         if self.initial_profile == "step" and bounds is not None:
             lo, hi = (b[self.step_axis] for b in bounds())
