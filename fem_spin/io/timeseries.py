@@ -55,12 +55,12 @@ class TimeSeriesWriter:
             view = memoryview(line)
             while view:
                 view = view[os.write(self._fd, view):]
-        except OSError:
+        except OSError as exc:
             try:
                 os.ftruncate(self._fd, offset)   # needs no space: drop the partial row
             except OSError:
                 pass
-            raise
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
         if self._fd is not None:

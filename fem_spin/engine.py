@@ -1,0 +1,364 @@
+"""The run engine: one loop for transient and stationary models, emitting events to outputs.
+
+A run is a problem (a model's :class:`~fem_spin.models.base.TransientProblem` or
+:class:`~fem_spin.models.base.SteadyProblem`, set up) and a list of output objects
+(:mod:`fem_spin.outputs`). The engine owns the loop and the decisions every rank must
+take together; outputs own the files (or the memory) and nothing else::
+
+    started        Output.start(run)              files opened, t = 0 written
+    step accepted  Output.step(run, info)         a row of the time series, progress
+    output time    Output.output_time(run, t)     field snapshots, probe profiles
+    case solved    Output.case(run, i, row, f)    a row of results.csv, a field snapshot
+    finished       Output.finish(run)             summary, analysis, final checkpoint
+                   Output.close(run)              always, also after a failure
+
+Once per accepted step all ranks agree (one Allreduce) whether to stop (a signal, the
+``time.max_steps`` pause, an output that could not write) and whether a checkpoint is due.
+Failures and stops are exceptions (:class:`Interrupted`, :class:`Paused`,
+:class:`OutputFailed`, :class:`~fem_spin.solvers.SimulationFailed`) raised after every
+output has seen ``finish`` with ``run.failure`` set and ``close``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+from mpi4py import MPI
+
+from fem_spin.solvers import SimulationFailed, TimeStepper
+
+__all__ = ["Run", "Output", "Engine", "Interrupted", "SetupInterrupted", "Paused", "OutputFailed",
+           "stop_on_signals", "armed", "output_times", "snapshot_times"]
+
+
+class Interrupted(RuntimeError):
+    """The run received SIGINT/SIGTERM; outputs written so far are closed and valid."""
+
+
+class SetupInterrupted(Interrupted):
+    """SIGINT/SIGTERM arrived before the run directory was created: nothing was written."""
+
+
+class Paused(RuntimeError):
+    """time.max_steps was reached: the run stopped with a checkpoint (fem-spin resume)."""
+
+
+class OutputFailed(RuntimeError):
+    """A result file could not be written (disk full, I/O error); what was written before is
+    closed and consistent."""
+
+
+# --------------------------------------------------------------------------- output times
+def snapshot_times(t_end: float, dt_initial: float, count: int) -> list[float]:
+    """``count`` log-spaced times between ~dt_initial and t_end (t_end included)."""
+    if count <= 0:
+        return [t_end]
+    start = min(max(dt_initial * 10, t_end * 1e-4), t_end)
+    times = np.geomspace(start, t_end, count) if count > 1 else np.array([t_end])
+    return sorted({float(f"{t:.6g}") for t in times[:-1]} | {t_end})
+
+
+def output_times(config) -> list[float]:
+    """The field snapshot times of a run: ``output.snapshot_times`` if given, else
+    ``field_snapshots`` log-spaced ones; t_end always."""
+    out, t_end = config.output, config.time.t_end
+    if out.snapshot_times:
+        return sorted({float(t) for t in out.snapshot_times if t < t_end} | {t_end})
+    return snapshot_times(t_end, config.time.dt_initial, out.field_snapshots)
+
+
+# --------------------------------------------------------------------------- signals
+class _StopRequest:
+    """SIGTERM/SIGINT handling: the first signal asks the run to stop at the end of the
+    current step (all ranks agree on the step, so nothing deadlocks, and the state is an
+    accepted one that a checkpoint can hold). A second one stops at once, but only while a
+    step is being computed (``armed``): while files are closed and summary.json written,
+    further signals are only counted, so a scheduler's repeated SIGTERM never cuts them.
+
+    SIGUSR2 is a stop request relayed by ``fem-spin-mpirun`` (mpi_launcher.py: mpirun's own
+    SIGTERM handling kills the ranks after 250 ms); it never escalates, and neither does a
+    signal within :attr:`GRACE_S` of the first (a scheduler that signals mpirun and every rank
+    delivers the same request twice)."""
+
+    GRACE_S = 1.0
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self.first_at = 0.0
+        self.armed = False
+        #: during setup (nothing written yet) the first signal stops at once
+        self.immediate = False
+        self.on_setup_stop: Callable[[], None] | None = None
+
+    def handler(self, signum, frame):
+        name = signal.Signals(signum).name
+        relayed = signum == getattr(signal, "SIGUSR2", None)
+        if relayed:
+            name = "SIGTERM (relayed by fem-spin-mpirun)"
+        if self.immediate:
+            self.immediate = False
+            message = f"stopped by {name} while setting the run up; nothing was written"
+            if MPI.COMM_WORLD.size > 1:
+                # Each rank gets the signal at its own moment, maybe inside a collective of the
+                # setup (mesh distribution): an exception would leave the others waiting there.
+                # Nothing but the staged directory exists yet, so remove it and leave at once.
+                if self.on_setup_stop is not None:
+                    self.on_setup_stop()
+                if MPI.COMM_WORLD.rank == 0:
+                    print(f"fem-spin: error: {message}", file=sys.stderr, flush=True)
+                os._exit(130)
+            raise SetupInterrupted(message)
+        if self.signal_name is None:
+            self.signal_name, self.first_at = name, time.monotonic()
+            return
+        if self.armed and not relayed and time.monotonic() - self.first_at > self.GRACE_S:
+            self.armed = False
+            raise Interrupted(f"stopped by a second {name}")
+
+
+_ACTIVE_REQUEST: list[_StopRequest] = []
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """The stop request of the whole command: nested uses share the outermost one, whose
+    handlers stay installed until the command has written its last file."""
+    if _ACTIVE_REQUEST:
+        yield _ACTIVE_REQUEST[-1]
+        return
+    request = _StopRequest()
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+        try:
+            previous[sig] = signal.signal(sig, request.handler)
+        except ValueError:  # not the main thread
+            pass
+    _ACTIVE_REQUEST.append(request)
+    try:
+        yield request
+    finally:
+        _ACTIVE_REQUEST.pop()
+        for sig, h in previous.items():
+            if sig == signal.SIGUSR2 and h in (signal.SIG_DFL, None):
+                # a relayed stop can arrive late (fem-spin-mpirun relays every signal it
+                # gets): its default action would kill a process that is exiting cleanly
+                h = signal.SIG_IGN
+            signal.signal(sig, h)
+
+
+@contextlib.contextmanager
+def armed(request: _StopRequest):
+    request.armed = True
+    try:
+        yield
+    finally:
+        request.armed = False
+
+
+# --------------------------------------------------------------------------- the run
+@dataclasses.dataclass
+class Run:
+    """What the outputs see of a run in progress."""
+
+    config: Any
+    problem: Any
+    comm: MPI.Comm
+    label: str = ""
+    #: the checkpoint state a resumed run continues from (None: from t = 0)
+    resume_state: dict | None = None
+    #: output times of a transient run
+    times: list[float] = dataclasses.field(default_factory=list)
+    stepper: TimeStepper | None = None
+    #: the summary being built; outputs add their parts
+    summary: dict = dataclasses.field(default_factory=dict)
+    #: counters over the whole run (a resumed run continues them)
+    totals: dict = dataclasses.field(default_factory=dict)
+    wall_before: float = 0.0
+    wall_start: float = dataclasses.field(default_factory=time.perf_counter)
+    #: probe-line profiles so far: time -> values (checkpointed with the state)
+    profiles: dict = dataclasses.field(default_factory=dict)
+    #: the exception that stops the run, once there is one
+    failure: BaseException | None = None
+
+    @property
+    def resumed(self) -> bool:
+        return self.resume_state is not None
+
+    @property
+    def wall_time(self) -> float:
+        return self.wall_before + time.perf_counter() - self.wall_start
+
+
+class Output:
+    """An output object: receives the engine's events, does one job. Every hook is
+    optional. ``step`` may raise OSError (a rank-0 writer): the engine makes that a decision
+    of all ranks. ``due()`` says whether this output wants the engine to call its ``save``
+    at the end of this step on every rank (checkpoints)."""
+
+    def start(self, run: Run) -> None: ...
+
+    def step(self, run: Run, info) -> None: ...
+
+    def output_time(self, run: Run, t: float) -> None: ...
+
+    def case(self, run: Run, index: int, row: dict, write_fields: bool) -> None: ...
+
+    def due(self, run: Run) -> bool:
+        return False
+
+    def save(self, run: Run) -> None: ...
+
+    def finish(self, run: Run) -> None: ...
+
+    def close(self, run: Run) -> None: ...
+
+
+def _write_failure(exc: OSError) -> str:
+    return f"cannot write {exc.filename or 'a result file'}: {exc.strerror or exc}"
+
+
+class Engine:
+    """Drive a set-up problem to its end, emitting events to ``outputs``."""
+
+    def __init__(self, outputs: list[Output], quiet: bool = True):
+        self.outputs = list(outputs)
+        self.quiet = quiet
+
+    def _each(self, hook: str, *args) -> None:
+        for output in self.outputs:
+            getattr(output, hook)(*args)
+
+    def _finish(self, run: Run) -> None:
+        """finish then close every output, even when one of them fails: the first error is
+        raised after all have closed (unless the run already fails for another reason)."""
+        first = None
+        for hook in ("finish", "close"):
+            for output in self.outputs:
+                try:
+                    getattr(output, hook)(run)
+                except Exception as exc:  # noqa: BLE001 - re-raised below
+                    first = first or exc
+        if first is not None and run.failure is None:
+            raise first
+
+    # ------------------------------------------------------------------ transient
+    def run_transient(self, run: Run) -> dict:
+        config, problem, comm = run.config, run.problem, run.comm
+        state = run.resume_state
+        run.times = output_times(config)
+        run.totals = dict(state["totals"]) if state else {"newton": 0, "linear": 0, "rejected": 0}
+        run.totals.setdefault("above_tolerance", 0)
+        run.wall_before = state["wall_time_s"] if state else 0.0
+        stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times)
+        if state:
+            stepper.restore(state["t"], state["step"], state["dt"], state["history"])
+        step0 = stepper.step
+        run.summary.update(status="running")
+
+        def on_step(info, request):
+            totals = run.totals
+            totals["newton"] += info.newton_iterations
+            totals["linear"] += info.linear_iterations
+            totals["rejected"] += info.rejected
+            if info.above_tolerance:
+                if totals["above_tolerance"] == 0 and comm.rank == 0:
+                    print(f"  warning: at t = {info.t:.6g} s the time error estimate "
+                          f"{info.error_estimate:.3g} exceeds time.tolerance = "
+                          f"{config.time.tolerance:g} at time.dt_min = {config.time.dt_min:g} s; "
+                          f"such steps are counted in summary.json (steps_above_tolerance)",
+                          flush=True)
+                totals["above_tolerance"] += 1
+            write_error = ""
+            for output in self.outputs:
+                try:
+                    output.step(run, info)
+                except OSError as exc:   # a rank-0 file: all ranks decide below
+                    write_error = write_error or _write_failure(exc)
+            due = any(output.due(run) for output in self.outputs)
+            paused = config.time.max_steps > 0 and info.step - step0 >= config.time.max_steps \
+                and info.t < config.time.t_end
+            flags = np.array([request.signal_name is not None, due, paused, bool(write_error)],
+                             dtype=np.int32)
+            comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
+            if flags[3]:
+                raise OutputFailed(comm.bcast(write_error, root=0))
+            if flags[0]:
+                raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
+            if flags[2]:
+                raise Paused(f"paused after {config.time.max_steps} steps (time.max_steps)")
+            if flags[1]:
+                self._each("save", run)
+
+        stepper.on_output = lambda t: self._each("output_time", run, t)
+        try:
+            with stop_on_signals() as request, armed(request):
+                stepper.on_step = lambda info: on_step(info, request)
+                self._each("start", run)
+                stepper.run()
+            run.summary["status"] = "completed"
+        except (SimulationFailed, Interrupted, Paused, OutputFailed) as exc:
+            # The stepper stops at an accepted state (a failed step was rolled back), so a
+            # checkpoint written now holds the last good state; a second signal may hit
+            # mid-step, and then the previous checkpoint stays.
+            run.failure = exc
+            run.summary["status"] = f"stopped: {exc}"
+            if isinstance(exc, SimulationFailed):
+                problem.reject_step()
+            raise
+        finally:
+            run.summary.update(steps=stepper.step, t_final=stepper.t,
+                               newton_iterations=run.totals["newton"],
+                               linear_iterations=run.totals["linear"],
+                               rejected_steps=run.totals["rejected"],
+                               steps_above_tolerance=run.totals["above_tolerance"],
+                               wall_time_s=run.wall_time, final=problem.observables(),
+                               snapshot_times=[0.0, *run.times])
+            self._finish(run)
+        return run.summary
+
+    # ------------------------------------------------------------------ stationary
+    def run_steady(self, run: Run, finished_rows: list[dict] | None = None) -> dict:
+        """Solve every case of a stationary problem; ``finished_rows`` (a resumed run) are
+        the cases solved before a stop: the problem yields them again without solving."""
+        problem, comm = run.problem, run.comm
+        done = len(finished_rows or [])
+        problem.completed_cases = list(finished_rows or [])
+        run.summary.update(status="running")
+        count = 0
+        try:
+            with stop_on_signals() as request, armed(request):
+                self._each("start", run)
+                for row, write_fields in problem.solve_cases():
+                    if count >= done:
+                        write_error = ""
+                        for output in self.outputs:
+                            try:
+                                output.case(run, count, row, write_fields)
+                            except OSError as exc:
+                                write_error = write_error or _write_failure(exc)
+                        if comm.allreduce(bool(write_error), op=MPI.LOR):
+                            raise OutputFailed(comm.bcast(write_error, root=0))
+                    else:
+                        for output in self.outputs:
+                            if hasattr(output, "skip_case"):
+                                output.skip_case(run, count, row, write_fields)
+                    count += 1
+                    if count > done and comm.allreduce(request.signal_name is not None, op=MPI.LOR):
+                        raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
+            run.summary["status"] = "completed"
+            run.summary.update(problem.summary())
+        except (Interrupted, OutputFailed) as exc:
+            run.failure = exc
+            run.summary["status"] = f"stopped: {exc}"
+            raise
+        finally:
+            run.summary.update(cases=count, wall_time_s=run.wall_time)
+            self._finish(run)
+        return run.summary
