@@ -5,5 +5,22 @@ Models (physics.md): nuclear spin diffusion with the hyperpolarization speed-up
 PETSc under MPI, fields drawn with pyvista.
 """
 
+from fem_spin import contracts as _contracts
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "simulate", "load", "Result"]
+
+
+def __getattr__(name: str):
+    # fem_spin.simulate / load / Result (api.py) are imported on first use, for the same reason
+    if name in ("simulate", "load", "Result"):
+        from fem_spin import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'fem_spin' has no attribute {name!r}")
+
+# The built-in models and geometries: their modules register them (contracts.py) when
+# imported, which happens the first time a registry is asked. Not imported here: importing
+# the package (for fem-spin --version, fem-spin-mpirun, the configuration layer) must not
+# start MPI or load PETSc.
+_contracts.declare_plugins("fem_spin.geometry", "fem_spin.models")

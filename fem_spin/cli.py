@@ -123,6 +123,8 @@ def cmd_mesh(args) -> int:
 
 
 def cmd_run(args) -> int:
+    import dataclasses
+
     from fem_spin.config import ConfigError, load_config, run_name_problem
     from fem_spin.simulation import run
 
@@ -136,7 +138,7 @@ def cmd_run(args) -> int:
     path = Path(args.config) if args.config else default_config_path()
     config = load_config(path)
     if args.name:
-        config.name = args.name
+        config = dataclasses.replace(config, name=args.name)
     for warning in getattr(config, "warnings", ()):
         if _rank() == 0:
             print(f"fem-spin: warning: {warning}", file=sys.stderr, flush=True)
@@ -162,7 +164,11 @@ def _is_spin_transport_run(directory: Path) -> bool:
     import json
 
     summary = directory / "summary.json"
-    return summary.exists() and json.loads(summary.read_text()).get("model") == "ValetFertConfig"
+    if not summary.exists():
+        return False
+    data = json.loads(summary.read_text())
+    # runs written before summary.json had "model_type" name only the section class
+    return data.get("model_type", {"ValetFertConfig": "valet_fert"}.get(data.get("model"))) == "valet_fert"
 
 
 def cmd_render(args) -> int:

@@ -18,6 +18,7 @@ here, and no Python ``warnings`` are raised.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import dataclasses
@@ -26,7 +27,10 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Union
+
+from fem_spin import contracts
+from fem_spin.contracts import Geometry, ModelConfig, ResolveContext
 
 __all__ = [
     "ConfigError",
@@ -44,6 +48,8 @@ __all__ = [
     "region_outside_sample",
     "register_model",
     "register_geometry",
+    "derived",
+    "build_section",
     "model_types",
     "geometry_types",
     "load_config",
@@ -227,48 +233,27 @@ def run_checks(obj) -> None:
 
 
 # --------------------------------------------------------------------------- registry
-_MODELS: dict[str, type] = {}
-_GEOMETRIES: dict[str, type] = {}
+# The registries live in contracts.py (which imports nothing of fem_spin); the models and
+# geometries register themselves there when their modules are imported. This module knows
+# the registries, not the models.
+_MODELS = contracts.MODELS
+_GEOMETRIES = contracts.GEOMETRIES
+register_model = contracts.register_model
+register_geometry = contracts.register_geometry
+model_types = contracts.model_types
+geometry_types = contracts.geometry_types
 
 
-def register_model(name: str):
-    """Class decorator: register the [model] schema of model ``name``."""
-
-    def deco(cls):
-        _MODELS[name] = cls
-        return cls
-
-    return deco
-
-
-def register_geometry(name: str):
-    """Class decorator: register the [geometry] schema of geometry ``name``."""
-
-    def deco(cls):
-        _GEOMETRIES[name] = cls
-        return cls
-
-    return deco
-
-
-def model_types() -> list[str]:
-    _load_plugins()
-    return sorted(_MODELS)
-
-
-def geometry_types() -> list[str]:
-    _load_plugins()
-    return sorted(_GEOMETRIES)
-
-
-def _load_plugins() -> None:
-    # Importing the packages runs the register_* decorators of every model/geometry.
-    import fem_spin.geometry  # noqa: F401
-    import fem_spin.models  # noqa: F401
+def derived(default=None, *, doc: str = ""):
+    """A field of a section that is not a configuration key: a value derived from the others
+    (and from the other sections) once, by ``resolve`` during :func:`parse_config`. Not
+    compared, not shown, and refused as a key of the run file."""
+    return dataclasses.field(default=default, compare=False, repr=False,
+                             metadata={"derived": True, "doc": doc})
 
 
 # --------------------------------------------------------------------------- shared sections
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class TimeConfig:
     """[time]: implicit (backward Euler) stepping with error-controlled step size."""
 
@@ -301,15 +286,15 @@ MULTIGRID_AUTO_DOFS = 100_000
 #: automatic multigrid depth: coarsen until the coarsest mesh has at most this many nodes
 #: (its direct solve then costs little next to a fine-level sweep)
 MULTIGRID_COARSEST_NODES = 200
-#: models whose [solver] preconditioner may be "multigrid" (triplet_dnp: for its unit cells)
-MULTIGRID_MODELS = ("nuclear_diffusion", "triplet_dnp")
+# models whose [solver] preconditioner may be "multigrid" declare it
+# (ModelConfig.supports_multigrid: nuclear_diffusion, and triplet_dnp for its unit cells)
 
 
 def _multigrid_levels(value) -> str | None:
     return None if value == 0 or value >= 2 else f"must be 0 (automatic) or at least 2 (got {value})"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SolverConfig:
     """[solver]: Newton and linear-solver settings (PETSc options pass through)."""
 
@@ -359,7 +344,7 @@ def _field_snapshots_check(value) -> str | None:
     return None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class OutputConfig:
     """[output]: what a run writes."""
 
@@ -449,16 +434,21 @@ class LimitsConfig:
             object.__setattr__(self, "max_memory", parse_bytes(self.max_memory))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """A whole run: name, geometry, model, time, solver, output, and an optional sweep.
 
+    Frozen and resolved: :func:`parse_config` builds every section once, fills in the values
+    derived from other sections (``ModelConfig.resolve``) and checks the sections against
+    each other before anything runs; change a copy with ``dataclasses.replace``.
+
     ``limits`` is the [limits] section; ``warnings`` the suspicious values validation found
-    (:class:`ConfigWarning` lines, ``"file: key: message"``), for the command line to print."""
+    (:class:`ConfigWarning` lines, ``"file: key: message"``), for the command line to print;
+    ``raw`` the tables as read (presets applied), which config.toml is written from."""
 
     name: str
-    geometry: Any
-    model: Any
+    geometry: Geometry
+    model: ModelConfig
     time: TimeConfig | None  # None for stationary models
     solver: SolverConfig
     output: OutputConfig
@@ -467,24 +457,23 @@ class RunConfig:
     raw: dict = dataclasses.field(default_factory=dict, repr=False)
     limits: LimitsConfig = dataclasses.field(default_factory=LimitsConfig)
     warnings: tuple[ConfigWarning, ...] = ()
+    #: directory relative paths of the run file were resolved from
+    base_dir: Path | None = dataclasses.field(default=None, compare=False, repr=False)
+    #: the resolved sweep variants (label, config), built and validated once by parse_config
+    #: (not copied by dataclasses.replace: a changed copy builds its own from ``raw``)
+    swept: tuple[tuple[str, "RunConfig"], ...] | None = dataclasses.field(
+        default=None, init=False, compare=False, repr=False)
 
     def variants(self) -> list[tuple[str, "RunConfig"]]:
-        """Expand [sweep] (key -> list of values, zipped) into (label, config) pairs."""
+        """Expand [sweep] (key -> list of values, zipped) into (label, config) pairs: the
+        variants parse_config built (each section with its swept keys built once through
+        the same path as the run file's, then resolved); nothing is parsed again."""
         if not self.sweep:
             return [("", self)]
-        lengths = {len(v) for v in self.sweep.values()}
-        out = []
-        for i in range(lengths.pop()):
-            raw = copy.deepcopy(self.raw)
-            raw.pop("sweep", None)
-            labels = []
-            for dotted, values in self.sweep.items():
-                section, key = dotted.split(".", 1)
-                raw.setdefault(section, {})[key] = values[i]
-                labels.append(f"{key}={values[i]}")
-            cfg = parse_config(raw, source=self.source)
-            out.append((",".join(labels), cfg))
-        return out
+        if self.swept is None:   # a RunConfig made in Python with a sweep: build them now
+            object.__setattr__(self, "swept", tuple(_sweep_variants(self.raw, self.source, self.base_dir,
+                                                                    self.name)[0]))
+        return list(self.swept)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -568,6 +557,10 @@ def _coerce(value, tp, key: str):
             return tuple(_coerce(v, a, key) for v, a in zip(value, args))
         inner = args[0] if args else Any
         return [_coerce(v, inner, key) for v in value]
+    if dataclasses.is_dataclass(tp):   # a nested table with a schema
+        if isinstance(value, tp):
+            return value
+        return build_section(tp, value, key)
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a table (got {_show(value)})")
@@ -602,7 +595,7 @@ def build_section(cls, data: dict, section: str, skip: tuple[str, ...] = ()):
     if not isinstance(data, dict):
         raise ConfigError(section, f"must be a table [{section}]")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("derived")}
     for key in data:
         if key not in fields and key not in skip:
             known = ", ".join(sorted(fields))
@@ -637,6 +630,7 @@ def build_section(cls, data: dict, section: str, skip: tuple[str, ...] = ()):
 
 
 def _typed_section(registry: dict[str, type], data: dict, section: str):
+    contracts.load_plugins()
     if not isinstance(data, dict):
         raise ConfigError(section, f"must be a table [{section}]")
     kind = data.get("type")
@@ -649,89 +643,162 @@ def _typed_section(registry: dict[str, type], data: dict, section: str):
 
 
 def parse_config(raw: dict, source: str = "<memory>", base_dir: Path | None = None) -> RunConfig:
-    """Validate a configuration dictionary (as read from TOML) into a :class:`RunConfig`.
+    """Validate a configuration dictionary (as read from TOML) into a frozen, resolved
+    :class:`RunConfig`, its sweep variants included (built once: ``RunConfig.variants()``).
 
     Errors raise :class:`ConfigError`; warnings (:func:`warn`) are collected in
     ``RunConfig.warnings``, those of every swept value included."""
-    _load_plugins()
+    with _collecting() as collected:
+        try:
+            config, variants = _parse(raw, source, base_dir)
+        except ConfigError as exc:
+            exc.file = source
+            raise
+    return _finish(config, collected, source, variants)
+
+
+@contextlib.contextmanager
+def _collecting():
+    """Collect the :func:`warn` calls of the block (a fresh list, nested blocks apart)."""
     collected: list[tuple[str, str]] = []
     token = _COLLECTOR.set(collected)
     try:
-        config = _parse(raw, source, base_dir)
+        yield collected
     finally:
         _COLLECTOR.reset(token)
-    config.warnings = tuple(ConfigWarning(key, message, source) for key, message in collected)
+
+
+def _finish(config: RunConfig, collected, source: str, variants=None) -> RunConfig:
+    config = dataclasses.replace(config, warnings=tuple(
+        ConfigWarning(key, message, source) for key, message in collected))
+    if variants is not None:
+        object.__setattr__(config, "swept", tuple(variants))
     return config
 
 
-def _parse(raw: dict, source: str, base_dir: Path | None) -> RunConfig:
-    try:
-        raw = apply_preset(raw)
-        for key in raw:
-            if key not in _TOP_KEYS:
-                raise ConfigError(key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
-        for key in ("geometry", "model"):
-            if key not in raw:
-                raise ConfigError(key, f"missing required section [{key}]")
-        name = _coerce(raw.get("name", Path(source).stem or "run"), str, "name")
-        problem = run_name_problem(name)
-        if problem:
-            raise ConfigError("name", problem)
-        geometry = _typed_section(_GEOMETRIES, raw["geometry"], "geometry")
-        if hasattr(geometry, "resolve_paths"):
-            geometry.resolve_paths(base_dir if base_dir is not None else Path.cwd())
-        model = _typed_section(_MODELS, raw["model"], "model")
-        if hasattr(model, "resolve_paths"):  # e.g. D0 = { structure = "file.cif", ... }
-            model.resolve_paths(base_dir if base_dir is not None else Path.cwd())
-        steady = getattr(getattr(type(model), "problem_class", None), "steady", False)
-        if steady:
-            if "time" in raw:
-                raise ConfigError("time", f"model {raw['model']['type']!r} is stationary: remove the "
-                                          f"[time] section")
-            time = None
-        elif "time" not in raw:
-            raise ConfigError("time", "missing required section [time]")
-        else:
-            time = build_section(TimeConfig, raw["time"], "time")
-        solver = build_section(SolverConfig, raw.get("solver", {}), "solver")
-        if solver.preconditioner == "multigrid" and raw["model"].get("type") not in MULTIGRID_MODELS:
-            raise ConfigError("solver.preconditioner", f"'multigrid' serves {' and '.join(MULTIGRID_MODELS)}; "
-                              f"model {raw['model'].get('type')!r} takes its solver from petsc_options")
-        output = build_section(OutputConfig, raw.get("output", {}), "output")
-        sweep = raw.get("sweep", {})
-        if not isinstance(sweep, dict):
-            raise ConfigError("sweep", "must be a table of 'section.key' = [values]")
-        lengths = set()
-        for dotted, values in sweep.items():
-            if "." not in dotted or dotted.split(".", 1)[0] not in _TOP_KEYS - {"sweep", "name"}:
-                raise ConfigError(f"sweep.{dotted}", "keys must be quoted 'section.key', e.g. \"model.speedup\"")
-            if not isinstance(values, list) or not values:
-                raise ConfigError(f"sweep.{dotted}", "must be a non-empty list of values")
-            lengths.add(len(values))
-            section, key = dotted.split(".", 1)
-            for v in values:  # every swept value must itself be valid
-                trial = copy.deepcopy(raw)
-                trial.pop("sweep")
-                trial.setdefault(section, {})[key] = v
-                for w in parse_config(trial, source=source, base_dir=base_dir).warnings:
-                    warn(w.key, f"{w.message} (sweep {dotted} = {_show(v)})")
-        if len(lengths) > 1:
-            raise ConfigError("sweep", "all swept lists must have the same length (they are zipped)")
-        limits = build_section(LimitsConfig, raw.get("limits", {}), "limits")
-        # A model may check itself against the other sections (e.g. a source radius
-        # against the cell size) by defining check_against(geometry, time).
-        check = getattr(model, "check_against", None)
-        if check is not None:
-            check(geometry, time)
-        _geometry_warnings(geometry)
-        if time is not None:
-            _snapshot_warnings(output, time)
-    except ConfigError as exc:
-        exc.file = source
-        raise
+def _build(section: str, table, model_cls: type[ModelConfig] | None, base_dir: Path | None):
+    """One section from its table, through build_section (the single path of every value)."""
+    if section == "geometry":
+        return _typed_section(_GEOMETRIES, table, "geometry").resolve(
+            base_dir if base_dir is not None else Path.cwd())
+    if section == "model":
+        return _typed_section(_MODELS, table, "model")
+    if section == "time":
+        if model_cls is not None and model_cls.is_steady():
+            raise ConfigError("time", f"model {model_cls.model_type!r} is stationary: remove the "
+                                      f"[time] section")
+        return build_section(TimeConfig, table, "time")
+    cls = {"solver": SolverConfig, "output": OutputConfig, "limits": LimitsConfig}[section]
+    return build_section(cls, table, section)
+
+
+def _parse(raw: dict, source: str, base_dir: Path | None):
+    raw = apply_preset(raw)
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise ConfigError(key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    for key in ("geometry", "model"):
+        if key not in raw:
+            raise ConfigError(key, f"missing required section [{key}]")
+    name = _coerce(raw.get("name", Path(source).stem or "run"), str, "name")
+    problem = run_name_problem(name)
+    if problem:
+        raise ConfigError("name", problem)
+    sections = {"geometry": _build("geometry", raw["geometry"], None, base_dir)}
+    sections["model"] = _build("model", raw["model"], None, base_dir)
+    model_cls = type(sections["model"])
+    if model_cls.is_steady():
+        if "time" in raw:
+            _build("time", raw["time"], model_cls, base_dir)   # the error naming [time]
+        sections["time"] = None
+    elif "time" not in raw:
+        raise ConfigError("time", "missing required section [time]")
+    else:
+        sections["time"] = _build("time", raw["time"], model_cls, base_dir)
+    for section in ("solver", "output"):
+        sections[section] = _build(section, raw.get(section, {}), model_cls, base_dir)
+    sweep = raw.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise ConfigError("sweep", "must be a table of 'section.key' = [values]")
+    lengths = set()
+    for dotted, values in sweep.items():
+        if "." not in dotted or dotted.split(".", 1)[0] not in _TOP_KEYS - {"sweep", "name"}:
+            raise ConfigError(f"sweep.{dotted}", "keys must be quoted 'section.key', e.g. \"model.speedup\"")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.{dotted}", "must be a non-empty list of values")
+        lengths.add(len(values))
+    if len(lengths) > 1:
+        raise ConfigError("sweep", "all swept lists must have the same length (they are zipped)")
+    sections["limits"] = _build("limits", raw.get("limits", {}), model_cls, base_dir)
+    config = _assemble(name, sections, raw, source, base_dir)
+    variants = None
+    if sweep:
+        variants, warnings = _sweep_variants(raw, source, base_dir, name, sections)
+        for key, message in warnings:
+            warn(key, message)
+    return config, variants
+
+
+def _assemble(name: str, sections: dict, raw: dict, source: str, base_dir: Path | None) -> RunConfig:
+    """The RunConfig of built sections: the checks across sections, and the one place where
+    derived values are resolved (``ModelConfig.resolve``) before any model is built."""
+    model, geometry, time, solver = (sections[k] for k in ("model", "geometry", "time", "solver"))
+    if solver.preconditioner == "multigrid" and not type(model).supports_multigrid:
+        serving = sorted(k for k, cls in _MODELS.items() if cls.supports_multigrid)
+        raise ConfigError("solver.preconditioner", f"'multigrid' serves {' and '.join(serving)}; "
+                          f"model {type(model).model_type!r} takes its solver from petsc_options")
+    solver_table = raw.get("solver", {})
+    model = model.resolve(ResolveContext(geometry, time, solver, copy.deepcopy(solver_table), base_dir))
+    model.check_against(geometry, time)
+    _geometry_warnings(geometry)
+    if time is not None:
+        _snapshot_warnings(sections["output"], time)
     return RunConfig(name=name, geometry=geometry, model=model, time=time, solver=solver,
-                     output=output, sweep=sweep, source=source, raw=copy.deepcopy(raw),
-                     limits=limits)
+                     output=sections["output"], sweep=raw.get("sweep", {}), source=source,
+                     raw=copy.deepcopy(raw), limits=sections["limits"], base_dir=base_dir)
+
+
+def _sweep_variants(raw: dict, source: str, base_dir: Path | None, name: str,
+                    sections: dict | None = None):
+    """([(label, config)], warnings) of the zipped [sweep] of ``raw``: per variant only the
+    sections with swept keys are built again (with the swept values, through build_section),
+    then the variant is assembled and resolved like the run itself. Each variant's own
+    warnings are its ``warnings``; returned too, marked with the swept values, for the run."""
+    if sections is None:   # from a RunConfig made in Python: build the sections of raw once
+        config, _ = _parse({k: v for k, v in raw.items() if k != "sweep"}, source, base_dir)
+        sections = {k: getattr(config, k) for k in ("geometry", "time", "solver", "output", "limits")}
+        sections["model"] = _build("model", config.raw["model"], None, base_dir)
+    sweep = raw["sweep"]
+    base = copy.deepcopy({k: v for k, v in raw.items() if k != "sweep"})
+    model_cls = type(sections["model"])
+    out, warnings = [], []
+    for i in range(len(next(iter(sweep.values())))):
+        vraw = copy.deepcopy(base)
+        labels, shown = [], []
+        for dotted, values in sweep.items():
+            section, key = dotted.split(".", 1)
+            table = vraw.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(section, f"must be a table [{section}]")
+            table[key] = values[i]
+            labels.append(f"{key}={values[i]}")
+            shown.append(f"{dotted} = {_show(values[i])}")
+        built = dict(sections)
+        with _collecting() as collected:
+            for section in dict.fromkeys(d.split(".", 1)[0] for d in sweep):
+                if section == "preset":
+                    raise ConfigError("preset", f"unknown preset {_show(vraw['preset'])} (available: "
+                                                f"{', '.join(preset_names())})")
+                built[section] = _build(section, vraw[section], model_cls, base_dir)
+                if section == "model":
+                    model_cls = type(built["model"])
+            if built["time"] is None and not type(built["model"]).is_steady():
+                raise ConfigError("time", "missing required section [time]")
+            variant = _assemble(name, built, vraw, source, base_dir)
+        model_cls = type(sections["model"])
+        out.append((",".join(labels), _finish(variant, collected, source)))
+        warnings += [(key, f"{message} (sweep {', '.join(shown)})") for key, message in collected]
+    return out, warnings
 
 
 def _snapshot_warnings(output: OutputConfig, time: TimeConfig) -> None:
@@ -747,20 +814,20 @@ def _snapshot_warnings(output: OutputConfig, time: TimeConfig) -> None:
 #: extent (m) of a sample outside which a geometry warns that lengths look mistyped; a
 #: geometry class may set its own ``PLAUSIBLE_EXTENT`` (and ``EXTENT_KEY``, the key that sets
 #: its extent when no length does, e.g. the DNP cell's electron_concentration)
-PLAUSIBLE_EXTENT = (1e-10, 0.1)
+PLAUSIBLE_EXTENT = Geometry.PLAUSIBLE_EXTENT
 
 
 def _geometry_warnings(geometry) -> None:
     """Warn about a sample whose largest extent is implausible for its kind (a nm typed as m)."""
-    bounds = getattr(geometry, "sample_bounds", None)
+    bounds = geometry.sample_bounds()
     if bounds is None:
         return
-    lo, hi = bounds()
+    lo, hi = bounds
     extent = max(h - l for h, l in zip(hi, lo))
-    low, high = getattr(type(geometry), "PLAUSIBLE_EXTENT", PLAUSIBLE_EXTENT)
+    low, high = type(geometry).PLAUSIBLE_EXTENT
     if low <= extent <= high:
         return
-    key = getattr(type(geometry), "EXTENT_KEY", None)
+    key = type(geometry).EXTENT_KEY
     if key is None:  # the length field with the largest value
         lengths = [(max((abs(v) for v in _each(getattr(geometry, f.name))
                          if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0.0),
@@ -776,10 +843,10 @@ def region_outside_sample(geometry, shape: str, center=None, radius: float = 0.0
     """A description of the sample's bounding box when the region (``shape`` "ball" with
     ``center``/``radius``, or "box" with ``lower``/``upper``; metres) lies entirely outside
     it, else None (also when the geometry does not know its bounds)."""
-    bounds = getattr(geometry, "sample_bounds", None)
+    bounds = geometry.sample_bounds()
     if bounds is None or shape not in ("ball", "box"):
         return None
-    lo, hi = bounds()
+    lo, hi = bounds
     tol = 1e-9 * max(max(h - l for h, l in zip(hi, lo)), 1e-300)
     if shape == "ball":
         gap = math.sqrt(sum(max(l - c, 0.0, c - h) ** 2 for c, l, h in zip(center, lo, hi)))

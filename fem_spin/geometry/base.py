@@ -19,7 +19,9 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["MeshData", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "write_xdmf",
+from fem_spin.contracts import Geometry
+
+__all__ = ["MeshData", "GmshGeometry", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "write_xdmf",
            "read_xdmf", "group_names", "bounding_box", "unit_scaled_coordinates"]
 
 
@@ -55,6 +57,19 @@ class MeshData:
 
         one = fem.form(fem.Constant(self.mesh, 1.0) * ufl.dx(domain=self.mesh))
         return self.mesh.comm.allreduce(fem.assemble_scalar(one), op=MPI.SUM)
+
+
+class GmshGeometry(Geometry):
+    """A geometry meshed by a gmsh builder ``builder() -> build(model, params, unit)``: it can
+    be meshed again at any resolution (``fem-spin mesh``, geometric multigrid)."""
+
+    gmsh_built = True
+
+    def builder(self) -> Callable:
+        raise NotImplementedError
+
+    def create_mesh(self, comm, msh_path=None) -> "MeshData":
+        return mesh_from_builder(self.builder(), self, comm, msh_path=msh_path)
 
 
 @contextlib.contextmanager

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 
 from fem_spin.config import ConfigError, cell_count_problem, param, positive, register_geometry
+from fem_spin.geometry.base import GmshGeometry
 
 __all__ = ["BoxGeometry", "build_box"]
 
 
 @register_geometry("box")
-@dataclasses.dataclass
-class BoxGeometry:
+@dataclasses.dataclass(frozen=True)
+class BoxGeometry(GmshGeometry):
     """[geometry] type = "box"."""
 
     size: tuple[float, float, float] = param(unit="m", doc="edge lengths (x, y, z)", check=positive)

@@ -58,6 +58,7 @@ from typing import Literal
 import numpy as np
 
 from fem_spin.config import ConfigError, param, positive, register_geometry, run_checks
+from fem_spin.geometry.base import GmshGeometry
 from fem_spin.optics import Beam, beam_covers_crystal, check_beam_hits, polyhedron_vertices
 
 __all__ = ["CrystalGeometry", "build_crystal", "SLAB_FACES", "PRISM_FACES"]
@@ -84,9 +85,11 @@ def _prism_angle_check(value) -> str | None:
 
 
 @register_geometry("crystal")
-@dataclasses.dataclass
-class CrystalGeometry:
+@dataclasses.dataclass(frozen=True)
+class CrystalGeometry(GmshGeometry):
     """[geometry] type = "crystal": a single crystal pierced by a laser beam (physics.md 1.3, 5)."""
+
+    has_beam = True
 
     shape: Literal["slab", "prism"] = param("slab", doc="'slab' (rectangular box) or 'prism' "
                                             "(parallelogram x-z cross-section extruded along y)")
@@ -127,7 +130,7 @@ class CrystalGeometry:
             value = getattr(self, key)
             if len(value) != 3:
                 raise ConfigError(key, f"must be three numbers (got {list(value)})")
-            setattr(self, key, tuple(float(v) for v in value))
+            object.__setattr__(self, key, tuple(float(v) for v in value))
         if self.band_refinement and not (len(self.band_refinement) == 2
                                          and 0 < self.band_refinement[0] < self.band_refinement[1]):
             raise ConfigError("band_refinement", f"must be [d_min, d_max] with 0 < d_min < d_max "

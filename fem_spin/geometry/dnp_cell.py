@@ -24,6 +24,8 @@ import math
 import numpy as np
 
 from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry
+from fem_spin.contracts import Geometry
+from fem_spin.geometry.base import GmshGeometry
 from fem_spin.units import cell_side, number_density, wigner_seitz_radius
 
 __all__ = ["DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry", "build_dnp_cube",
@@ -36,8 +38,8 @@ def _optional_positive(value) -> str | None:
     return None if value is None else positive(value)
 
 
-@dataclasses.dataclass
-class _DNPCell:
+@dataclasses.dataclass(frozen=True)
+class _DNPCell(Geometry):
     electron_concentration: float | str = param(
         unit="1/m^3 or '<n> mM'", doc="paramagnetic electron concentration n_e (number, 1/m^3, "
         "or a string with a unit such as \"40 mM\" or \"1e19 cm^-3\")")
@@ -51,6 +53,10 @@ class _DNPCell:
     mesh_size_bulk: float | None = param(None, unit="m", doc="element size far from the electron "
                                          "(default: cube L/8, sphere R/5, radial R/100)", check=_optional_positive)
 
+    def electron_exclusion_radius(self) -> float:
+        """The barrier radius, or the source radius without a barrier."""
+        return self.barrier_radius or self.source_radius
+
     def exact_shells(self) -> dict[str, tuple[float, float]]:
         """The true shapes of the source shell and barrier ball (MeshData.shells)."""
         shells = {"source": (self.barrier_radius, self.source_radius)}
@@ -60,7 +66,7 @@ class _DNPCell:
 
     def __post_init__(self):
         try:
-            self.electron_density = number_density(self.electron_concentration)
+            object.__setattr__(self, "electron_density", number_density(self.electron_concentration))
         except ValueError as exc:
             raise ConfigError("electron_concentration", str(exc)) from None
         if self.barrier_radius >= self.source_radius:
@@ -134,8 +140,8 @@ class _DNPCell:
 
 
 @register_geometry("dnp_cube")
-@dataclasses.dataclass
-class DNPCubeGeometry(_DNPCell):
+@dataclasses.dataclass(frozen=True)
+class DNPCubeGeometry(_DNPCell, GmshGeometry):
     """[geometry] type = "dnp_cube": periodic cube of side L = n_e^(-1/3) (physics.md 1.2)."""
 
     _limit_name = "half the cube side L/2"
@@ -173,8 +179,8 @@ class DNPCubeGeometry(_DNPCell):
 
 
 @register_geometry("dnp_sphere")
-@dataclasses.dataclass
-class DNPSphereGeometry(_DNPCell):
+@dataclasses.dataclass(frozen=True)
+class DNPSphereGeometry(_DNPCell, GmshGeometry):
     """[geometry] type = "dnp_sphere": Wigner-Seitz sphere, no-flux surface (physics.md 1.2)."""
 
     def builder(self):
@@ -187,9 +193,11 @@ class DNPSphereGeometry(_DNPCell):
 
 
 @register_geometry("dnp_radial")
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class DNPRadialGeometry(_DNPCell):
     """[geometry] type = "dnp_radial": the sphere cell reduced to r in [0, R], weight 4 pi r^2."""
+
+    radial = True
 
     def source_size(self) -> float:
         return self.mesh_size_source or self.source_radius / 10

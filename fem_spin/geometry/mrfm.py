@@ -44,6 +44,7 @@ from typing import Literal
 import numpy as np
 
 from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry, run_checks
+from fem_spin.geometry.base import GmshGeometry
 
 __all__ = ["MRFMFilmGeometry", "build_mrfm_film", "build_tip_air_domain"]
 
@@ -64,9 +65,11 @@ def _open_angle(value) -> str | None:
 
 
 @register_geometry("mrfm_film")
-@dataclasses.dataclass
-class MRFMFilmGeometry:
+@dataclasses.dataclass(frozen=True)
+class MRFMFilmGeometry(GmshGeometry):
     """[geometry] type = "mrfm_film": a sample film under an MRFM tip (physics.md 4, 5)."""
+
+    has_tip = True
 
     film_size: tuple[float, float] = param((1e-6, 1e-6), unit="m", doc="lateral film size "
                                            "(lx, ly): x in [-lx/2, lx/2], y in [-ly/2, ly/2]",
@@ -108,7 +111,7 @@ class MRFMFilmGeometry:
                                            f"(got {self.tip_shape!r})")
         if len(self.film_size) != 2:
             raise ConfigError("film_size", f"must be two lengths (lx, ly) (got {self.film_size})")
-        self.film_size = tuple(float(v) for v in self.film_size)
+        object.__setattr__(self, "film_size", tuple(float(v) for v in self.film_size))
         lx, ly = self.film_size
         for key, value, half in (("tip_x", self.tip_x, 0.5 * lx), ("tip_y", self.tip_y, 0.5 * ly)):
             if not abs(value) <= half:

@@ -8,18 +8,21 @@ import dataclasses
 from pathlib import Path
 
 from fem_spin.config import ConfigError, param, register_geometry
+from fem_spin.contracts import Geometry
 
 __all__ = ["MshFileGeometry"]
 
 
 @register_geometry("file")
-@dataclasses.dataclass
-class MshFileGeometry:
+@dataclasses.dataclass(frozen=True)
+class MshFileGeometry(Geometry):
     """[geometry] type = "file": read ``path`` (relative to the configuration file)."""
 
     path: str = param(doc="gmsh .msh file with physical groups, or .xdmf from fem-spin mesh")
 
-    def resolve_paths(self, base_dir: Path) -> None:
+    def resolve(self, base_dir: Path) -> "MshFileGeometry":
+        """The section with ``path`` absolute (relative paths from the run file's directory),
+        checked to be a mesh file."""
         p = Path(self.path)
         if not p.is_absolute():
             p = (Path(base_dir) / p)
@@ -33,4 +36,11 @@ class MshFileGeometry:
             raise ConfigError("geometry.path", f"mesh file not found: {p}")
         if p.suffix not in (".msh", ".xdmf"):
             raise ConfigError("geometry.path", f"expected a gmsh .msh or an .xdmf file (got {p.name})")
-        self.path = str(p)
+        return dataclasses.replace(self, path=str(p))
+
+    def create_mesh(self, comm, msh_path=None):
+        from fem_spin.geometry.base import read_msh, read_xdmf
+
+        if self.path.endswith(".xdmf"):
+            return read_xdmf(self.path, comm)
+        return read_msh(self.path, comm)

@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from fem_spin.config import ConfigError, cell_count_problem, param, positive, register_geometry
+from fem_spin.contracts import Geometry
 
 __all__ = ["IntervalGeometry", "RectangleGeometry"]
 
@@ -55,8 +56,8 @@ def _tag_cells(mesh):
 
 
 @register_geometry("interval")
-@dataclasses.dataclass
-class IntervalGeometry:
+@dataclasses.dataclass(frozen=True)
+class IntervalGeometry(Geometry):
     """[geometry] type = "interval": the segment [x_min, x_max] with ``cells`` equal elements."""
 
     x_min: float = param(unit="m", doc="left end")
@@ -93,8 +94,8 @@ class IntervalGeometry:
 
 
 @register_geometry("rectangle")
-@dataclasses.dataclass
-class RectangleGeometry:
+@dataclasses.dataclass(frozen=True)
+class RectangleGeometry(Geometry):
     """[geometry] type = "rectangle": [x0, x0+lx] x [y0, y0+ly], ``cells = [nx, ny]``,
     quadrilaterals (``cell_type = "quadrilateral"``) or triangles."""
 

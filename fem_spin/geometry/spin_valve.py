@@ -36,6 +36,7 @@ from typing import Literal
 
 from fem_spin.config import (ConfigError, cell_count_problem, non_negative, param, positive,
                              register_geometry, run_checks)
+from fem_spin.geometry.base import GmshGeometry
 
 __all__ = ["LateralSpinValveGeometry", "MultilayerGeometry", "build_lateral_spin_valve",
            "build_multilayer"]
@@ -62,8 +63,8 @@ def _mesh_options() -> None:
 
 # --------------------------------------------------------------------------- lateral spin valve
 @register_geometry("lateral_spin_valve")
-@dataclasses.dataclass
-class LateralSpinValveGeometry:
+@dataclasses.dataclass(frozen=True)
+class LateralSpinValveGeometry(GmshGeometry):
     """[geometry] type = "lateral_spin_valve": nonlocal spin valve N strip + F1, F2 on top."""
 
     separation: float = param(500e-9, unit="m", doc="centre distance L of the two electrodes "
@@ -331,8 +332,8 @@ def _default_layers() -> list[tuple[str, float]]:
 
 
 @register_geometry("multilayer")
-@dataclasses.dataclass
-class MultilayerGeometry:
+@dataclasses.dataclass(frozen=True)
+class MultilayerGeometry(GmshGeometry):
     """[geometry] type = "multilayer": layers stacked along z, structured hexahedra."""
 
     layers: list[tuple[str, float]] = param(
@@ -364,7 +365,7 @@ class MultilayerGeometry:
                     or not thickness > 0:
                 raise ConfigError("layers", f"layer {name!r}: thickness must be > 0 "
                                             f"(got {thickness!r})")
-        self.layers = [(str(n), float(t)) for n, t in self.layers]
+        object.__setattr__(self, "layers", [(str(n), float(t)) for n, t in self.layers])
         cells = self.layer_cells()
         if len(cells) != len(self.layers):
             raise ConfigError("cells_per_layer", f"give one number per layer ({len(self.layers)}), "
@@ -374,7 +375,7 @@ class MultilayerGeometry:
         if len(self.lateral_cells) != 2 or any(
                 isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.lateral_cells):
             raise ConfigError("lateral_cells", f"must be two integers >= 1 (got {self.lateral_cells})")
-        self.lateral_cells = tuple(self.lateral_cells)
+        object.__setattr__(self, "lateral_cells", tuple(self.lateral_cells))
         problem = cell_count_problem(sum(cells) * self.lateral_cells[0] * self.lateral_cells[1])
         if problem:
             raise ConfigError("cells_per_layer" if sum(cells) > max(self.lateral_cells)

@@ -163,7 +163,7 @@ class TransientProblem(Problem):
 
     def create_assembler(self):
         """Plain assembly, or dolfinx_mpc constrained assembly for periodic geometries."""
-        periodic = getattr(self.config.geometry, "periodic_box", lambda: None)()
+        periodic = self.config.geometry.periodic_box()
         if periodic is None:
             return DolfinxAssembler(self.F, self.u, self.bcs)
         from fem_spin.solvers.periodic import MPCAssembler, periodic_constraint

@@ -40,13 +40,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 
-from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, ConfigError,
+from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, ConfigError, derived,
                              in_range, non_negative, param, polarization, register_model,
                              spd_tensor, warn_if_region_outside)
+from fem_spin.contracts import ModelConfig, ResolveContext
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.solvers.newton import NewtonResult
@@ -128,127 +130,6 @@ def structure_D0(spec: dict, base_dir) -> float | list[list[float]]:
         n = n / np.linalg.norm(n)
         return float(n @ D @ n)
     return D.tolist()
-
-
-@register_model("nuclear_diffusion")
-@dataclasses.dataclass
-class NuclearDiffusionConfig:
-    """[model] type = "nuclear_diffusion" (physics.md 1.1)."""
-
-    D0: float | list[list[float]] | dict = param(
-        unit="m^2/s", doc="spin-diffusion coefficient: scalar, 3x3 tensor, or a table that computes it "
-        "from the crystal structure (physics.md 1.4), e.g. { structure = 'x.cif', species = '1H', "
-        "abundance = 0.0079, use = 'mean' }", check=_D0_check)
-    speedup: Literal["none", "global", "local"] = param("global", doc="hyperpolarization speed-up "
-                                                        "f = 1/sqrt(1-P^2): none, global (Pbar), local (P(x))")
-    like_spin_fraction: float = param(1.0, doc="phi in f = 1/sqrt(1 - phi P^2): the part of the "
-                                      "second moment M2 from like spins (1: the paper's f; e.g. "
-                                      "1H diluted in 2H: M2_like/M2 from fem-spin structure)",
-                                      check=in_range(0.0, 1.0))
-    R1: float = param(0.0, unit="1/s", doc="spin-lattice relaxation rate",
-                      check=_at_most(R1_MAX, "nuclear spin-lattice relaxation rate", "1/s"))
-    P_eq: float = param(0.0, doc="thermal-equilibrium polarization", check=polarization)
-    initial_polarization: float = param(0.0, doc="polarization outside the hyperpolarized region at t=0",
-                                        check=polarization)
-    region_shape: Literal["none", "ball", "box"] = param("none", doc="hyperpolarized region at t=0")
-    region_polarization: float = param(0.0, doc="polarization inside the region at t=0",
-                                       check=polarization)
-    region_center: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="ball centre")
-    region_radius: float = param(0.0, unit="m", doc="ball radius", check=non_negative)
-    region_lower: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box lower corner")
-    region_upper: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box upper corner")
-    quadrature_degree: int = param(2, doc="quadrature degree of the flux term (P1 elements; "
-                                   "2 is enough for second-order accuracy)", check=in_range(1, 8))
-    flux: Literal["nodal", "quadrature"] = param(
-        "nodal", doc="flux discretisation for speedup none/global: nodal (D0 grad of the "
-        "interpolated P, stiffness assembled once, fast) or quadrature (grad tanh(w) at "
-        "quadrature points, assembled every Newton iteration); local always uses quadrature")
-    # DNP source (physics.md 1.2)
-    source: Literal["none", "continuous", "pulsed", "cycle_averaged"] = param(
-        "none", doc="DNP source law in the source region: none, continuous (rate exchange_rate), "
-        "pulsed (every 1/repetition_rate) or cycle_averaged (rate repetition_rate*exchange_probability)")
-    source_polarization: float = param(0.0, doc="electron (source) polarization P_e", check=polarization)
-    exchange_rate: float = param(0.0, unit="1/s", doc="continuous exchange rate k_x",
-                                 check=_at_most(RATE_MAX, "exchange rate", "1/s"))
-    exchange_probability: float = param(1.0, doc="pulsed exchange probability p_x per pulse",
-                                        check=in_range(0.0, 1.0))
-    repetition_rate: float = param(0.0, unit="Hz", doc="pulse repetition rate f_rep",
-                                   check=_at_most(RATE_MAX, "pulse repetition rate", "Hz"))
-    source_regions: list[str] = param(default_factory=lambda: ["source"],
-                                      doc="cell groups where the source acts")
-    barrier_diffusion_factor: float = param(0.0, doc="D = factor * D0 inside the cell group "
-                                            "'barrier' (diffusion barrier around the electron)",
-                                            check=non_negative)
-    # Paramagnetic relaxation enhancement R1(r) = R1 + C/max(r, r_c)^6
-    pre_coefficient: float = param(0.0, unit="m^6/s", doc="PRE coefficient C", check=non_negative)
-    pre_cutoff_radius: float | None = param(None, unit="m", doc="r_c (default: the barrier radius, "
-                                            "or the source radius without barrier)")
-    electron_position: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m",
-                                                          doc="electron position for the PRE")
-
-    def __post_init__(self):
-        if self.region_shape == "ball" and not self.region_radius > 0:
-            raise ConfigError("region_radius", "must be > 0 for region_shape = 'ball'")
-        if self.region_shape == "box" and not all(u > lo for lo, u in zip(self.region_lower,
-                                                                         self.region_upper)):
-            raise ConfigError("region_upper", "must exceed region_lower in every direction")
-        if self.source == "continuous" and not self.exchange_rate > 0:
-            raise ConfigError("exchange_rate", "must be > 0 for source = 'continuous'")
-        if self.source in ("pulsed", "cycle_averaged") and not self.repetition_rate > 0:
-            raise ConfigError("repetition_rate", f"must be > 0 for source = {self.source!r}")
-        if self.pre_cutoff_radius is not None and not self.pre_cutoff_radius > 0:
-            raise ConfigError("pre_cutoff_radius", f"must be > 0 (got {self.pre_cutoff_radius})")
-        if not self.source_regions:
-            raise ConfigError("source_regions", "must name at least one cell group")
-
-    def resolve_paths(self, base_dir) -> None:
-        """Evaluate D0 = { structure = ... } (relative paths from the run file's directory)."""
-        if isinstance(self.D0, dict):
-            self.D0_structure = dict(self.D0)
-            self.D0 = structure_D0(self.D0, base_dir)
-
-    def check_against(self, geometry, time) -> None:
-        """Cross-section checks: the PRE cutoff needs a length, the radial cell a scalar D0."""
-        if self.pre_coefficient > 0 and self.pre_cutoff_radius is None:
-            radius = getattr(geometry, "barrier_radius", 0.0) or getattr(geometry, "source_radius", None)
-            if radius is None:
-                raise ConfigError("model.pre_cutoff_radius", "required with pre_coefficient > 0 on "
-                                                             "a geometry without a source sphere")
-            self.pre_cutoff_radius = radius
-        if type(geometry).__name__ == "DNPRadialGeometry" and np.ndim(self.D0) != 0:
-            raise ConfigError("model.D0", "the 1-D radial cell needs a scalar D0 (use dnp_cube or "
-                                          "dnp_sphere for a tensor)")
-        if self.source == "pulsed" and time.t_end * self.repetition_rate > 1e7:
-            raise ConfigError("time.t_end", f"{time.t_end * self.repetition_rate:.3g} pulses: more than "
-                                            f"1e7 pulsed cycles; use source = 'cycle_averaged'")
-        self._warn_region_outside(geometry)
-
-    def _warn_region_outside(self, geometry) -> None:
-        """An initial region entirely outside the sample is accepted (the sample starts at
-        initial_polarization) but almost certainly a slip: a warning, and P_region is not
-        reported."""
-        warn_if_region_outside(geometry, self.region_shape, self.region_center, self.region_radius,
-                               self.region_lower, self.region_upper, self.initial_polarization,
-                               note=" and P_region is not reported")
-
-    def initial_polarization_field(self) -> Callable[[np.ndarray], np.ndarray]:
-        """P(x, 0) as a vectorised function of points x with shape (3, n)."""
-        background, inside = self.initial_polarization, self.region_polarization
-
-        def p0(x: np.ndarray) -> np.ndarray:
-            return np.where(self.region_indicator(x), inside, background)
-
-        return p0
-
-    def region_indicator(self, x: np.ndarray) -> np.ndarray:
-        if self.region_shape == "ball":
-            c = np.asarray(self.region_center).reshape(3, 1)
-            return np.sum((x - c) ** 2, axis=0) <= self.region_radius ** 2 * (1 + 1e-12)
-        if self.region_shape == "box":
-            lo = np.asarray(self.region_lower).reshape(3, 1)
-            hi = np.asarray(self.region_upper).reshape(3, 1)
-            return np.all((x >= lo - 1e-15) & (x <= hi + 1e-15), axis=0)
-        return np.zeros(x.shape[1], dtype=bool)
 
 
 class NuclearDiffusionProblem(TransientProblem):
@@ -475,7 +356,7 @@ class NuclearDiffusionProblem(TransientProblem):
             return super().create_assembler()
         from fem_spin.solvers.nodal_flux import NodalFluxAssembler
 
-        periodic = getattr(self.config.geometry, "periodic_box", lambda: None)()
+        periodic = self.config.geometry.periodic_box()
         self.mpc = None
         if periodic is not None:
             from fem_spin.solvers.periodic import periodic_constraint
@@ -517,13 +398,13 @@ class NuclearDiffusionProblem(TransientProblem):
                    "Dirichlet conditions use the quadrature flux")
         elif self.mesh.topology.cell_type != dolfinx.mesh.CellType.tetrahedron:
             why = f"the mesh has {self.mesh.topology.cell_type.name} cells, not tetrahedra"
-        elif not callable(getattr(geometry, "builder", None)):
+        elif not geometry.gmsh_built:
             why = (f"geometry type '{type(geometry).__name__}' has no gmsh builder to mesh coarser "
                    "levels (a mesh read from a file cannot be meshed again)")
         else:
             why = None
         if s.preconditioner == "auto":
-            return (why is None and not chosen and getattr(geometry, "multigrid_auto", False)
+            return (why is None and not chosen and geometry.multigrid_auto
                     and self.V.dofmap.index_map.size_global >= MULTIGRID_AUTO_DOFS)
         conflicts = [k for k in chosen if k in ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")]
         if conflicts:
@@ -645,4 +526,130 @@ class NuclearDiffusionProblem(TransientProblem):
         return self.P_out
 
 
-NuclearDiffusionConfig.problem_class = NuclearDiffusionProblem
+# =========================================================================== the [model] section
+@register_model("nuclear_diffusion", problem=NuclearDiffusionProblem)
+@dataclasses.dataclass(frozen=True)
+class NuclearDiffusionConfig(ModelConfig):
+    """[model] type = "nuclear_diffusion" (physics.md 1.1)."""
+
+    supports_multigrid = True
+
+    D0: float | list[list[float]] | dict = param(
+        unit="m^2/s", doc="spin-diffusion coefficient: scalar, 3x3 tensor, or a table that computes it "
+        "from the crystal structure (physics.md 1.4), e.g. { structure = 'x.cif', species = '1H', "
+        "abundance = 0.0079, use = 'mean' }", check=_D0_check)
+    speedup: Literal["none", "global", "local"] = param("global", doc="hyperpolarization speed-up "
+                                                        "f = 1/sqrt(1-P^2): none, global (Pbar), local (P(x))")
+    like_spin_fraction: float = param(1.0, doc="phi in f = 1/sqrt(1 - phi P^2): the part of the "
+                                      "second moment M2 from like spins (1: the paper's f; e.g. "
+                                      "1H diluted in 2H: M2_like/M2 from fem-spin structure)",
+                                      check=in_range(0.0, 1.0))
+    R1: float = param(0.0, unit="1/s", doc="spin-lattice relaxation rate",
+                      check=_at_most(R1_MAX, "nuclear spin-lattice relaxation rate", "1/s"))
+    P_eq: float = param(0.0, doc="thermal-equilibrium polarization", check=polarization)
+    initial_polarization: float = param(0.0, doc="polarization outside the hyperpolarized region at t=0",
+                                        check=polarization)
+    region_shape: Literal["none", "ball", "box"] = param("none", doc="hyperpolarized region at t=0")
+    region_polarization: float = param(0.0, doc="polarization inside the region at t=0",
+                                       check=polarization)
+    region_center: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="ball centre")
+    region_radius: float = param(0.0, unit="m", doc="ball radius", check=non_negative)
+    region_lower: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box lower corner")
+    region_upper: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box upper corner")
+    quadrature_degree: int = param(2, doc="quadrature degree of the flux term (P1 elements; "
+                                   "2 is enough for second-order accuracy)", check=in_range(1, 8))
+    flux: Literal["nodal", "quadrature"] = param(
+        "nodal", doc="flux discretisation for speedup none/global: nodal (D0 grad of the "
+        "interpolated P, stiffness assembled once, fast) or quadrature (grad tanh(w) at "
+        "quadrature points, assembled every Newton iteration); local always uses quadrature")
+    # DNP source (physics.md 1.2)
+    source: Literal["none", "continuous", "pulsed", "cycle_averaged"] = param(
+        "none", doc="DNP source law in the source region: none, continuous (rate exchange_rate), "
+        "pulsed (every 1/repetition_rate) or cycle_averaged (rate repetition_rate*exchange_probability)")
+    source_polarization: float = param(0.0, doc="electron (source) polarization P_e", check=polarization)
+    exchange_rate: float = param(0.0, unit="1/s", doc="continuous exchange rate k_x",
+                                 check=_at_most(RATE_MAX, "exchange rate", "1/s"))
+    exchange_probability: float = param(1.0, doc="pulsed exchange probability p_x per pulse",
+                                        check=in_range(0.0, 1.0))
+    repetition_rate: float = param(0.0, unit="Hz", doc="pulse repetition rate f_rep",
+                                   check=_at_most(RATE_MAX, "pulse repetition rate", "Hz"))
+    source_regions: list[str] = param(default_factory=lambda: ["source"],
+                                      doc="cell groups where the source acts")
+    barrier_diffusion_factor: float = param(0.0, doc="D = factor * D0 inside the cell group "
+                                            "'barrier' (diffusion barrier around the electron)",
+                                            check=non_negative)
+    # Paramagnetic relaxation enhancement R1(r) = R1 + C/max(r, r_c)^6
+    pre_coefficient: float = param(0.0, unit="m^6/s", doc="PRE coefficient C", check=non_negative)
+    pre_cutoff_radius: float | None = param(None, unit="m", doc="r_c (default: the barrier radius, "
+                                            "or the source radius without barrier)")
+    electron_position: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m",
+                                                          doc="electron position for the PRE")
+    #: the D0 = { structure = ... } table D0 was computed from (resolve), else None
+    D0_structure: dict | None = derived(doc="the structure table D0 was computed from")
+
+    def __post_init__(self):
+        if self.region_shape == "ball" and not self.region_radius > 0:
+            raise ConfigError("region_radius", "must be > 0 for region_shape = 'ball'")
+        if self.region_shape == "box" and not all(u > lo for lo, u in zip(self.region_lower,
+                                                                         self.region_upper)):
+            raise ConfigError("region_upper", "must exceed region_lower in every direction")
+        if self.source == "continuous" and not self.exchange_rate > 0:
+            raise ConfigError("exchange_rate", "must be > 0 for source = 'continuous'")
+        if self.source in ("pulsed", "cycle_averaged") and not self.repetition_rate > 0:
+            raise ConfigError("repetition_rate", f"must be > 0 for source = {self.source!r}")
+        if self.pre_cutoff_radius is not None and not self.pre_cutoff_radius > 0:
+            raise ConfigError("pre_cutoff_radius", f"must be > 0 (got {self.pre_cutoff_radius})")
+        if not self.source_regions:
+            raise ConfigError("source_regions", "must name at least one cell group")
+
+    def resolve(self, context: ResolveContext) -> "NuclearDiffusionConfig":
+        """D0 = { structure = ... } evaluated (relative paths from the run file's directory),
+        and the PRE cutoff radius defaulted to the geometry's electron sphere."""
+        changes = {}
+        if isinstance(self.D0, dict):
+            base_dir = context.base_dir if context.base_dir is not None else Path.cwd()
+            changes.update(D0_structure=dict(self.D0), D0=structure_D0(self.D0, base_dir))
+        if self.pre_coefficient > 0 and self.pre_cutoff_radius is None:
+            radius = context.geometry.electron_exclusion_radius()
+            if radius is None:
+                raise ConfigError("model.pre_cutoff_radius", "required with pre_coefficient > 0 on "
+                                                             "a geometry without a source sphere")
+            changes["pre_cutoff_radius"] = radius
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def check_against(self, geometry, time) -> None:
+        """Cross-section checks: the radial cell needs a scalar D0; pulses are bounded."""
+        if geometry.radial and np.ndim(self.D0) != 0:
+            raise ConfigError("model.D0", "the 1-D radial cell needs a scalar D0 (use dnp_cube or "
+                                          "dnp_sphere for a tensor)")
+        if self.source == "pulsed" and time.t_end * self.repetition_rate > 1e7:
+            raise ConfigError("time.t_end", f"{time.t_end * self.repetition_rate:.3g} pulses: more than "
+                                            f"1e7 pulsed cycles; use source = 'cycle_averaged'")
+        self._warn_region_outside(geometry)
+
+    def _warn_region_outside(self, geometry) -> None:
+        """An initial region entirely outside the sample is accepted (the sample starts at
+        initial_polarization) but almost certainly a slip: a warning, and P_region is not
+        reported."""
+        warn_if_region_outside(geometry, self.region_shape, self.region_center, self.region_radius,
+                               self.region_lower, self.region_upper, self.initial_polarization,
+                               note=" and P_region is not reported")
+
+    def initial_polarization_field(self) -> Callable[[np.ndarray], np.ndarray]:
+        """P(x, 0) as a vectorised function of points x with shape (3, n)."""
+        background, inside = self.initial_polarization, self.region_polarization
+
+        def p0(x: np.ndarray) -> np.ndarray:
+            return np.where(self.region_indicator(x), inside, background)
+
+        return p0
+
+    def region_indicator(self, x: np.ndarray) -> np.ndarray:
+        if self.region_shape == "ball":
+            c = np.asarray(self.region_center).reshape(3, 1)
+            return np.sum((x - c) ** 2, axis=0) <= self.region_radius ** 2 * (1 + 1e-12)
+        if self.region_shape == "box":
+            lo = np.asarray(self.region_lower).reshape(3, 1)
+            hi = np.asarray(self.region_upper).reshape(3, 1)
+            return np.all((x >= lo - 1e-15) & (x <= hi + 1e-15), axis=0)
+        return np.zeros(x.shape[1], dtype=bool)

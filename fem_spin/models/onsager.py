@@ -66,6 +66,7 @@ from mpi4py import MPI
 
 from fem_spin.config import (ConfigError, in_range, param, polarization, positive, register_model,
                              spd_tensor, warn, warn_if_region_outside)
+from fem_spin.contracts import ModelConfig
 from fem_spin.models.base import TransientProblem
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
@@ -99,182 +100,6 @@ def _density_check(value) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
-
-
-@register_model("onsager_transport")
-@dataclasses.dataclass
-class OnsagerTransportConfig:
-    """[model] type = "onsager_transport" (physics.md 2 and 4)."""
-
-    spin_density: float | str = param(unit="1/m^3", doc="spin density Delta (number, or e.g. "
-                                      "'6.7e22 cm^-3')", check=_density_check)
-    B0: float = param(unit="T", doc="applied field (along z)", check=positive)
-    formulation: Literal["nonlinear", "semilinear", "linear"] = param(
-        "nonlinear", doc="nonlinear (entropy variables, |rho| < 1 guaranteed), semilinear "
-        "(paper Eq. 27) or linear (Genack-Redfield, Eq. 29)")
-    spin_density_regions: dict = param(default_factory=dict, unit="1/m^3",
-                                       doc="Delta per cell group {name = value} (piecewise constant)")
-    gyromagnetic_ratio: float = param(PROTON_GYROMAGNETIC_RATIO, unit="rad/(s T)",
-                                      doc="gamma of the spin species (moment per spin mu = hbar gamma/2)",
-                                      check=positive)
-    dipolar_field: float | None = param(None, unit="T", doc="average dipolar (local) field B_d; "
-                                        "default (mu0/4pi) hbar gamma Delta (Dougherty et al. 2000)")
-    transport_coefficient: float | list[list[float]] | None = param(
-        None, unit="m^2/s", doc="Gamma, scalar or 3x3 tensor; default (mu0/4pi) hbar gamma^2 "
-        "Delta^(1/3) (Dougherty et al. 2000)")
-    dipolar_rate_ratio: float = param(1.0, doc="Gamma_dipolar/Gamma_Zeeman (about 4 for 19F in "
-                                      "CaF2)", check=positive)
-    speedup: Literal["none", "global", "local"] = param(
-        "none", doc="hyperpolarization speed-up of Gamma: none, global 1/sqrt(1-Pbar^2), local "
-        "1/sqrt(1-rho2^2) (nonlinear only)")
-    # Field magnitude B(x) (physics.md 4)
-    field: Literal["uniform", "linear", "sphere_tip", "fem_tip"] = param(
-        "linear", doc="B(x): uniform B0; linear B0 + gradient.(x - field_origin); sphere_tip "
-        "(analytic dipole) or fem_tip (FEM magnetostatics) with an mrfm_film geometry")
-    field_gradient: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="T/m",
-                                                       doc="gradient of |B| for field = 'linear'")
-    field_origin: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m",
-                                                     doc="where B = B0 for field = 'linear'")
-    tip_magnetization: float = param(1.0, unit="T", doc="mu0 M of the tip, along +z (tip fields)",
-                                     check=positive)
-    tip_field_degree: int = param(2, doc="polynomial degree of the FEM tip potential",
-                                  check=in_range(1, 3))
-    # Initial state (physics.md 2.4 Fig. 8 scenario: uniform rho1, step-like rho2)
-    initial_dipolar_order: float = param(0.0, doc="rho1 at t = 0 (uniform)", check=polarization)
-    initial_polarization: float = param(0.0, doc="rho2 at t = 0 outside the region / left of the "
-                                        "step", check=polarization)
-    initial_profile: Literal["uniform", "step", "ball", "box", "resonant_slice"] = param(
-        "uniform", doc="rho2 at t = 0: uniform, step along step_axis, a ball/box region, or the "
-        "resonant slice |B(x) - resonant_field| <= slice_half_width (inverted by an MRFM sweep)")
-    resonant_field: float = param(0.0, unit="T", doc="centre field of the resonant slice")
-    slice_half_width: float = param(0.0, unit="T", doc="half width in field of the resonant slice",
-                                    check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
-    region_polarization: float = param(0.0, doc="rho2 inside the region / right of the step",
-                                       check=polarization)
-    step_axis: int = param(0, doc="axis of the step (0, 1, 2)", check=in_range(0, 2))
-    step_position: float = param(0.0, unit="m", doc="position of the step along step_axis")
-    step_width: float = param(0.0, unit="m", doc="width of a tanh-smoothed step (0: sharp)",
-                              check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
-    region_center: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="ball centre")
-    region_radius: float = param(0.0, unit="m", doc="ball radius",
-                                 check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
-    region_lower: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box lower corner")
-    region_upper: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box upper corner")
-    quadrature_degree: int = param(2, doc="Gauss rule of the flux terms", check=in_range(1, 8))
-
-    def __post_init__(self):
-        from fem_spin.units import number_density
-
-        self.spin_density = number_density(self.spin_density)
-        for name, value in self.spin_density_regions.items():
-            problem = _density_check(value)
-            if problem:
-                raise ConfigError(f"spin_density_regions.{name}", problem)
-            self.spin_density_regions[name] = number_density(value)
-        B_d, Gamma = dougherty_parameters(self.spin_density, self.gyromagnetic_ratio)
-        if self.dipolar_field is None:
-            self.dipolar_field = B_d
-        if not self.dipolar_field > 0:
-            raise ConfigError("dipolar_field", f"must be > 0 (got {self.dipolar_field})")
-        if self.dipolar_field > 0.1:
-            raise ConfigError("dipolar_field", f"{self.dipolar_field:g} T is not a dipolar field "
-                                               f"(nuclear dipolar fields are ~1e-4 T): give it in tesla")
-        if self.transport_coefficient is None:
-            self.transport_coefficient = Gamma
-        problem = _spatial_tensor_check(self.transport_coefficient)
-        if problem:
-            raise ConfigError("transport_coefficient", problem)
-        if np.max(self.transport_coefficient) > 1e-9:
-            raise ConfigError("transport_coefficient", f"{np.max(self.transport_coefficient):g} m^2/s is "
-                                                       f"not a spin-diffusion rate (~1e-16..1e-14 m^2/s)")
-        if self.speedup == "local" and self.formulation != "nonlinear":
-            raise ConfigError("speedup", "the local speed-up needs |rho2| < 1, which only the "
-                                         "nonlinear formulation guarantees")
-        rho1 = self.initial_dipolar_order
-        for key, rho2 in (("initial_polarization", self.initial_polarization),
-                          ("region_polarization", self.region_polarization)):
-            if math.hypot(rho1, rho2) >= 1:
-                raise ConfigError(key, f"|rho| = sqrt(rho1^2 + rho2^2) = {math.hypot(rho1, rho2):.4g} "
-                                       f"must be < 1 (with initial_dipolar_order = {rho1})")
-        if self.initial_profile == "ball" and not self.region_radius > 0:
-            raise ConfigError("region_radius", "must be > 0 for initial_profile = 'ball'")
-        if self.initial_profile == "box" and not all(u > lo for lo, u in zip(self.region_lower,
-                                                                            self.region_upper)):
-            raise ConfigError("region_upper", "must exceed region_lower in every direction")
-        if self.initial_profile == "resonant_slice" and not (self.resonant_field > 0
-                                                             and self.slice_half_width > 0):
-            raise ConfigError("resonant_field", "initial_profile = 'resonant_slice' needs "
-                                                "resonant_field > 0 and slice_half_width > 0 (T)")
-
-    def check_against(self, geometry, time) -> None:
-        if type(geometry).__name__ == "DNPRadialGeometry":
-            raise ConfigError("geometry.type", "onsager_transport needs a Cartesian mesh (interval, "
-                                               "rectangle, box, mrfm_film, msh), not the radial cell")
-        if getattr(geometry, "periodic_box", lambda: None)() is not None or \
-                type(geometry).__name__ == "DNPCubeGeometry":
-            raise ConfigError("geometry.periodic", "onsager_transport has no-flux boundaries; a field "
-                                                   "gradient is not periodic")
-        if self.field in ("sphere_tip", "fem_tip"):
-            if type(geometry).__name__ != "MRFMFilmGeometry":
-                raise ConfigError("model.field", f"{self.field!r} needs geometry.type = 'mrfm_film' "
-                                                 f"(the tip is part of that geometry)")
-            if self.field == "sphere_tip" and geometry.tip_shape != "sphere":
-                raise ConfigError("model.field", "'sphere_tip' needs geometry.tip_shape = 'sphere' "
-                                                 "(use 'fem_tip' for other shapes)")
-        self._warn_initial_state_outside(geometry)
-
-    def _warn_initial_state_outside(self, geometry) -> None:
-        """A ball/box region entirely outside the sample, or a step beyond it, is accepted
-        (the whole sample starts at one polarization) but almost certainly a slip: warn."""
-        if self.initial_profile in ("ball", "box"):
-            warn_if_region_outside(geometry, self.initial_profile, self.region_center,
-                                   self.region_radius, self.region_lower, self.region_upper,
-                                   self.initial_polarization)
-        bounds = getattr(geometry, "sample_bounds", None)
-        if self.initial_profile == "step" and bounds is not None:
-            lo, hi = (b[self.step_axis] for b in bounds())
-            blur = 3.0 * self.step_width      # a smooth step reaches a few widths
-            if not lo - blur < self.step_position < hi + blur:
-                side = "region_polarization" if self.step_position <= lo else "initial_polarization"
-                warn("model.step_position", f"the step at {self.step_position:g} m lies outside the "
-                                            f"sample ({lo:g} to {hi:g} m along axis {self.step_axis}): "
-                                            f"the whole sample starts at {side}")
-
-    @property
-    def magnetic_moment(self) -> float:
-        """mu = hbar gamma / 2 (J/T), spin 1/2."""
-        return 0.5 * HBAR * self.gyromagnetic_ratio
-
-    def fenske_length(self) -> float:
-        """B_d/|grad B| of the linear field (m), the natural length of separation (inf if uniform)."""
-        g = float(np.linalg.norm(self.field_gradient))
-        return self.dipolar_field / g if self.field == "linear" and g > 0 else math.inf
-
-    def initial_state(self) -> Callable[[np.ndarray], np.ndarray]:
-        """rho(x, 0) as a vectorised function of points x (3, n) -> (2, n)."""
-        rho1, outside, inside = self.initial_dipolar_order, self.initial_polarization, self.region_polarization
-
-        def rho0(x: np.ndarray) -> np.ndarray:
-            n = x.shape[1]
-            if self.initial_profile == "step":
-                s = x[self.step_axis] - self.step_position
-                if self.step_width > 0:
-                    weight = 0.5 * (1 + np.tanh(s / self.step_width))
-                else:
-                    weight = (s > 0).astype(float) + 0.5 * (s == 0)
-                rho2 = outside + (inside - outside) * weight
-            elif self.initial_profile == "ball":
-                c = np.asarray(self.region_center).reshape(3, 1)
-                rho2 = np.where(np.sum((x - c) ** 2, axis=0) <= self.region_radius ** 2, inside, outside)
-            elif self.initial_profile == "box":
-                lo = np.asarray(self.region_lower).reshape(3, 1)
-                hi = np.asarray(self.region_upper).reshape(3, 1)
-                rho2 = np.where(np.all((x >= lo) & (x <= hi), axis=0), inside, outside)
-            else:
-                rho2 = np.full(n, outside)
-            return np.vstack([np.full(n, rho1), rho2])
-
-        return rho0
 
 
 def _entropy_potential(q):
@@ -660,4 +485,181 @@ class OnsagerTransportProblem(TransientProblem):
         return compare_formulations(dirs, out)
 
 
-OnsagerTransportConfig.problem_class = OnsagerTransportProblem
+# =========================================================================== the [model] section
+@register_model("onsager_transport", problem=OnsagerTransportProblem)
+@dataclasses.dataclass(frozen=True)
+class OnsagerTransportConfig(ModelConfig):
+    """[model] type = "onsager_transport" (physics.md 2 and 4)."""
+
+    spin_density: float | str = param(unit="1/m^3", doc="spin density Delta (number, or e.g. "
+                                      "'6.7e22 cm^-3')", check=_density_check)
+    B0: float = param(unit="T", doc="applied field (along z)", check=positive)
+    formulation: Literal["nonlinear", "semilinear", "linear"] = param(
+        "nonlinear", doc="nonlinear (entropy variables, |rho| < 1 guaranteed), semilinear "
+        "(paper Eq. 27) or linear (Genack-Redfield, Eq. 29)")
+    spin_density_regions: dict = param(default_factory=dict, unit="1/m^3",
+                                       doc="Delta per cell group {name = value} (piecewise constant)")
+    gyromagnetic_ratio: float = param(PROTON_GYROMAGNETIC_RATIO, unit="rad/(s T)",
+                                      doc="gamma of the spin species (moment per spin mu = hbar gamma/2)",
+                                      check=positive)
+    dipolar_field: float | None = param(None, unit="T", doc="average dipolar (local) field B_d; "
+                                        "default (mu0/4pi) hbar gamma Delta (Dougherty et al. 2000)")
+    transport_coefficient: float | list[list[float]] | None = param(
+        None, unit="m^2/s", doc="Gamma, scalar or 3x3 tensor; default (mu0/4pi) hbar gamma^2 "
+        "Delta^(1/3) (Dougherty et al. 2000)")
+    dipolar_rate_ratio: float = param(1.0, doc="Gamma_dipolar/Gamma_Zeeman (about 4 for 19F in "
+                                      "CaF2)", check=positive)
+    speedup: Literal["none", "global", "local"] = param(
+        "none", doc="hyperpolarization speed-up of Gamma: none, global 1/sqrt(1-Pbar^2), local "
+        "1/sqrt(1-rho2^2) (nonlinear only)")
+    # Field magnitude B(x) (physics.md 4)
+    field: Literal["uniform", "linear", "sphere_tip", "fem_tip"] = param(
+        "linear", doc="B(x): uniform B0; linear B0 + gradient.(x - field_origin); sphere_tip "
+        "(analytic dipole) or fem_tip (FEM magnetostatics) with an mrfm_film geometry")
+    field_gradient: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="T/m",
+                                                       doc="gradient of |B| for field = 'linear'")
+    field_origin: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m",
+                                                     doc="where B = B0 for field = 'linear'")
+    tip_magnetization: float = param(1.0, unit="T", doc="mu0 M of the tip, along +z (tip fields)",
+                                     check=positive)
+    tip_field_degree: int = param(2, doc="polynomial degree of the FEM tip potential",
+                                  check=in_range(1, 3))
+    # Initial state (physics.md 2.4 Fig. 8 scenario: uniform rho1, step-like rho2)
+    initial_dipolar_order: float = param(0.0, doc="rho1 at t = 0 (uniform)", check=polarization)
+    initial_polarization: float = param(0.0, doc="rho2 at t = 0 outside the region / left of the "
+                                        "step", check=polarization)
+    initial_profile: Literal["uniform", "step", "ball", "box", "resonant_slice"] = param(
+        "uniform", doc="rho2 at t = 0: uniform, step along step_axis, a ball/box region, or the "
+        "resonant slice |B(x) - resonant_field| <= slice_half_width (inverted by an MRFM sweep)")
+    resonant_field: float = param(0.0, unit="T", doc="centre field of the resonant slice")
+    slice_half_width: float = param(0.0, unit="T", doc="half width in field of the resonant slice",
+                                    check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
+    region_polarization: float = param(0.0, doc="rho2 inside the region / right of the step",
+                                       check=polarization)
+    step_axis: int = param(0, doc="axis of the step (0, 1, 2)", check=in_range(0, 2))
+    step_position: float = param(0.0, unit="m", doc="position of the step along step_axis")
+    step_width: float = param(0.0, unit="m", doc="width of a tanh-smoothed step (0: sharp)",
+                              check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
+    region_center: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="ball centre")
+    region_radius: float = param(0.0, unit="m", doc="ball radius",
+                                 check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
+    region_lower: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box lower corner")
+    region_upper: tuple[float, float, float] = param((0.0, 0.0, 0.0), unit="m", doc="box upper corner")
+    quadrature_degree: int = param(2, doc="Gauss rule of the flux terms", check=in_range(1, 8))
+
+    def __post_init__(self):
+        from fem_spin.units import number_density
+
+        # values with units and the Dougherty defaults, normalised once at construction
+        setattr_ = object.__setattr__
+        setattr_(self, "spin_density", number_density(self.spin_density))
+        regions = {}
+        for name, value in self.spin_density_regions.items():
+            problem = _density_check(value)
+            if problem:
+                raise ConfigError(f"spin_density_regions.{name}", problem)
+            regions[name] = number_density(value)
+        setattr_(self, "spin_density_regions", regions)
+        B_d, Gamma = dougherty_parameters(self.spin_density, self.gyromagnetic_ratio)
+        if self.dipolar_field is None:
+            setattr_(self, "dipolar_field", B_d)
+        if not self.dipolar_field > 0:
+            raise ConfigError("dipolar_field", f"must be > 0 (got {self.dipolar_field})")
+        if self.dipolar_field > 0.1:
+            raise ConfigError("dipolar_field", f"{self.dipolar_field:g} T is not a dipolar field "
+                                               f"(nuclear dipolar fields are ~1e-4 T): give it in tesla")
+        if self.transport_coefficient is None:
+            setattr_(self, "transport_coefficient", Gamma)
+        problem = _spatial_tensor_check(self.transport_coefficient)
+        if problem:
+            raise ConfigError("transport_coefficient", problem)
+        if np.max(self.transport_coefficient) > 1e-9:
+            raise ConfigError("transport_coefficient", f"{np.max(self.transport_coefficient):g} m^2/s is "
+                                                       f"not a spin-diffusion rate (~1e-16..1e-14 m^2/s)")
+        if self.speedup == "local" and self.formulation != "nonlinear":
+            raise ConfigError("speedup", "the local speed-up needs |rho2| < 1, which only the "
+                                         "nonlinear formulation guarantees")
+        rho1 = self.initial_dipolar_order
+        for key, rho2 in (("initial_polarization", self.initial_polarization),
+                          ("region_polarization", self.region_polarization)):
+            if math.hypot(rho1, rho2) >= 1:
+                raise ConfigError(key, f"|rho| = sqrt(rho1^2 + rho2^2) = {math.hypot(rho1, rho2):.4g} "
+                                       f"must be < 1 (with initial_dipolar_order = {rho1})")
+        if self.initial_profile == "ball" and not self.region_radius > 0:
+            raise ConfigError("region_radius", "must be > 0 for initial_profile = 'ball'")
+        if self.initial_profile == "box" and not all(u > lo for lo, u in zip(self.region_lower,
+                                                                            self.region_upper)):
+            raise ConfigError("region_upper", "must exceed region_lower in every direction")
+        if self.initial_profile == "resonant_slice" and not (self.resonant_field > 0
+                                                             and self.slice_half_width > 0):
+            raise ConfigError("resonant_field", "initial_profile = 'resonant_slice' needs "
+                                                "resonant_field > 0 and slice_half_width > 0 (T)")
+
+    def check_against(self, geometry, time) -> None:
+        if geometry.radial:
+            raise ConfigError("geometry.type", "onsager_transport needs a Cartesian mesh (interval, "
+                                               "rectangle, box, mrfm_film, msh), not the radial cell")
+        if geometry.is_periodic:
+            raise ConfigError("geometry.periodic", "onsager_transport has no-flux boundaries; a field "
+                                                   "gradient is not periodic")
+        if self.field in ("sphere_tip", "fem_tip"):
+            if not geometry.has_tip:
+                raise ConfigError("model.field", f"{self.field!r} needs geometry.type = 'mrfm_film' "
+                                                 f"(the tip is part of that geometry)")
+            if self.field == "sphere_tip" and geometry.tip_shape != "sphere":
+                raise ConfigError("model.field", "'sphere_tip' needs geometry.tip_shape = 'sphere' "
+                                                 "(use 'fem_tip' for other shapes)")
+        self._warn_initial_state_outside(geometry)
+
+    def _warn_initial_state_outside(self, geometry) -> None:
+        """A ball/box region entirely outside the sample, or a step beyond it, is accepted
+        (the whole sample starts at one polarization) but almost certainly a slip: warn."""
+        if self.initial_profile in ("ball", "box"):
+            warn_if_region_outside(geometry, self.initial_profile, self.region_center,
+                                   self.region_radius, self.region_lower, self.region_upper,
+                                   self.initial_polarization)
+        bounds = geometry.sample_bounds()
+        if self.initial_profile == "step" and bounds is not None:
+            lo, hi = (b[self.step_axis] for b in bounds)
+            blur = 3.0 * self.step_width      # a smooth step reaches a few widths
+            if not lo - blur < self.step_position < hi + blur:
+                side = "region_polarization" if self.step_position <= lo else "initial_polarization"
+                warn("model.step_position", f"the step at {self.step_position:g} m lies outside the "
+                                            f"sample ({lo:g} to {hi:g} m along axis {self.step_axis}): "
+                                            f"the whole sample starts at {side}")
+
+    @property
+    def magnetic_moment(self) -> float:
+        """mu = hbar gamma / 2 (J/T), spin 1/2."""
+        return 0.5 * HBAR * self.gyromagnetic_ratio
+
+    def fenske_length(self) -> float:
+        """B_d/|grad B| of the linear field (m), the natural length of separation (inf if uniform)."""
+        g = float(np.linalg.norm(self.field_gradient))
+        return self.dipolar_field / g if self.field == "linear" and g > 0 else math.inf
+
+    def initial_state(self) -> Callable[[np.ndarray], np.ndarray]:
+        """rho(x, 0) as a vectorised function of points x (3, n) -> (2, n)."""
+        rho1, outside, inside = self.initial_dipolar_order, self.initial_polarization, self.region_polarization
+
+        def rho0(x: np.ndarray) -> np.ndarray:
+            n = x.shape[1]
+            if self.initial_profile == "step":
+                s = x[self.step_axis] - self.step_position
+                if self.step_width > 0:
+                    weight = 0.5 * (1 + np.tanh(s / self.step_width))
+                else:
+                    weight = (s > 0).astype(float) + 0.5 * (s == 0)
+                rho2 = outside + (inside - outside) * weight
+            elif self.initial_profile == "ball":
+                c = np.asarray(self.region_center).reshape(3, 1)
+                rho2 = np.where(np.sum((x - c) ** 2, axis=0) <= self.region_radius ** 2, inside, outside)
+            elif self.initial_profile == "box":
+                lo = np.asarray(self.region_lower).reshape(3, 1)
+                hi = np.asarray(self.region_upper).reshape(3, 1)
+                rho2 = np.where(np.all((x >= lo) & (x <= hi), axis=0), inside, outside)
+            else:
+                rho2 = np.full(n, outside)
+            return np.vstack([np.full(n, rho1), rho2])
+
+        return rho0

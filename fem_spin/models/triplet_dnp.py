@@ -71,14 +71,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import (ConfigError, build_section, in_range, param, parse_config, positive,
+from fem_spin.config import (ConfigError, RunConfig, derived, in_range, param, parse_config, positive,
                              register_model, warn)
+from fem_spin.contracts import ModelConfig, ResolveContext
 from fem_spin.models.base import TransientProblem
+from fem_spin.optics import OpticsConfig
 from fem_spin.solvers.newton import NewtonResult
 
 __all__ = ["TripletDNPConfig", "TripletDNPProblem", "CoupledTripletDNPProblem", "UnitCellTable",
@@ -93,130 +96,6 @@ def _diameters_check(value) -> str | None:
     if len(value) != 2 or not all(v > 0 for v in value) or not value[0] < value[1]:
         return f"must be [d_min, d_max] with 0 < d_min < d_max in metres (got {value})"
     return None
-
-
-@register_model("triplet_dnp")
-@dataclasses.dataclass
-class TripletDNPConfig:
-    """[model] type = "triplet_dnp" (physics.md 1.3); needs [geometry] type = "crystal"."""
-
-    cell_preset: str = param("", doc="preset whose [geometry] and [model] give the unit cell "
-                             "(e.g. 'naphthalene_pentacene'); cell_geometry/cell_model override it")
-    cell_geometry: dict = param(default_factory=dict, doc="[geometry] table of the unit cell "
-                                "(dnp_radial, dnp_sphere or dnp_cube)")
-    cell_model: dict = param(default_factory=dict, doc="nuclear_diffusion keys of the unit cell "
-                             "(D0, speedup, source, source_polarization, exchange_probability, ...)")
-    optics: dict = param(default_factory=dict, doc="laser optics: beam_profile, absorption_length, "
-                         "excitation, peak_excitation, pulse_energy, saturation_fluence, triplet_yield")
-    coupling: Literal["tabulated", "coupled"] = param(
-        "tabulated", doc="tabulated (unit-cell curves per point, no transport between points) or "
-        "coupled (macroscopic diffusion with a homogenised source)")
-    compare_uncorrected: bool = param(True, doc="also tabulate the uncorrected model (speedup = none)")
-    band_diameters: list[float] = param(default_factory=list, unit="m",
-                                        doc="[d_min, d_max]: beam diameters of the error band",
-                                        check=_diameters_check)
-    band_points: int = param(5, doc="diameters sampled across the band", check=in_range(2, 101))
-    table_tolerance: float = param(2e-3, doc="max interpolation error of the unit-cell table "
-                                   "(absolute polarization)", check=positive)
-    table_initial_points: int = param(5, doc="efficiencies of the first table", check=in_range(2, 65))
-    table_max_points: int = param(65, doc="largest table (then the estimate is reported)",
-                                  check=in_range(3, 1025))
-    table_times: int = param(160, doc="log-spaced times at which the unit-cell curves are sampled "
-                             "(plus the snapshot times)", check=in_range(10, 10000))
-    quadrature_degree: int = param(6, doc="quadrature degree of the crystal averages",
-                                   check=in_range(1, 12))
-    effective_exchange_rate: float | None = param(None, unit="1/s", doc="coupled mode: k_eff of the "
-                                                  "homogenised source (default 1/t63 of the unit cell)")
-
-    def __post_init__(self):
-        if self.table_max_points < self.table_initial_points:
-            raise ConfigError("table_max_points", "must be >= table_initial_points")
-        if self.coupling == "coupled" and self.band_diameters:
-            raise ConfigError("band_diameters", "the error band needs coupling = 'tabulated' (the "
-                                                "coupled mode solves one beam diameter)")
-        if self.effective_exchange_rate is not None and not self.effective_exchange_rate > 0:
-            raise ConfigError("effective_exchange_rate", f"must be > 0 (got {self.effective_exchange_rate})")
-        from fem_spin.optics import OpticsConfig
-
-        self.optics_config = build_section(OpticsConfig, self.optics, "optics")
-
-    def resolve_paths(self, base_dir) -> None:
-        """Remember the run file's directory: the unit cell's files (a CIF for D0) are
-        relative to it."""
-        self.base_dir = base_dir
-
-    # ------------------------------------------------------------------ the unit cell
-    def cell_raw(self, time, efficiency: float = 1.0, speedup: str | None = None,
-                 relaxation: bool = True) -> dict:
-        """The run dictionary of the unit cell with source efficiency ``efficiency``."""
-        raw = {"name": "unit_cell",
-               "geometry": copy.deepcopy(self.cell_geometry),
-               "model": {"type": "nuclear_diffusion", **copy.deepcopy(self.cell_model)},
-               "time": {"t_end": time.t_end, "dt_initial": time.dt_initial, "dt_min": time.dt_min,
-                        "dt_max": time.dt_max, "tolerance": time.tolerance,
-                        "growth_max": time.growth_max, "adaptive": time.adaptive},
-               "output": {"plot": False, "render": False},
-               # the run's [solver] table also drives the unit cells
-               "solver": copy.deepcopy(getattr(self, "solver_table", {}))}
-        if self.cell_preset:
-            raw["preset"] = self.cell_preset
-        from fem_spin.config import apply_preset
-
-        raw = apply_preset(raw)
-        model = raw["model"]
-        model["type"] = "nuclear_diffusion"
-        if speedup is not None:
-            model["speedup"] = speedup
-        if not relaxation:
-            model["R1"] = 0.0
-            model["pre_coefficient"] = 0.0
-        if efficiency == 0.0:
-            model["source"] = "none"      # a dark cell: also no pulses to step through
-        elif efficiency != 1.0:
-            source = model.get("source", "none")
-            if source == "continuous":
-                model["exchange_rate"] = efficiency * float(model.get("exchange_rate", 0.0))
-            elif source in ("pulsed", "cycle_averaged"):
-                model["exchange_probability"] = efficiency * float(model.get("exchange_probability", 1.0))
-        return raw
-
-    def check_against(self, geometry, time) -> None:
-        """The crystal geometry, and a valid unit cell with a DNP source (errors name the key)."""
-        if type(geometry).__name__ != "CrystalGeometry":
-            raise ConfigError("geometry.type", "model 'triplet_dnp' needs geometry type = 'crystal'")
-        try:
-            raw = self.cell_raw(time)
-        except ConfigError as exc:
-            raise ConfigError("model.cell_preset", exc.message) from None
-        kind = raw["geometry"].get("type")
-        if kind not in _CELL_GEOMETRIES:
-            raise ConfigError("model.cell_geometry.type", f"the unit cell must be one of "
-                                                         f"{', '.join(_CELL_GEOMETRIES)} (got {kind!r})")
-
-        def cell_key(key: str) -> str:
-            for section, prefix in (("geometry", "model.cell_geometry"), ("model", "model.cell_model")):
-                if key == section or key.startswith(section + "."):
-                    return prefix + key[len(section):]
-            return key
-
-        try:
-            cell = parse_config(raw, base_dir=getattr(self, "base_dir", None))
-        except ConfigError as exc:
-            raise ConfigError(cell_key(exc.key), exc.message) from None
-        for w in cell.warnings:   # e.g. a unit cell implausibly large: the run's warnings
-            warn(cell_key(w.key), f"unit cell: {w.message}")
-        if cell.model.source == "none":
-            raise ConfigError("model.cell_model.source", "the unit cell needs a DNP source "
-                                                         "(pulsed, cycle_averaged or continuous)")
-        self.cell_config = cell
-        if isinstance(self.cell_model.get("D0"), dict):
-            # evaluated once here (from the structure); the table runs reuse the number
-            self.cell_model["D0"] = cell.model.D0
-        for d in self.band_diameters:
-            beam = geometry.beam(diameter=d)
-            from fem_spin.optics import check_beam_hits
-
-            check_beam_hits(beam, *geometry.halfspaces(), key="model.band_diameters")
 
 
 # =========================================================================== quadrature
@@ -392,10 +271,7 @@ class TripletDNPProblem(TransientProblem):
         return super().__new__(cls)
 
     def __init__(self, config, comm=None, mesh_data=None):
-        super().__init__(config, comm or MPI.COMM_WORLD, mesh_data)
-        self.params.solver_table = dict(config.raw.get("solver", {}))
-        if not hasattr(self.params, "cell_config"):
-            self.params.check_against(config.geometry, config.time)
+        super().__init__(_resolved(config), comm or MPI.COMM_WORLD, mesh_data)
         self.beam = config.geometry.beam()
         self.halfspaces = config.geometry.halfspaces()
 
@@ -665,12 +541,10 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
 
     def __init__(self, config, comm=None, mesh_data=None):
         comm = comm or MPI.COMM_WORLD
+        config = _resolved(config)
         triplet = config.model
-        if not hasattr(triplet, "cell_config"):
-            triplet.check_against(config.geometry, config.time)
         cell = triplet.cell_config.model
         self.triplet = triplet
-        triplet.solver_table = dict(config.raw.get("solver", {}))
         self.rate_table = self._cell_rates(config, triplet, comm)
         self.effective_exchange_rate = float(self.rate_table[1][-1])      # k_eff(e = 1)
         R1 = self._cell_average_relaxation(triplet.cell_config)
@@ -779,4 +653,155 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
         return [render_crystal(run_dir, title=title)]
 
 
-TripletDNPConfig.problem_class = TripletDNPProblem
+def _resolved(config: RunConfig) -> RunConfig:
+    """``config`` with its unit cell resolved: parse_config does it; a [model] section made in
+    Python (dataclasses.replace) may not have been."""
+    if config.model.cell_config is not None:
+        return config
+    context = ResolveContext(config.geometry, config.time, config.solver,
+                             copy.deepcopy(config.raw.get("solver", {})), config.base_dir)
+    model = config.model.resolve(context)
+    model.check_against(config.geometry, config.time)
+    return dataclasses.replace(config, model=model)
+
+
+# =========================================================================== the [model] section
+@register_model("triplet_dnp", problem=TripletDNPProblem)
+@dataclasses.dataclass(frozen=True)
+class TripletDNPConfig(ModelConfig):
+    """[model] type = "triplet_dnp" (physics.md 1.3); needs [geometry] type = "crystal"."""
+
+    supports_multigrid = True     # for its unit cells
+
+    cell_preset: str = param("", doc="preset whose [geometry] and [model] give the unit cell "
+                             "(e.g. 'naphthalene_pentacene'); cell_geometry/cell_model override it")
+    cell_geometry: dict = param(default_factory=dict, doc="[geometry] table of the unit cell "
+                                "(dnp_radial, dnp_sphere or dnp_cube)")
+    cell_model: dict = param(default_factory=dict, doc="nuclear_diffusion keys of the unit cell "
+                             "(D0, speedup, source, source_polarization, exchange_probability, ...)")
+    optics: OpticsConfig = param(default_factory=OpticsConfig, doc="laser optics: beam_profile, "
+                                 "absorption_length, excitation, peak_excitation, pulse_energy, "
+                                 "saturation_fluence, triplet_yield")
+    coupling: Literal["tabulated", "coupled"] = param(
+        "tabulated", doc="tabulated (unit-cell curves per point, no transport between points) or "
+        "coupled (macroscopic diffusion with a homogenised source)")
+    compare_uncorrected: bool = param(True, doc="also tabulate the uncorrected model (speedup = none)")
+    band_diameters: list[float] = param(default_factory=list, unit="m",
+                                        doc="[d_min, d_max]: beam diameters of the error band",
+                                        check=_diameters_check)
+    band_points: int = param(5, doc="diameters sampled across the band", check=in_range(2, 101))
+    table_tolerance: float = param(2e-3, doc="max interpolation error of the unit-cell table "
+                                   "(absolute polarization)", check=positive)
+    table_initial_points: int = param(5, doc="efficiencies of the first table", check=in_range(2, 65))
+    table_max_points: int = param(65, doc="largest table (then the estimate is reported)",
+                                  check=in_range(3, 1025))
+    table_times: int = param(160, doc="log-spaced times at which the unit-cell curves are sampled "
+                             "(plus the snapshot times)", check=in_range(10, 10000))
+    quadrature_degree: int = param(6, doc="quadrature degree of the crystal averages",
+                                   check=in_range(1, 12))
+    effective_exchange_rate: float | None = param(None, unit="1/s", doc="coupled mode: k_eff of the "
+                                                  "homogenised source (default 1/t63 of the unit cell)")
+    #: resolved by resolve(): the run file's directory (the unit cell's files, a CIF for D0,
+    #: are relative to it), the run's [solver] table (it also drives the unit cells) and the
+    #: parsed, resolved unit cell
+    base_dir: Path | None = derived(doc="directory of the run file")
+    solver_table: dict = derived(default=None, doc="the run's [solver] table")
+    cell_config: RunConfig | None = derived(doc="the unit cell's resolved configuration")
+
+    def __post_init__(self):
+        if self.table_max_points < self.table_initial_points:
+            raise ConfigError("table_max_points", "must be >= table_initial_points")
+        if self.coupling == "coupled" and self.band_diameters:
+            raise ConfigError("band_diameters", "the error band needs coupling = 'tabulated' (the "
+                                                "coupled mode solves one beam diameter)")
+        if self.effective_exchange_rate is not None and not self.effective_exchange_rate > 0:
+            raise ConfigError("effective_exchange_rate", f"must be > 0 (got {self.effective_exchange_rate})")
+
+    @property
+    def optics_config(self) -> OpticsConfig:
+        return self.optics
+
+    # ------------------------------------------------------------------ the unit cell
+    def cell_raw(self, time, efficiency: float = 1.0, speedup: str | None = None,
+                 relaxation: bool = True) -> dict:
+        """The run dictionary of the unit cell with source efficiency ``efficiency``."""
+        raw = {"name": "unit_cell",
+               "geometry": copy.deepcopy(self.cell_geometry),
+               "model": {"type": "nuclear_diffusion", **copy.deepcopy(self.cell_model)},
+               "time": {"t_end": time.t_end, "dt_initial": time.dt_initial, "dt_min": time.dt_min,
+                        "dt_max": time.dt_max, "tolerance": time.tolerance,
+                        "growth_max": time.growth_max, "adaptive": time.adaptive},
+               "output": {"plot": False, "render": False},
+               # the run's [solver] table also drives the unit cells
+               "solver": copy.deepcopy(self.solver_table or {})}
+        if self.cell_preset:
+            raw["preset"] = self.cell_preset
+        from fem_spin.config import apply_preset
+
+        raw = apply_preset(raw)
+        model = raw["model"]
+        model["type"] = "nuclear_diffusion"
+        if speedup is not None:
+            model["speedup"] = speedup
+        if not relaxation:
+            model["R1"] = 0.0
+            model["pre_coefficient"] = 0.0
+        if efficiency == 0.0:
+            model["source"] = "none"      # a dark cell: also no pulses to step through
+        elif efficiency != 1.0:
+            source = model.get("source", "none")
+            if source == "continuous":
+                model["exchange_rate"] = efficiency * float(model.get("exchange_rate", 0.0))
+            elif source in ("pulsed", "cycle_averaged"):
+                model["exchange_probability"] = efficiency * float(model.get("exchange_probability", 1.0))
+        return raw
+
+    def resolve(self, context: ResolveContext) -> "TripletDNPConfig":
+        """The unit cell parsed and resolved (with the run's [solver] table), once: a valid
+        cell with a DNP source on the crystal geometry (errors name the key). A D0 computed
+        from the structure is kept as a number in ``cell_model`` for the table runs."""
+        if not context.geometry.has_beam:
+            raise ConfigError("geometry.type", "model 'triplet_dnp' needs geometry type = 'crystal'")
+        model = dataclasses.replace(self, base_dir=context.base_dir,
+                                    solver_table=copy.deepcopy(context.solver_table))
+        cell = model._parse_cell(context.time)
+        cell_model = self.cell_model
+        if isinstance(cell_model.get("D0"), dict):
+            # evaluated once here (from the structure); the table runs reuse the number
+            cell_model = {**cell_model, "D0": cell.model.D0}
+        return dataclasses.replace(model, cell_model=cell_model, cell_config=cell)
+
+    def _parse_cell(self, time) -> RunConfig:
+        try:
+            raw = self.cell_raw(time)
+        except ConfigError as exc:
+            raise ConfigError("model.cell_preset", exc.message) from None
+        kind = raw["geometry"].get("type")
+        if kind not in _CELL_GEOMETRIES:
+            raise ConfigError("model.cell_geometry.type", f"the unit cell must be one of "
+                                                         f"{', '.join(_CELL_GEOMETRIES)} (got {kind!r})")
+
+        def cell_key(key: str) -> str:
+            for section, prefix in (("geometry", "model.cell_geometry"), ("model", "model.cell_model")):
+                if key == section or key.startswith(section + "."):
+                    return prefix + key[len(section):]
+            return key
+
+        try:
+            cell = parse_config(raw, base_dir=self.base_dir)
+        except ConfigError as exc:
+            raise ConfigError(cell_key(exc.key), exc.message) from None
+        for w in cell.warnings:   # e.g. a unit cell implausibly large: the run's warnings
+            warn(cell_key(w.key), f"unit cell: {w.message}")
+        if cell.model.source == "none":
+            raise ConfigError("model.cell_model.source", "the unit cell needs a DNP source "
+                                                         "(pulsed, cycle_averaged or continuous)")
+        return cell
+
+    def check_against(self, geometry, time) -> None:
+        """The beam diameters of the error band hit the crystal."""
+        for d in self.band_diameters:
+            beam = geometry.beam(diameter=d)
+            from fem_spin.optics import check_beam_hits
+
+            check_beam_hits(beam, *geometry.halfspaces(), key="model.band_diameters")

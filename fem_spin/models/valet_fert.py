@@ -73,7 +73,8 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_spin.analytic.spintronics import BOHR_MAGNETON, HBAR
-from fem_spin.config import ConfigError, param, positive, register_model
+from fem_spin.config import ConfigError, derived, param, positive, register_model
+from fem_spin.contracts import ModelConfig, ResolveContext
 from fem_spin.models.base import SteadyProblem
 
 __all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector"]
@@ -149,78 +150,6 @@ def _parse_region(name: str, table, key: str) -> Region:
         raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
                                                   "(give its direction, e.g. [0, 1, 0])")
     return region
-
-
-@register_model("valet_fert")
-@dataclasses.dataclass
-class ValetFertConfig:
-    """[model] type = "valet_fert" (physics.md 3.1): stationary two-current spin transport."""
-
-    regions: dict = param(doc="one table per cell group: a material (library name such as "
-                          "\"Cu@4.2K\", explicit resistivity/spin_diffusion_length/bulk_polarization, or "
-                          "microscopic values) or an interface layer (interface name, or area_resistance, "
-                          "polarization, spin_memory_loss); spin-polarized regions add magnetization")
-    current: float = param(1e-4, unit="A", doc="current driven from current_contact to ground",
-                           check=positive)
-    current_contact: str = param("F1_end", doc="facet group where the current enters (reservoir)")
-    ground: str = param("N_left_end", doc="facet group where it leaves (reservoir at 0 V)")
-    voltage_probes: list[str] = param(default_factory=lambda: ["F2_end", "N_right_end"],
-                                      doc="[plus, minus] facet groups: V = <mu_c>(plus) - <mu_c>(minus); "
-                                      "empty: the two-terminal voltage of the current contact")
-    configurations: list[Literal["parallel", "antiparallel"]] = param(
-        default_factory=lambda: ["parallel", "antiparallel"], doc="magnetic configurations to solve")
-    switch_regions: list[str] = param(default_factory=lambda: ["F2", "barrier2"],
-                                      doc="regions whose magnetization is reversed in the antiparallel "
-                                      "configuration (names absent from the mesh are ignored)")
-    precession: bool = param(False, doc="vector spin accumulation with Larmor precession (Hanle)")
-    field_direction: tuple[float, float, float] = param((0.0, 0.0, 1.0),
-                                                        doc="direction of the applied field B")
-    hanle_fields: list[float] = param(default_factory=lambda: [0.0], unit="T",
-                                      doc="field magnitudes to solve (precession = true)")
-    g_factor: float = param(2.0, doc="electron g-factor", check=positive)
-    transverse_dephasing_length: float = param(1e-9, unit="m", doc="length over which a ferromagnet "
-                                               "absorbs spin transverse to m (precession = true)",
-                                               check=positive)
-
-    def __post_init__(self):
-        if not self.regions:
-            raise ConfigError("regions", "give one table per cell group, e.g. "
-                                         "[model.regions.N] material = \"Cu@4.2K\"")
-        self.region_data = {name: _parse_region(name, table, f"regions.{name}")
-                            for name, table in self.regions.items()}
-        if len(self.voltage_probes) not in (0, 2):
-            raise ConfigError("voltage_probes", f"give [plus, minus] facet groups or [] (got "
-                                                f"{self.voltage_probes})")
-        if self.current_contact == self.ground:
-            raise ConfigError("ground", "must differ from current_contact")
-        if not self.configurations:
-            raise ConfigError("configurations", "name at least one of 'parallel', 'antiparallel'")
-        if not np.linalg.norm(self.field_direction) > 0:
-            raise ConfigError("field_direction", "must not be the zero vector")
-        if not self.hanle_fields:
-            raise ConfigError("hanle_fields", "give at least one field (e.g. [0.0])")
-        if not self.precession and any(b != 0 for b in self.hanle_fields):
-            raise ConfigError("hanle_fields", "non-zero fields need precession = true")
-        magnetized = [r for r in self.region_data.values() if r.magnetization is not None]
-        if not self.precession and magnetized:
-            axis = magnetized[0].magnetization
-            for r in magnetized:
-                if abs(abs(float(r.magnetization @ axis)) - 1) > 1e-9:
-                    raise ConfigError(f"regions.{r.name}.magnetization",
-                                      "non-collinear magnetizations need precession = true")
-        if self.precession:
-            for r in self.region_data.values():
-                if not r.is_interface and r.polarization == 0 and r.material.diffusion_constant is None:
-                    raise ConfigError(f"regions.{r.name}.diffusion_constant",
-                                      "needed for precession in a non-magnetic region (m^2/s)")
-
-    def check_against(self, geometry, time) -> None:
-        for r in self.region_data.values():
-            if r.is_interface and r.thickness is None:
-                r.thickness = _layer_thickness(geometry, r.name)
-                if r.thickness is None:
-                    raise ConfigError(f"model.regions.{r.name}.thickness",
-                                      "this geometry does not know the layer's thickness: give it")
 
 
 def _layer_thickness(geometry, name: str) -> float | None:
@@ -633,4 +562,83 @@ class ValetFertProblem(SteadyProblem):
         return [render_spin_accumulation(run_dir, title=title)]
 
 
-ValetFertConfig.problem_class = ValetFertProblem
+# =========================================================================== the [model] section
+@register_model("valet_fert", problem=ValetFertProblem)
+@dataclasses.dataclass(frozen=True)
+class ValetFertConfig(ModelConfig):
+    """[model] type = "valet_fert" (physics.md 3.1): stationary two-current spin transport."""
+
+    regions: dict = param(doc="one table per cell group: a material (library name such as "
+                          "\"Cu@4.2K\", explicit resistivity/spin_diffusion_length/bulk_polarization, or "
+                          "microscopic values) or an interface layer (interface name, or area_resistance, "
+                          "polarization, spin_memory_loss); spin-polarized regions add magnetization")
+    current: float = param(1e-4, unit="A", doc="current driven from current_contact to ground",
+                           check=positive)
+    current_contact: str = param("F1_end", doc="facet group where the current enters (reservoir)")
+    ground: str = param("N_left_end", doc="facet group where it leaves (reservoir at 0 V)")
+    voltage_probes: list[str] = param(default_factory=lambda: ["F2_end", "N_right_end"],
+                                      doc="[plus, minus] facet groups: V = <mu_c>(plus) - <mu_c>(minus); "
+                                      "empty: the two-terminal voltage of the current contact")
+    configurations: list[Literal["parallel", "antiparallel"]] = param(
+        default_factory=lambda: ["parallel", "antiparallel"], doc="magnetic configurations to solve")
+    switch_regions: list[str] = param(default_factory=lambda: ["F2", "barrier2"],
+                                      doc="regions whose magnetization is reversed in the antiparallel "
+                                      "configuration (names absent from the mesh are ignored)")
+    precession: bool = param(False, doc="vector spin accumulation with Larmor precession (Hanle)")
+    field_direction: tuple[float, float, float] = param((0.0, 0.0, 1.0),
+                                                        doc="direction of the applied field B")
+    hanle_fields: list[float] = param(default_factory=lambda: [0.0], unit="T",
+                                      doc="field magnitudes to solve (precession = true)")
+    g_factor: float = param(2.0, doc="electron g-factor", check=positive)
+    transverse_dephasing_length: float = param(1e-9, unit="m", doc="length over which a ferromagnet "
+                                               "absorbs spin transverse to m (precession = true)",
+                                               check=positive)
+    #: the regions' transport data (from ``regions``; interface thicknesses the geometry
+    #: knows filled in by resolve)
+    region_data: dict[str, Region] | None = derived(doc="Region per cell group")
+
+    def __post_init__(self):
+        if not self.regions:
+            raise ConfigError("regions", "give one table per cell group, e.g. "
+                                         "[model.regions.N] material = \"Cu@4.2K\"")
+        if self.region_data is None:
+            object.__setattr__(self, "region_data", {name: _parse_region(name, table, f"regions.{name}")
+                                                     for name, table in self.regions.items()})
+        if len(self.voltage_probes) not in (0, 2):
+            raise ConfigError("voltage_probes", f"give [plus, minus] facet groups or [] (got "
+                                                f"{self.voltage_probes})")
+        if self.current_contact == self.ground:
+            raise ConfigError("ground", "must differ from current_contact")
+        if not self.configurations:
+            raise ConfigError("configurations", "name at least one of 'parallel', 'antiparallel'")
+        if not np.linalg.norm(self.field_direction) > 0:
+            raise ConfigError("field_direction", "must not be the zero vector")
+        if not self.hanle_fields:
+            raise ConfigError("hanle_fields", "give at least one field (e.g. [0.0])")
+        if not self.precession and any(b != 0 for b in self.hanle_fields):
+            raise ConfigError("hanle_fields", "non-zero fields need precession = true")
+        magnetized = [r for r in self.region_data.values() if r.magnetization is not None]
+        if not self.precession and magnetized:
+            axis = magnetized[0].magnetization
+            for r in magnetized:
+                if abs(abs(float(r.magnetization @ axis)) - 1) > 1e-9:
+                    raise ConfigError(f"regions.{r.name}.magnetization",
+                                      "non-collinear magnetizations need precession = true")
+        if self.precession:
+            for r in self.region_data.values():
+                if not r.is_interface and r.polarization == 0 and r.material.diffusion_constant is None:
+                    raise ConfigError(f"regions.{r.name}.diffusion_constant",
+                                      "needed for precession in a non-magnetic region (m^2/s)")
+
+    def resolve(self, context: ResolveContext) -> "ValetFertConfig":
+        """Interface layers without a thickness take the geometry's."""
+        regions = {}
+        for name, r in self.region_data.items():
+            if r.is_interface and r.thickness is None:
+                thickness = _layer_thickness(context.geometry, r.name)
+                if thickness is None:
+                    raise ConfigError(f"model.regions.{r.name}.thickness",
+                                      "this geometry does not know the layer's thickness: give it")
+                r = dataclasses.replace(r, thickness=thickness)
+            regions[name] = r
+        return dataclasses.replace(self, region_data=regions)
