@@ -22,7 +22,8 @@ test-mpi:
 ## make bench - every model at three sizes on 1 and 2 ranks with a solver comparison and a
 ##              weak-scaling projection, the periodic-cube DNP benchmark, ILU vs geometric
 ##              multigrid on the DNP cube up to 400k DOFs, the peak memory behind the
-##              resource guards (fem_spin/limits.py), and the
+##              resource guards (fem_spin/limits.py), the cost of repeated fem_spin.simulate
+##              calls, and the
 ##              side-by-side FiPy comparison at matched accuracy (results/bench/)
 bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_models.py --out results/bench
@@ -36,6 +37,8 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_preconditioners.py --report --out results/bench
 	$(ENV) python3 benchmarks/bench_memory.py --out results/bench
 	$(ENV) python3 benchmarks/bench_memory.py --report --out results/bench
+	$(ENV) python3 benchmarks/bench_api.py --out results/bench
+	$(ENV) python3 benchmarks/bench_api.py --report --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
 

@@ -101,3 +101,14 @@ def test_fipy_comparison_quick_mode(tmp_path):
     data = json.loads((tmp_path / "bench_fipy_quick.json").read_text())
     assert data["fipy"][0]["dofs"] == 512 and len(data["fipy"][0]["P_mean"]) == 10
     assert "| FiPy | 8^3 cells |" in (tmp_path / "bench_fipy_quick.md").read_text()
+
+
+def test_bench_api_quick_mode(tmp_path):
+    """Three fem_spin.simulate calls with other D0: steps and times recorded per call, the
+    report states the ratio of whole call to time stepping."""
+    _quick_then_report("bench_api.py", tmp_path)
+    data = json.loads((tmp_path / "bench_api.json").read_text())
+    assert [r["call"] for r in data] == [1, 2, 3] and all(r["steps"] > 10 for r in data)
+    assert all(r["total_s"] >= r["stepping_s"] > 0 for r in data)
+    assert len({r["steps"] for r in data}) > 1          # D0 changed the run
+    assert "whole call / time stepping" in (tmp_path / "bench_api.md").read_text()

@@ -1,0 +1,283 @@
+"""The programmatic API: ``fem_spin.simulate`` and ``fem_spin.load``.
+
+``simulate(config, overrides)`` runs a configuration (a run file, a parsed
+:class:`~fem_spin.config.RunConfig` or a dict as read from TOML) in memory: no file is
+written unless ``directory`` is given. It returns a :class:`Result` with the time series as
+arrays (or a pandas DataFrame), the final fields as dolfinx Functions, the probe profiles and
+the summary the command line would have written. ``load(run_dir)`` gives the same
+:class:`Result` for a finished run directory, fields as the paths of their files.
+
+Repeated calls are cheap: the mesh of a geometry is built once per process and reused by
+every later call with the same [geometry] table (compiled forms come from FFCx's cache), so
+a parameter study or a fit pays for the time stepping alone (tests/test_api.py measures it).
+
+    >>> import fem_spin
+    >>> result = fem_spin.simulate("run.toml", overrides={"model.D0": 3e-16})
+    >>> result.series["t"], result.series["P_mean"]
+    >>> result.summary["t63"]
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import tomllib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from mpi4py import MPI
+
+__all__ = ["Result", "simulate", "load", "apply_overrides", "clear_mesh_cache"]
+
+#: meshes kept for reuse (least recently used dropped first)
+MESH_CACHE_SIZE = 4
+_MESHES: "OrderedDict[tuple, Any]" = OrderedDict()
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of one run (or, with ``variants``, of a sweep: one Result per label)."""
+
+    config: Any
+    summary: dict
+    #: transient: the time series (t, dt, counters, observables) as arrays; stationary: the
+    #: results table (one entry per solved case)
+    series: dict[str, np.ndarray]
+    #: probe-line profiles: "distance_m" and one array per output time
+    profiles: dict[float, np.ndarray] = dataclasses.field(default_factory=dict)
+    profile_distance: np.ndarray | None = None
+    #: in memory (simulate): the final fields as dolfinx Functions, by name; loaded: {}
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the run directory (load, or simulate with a directory); None in memory
+    directory: Path | None = None
+    #: a sweep: label -> Result of each variant (this Result's own series is then empty)
+    variants: dict[str, "Result"] = dataclasses.field(default_factory=dict)
+
+    def to_pandas(self):
+        """The series as a pandas DataFrame (pandas is imported here, only when asked)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.series)
+
+    @property
+    def field_files(self) -> list[Path]:
+        """The run's field files (``fields.pvd``, ``fields.bp``, ...) for ParaView or pyvista."""
+        if self.directory is None:
+            return []
+        return sorted(p for p in self.directory.glob("fields*") if p.suffix in (".pvd", ".bp"))
+
+    def __getitem__(self, label: str) -> "Result":
+        return self.variants[label]
+
+
+# --------------------------------------------------------------------------- configuration
+def _raw_of(config) -> tuple[dict, str, Path | None]:
+    """(raw TOML dict, source name, base directory for relative paths)."""
+    from fem_spin.config import RunConfig
+
+    if isinstance(config, RunConfig):
+        return copy.deepcopy(config.raw), config.source, None
+    if isinstance(config, Mapping):
+        return copy.deepcopy(dict(config)), "<memory>", None
+    path = Path(config)
+    from fem_spin.config import ConfigError
+
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("", "configuration file not found", file=str(path)) from None
+    except ValueError as exc:
+        raise ConfigError("", f"not valid TOML: {exc}", file=str(path)) from None
+    return raw, str(path), path.parent
+
+
+def apply_overrides(raw: dict, overrides: Mapping[str, Any] | None) -> dict:
+    """``raw`` with dotted keys replaced: ``{"model.D0": 3e-16, "time.t_end": 10.0}`` (nested
+    tables too: ``"model.optics.triplet_yield"``). The result is validated like a run file."""
+    from fem_spin.config import ConfigError
+
+    out = copy.deepcopy(raw)
+    for dotted, value in (overrides or {}).items():
+        parts = str(dotted).split(".")
+        if len(parts) < 2 and parts[0] != "name":
+            raise ConfigError(str(dotted), "an override key is 'section.key' (e.g. 'model.D0')",
+                              file="overrides")
+        table = out
+        for part in parts[:-1]:
+            nxt = table.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(str(dotted), f"{part!r} is not a table", file="overrides")
+            table = nxt
+        table[parts[-1]] = value
+    return out
+
+
+def _parse(config, overrides):
+    from fem_spin.config import parse_config
+
+    raw, source, base = _raw_of(config)
+    return parse_config(apply_overrides(raw, overrides), source=source, base_dir=base)
+
+
+# --------------------------------------------------------------------------- meshes
+def _mesh_key(config, comm) -> tuple:
+    return (json.dumps(config.raw.get("geometry", {}), sort_keys=True, default=repr),
+            type(config.geometry).__name__, comm.py2f() if hasattr(comm, "py2f") else id(comm))
+
+
+def _problem(config, comm):
+    """A set-up problem for ``config``, on a mesh built before for the same geometry if any."""
+    cls = type(config.model).problem_class
+    key = _mesh_key(config, comm)
+    mesh_data = _MESHES.get(key)
+    problem = cls(config, comm, mesh_data=mesh_data).initialise()
+    if mesh_data is None and problem.mesh_data is not None:
+        _MESHES[key] = problem.mesh_data
+        while len(_MESHES) > MESH_CACHE_SIZE:
+            _MESHES.popitem(last=False)
+    else:
+        _MESHES.move_to_end(key)
+    return problem
+
+
+def clear_mesh_cache() -> None:
+    """Forget the meshes kept for reuse."""
+    _MESHES.clear()
+
+
+# --------------------------------------------------------------------------- simulate
+def _simulate_one(config, comm, quiet: bool, label: str = "") -> Result:
+    from fem_spin.engine import Engine, Run
+    from fem_spin.io import outputs as out
+
+    problem = _problem(config, comm)
+    run = Run(config, problem, comm, label)
+    run.summary.update(label=label, model=type(config.model).__name__, dofs=problem.num_dofs,
+                       ranks=comm.size, status="running", restarts=0)
+    engine_outputs: list = [out.Progress(quiet=quiet)] if not quiet else []
+    if problem.steady:
+        table = _case_table()
+        Engine([*engine_outputs, table, out.Summary(None)]).run_steady(run)
+        series = table.arrays()
+        profiles, distance = {}, None
+    else:
+        if not quiet:
+            engine_outputs = [out.Progress(config.output.progress_interval, quiet=False)]
+        memory, profile = out.MemorySeries(), out.Profiles(None)
+        Engine([*engine_outputs, memory, profile, out.Summary(None, memory)]).run_transient(run)
+        series = memory.arrays()
+        profiles = dict(run.profiles)
+        distance = profile.probe[0].distance if profile.probe is not None else None
+    fields = {f.name: f for f in problem.output_functions()}
+    problem.destroy()
+    return Result(config=config, summary=run.summary, series=series, profiles=profiles,
+                  profile_distance=distance, fields=fields)
+
+
+def _case_table():
+    """An engine output keeping the results table of a stationary run in memory."""
+    from fem_spin.engine import Output
+
+    class CaseTable(Output):
+        def __init__(self):
+            self.rows: list[dict] = []
+
+        def case(self, run, index, row, write_fields) -> None:
+            self.rows.append({"case": index, **row})
+
+        def arrays(self) -> dict[str, np.ndarray]:
+            if not self.rows:
+                return {}
+            return {k: np.array([r[k] for r in self.rows]) for k in self.rows[0]}
+
+    return CaseTable()
+
+
+def simulate(config, overrides: Mapping[str, Any] | None = None, *,
+             directory: str | Path | None = None, comm: MPI.Comm | None = None,
+             quiet: bool = True, overwrite: bool = False) -> Result:
+    """Run ``config`` (a path, a RunConfig or a dict) with ``overrides`` applied and return
+    its :class:`Result`.
+
+    In memory by default: nothing is written, the mesh is reused from earlier calls with
+    the same geometry. With ``directory`` the run goes to ``directory/<name>`` exactly as
+    ``fem-spin run --output-dir directory`` would (files, pictures, checkpoints; refused if
+    it exists unless ``overwrite``), and the Result is loaded from there."""
+    comm = comm or MPI.COMM_WORLD
+    config = _parse(config, overrides)
+    if directory is not None:
+        from fem_spin.simulation import run
+
+        path = run(config, comm=comm, overwrite=overwrite, output_dir=directory, quiet=quiet)
+        return load(path)
+    from fem_spin.engine import stop_on_signals
+    from fem_spin.limits import check_resources
+
+    check_resources(config)
+    with stop_on_signals():
+        variants = config.variants()
+        if len(variants) == 1:
+            return _simulate_one(config, comm, quiet)
+        results = {label: _simulate_one(cfg, comm, quiet, label) for label, cfg in variants}
+    return Result(config=config, summary={k: r.summary for k, r in results.items()}, series={},
+                  variants=results)
+
+
+# --------------------------------------------------------------------------- load
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return {}
+    header, data = rows[0], rows[1:]
+    columns = {}
+    for i, name in enumerate(header):
+        values = [r[i] for r in data if len(r) == len(header)]
+        try:
+            columns[name] = np.array(values, dtype=float)
+        except ValueError:
+            columns[name] = np.array(values, dtype=object)
+    return columns
+
+
+def _load_one(config, directory: Path) -> Result:
+    summary = json.loads((directory / "summary.json").read_text()) \
+        if (directory / "summary.json").exists() else {}
+    table = directory / ("results.csv" if (directory / "results.csv").exists() else "timeseries.csv")
+    series = _read_csv(table) if table.exists() else {}
+    profiles, distance = {}, None
+    if (directory / "profiles.csv").exists():
+        data = _read_csv(directory / "profiles.csv")
+        distance = data.pop("distance_m", None)
+        profiles = {float(k.split("=", 1)[1]): v for k, v in data.items() if k.startswith("t=")}
+    return Result(config=config, summary=summary, series=series, profiles=profiles,
+                  profile_distance=distance, directory=directory)
+
+
+def load(run_dir: str | Path) -> Result:
+    """The :class:`Result` of a run directory written by ``fem-spin run`` (a sweep: one
+    variant per label in ``result.variants``). Fields stay on disk: ``result.field_files``."""
+    from fem_spin.config import ConfigError, parse_config
+
+    path = Path(run_dir)
+    config_file = path / "config.toml"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
+    try:
+        raw = tomllib.loads(config_file.read_text())
+    except ValueError as exc:
+        raise ConfigError("", f"not valid TOML: {exc}", file=str(config_file)) from None
+    config = parse_config(raw, source=str(config_file), base_dir=path)
+    variants = config.variants()
+    if len(variants) == 1:
+        return _load_one(config, path)
+    from fem_spin.simulation import _slug
+
+    results = {label: _load_one(cfg, path / _slug(label)) for label, cfg in variants}
+    return Result(config=config, summary={k: r.summary for k, r in results.items()}, series={},
+                  directory=path, variants=results)
