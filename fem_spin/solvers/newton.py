@@ -6,6 +6,43 @@ never silent: a diverged linear solve, a non-finite residual or too many
 iterations give a :class:`NewtonResult` with ``converged=False`` and a reason
 (the PETSc converged reason where there is one), and the time stepper retries
 with a smaller step.
+
+Why not PETSc SNES (issue 19, item 6; measured by benchmarks/bench_snes.py, section
+"NewtonSolver against PETSc SNES" of benchmarks/README.md). This loop serves every model
+and every assembler, because SNES does none of its special cases itself; they can only be
+handed to it as callbacks that run the same code as here:
+
+- the nodal-flux update (solvers/nodal_flux.py) is not u - J^-1 F: Krylov solves with
+  A = J diag(1 - P^2)^-1 and ``recover_update`` moves w to exactly artanh(P - A^-1 F), or
+  fails the step where that leaves |P| < 1. In SNES this is a line-search pre-check that
+  rewrites the step; PETSc's line searches other than ``basic`` then measure slopes with A
+  where J is meant, so the step must be taken as a full step;
+- the halving of a step whose residual grows, with the lagged coefficients (f(Pbar),
+  ``lagged``/``lag_tol``) refreshed after every move, and dolfinx_mpc's back-substitution of
+  slave dofs after every move (``assembler.update``): petsc4py 3.22 has no line-search
+  post-check, so this too has to live in the pre-check, which then does the line search
+  itself and hands SNES the residual it assembled (SNES's own basic step W = X - Y would leave
+  the slaves unsubstituted and assemble the residual a second time);
+- the convergence test (atol, rtol, the rounding-error stop ``_at_roundoff``, the negligible
+  update, the lagged-coefficient condition) and the CONVERGED_ATOL re-solve are a custom
+  convergence test and more pre-check code; keeping the preconditioner over a step
+  (``slowly_varying_jacobian``) needs ``-snes_lag_preconditioner`` through the options
+  database (petsc4py 3.22 has no setter), and a kept preconditioner that fails can no longer
+  be rebuilt once within the step (SNES ends the solve).
+
+A prototype that does all of this (SNESSolver in benchmarks/bench_snes.py, tested equal to
+this loop by tests/test_snes.py on 1 and 2 ranks) gives the same time steps, Newton and
+Krylov iterations and final states (equal to 1e-17) on every case measured: nuclear_diffusion
+with speed-up global (nodal flux + lagged f), none, none periodic (nodal flux + dolfinx_mpc)
+and quadrature flux periodic (MPCAssembler), the default periodic DNP cube at 27k DOFs and
+onsager_fig8. It is never measurably faster: wall time of the time loop SNES/Newton (best of 2-3
+alternating runs in one process) in the quietest run 1.07-1.08 on the 1.2k-DOF boxes (a
+fixed ~30 us per Newton iteration for SNES's callbacks, copies and norms), 0.99 with the
+dolfinx_mpc quadrature assembly, 1.00 on the 27k-DOF DNP cube (2.18 s both) and 1.04 on
+onsager to t = 2 ms (PETSc's own ``bt`` line search: 1.06, the same full steps); in runs sharing the
+machine with other jobs the ratios scatter between 0.74 and 1.35 without a sign. So moving to
+SNES would gain no speed and no capability, and would split one loop into callbacks around
+PETSc's: NewtonSolver stays for every model, and the prototype stays in the benchmark.
 """
 
 from __future__ import annotations
