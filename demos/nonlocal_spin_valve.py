@@ -115,8 +115,9 @@ if comm.rank == 0:
     fig.savefig(OUT / "nonlocal_spin_valve_delta_R.png", dpi=130)
     print(f"wrote {OUT / 'nonlocal_spin_valve_delta_R.png'}")
 
-config = parse_config(copy.deepcopy(base), source=str(EXAMPLE))
-config.output.plot = False
+raw = copy.deepcopy(base)
+raw.setdefault("output", {})["plot"] = False
+config = parse_config(raw, source=str(EXAMPLE))
 path = run(config, comm, overwrite=True, output_dir=OUT, quiet=True)
 if comm.rank == 0:
     import shutil

@@ -213,6 +213,9 @@ def cmd_render(args) -> int:
                     render_spin_accumulation(directory, png=png, title=title, snapshot=index)
                 else:
                     render_result(directory, scalar=args.field, time_index=index, png=png, title=title)
+            except KeyError as exc:   # --field names a field the run did not write
+                png.unlink(missing_ok=True)
+                raise ConfigError("--field", str(exc).strip("'\""), file="command line") from None
             except BaseException:
                 png.unlink(missing_ok=True)   # our own empty placeholder, nothing else
                 raise
@@ -337,11 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from fem_spin.config import ConfigError
     from fem_spin.io import RunDirectoryExists
+    from fem_spin.geometry.base import MissingGroup
     from fem_spin.io.checkpoint import CheckpointError
 
     try:
         return args.func(args)
-    except (ConfigError, RunDirectoryExists, FileNotFoundError, CheckpointError, KeyError) as exc:
+    except (ConfigError, RunDirectoryExists, FileNotFoundError, CheckpointError, MissingGroup) as exc:
         if args.debug:
             raise
         if isinstance(exc, ConfigError) and exc.file is None and getattr(args, "config", None):

@@ -329,7 +329,7 @@ class Engine:
         the cases solved before a stop: the problem yields them again without solving."""
         problem, comm = run.problem, run.comm
         done = len(finished_rows or [])
-        problem.completed_cases = list(finished_rows or [])
+        problem.completed_cases = tuple(finished_rows or ())
         run.summary.update(status="running")
         count = 0
         try:

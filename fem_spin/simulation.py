@@ -363,43 +363,8 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
 
 
 def _post_process(config, path: Path, variants, comm, quiet) -> None:
-    """Plots (rank 0) and 3-D pictures; optional extras never fail a finished run."""
-    from fem_spin.viz import plots
+    """Plots and 3-D pictures, as registered for the model type in fem_spin/viz/registry.py."""
+    from fem_spin.viz.registry import post_process
 
-    if config.output.plot and comm.rank == 0 and not type(config.model).problem_class.steady:
-        dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}
-        for png in plots.plot_run(dirs, path, type(config.model).problem_class):
-            if not quiet:
-                print(f"  plot: {png}", flush=True)
-    compare = getattr(type(config.model).problem_class, "compare_variants", None)
-    if compare is not None and comm.rank == 0 and len(variants) > 1:
-        dirs = {label: path / _slug(label) for label, _ in variants}
-        for written in compare(dirs, path):
-            if not quiet:
-                print(f"  comparison: {written}", flush=True)
-    problem_class = type(config.model).problem_class
-    if config.output.plot and comm.rank == 0 and problem_class.steady:
-        dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}
-        for png in problem_class.plot_results(dirs, path, config.sweep):
-            if not quiet:
-                print(f"  plot: {png}", flush=True)
-    if config.output.render and comm.rank == 0:
-        from fem_spin.viz import render
-
-        for label, _ in variants:
-            d = path / _slug(label) if label else path
-            try:
-                if problem_class.steady:
-                    pngs = problem_class.render(d, title=label or config.name)
-                elif hasattr(problem_class, "render_transient"):
-                    pngs = problem_class.render_transient(d, title=label or config.name)
-                else:
-                    pngs = [render.render_result(d, title=label or config.name),
-                            render.render_series(d, title=label or config.name)]
-                if not quiet:
-                    for png in pngs:
-                        print(f"  picture: {png}", flush=True)
-            except render.RenderUnavailable as exc:
-                if not quiet:
-                    print(f"  picture skipped: {exc}", flush=True)
-    comm.barrier()
+    dirs = {label or config.name: (path / _slug(label) if label else path) for label, _ in variants}
+    post_process(config, path, dirs, comm, quiet)

@@ -21,8 +21,16 @@ from mpi4py import MPI
 
 from fem_spin.contracts import Geometry
 
-__all__ = ["MeshData", "GmshGeometry", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "write_xdmf",
+__all__ = ["MeshData", "MissingGroup", "GmshGeometry", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "write_xdmf",
            "read_xdmf", "group_names", "bounding_box", "unit_scaled_coordinates"]
+
+
+class MissingGroup(KeyError):
+    """A physical group the configuration names is not in the mesh (a user's mesh file):
+    the command line reports it in one line, like a configuration error."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclasses.dataclass
@@ -43,12 +51,14 @@ class MeshData:
 
     def cell_group(self, name: str) -> int:
         if name not in self.cell_groups:
-            raise KeyError(f"no cell group {name!r} (have {sorted(self.cell_groups)})")
+            raise MissingGroup(f"the mesh has no cell group {name!r} (it has "
+                               f"{', '.join(sorted(self.cell_groups)) or 'none'})")
         return self.cell_groups[name]
 
     def facet_group(self, name: str) -> int:
         if name not in self.facet_groups:
-            raise KeyError(f"no facet group {name!r} (have {sorted(self.facet_groups)})")
+            raise MissingGroup(f"the mesh has no facet group {name!r} (it has "
+                               f"{', '.join(sorted(self.facet_groups)) or 'none'})")
         return self.facet_groups[name]
 
     def volume(self) -> float:

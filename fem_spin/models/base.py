@@ -118,7 +118,7 @@ class SteadyProblem(Problem):
     resumable_cases = False
     #: rows of results.csv finished before a stop (set by run_steady before solve_cases):
     #: solve_cases yields them again, in order, without solving
-    completed_cases: list[dict] = []
+    completed_cases: tuple[dict, ...] = ()
 
     def initialise(self) -> "SteadyProblem":
         self.define_mesh()

@@ -515,10 +515,6 @@ class NuclearDiffusionProblem(TransientProblem):
         return self.x_axis_probe(self.P_out, 201)
 
     #: (column, axis label) pairs plotted against time; sweeps overlay their variants
-    plot_columns = (("P_mean", "mean polarization Pbar"),
-                    ("P_outside", "mean P outside the initial region"),
-                    ("P_source", "mean P in the source region"),
-                    ("P_max", "max P"))
 
     def polarization(self):
         """The polarization P = tanh(w) as a nodal Function (updated on each call)."""

@@ -132,8 +132,6 @@ class OnsagerTransportProblem(TransientProblem):
 
     observable_names = ("P_mean", "P_min", "P_max", "dipolar_mean", "rho_max", "moment", "energy",
                         "entropy")
-    plot_columns = (("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
-                    ("entropy", "entropy S (J/K)"), ("dipolar_mean", "mean dipolar order rho1"))
 
     def __init__(self, config, comm=None, mesh_data=None, initial_state=None, field_function=None):
         from mpi4py import MPI
@@ -474,15 +472,6 @@ class OnsagerTransportProblem(TransientProblem):
             data = {"theta": theta, "omega0": omega0, "B_ref_T": self.params.B0,
                     "max_distance_to_equilibrium": distance, "note": note}
             (directory / "equilibrium.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
-
-
-    @staticmethod
-    def compare_variants(dirs: dict, out) -> list:
-        """A [sweep] over model.formulation: comparison.csv/png of the reduced models against
-        the nonlinear one (fem_spin.viz.onsager)."""
-        from fem_spin.viz.onsager import compare_formulations
-
-        return compare_formulations(dirs, out)
 
 
 # =========================================================================== the [model] section

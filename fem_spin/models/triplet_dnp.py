@@ -516,14 +516,6 @@ class TripletDNPProblem(TransientProblem):
                               title=self.config.name)
 
     #: (column, axis label) pairs plotted against time
-    plot_columns = (("P_crystal", "crystal-average polarization (NMR)"),
-                    ("P_illuminated", "mean P in the illuminated region"))
-
-    @staticmethod
-    def render_transient(run_dir, title: str = "") -> list:
-        from fem_spin.viz.crystal import render_crystal
-
-        return [render_crystal(run_dir, title=title)]
 
 
 # =========================================================================== coupled problem
@@ -537,7 +529,6 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
     """Macroscopic spin diffusion in the crystal with the homogenised source
     k_eff(e(x)) (P_e - P) (``coupling = "coupled"``, module docstring)."""
 
-    plot_columns = TripletDNPProblem.plot_columns
 
     def __init__(self, config, comm=None, mesh_data=None):
         comm = comm or MPI.COMM_WORLD
@@ -645,12 +636,6 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
 
         entry, exit_ = axis_segment(self.beam, *self.halfspaces)
         return LineProbe(self.mesh, entry, exit_, 101), self.polarization()
-
-    @staticmethod
-    def render_transient(run_dir, title: str = "") -> list:
-        from fem_spin.viz.crystal import render_crystal
-
-        return [render_crystal(run_dir, title=title)]
 
 
 def _resolved(config: RunConfig) -> RunConfig:

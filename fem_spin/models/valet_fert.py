@@ -549,17 +549,6 @@ class ValetFertProblem(SteadyProblem):
             solver.b.destroy()
 
     # ------------------------------------------------------------------ run-level plots/pictures
-    @staticmethod
-    def plot_results(dirs: dict, out, sweep: dict) -> list:
-        from fem_spin.viz.spintronics import plot_spin_valve_results
-
-        return plot_spin_valve_results(dirs, out, sweep)
-
-    @staticmethod
-    def render(run_dir, title: str = "") -> list:
-        from fem_spin.viz.spintronics import render_spin_accumulation
-
-        return [render_spin_accumulation(run_dir, title=title)]
 
 
 # =========================================================================== the [model] section

@@ -118,10 +118,11 @@ def plot_profiles(dirs: dict[str, Path], png: Path, times_to_show: int = 4) -> P
     return png
 
 
-def plot_run(dirs: dict[str, Path], out: Path, problem_class) -> list[Path]:
-    """All standard plots of a run (or sweep) into ``out``."""
+def plot_run(dirs: dict[str, Path], out: Path, columns=()) -> list[Path]:
+    """All standard plots of a run (or sweep) into ``out``: one per (column, axis label) of
+    ``columns`` (viz/registry.py), and the probe profiles."""
     pngs = []
-    for column, ylabel in getattr(problem_class, "plot_columns", ()):
+    for column, ylabel in columns:
         png = plot_timeseries(dirs, column, ylabel, out / f"{column}.png")
         if png is not None:
             pngs.append(png)

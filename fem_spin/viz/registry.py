@@ -1,0 +1,105 @@
+"""What is drawn after a run, registered per model type (not methods of the physics classes).
+
+:func:`register_pictures` states, for a model type, the time-series columns worth a plot, a
+replacement of the standard plots (stationary models: their own result plots), a comparison
+of a sweep's variants, and the 3-D pictures of one run directory. A model that registers
+nothing gets the standard pictures of a transient run (profiles, the field at the end and
+its series) and nothing for a stationary one; it never fails a finished run.
+:func:`post_process` draws them (rank 0) after ``fem-spin run`` / ``resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["ModelPictures", "register_pictures", "pictures_for", "post_process"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPictures:
+    #: (column of the time series, axis label): one plot each, all variants together
+    plot_columns: tuple[tuple[str, str], ...] = ()
+    #: (dirs, out, sweep) -> PNGs: the plots of a model without a time series (stationary)
+    plots: Callable | None = None
+    #: (dirs, out) -> files: a comparison of a sweep's variants
+    compare: Callable | None = None
+    #: (run_dir, title) -> PNGs: 3-D pictures of one run; None: the standard transient ones
+    render: Callable | None = None
+
+
+_REGISTRY: dict[str, ModelPictures] = {}
+
+
+def register_pictures(model_type: str, **pictures) -> None:
+    """Register (or replace) what is drawn for ``model_type``; keys of :class:`ModelPictures`."""
+    _REGISTRY[model_type] = ModelPictures(**pictures)
+
+
+def _lazy(module: str, name: str, wrap_list: bool = False) -> Callable:
+    """A function imported when first called (pyvista and friends load only when drawing)."""
+    def call(*args, **kwargs):
+        result = getattr(importlib.import_module(module), name)(*args, **kwargs)
+        return [result] if wrap_list else result
+
+    call.__name__ = f"{module}.{name}"
+    return call
+
+
+def pictures_for(model_type: str) -> ModelPictures:
+    return _REGISTRY.get(model_type, ModelPictures())
+
+
+# ------------------------------------------------------------------------- built-in models
+register_pictures("nuclear_diffusion",
+                  plot_columns=(("P_mean", "mean polarization Pbar"),
+                                ("P_outside", "mean P outside the initial region"),
+                                ("P_source", "mean P in the source region"),
+                                ("P_max", "max P")))
+register_pictures("onsager_transport",
+                  plot_columns=(("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
+                                ("entropy", "entropy S (J/K)"),
+                                ("dipolar_mean", "mean dipolar order rho1")),
+                  compare=_lazy("fem_spin.viz.onsager", "compare_formulations"))
+register_pictures("triplet_dnp",
+                  plot_columns=(("P_crystal", "crystal-average polarization (NMR)"),
+                                ("P_illuminated", "mean P in the illuminated region")),
+                  render=_lazy("fem_spin.viz.crystal", "render_crystal", wrap_list=True))
+register_pictures("valet_fert",
+                  plots=_lazy("fem_spin.viz.spintronics", "plot_spin_valve_results"),
+                  render=_lazy("fem_spin.viz.spintronics", "render_spin_accumulation",
+                               wrap_list=True))
+
+
+# ------------------------------------------------------------------------- drawing
+def post_process(config, path: Path, dirs: dict[str, Path], comm, quiet: bool) -> None:
+    """Plots and 3-D pictures of a finished run (or sweep) into ``path``: ``dirs`` maps each
+    variant's label (the run's name without a sweep) to its directory. Rank 0 draws; a
+    picture that cannot be drawn (no display, no pyvista) is skipped with a note."""
+    from fem_spin.viz import plots, render
+
+    pictures = pictures_for(config.model.model_type)
+    steady = config.model.is_steady()
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    if comm.rank == 0:
+        if config.output.plot and not steady:
+            for png in plots.plot_run(dirs, path, pictures.plot_columns):
+                say(f"  plot: {png}")
+        if config.output.plot and pictures.plots is not None:
+            for png in pictures.plots(dirs, path, config.sweep):
+                say(f"  plot: {png}")
+        if pictures.compare is not None and len(dirs) > 1:
+            for written in pictures.compare(dirs, path):
+                say(f"  comparison: {written}")
+        if config.output.render and (pictures.render is not None or not steady):
+            for title, d in dirs.items():
+                try:
+                    pngs = (pictures.render(d, title=title) if pictures.render is not None else
+                            [render.render_result(d, title=title), render.render_series(d, title=title)])
+                    for png in pngs:
+                        say(f"  picture: {png}")
+                except render.RenderUnavailable as exc:
+                    say(f"  picture skipped: {exc}")
+    comm.barrier()
