@@ -182,6 +182,8 @@ class Run:
     totals: dict = dataclasses.field(default_factory=dict)
     wall_before: float = 0.0
     wall_start: float = dataclasses.field(default_factory=time.perf_counter)
+    #: the observables of the last accepted step, computed once per step for all outputs
+    observed: dict = dataclasses.field(default_factory=dict)
     #: probe-line profiles so far: time -> values (checkpointed with the state)
     profiles: dict = dataclasses.field(default_factory=dict)
     #: the exception that stops the run, once there is one
@@ -275,6 +277,7 @@ class Engine:
                           f"such steps are counted in summary.json (steps_above_tolerance)",
                           flush=True)
                 totals["above_tolerance"] += 1
+            run.observed = problem.observables()   # global reductions: once per step
             write_error = ""
             for output in self.outputs:
                 try:
@@ -300,6 +303,7 @@ class Engine:
         try:
             with stop_on_signals() as request, armed(request):
                 stepper.on_step = lambda info: on_step(info, request)
+                run.observed = problem.observables()
                 self._each("start", run)
                 stepper.run()
             run.summary["status"] = "completed"

@@ -99,19 +99,19 @@ def _tree_bytes(path: Path) -> int:
     return 0
 
 
-def _step_row(info, problem) -> dict:
+def _step_row(info, run: Run) -> dict:
     return {"step": info.step, "t": info.t, "dt": info.dt,
             "newton_iterations": info.newton_iterations,
             "linear_iterations": info.linear_iterations, "rejected": info.rejected,
-            **problem.observables()}
+            **run.observed}
 
 
 STEP_COLUMNS = ("step", "t", "dt", "newton_iterations", "linear_iterations", "rejected")
 
 
-def _initial_row(problem) -> dict:
+def _initial_row(run: Run) -> dict:
     return {"step": 0, "t": 0.0, "dt": 0.0, "newton_iterations": 0, "linear_iterations": 0,
-            "rejected": 0, **problem.observables()}
+            "rejected": 0, **(run.observed or run.problem.observables())}
 
 
 # --------------------------------------------------------------------------- outputs
@@ -164,10 +164,10 @@ class TimeSeries(Output):
         self.writer = TimeSeriesWriter(self.path, columns, run.comm,
                                        continue_after_step=state["step"] if state else None)
         if state is None:
-            self.writer.write(_initial_row(run.problem))
+            self.writer.write(_initial_row(run))
 
     def step(self, run: Run, info) -> None:
-        self.writer.write(_step_row(info, run.problem))
+        self.writer.write(_step_row(info, run))
 
     def close(self, run: Run) -> None:
         if self.writer is not None:
@@ -194,10 +194,10 @@ class MemorySeries(Output):
                 names = list(previous)
                 self.rows = [{n: previous[n][i] for n in names} for i in np.flatnonzero(keep)]
         if state is None:
-            self.rows.append(_initial_row(run.problem))
+            self.rows.append(_initial_row(run))
 
     def step(self, run: Run, info) -> None:
-        self.rows.append(_step_row(info, run.problem))
+        self.rows.append(_step_row(info, run))
 
     def arrays(self) -> dict[str, np.ndarray]:
         if not self.rows:
