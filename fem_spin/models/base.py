@@ -21,6 +21,7 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_spin.geometry import MeshData, create_mesh
+from fem_spin.physics import observables
 from fem_spin.solvers.newton import DolfinxAssembler, NewtonSolver
 
 __all__ = ["Problem", "TransientProblem", "SteadyProblem"]
@@ -77,31 +78,24 @@ class Problem(ABC):
         im = self.u.function_space.dofmap.index_map
         return array[: im.size_local * self.u.function_space.dofmap.index_map_bs]
 
+    # reductions and probes: fem_spin.physics.observables, bound to this problem's communicator
     def global_sum(self, value: float) -> float:
-        return self.comm.allreduce(value, op=MPI.SUM)
+        return observables.global_sum(self.comm, value)
 
     def global_min(self, a: np.ndarray) -> float:
-        return self.comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
+        return observables.global_min(self.comm, a)
 
     def global_max(self, a: np.ndarray) -> float:
-        return self.comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
+        return observables.global_max(self.comm, a)
 
     def x_axis_probe(self, function, points: int = 201):
         """(LineProbe along x through the centre of the sample's bounding box, function): what
         ``profile_probe`` returns for profiles.csv."""
-        from fem_spin.geometry.base import bounding_box
-        from fem_spin.io import LineProbe
-
-        lo, hi = bounding_box(self.mesh)
-        mid = 0.5 * (lo + hi)
-        start, end = mid.copy(), mid.copy()
-        start[0], end[0] = lo[0], hi[0]
-        return LineProbe(self.mesh, start, end, points), function
+        return observables.axis_probe(self.mesh, function, 0, points)
 
     def integrate(self, compiled_form) -> float:
-        import dolfinx.fem as fem
-
-        return self.global_sum(fem.assemble_scalar(compiled_form))
+        """A scalar form summed over the ranks (scifem.assemble_scalar)."""
+        return observables.integrate(compiled_form)
 
     def destroy(self) -> None:
         """Free PETSc objects the problem holds."""

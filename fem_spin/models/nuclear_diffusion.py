@@ -51,6 +51,7 @@ from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, Conf
 from fem_spin.contracts import ModelConfig, ResolveContext
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
+from fem_spin.physics import observables, regions, terms
 from fem_spin.solvers.newton import NewtonResult
 
 __all__ = ["NuclearDiffusionConfig", "NuclearDiffusionProblem", "speedup_factor"]
@@ -176,43 +177,12 @@ class NuclearDiffusionProblem(TransientProblem):
         self.P_out = fem.Function(self.V, name="polarization")
 
     def define_measures(self) -> None:
-        import ufl
-
         super().define_measures()
-        # Vertex quadrature = lumped capacity: exact discrete conservation, no undershoot
-        # from a consistent mass matrix at steep fronts.
-        self.dx_lumped = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.mesh_data.cell_tags,
-                                     metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
-        self.dx_flux = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.mesh_data.cell_tags,
-                                   metadata={"quadrature_degree": self.params.quadrature_degree})
-        self.define_coordinate_weight()
-
-    def define_coordinate_weight(self) -> None:
-        """omega = 1 (Cartesian) or 4 pi r^2 (1-D radial cell), exact and as nodal values.
-
-        The lumped terms use the nodal omega_i = int omega phi_i / int phi_i, so that the
-        lumped mass of node i is exactly int omega phi_i (the radial r^2 weight would be
-        badly integrated by the vertex rule near r = 0)."""
-        import dolfinx.fem as fem
-        import dolfinx.la
-        import ufl
-
-        self.weight_nodal = fem.Function(self.V, name="coordinate_weight")
-        if self.mesh_data.coordinate_system == "cartesian":
-            self.weight = fem.Constant(self.mesh, 1.0)
-            self.weight_nodal.x.array[:] = 1.0
-            return
-        if self.mesh_data.coordinate_system != "spherical_radial":
-            raise ValueError(f"unknown coordinate system {self.mesh_data.coordinate_system!r}")
-        r = ufl.SpatialCoordinate(self.mesh)[0]
-        self.weight = 4 * np.pi * r * r
-        v = ufl.TestFunction(self.V)
-        exact = fem.assemble_vector(fem.form(self.weight * v * ufl.dx(metadata={"quadrature_degree": 4})))
-        plain = fem.assemble_vector(fem.form(v * ufl.dx))
-        for vec in (exact, plain):
-            vec.scatter_reverse(dolfinx.la.InsertMode.add)
-            vec.scatter_forward()
-        self.weight_nodal.x.array[:] = exact.array / plain.array
+        tags = self.mesh_data.cell_tags
+        self.dx_lumped = terms.lumped_measure(self.mesh, tags)
+        self.dx_flux = terms.quadrature_measure(self.mesh, self.params.quadrature_degree, tags)
+        # omega = 1 (Cartesian) or 4 pi r^2 (1-D radial cell), exact and as nodal values
+        self.weight, self.weight_nodal = terms.coordinate_weight(self.V, self.mesh_data.coordinate_system)
 
     def define_initial_condition(self) -> None:
         import dolfinx.fem as fem
@@ -247,7 +217,6 @@ class NuclearDiffusionProblem(TransientProblem):
 
     def create_formulation(self) -> None:
         import dolfinx.fem as fem
-        import dolfinx.la
         import ufl
 
         p = self.params
@@ -261,15 +230,15 @@ class NuclearDiffusionProblem(TransientProblem):
         P_l = ufl.tanh(self.u)
         # Lumped nodal masses m_i: the conserved total sum_i m_i tanh(w_i) is a dot product,
         # cheap enough for the global speed-up to refresh Pbar every Newton iteration.
-        masses = fem.assemble_vector(fem.form(omega_h * v * dx_l))
-        masses.scatter_reverse(dolfinx.la.InsertMode.add)
-        self.nodal_mass = self.owned(masses.array).copy()
-        self.volume = self.global_sum(float(self.nodal_mass.sum()))
-        self._region_form = fem.form(self.region * P_l * omega_h * dx_l)
-        self.region_volume = self.integrate(fem.form(self.region * omega_h * dx_l))
-        if self.source.theta is not None:
-            self._source_form = fem.form(self.source.theta * P_l * omega_h * dx_l)
-            self.source_volume = self.integrate(fem.form(self.source.theta * omega_h * dx_l))
+        self.nodal_mass = terms.lumped_masses(self.V, omega_h, dx_l)
+        self.statistics = observables.LumpedStatistics(self.comm, self.nodal_mass)
+        self.volume = self.statistics.volume
+        self.region_mean = observables.RegionMean(P_l, dx_l, omega_h, indicator=self.region)
+        self.region_volume = self.region_mean.volume
+        self.source_mean = (observables.RegionMean(P_l, dx_l, omega_h, indicator=self.source.theta)
+                            if self.source.theta is not None else None)
+        if self.source_mean is not None:
+            self.source_volume = self.source_mean.volume
         if p.speedup == "global":
             self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
 
@@ -280,24 +249,23 @@ class NuclearDiffusionProblem(TransientProblem):
 
         w, w_n = self.u, self.u_n
         P, P_n = ufl.tanh(w), ufl.tanh(w_n)
-        D0 = self._diffusion_tensor()
+        D0 = terms.diffusion_tensor(mesh, p.D0)
         if p.speedup == "local" and p.like_spin_fraction == 1.0:
             flux = ufl.dot(D0, ufl.grad(w)) / ufl.cosh(w)     # D0 cosh(w) grad tanh(w)
         elif p.speedup == "local":
             # D0 f(P) grad P = D0 (1 - P^2) / sqrt(1 - phi P^2) grad w, finite for phi < 1
             flux = ufl.dot(D0, ufl.grad(w)) * (1 - P * P) / ufl.sqrt(1 - p.like_spin_fraction * P * P)
-        elif p.speedup == "global":
-            flux = self.f_global * ufl.dot(D0, ufl.grad(P))
         else:
-            flux = ufl.dot(D0, ufl.grad(P))
+            flux = terms.diffusive_flux(D0, ufl.grad(P), self.f_global if p.speedup == "global" else None)
         barrier = self._barrier_scale()
         if barrier is not None:
             flux = barrier * flux
 
-        F = (P - P_n) * omega_h * v * dx_l
-        F += self.dt * ufl.inner(flux, ufl.grad(v)) * omega * self.dx_flux
+        F = terms.capacity(P, P_n, v, omega_h, dx_l)
+        F += self.dt * terms.diffusion(flux, v, omega, self.dx_flux)
         if self.relaxation_rate is not None:
-            F += self.dt * self.relaxation_rate * (P - fem.Constant(mesh, p.P_eq)) * omega_h * v * dx_l
+            F += self.dt * terms.relaxation(self.relaxation_rate, P, fem.Constant(mesh, p.P_eq), v,
+                                            omega_h, dx_l)
         source = self.source.residual_term(P, v, omega_h, dx_l, mesh)
         if source is not None:
             F += self.dt * source
@@ -308,12 +276,10 @@ class NuclearDiffusionProblem(TransientProblem):
         self.nodal_flux = p.flux == "nodal" and p.speedup in ("none", "global") and not self.bcs
         if self.nodal_flux:
             P_trial = ufl.TrialFunction(self.V)
-            stiffness_flux = ufl.dot(D0, ufl.grad(P_trial))
-            if barrier is not None:
-                stiffness_flux = barrier * stiffness_flux
+            stiffness_flux = terms.diffusive_flux(D0, ufl.grad(P_trial), barrier)
             rate = self.source.continuous_rate()
             self._nodal_forms = (
-                ufl.inner(stiffness_flux, ufl.grad(v)) * omega * self.dx_flux,
+                terms.diffusion(stiffness_flux, v, omega, self.dx_flux),
                 omega_h * v * dx_l,
                 self.relaxation_rate * omega_h * v * dx_l if self.relaxation_rate is not None else None,
                 (fem.Constant(mesh, rate) * self.source.theta * omega_h * v * dx_l
@@ -321,26 +287,11 @@ class NuclearDiffusionProblem(TransientProblem):
 
     def _barrier_scale(self):
         """Cellwise factor on D: barrier_diffusion_factor in the 'barrier' group, else 1."""
-        import dolfinx.fem as fem
-
         if "barrier" not in self.mesh_data.cell_groups:
             return None
-        Q = fem.functionspace(self.mesh, ("DG", 0))
-        scale = fem.Function(Q, name="diffusion_scale")
-        scale.x.array[:] = 1.0
-        cells = self.mesh_data.cell_tags.find(self.mesh_data.cell_groups["barrier"])
-        scale.x.array[Q.dofmap.list[cells].ravel()] = self.params.barrier_diffusion_factor
-        scale.x.scatter_forward()
-        return scale
-
-    def _diffusion_tensor(self):
-        import dolfinx.fem as fem
-        import ufl
-
-        D0 = np.asarray(self.params.D0, dtype=float)
-        if D0.ndim == 0:
-            return fem.Constant(self.mesh, float(D0)) * ufl.Identity(self.mesh.geometry.dim)
-        return fem.Constant(self.mesh, D0)
+        return terms.cell_group_function(self.mesh, self.mesh_data,
+                                         {"barrier": self.params.barrier_diffusion_factor}, 1.0,
+                                         "diffusion_scale")
 
     def create_solver(self) -> None:
         super().create_solver()
@@ -470,7 +421,7 @@ class NuclearDiffusionProblem(TransientProblem):
     # ------------------------------------------------------------------ observables
     def total_polarization(self) -> float:
         """int P dV with the lumped quadrature that is conserved: sum_i m_i tanh(w_i)."""
-        return self.global_sum(float(np.dot(self.nodal_mass, np.tanh(self.owned(self.u.x.array)))))
+        return self.statistics.total(np.tanh(self.owned(self.u.x.array)))
 
     def mean_polarization(self) -> float:
         """Pbar = (1/V) int P dV, with the same (lumped) quadrature that is conserved."""
@@ -478,18 +429,14 @@ class NuclearDiffusionProblem(TransientProblem):
 
     def observables(self) -> dict[str, float]:
         P = np.tanh(self.owned(self.u.x.array))
-        total = self.total_polarization()
-        in_region = self.integrate(self._region_form)
+        total = self.statistics.total(P)
+        in_region = self.region_mean.integral()
         outside_volume = self.volume - self.region_volume
-        mean = total / self.volume
         values = {
-            "P_mean": mean,
-            "P_min": self.global_min(P),
-            "P_max": self.global_max(P),
+            **self.statistics.statistics(P, "P"),
             "P_region": in_region / self.region_volume if self.region_volume > 0 else math.nan,
             "P_outside": (total - in_region) / outside_volume if outside_volume > 0 else math.nan,
-            "P_source": (self.integrate(self._source_form) / self.source_volume
-                         if self.source.theta is not None else math.nan),
+            "P_source": self.source_mean() if self.source_mean is not None else math.nan,
             "pulses": self.source.pulses,
             "speedup_factor": float(self.f_global.value),
             "polarization_volume": total,
@@ -641,11 +588,6 @@ class NuclearDiffusionConfig(ModelConfig):
         return p0
 
     def region_indicator(self, x: np.ndarray) -> np.ndarray:
-        if self.region_shape == "ball":
-            c = np.asarray(self.region_center).reshape(3, 1)
-            return np.sum((x - c) ** 2, axis=0) <= self.region_radius ** 2 * (1 + 1e-12)
-        if self.region_shape == "box":
-            lo = np.asarray(self.region_lower).reshape(3, 1)
-            hi = np.asarray(self.region_upper).reshape(3, 1)
-            return np.all((x >= lo - 1e-15) & (x <= hi + 1e-15), axis=0)
-        return np.zeros(x.shape[1], dtype=bool)
+        """The initial region (physics/regions.py) at points x (3, n)."""
+        return regions.region(self.region_shape, self.region_center, self.region_radius,
+                              self.region_lower, self.region_upper)(x)

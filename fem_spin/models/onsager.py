@@ -68,6 +68,7 @@ from fem_spin.config import (ConfigError, in_range, param, polarization, positiv
                              spd_tensor, warn, warn_if_region_outside)
 from fem_spin.contracts import ModelConfig
 from fem_spin.models.base import TransientProblem
+from fem_spin.physics import observables, regions, terms
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
            "PROTON_GYROMAGNETIC_RATIO"]
@@ -160,16 +161,12 @@ class OnsagerTransportProblem(TransientProblem):
         self.field_magnitude = fem.Function(self.V0, name="field_magnitude")
 
     def define_measures(self) -> None:
-        import ufl
-
         if self.mesh_data.coordinate_system != "cartesian":
             raise ConfigError("geometry.type", "onsager_transport needs a Cartesian mesh")
         super().define_measures()
         tags = self.mesh_data.cell_tags
-        self.dx_lumped = ufl.Measure("dx", domain=self.mesh, subdomain_data=tags,
-                                     metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
-        self.dx_flux = ufl.Measure("dx", domain=self.mesh, subdomain_data=tags,
-                                   metadata={"quadrature_degree": self.params.quadrature_degree})
+        self.dx_lumped = terms.lumped_measure(self.mesh, tags)
+        self.dx_flux = terms.quadrature_measure(self.mesh, self.params.quadrature_degree, tags)
 
     def define_field(self) -> None:
         """B_h = P1 interpolant of |B(x)| (physics.md 4); its gradient drives the separation."""
@@ -202,20 +199,12 @@ class OnsagerTransportProblem(TransientProblem):
 
     def define_spin_density(self):
         """Delta(x) as a DG0 Function: spin_density, or the value of its cell group."""
-        import dolfinx.fem as fem
-
         p = self.params
-        Q = fem.functionspace(self.mesh, ("DG", 0))
-        density = fem.Function(Q, name="spin_density")
-        density.x.array[:] = p.spin_density
-        for name, value in p.spin_density_regions.items():
-            if name not in self.mesh_data.cell_groups:
-                raise ConfigError("model.spin_density_regions", f"no cell group {name!r} in the mesh "
-                                                                f"(have {sorted(self.mesh_data.cell_groups)})")
-            cells = self.mesh_data.cell_tags.find(self.mesh_data.cell_groups[name])
-            density.x.array[Q.dofmap.list[cells].ravel()] = value
-        density.x.scatter_forward()
-        return density
+        try:
+            return terms.cell_group_function(self.mesh, self.mesh_data, p.spin_density_regions,
+                                             p.spin_density, "spin_density")
+        except KeyError as exc:
+            raise ConfigError("model.spin_density_regions", exc.args[0].split(": ", 1)[1]) from None
 
     def define_initial_condition(self) -> None:
         import dolfinx.fem as fem
@@ -246,7 +235,7 @@ class OnsagerTransportProblem(TransientProblem):
         from fem_spin.analytic import onsager
 
         p = self.params
-        inside = np.abs(self.field_magnitude.x.array - p.resonant_field) <= p.slice_half_width
+        inside = regions.field_slice(self.field_magnitude.x.array, p.resonant_field, p.slice_half_width)
         rho = np.vstack([np.full(inside.size, p.initial_dipolar_order),
                          np.where(inside, p.region_polarization, p.initial_polarization)])
         values = onsager.potentials(rho) if self.entropy_variables else rho
@@ -272,16 +261,7 @@ class OnsagerTransportProblem(TransientProblem):
 
     def transport_tensor(self):
         """f Gamma as a gdim x gdim UFL tensor (Gamma scalar or the leading block of a tensor)."""
-        import dolfinx.fem as fem
-        import ufl
-
-        gdim = self.mesh.geometry.dim
-        Gamma = np.asarray(self.params.transport_coefficient, dtype=float)
-        if Gamma.ndim == 0:
-            tensor = fem.Constant(self.mesh, float(Gamma)) * ufl.Identity(gdim)
-        else:
-            tensor = fem.Constant(self.mesh, Gamma[:gdim, :gdim].copy())
-        return self.speedup_factor() * tensor
+        return self.speedup_factor() * terms.diffusion_tensor(self.mesh, self.params.transport_coefficient)
 
     def speedup_factor(self):
         import dolfinx.fem as fem
@@ -319,7 +299,6 @@ class OnsagerTransportProblem(TransientProblem):
 
     def create_formulation(self) -> None:
         import dolfinx.fem as fem
-        import dolfinx.la
         import ufl
 
         p, mesh = self.params, self.mesh
@@ -327,11 +306,9 @@ class OnsagerTransportProblem(TransientProblem):
         self.time = fem.Constant(mesh, 0.0)
         self.B_d = fem.Constant(mesh, float(p.dipolar_field))
         Delta = self.spin_density
-        v0 = ufl.TestFunction(self.V0)
-        weights = fem.assemble_vector(fem.form(Delta * v0 * self.dx_lumped))
-        weights.scatter_reverse(dolfinx.la.InsertMode.add)
-        self.weights = self.owned_nodal(weights.array).copy()        # w_i = int Delta phi_i
-        self.total_weight = self.global_sum(float(self.weights.sum()))
+        self.weights = terms.lumped_masses(self.V0, Delta, self.dx_lumped)   # w_i = int Delta phi_i
+        self.statistics = observables.LumpedStatistics(self.comm, self.weights)
+        self.total_weight = self.statistics.volume
         volume = self.integrate(fem.form(fem.Constant(mesh, 1.0) * self.dx_lumped))
 
         v = ufl.TestFunction(self.V)
@@ -384,7 +361,7 @@ class OnsagerTransportProblem(TransientProblem):
 
     def mean_polarization(self) -> float:
         """Delta-weighted mean of rho2 (conserved)."""
-        return self.global_sum(float(np.dot(self.weights, self.nodal_state()[1]))) / self.total_weight
+        return self.statistics.mean(self.nodal_state()[1])
 
     def error_quantity(self) -> np.ndarray:
         return self.nodal_state().ravel()
@@ -393,11 +370,9 @@ class OnsagerTransportProblem(TransientProblem):
         rho = self.nodal_state()
         totals = self.totals()
         return {
-            "P_mean": self.global_sum(float(np.dot(self.weights, rho[1]))) / self.total_weight,
-            "P_min": self.global_min(rho[1]),
-            "P_max": self.global_max(rho[1]),
-            "dipolar_mean": self.global_sum(float(np.dot(self.weights, rho[0]))) / self.total_weight,
-            "rho_max": self.global_max(np.hypot(rho[0], rho[1])),
+            **self.statistics.statistics(rho[1], "P"),
+            "dipolar_mean": self.statistics.mean(rho[0]),
+            "rho_max": self.statistics.max(np.hypot(rho[0], rho[1])),
             **totals,
         }
 
@@ -631,24 +606,16 @@ class OnsagerTransportConfig(ModelConfig):
         """rho(x, 0) as a vectorised function of points x (3, n) -> (2, n)."""
         rho1, outside, inside = self.initial_dipolar_order, self.initial_polarization, self.region_polarization
 
+        region = regions.region(self.initial_profile, self.region_center, self.region_radius,
+                                self.region_lower, self.region_upper)
+
         def rho0(x: np.ndarray) -> np.ndarray:
             n = x.shape[1]
             if self.initial_profile == "step":
-                s = x[self.step_axis] - self.step_position
-                if self.step_width > 0:
-                    weight = 0.5 * (1 + np.tanh(s / self.step_width))
-                else:
-                    weight = (s > 0).astype(float) + 0.5 * (s == 0)
+                weight = regions.step_weight(x, self.step_axis, self.step_position, self.step_width)
                 rho2 = outside + (inside - outside) * weight
-            elif self.initial_profile == "ball":
-                c = np.asarray(self.region_center).reshape(3, 1)
-                rho2 = np.where(np.sum((x - c) ** 2, axis=0) <= self.region_radius ** 2, inside, outside)
-            elif self.initial_profile == "box":
-                lo = np.asarray(self.region_lower).reshape(3, 1)
-                hi = np.asarray(self.region_upper).reshape(3, 1)
-                rho2 = np.where(np.all((x >= lo) & (x <= hi), axis=0), inside, outside)
-            else:
-                rho2 = np.full(n, outside)
+            else:   # ball, box; the empty region for uniform (resonant_slice: set on the nodes)
+                rho2 = np.where(region(x), inside, outside)
             return np.vstack([np.full(n, rho1), rho2])
 
         return rho0

@@ -588,7 +588,7 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
             return p.R1
         cell = NuclearDiffusionProblem(cell_config, MPI.COMM_SELF).initialise()
         rate = cell.relaxation_rate.x.array[:len(cell.nodal_mass)]
-        average = float(np.dot(cell.nodal_mass, rate) / cell.volume)
+        average = cell.statistics.mean(rate)
         cell.destroy()
         return average
 
@@ -620,9 +620,9 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
         return ("P_crystal", "P_min", "P_max", "effective_exchange_rate")
 
     def observables(self) -> dict[str, float]:
-        P = np.tanh(self.owned(self.u.x.array))
-        return {"P_crystal": self.mean_polarization(), "P_min": self.global_min(P),
-                "P_max": self.global_max(P), "effective_exchange_rate": self.effective_exchange_rate}
+        stats = self.statistics.statistics(np.tanh(self.owned(self.u.x.array)), "P")
+        return {"P_crystal": stats["P_mean"], "P_min": stats["P_min"], "P_max": stats["P_max"],
+                "effective_exchange_rate": self.effective_exchange_rate}
 
     def analyse(self, series):
         from fem_spin.analysis import buildup_summary

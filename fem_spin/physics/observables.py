@@ -1,0 +1,141 @@
+r"""Observables declared once, reused by every model.
+
+* :class:`LumpedStatistics`: volume mean, min, max and total of a nodal field with the lumped
+  (vertex-rule) masses the models conserve: :math:`\int u\,dV \approx \sum_i m_i u_i`;
+* :class:`RegionMean`: mean of an expression over a region (a nodal indicator and/or cell
+  groups), with its volume;
+* :func:`integrate`: a compiled scalar form summed over the ranks (``scifem.assemble_scalar``);
+* :class:`FacetFlux`: the flux of a vector expression through a facet group;
+* :class:`PointValue` and :func:`axis_probe`: values at a point and along a line
+  (:class:`fem_spin.io.probes.LineProbe`).
+
+Everything here is collective: call it on every rank of the mesh's communicator.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+from mpi4py import MPI
+
+from fem_spin.io.probes import LineProbe
+
+__all__ = ["integrate", "global_sum", "global_min", "global_max", "LumpedStatistics",
+           "RegionMean", "FacetFlux", "PointValue", "LineProbe", "axis_probe"]
+
+
+def integrate(form) -> float:
+    """The value of a scalar form (UFL or compiled once with ``dolfinx.fem.form``), summed over
+    the ranks of its mesh."""
+    import scifem
+
+    return float(scifem.assemble_scalar(form))
+
+
+def global_sum(comm: MPI.Comm, value: float) -> float:
+    return comm.allreduce(value, op=MPI.SUM)
+
+
+def global_min(comm: MPI.Comm, a: np.ndarray) -> float:
+    """min over every rank's entries (+inf for none)."""
+    return comm.allreduce(float(a.min()) if a.size else np.inf, op=MPI.MIN)
+
+
+def global_max(comm: MPI.Comm, a: np.ndarray) -> float:
+    """max over every rank's entries (-inf for none)."""
+    return comm.allreduce(float(a.max()) if a.size else -np.inf, op=MPI.MAX)
+
+
+class LumpedStatistics:
+    """Volume statistics of nodal fields with the owned lumped masses m_i
+    (:func:`fem_spin.physics.terms.lumped_masses`): total sum_i m_i u_i, mean = total/sum m_i,
+    min and max over the nodes. With a density in the masses (m_i = int Delta phi_i) the
+    mean is density weighted."""
+
+    def __init__(self, comm: MPI.Comm, masses: np.ndarray):
+        self.comm = comm
+        self.masses = masses
+        #: sum of the masses over every rank (the volume, or the number of spins)
+        self.volume = global_sum(comm, float(masses.sum()))
+
+    def total(self, values: np.ndarray) -> float:
+        """sum_i m_i u_i over every rank (``values``: owned nodal values)."""
+        return global_sum(self.comm, float(np.dot(self.masses, values)))
+
+    def mean(self, values: np.ndarray) -> float:
+        return self.total(values) / self.volume
+
+    def min(self, values: np.ndarray) -> float:
+        return global_min(self.comm, values)
+
+    def max(self, values: np.ndarray) -> float:
+        return global_max(self.comm, values)
+
+    def statistics(self, values: np.ndarray, name: str = "P") -> dict[str, float]:
+        """{name_mean, name_min, name_max}."""
+        return {f"{name}_mean": self.mean(values), f"{name}_min": self.min(values),
+                f"{name}_max": self.max(values)}
+
+
+class RegionMean:
+    """(1/V_R) int_R u weight dx over the region R given by a nodal ``indicator`` (or None)
+    and the measure ``dx`` (restricted to cell groups as ``dx(tag)`` if wanted); forms
+    compiled once. NaN over an empty region."""
+
+    def __init__(self, integrand, dx, weight=1.0, indicator=None):
+        import dolfinx.fem as fem
+
+        chi = 1.0 if indicator is None else indicator
+        self._integral = fem.form(chi * integrand * weight * dx)
+        self.volume = integrate(fem.form(chi * weight * dx))
+
+    def integral(self) -> float:
+        """int_R u weight dx."""
+        return integrate(self._integral)
+
+    def __call__(self) -> float:
+        return self.integral() / self.volume if self.volume > 0 else math.nan
+
+
+class FacetFlux:
+    """int_{Gamma} flux . n ds over the facets tagged ``tags`` (all exterior facets without):
+    the flow of a vector expression out of the sample through a surface."""
+
+    def __init__(self, flux, ds, tags: Sequence[int] | None = None):
+        import dolfinx.fem as fem
+        import ufl
+
+        n = ufl.FacetNormal(ds.ufl_domain())
+        integrand = ufl.dot(flux, n)
+        if tags is None:
+            form = integrand * ds
+        else:
+            form = sum((integrand * ds(t) for t in tags[1:]), integrand * ds(tags[0]))
+        self._form = fem.form(form)
+
+    def __call__(self) -> float:
+        return integrate(self._form)
+
+
+class PointValue:
+    """The value of a Function at one point (the same on every rank; NaN outside the mesh)."""
+
+    def __init__(self, mesh, point: Sequence[float]):
+        self.probe = LineProbe(mesh, point, point, 1)
+
+    def __call__(self, function) -> float:
+        return float(self.probe.evaluate(function)[0])
+
+
+def axis_probe(mesh, function, axis: int = 0, points: int = 201) -> tuple[LineProbe, Any]:
+    """(LineProbe along ``axis`` through the centre of the mesh's bounding box, function): the
+    ``profile_probe`` of a model (profiles.csv)."""
+    from fem_spin.geometry.base import bounding_box
+
+    lo, hi = bounding_box(mesh)
+    mid = 0.5 * (lo + hi)
+    start, end = mid.copy(), mid.copy()
+    start[axis], end[axis] = lo[axis], hi[axis]
+    return LineProbe(mesh, start, end, points), function
