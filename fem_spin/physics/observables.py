@@ -107,7 +107,7 @@ class FacetFlux:
         import dolfinx.fem as fem
         import ufl
 
-        n = ufl.FacetNormal(ds.ufl_domain())
+        n = ufl.FacetNormal(ds.ufl_domain() or ufl.domain.extract_unique_domain(flux))
         integrand = ufl.dot(flux, n)
         if tags is None:
             form = integrand * ds
@@ -123,7 +123,9 @@ class PointValue:
     """The value of a Function at one point (the same on every rank; NaN outside the mesh)."""
 
     def __init__(self, mesh, point: Sequence[float]):
-        self.probe = LineProbe(mesh, point, point, 1)
+        # two coincident points: Function.eval of a single point returns a flat array, which
+        # LineProbe.evaluate does not expect
+        self.probe = LineProbe(mesh, point, point, 2)
 
     def __call__(self, function) -> float:
         return float(self.probe.evaluate(function)[0])
