@@ -279,14 +279,8 @@ class TimeConfig:
             raise ConfigError("time.dt_min", f"must not exceed time.dt_initial ({self.dt_initial})")
 
 
-#: fewest DOFs at which preconditioner = "auto" takes geometric multigrid (on the DNP cube
-#: it is 1.2x slower than ILU(0) at 27k DOFs, as fast at 119k and faster above:
-#: benchmarks/README.md section 2)
-MULTIGRID_AUTO_DOFS = 100_000
-#: automatic multigrid depth: coarsen until the coarsest mesh has at most this many nodes
-#: (its direct solve then costs little next to a fine-level sweep)
-MULTIGRID_COARSEST_NODES = 200
-# models whose [solver] preconditioner may be "multigrid" declare it
+# The multigrid policy (when "auto" takes it, how deep it goes) lives in
+# fem_spin/solvers/multigrid.py (use_multigrid, AUTO_DOFS, COARSEST_NODES); models whose [solver] preconditioner may be "multigrid" declare it
 # (ModelConfig.supports_multigrid: nuclear_diffusion, and triplet_dnp for its unit cells)
 
 
@@ -308,11 +302,11 @@ class SolverConfig:
         "auto", doc="preconditioner of the nodal-flux nuclear_diffusion solve on a gmsh geometry: "
         "ilu (block Jacobi/ILU(0)), multigrid (geometric multigrid on the same geometry meshed "
         "2, 4, ... times coarser: work per step linear in DOFs), auto (multigrid on the periodic "
-        f"DNP cube from {MULTIGRID_AUTO_DOFS} DOFs, else ilu; ilu whenever petsc_options set "
+        "DNP cube from solvers.multigrid.AUTO_DOFS (1e5) DOFs, else ilu; ilu whenever petsc_options set "
         "ksp_type or any pc_* option). Other models use petsc_options only")
     multigrid_levels: int = param(0, doc="multigrid levels including the mesh itself (0: coarsen "
                                   "until the coarsest level has at most "
-                                  f"{MULTIGRID_COARSEST_NODES} nodes)", check=_multigrid_levels)
+                                  "solvers.multigrid.COARSEST_NODES (200) nodes)", check=_multigrid_levels)
 
 
 #: hard bound of any structured mesh (cells = [...]): a billion cells need about a terabyte

@@ -254,7 +254,9 @@ def test_auto_takes_multigrid_from_the_size_threshold(monkeypatch):
         return used
 
     assert not multigrid()                                    # 1.5k DOFs < 100k
-    monkeypatch.setattr(nd, "MULTIGRID_AUTO_DOFS", 100)
+    import fem_spin.solvers.multigrid as mg
+
+    monkeypatch.setattr(mg, "AUTO_DOFS", 100)
     assert multigrid()
     assert not multigrid(solver={"petsc_options": {"pc_type": "jacobi"}})
     assert not multigrid(solver={"petsc_options": {"sub_pc_factor_levels": 1}})
@@ -277,3 +279,16 @@ def test_cli_reports_a_multigrid_conflict_in_one_line_naming_the_file(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "mg.toml: solver.preconditioner: 'multigrid' conflicts with petsc_options.pc_type" in lines[0]
+
+
+def test_solver_documentation_quotes_the_policy_constants():
+    """config.py cannot import the solvers: its [solver] documentation quotes the numbers of
+    the one multigrid policy, which must stay the same."""
+    import dataclasses
+
+    from fem_spin.config import SolverConfig
+    from fem_spin.solvers.multigrid import AUTO_DOFS, COARSEST_NODES
+
+    docs = {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(SolverConfig)}
+    assert f"AUTO_DOFS ({AUTO_DOFS:.0e})".replace("e+0", "e") in docs["preconditioner"]
+    assert f"COARSEST_NODES ({COARSEST_NODES})" in docs["multigrid_levels"]

@@ -45,7 +45,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from fem_spin.config import (MULTIGRID_AUTO_DOFS, MULTIGRID_COARSEST_NODES, ConfigError, derived,
+from fem_spin.config import (ConfigError, derived,
                              in_range, non_negative, param, polarization, register_model,
                              spd_tensor, warn_if_region_outside)
 from fem_spin.contracts import ModelConfig, ResolveContext
@@ -325,46 +325,23 @@ class NuclearDiffusionProblem(TransientProblem):
             from fem_spin.solvers.multigrid import multigrid_for_space
 
             assembler.attach_multigrid(multigrid_for_space(
-                self.V, self.config.geometry, assembler.slaves, self.config.solver.multigrid_levels,
-                MULTIGRID_COARSEST_NODES))
+                self.V, self.config.geometry, assembler.slaves, self.config.solver.multigrid_levels))
         return assembler
 
     def _use_multigrid(self) -> bool:
-        """[solver] preconditioner: geometric multigrid (solvers/multigrid.py) needs the
-        nodal flux on a tetrahedral mesh of a geometry fem_spin meshes with gmsh (coarse
-        levels are meshed again); ``auto`` takes it on geometries measured to gain
-        (``multigrid_auto``: the periodic DNP cube) from MULTIGRID_AUTO_DOFS, unless
-        petsc_options tune the linear solver."""
-        import dolfinx.mesh
+        """[solver] preconditioner, decided by the one multigrid policy
+        (:func:`fem_spin.solvers.multigrid.use_multigrid`); the model only says why its
+        discretisation cannot use multigrid (the quadrature flux)."""
+        from fem_spin.solvers.multigrid import use_multigrid
 
-        s = self.config.solver
-        if s.preconditioner == "ilu":
-            return False
-        geometry = self.config.geometry
-        chosen = [k for k in s.petsc_options if k == "ksp_type" or k.startswith(("pc_", "sub_pc_"))]
+        reason = None
         if not self.nodal_flux:
             p = self.params
-            why = (f"flux = '{p.flux}'" if p.flux != "nodal" else
-                   f"speedup = '{p.speedup}' uses the quadrature flux" if p.speedup == "local" else
-                   "Dirichlet conditions use the quadrature flux")
-        elif self.mesh.topology.cell_type != dolfinx.mesh.CellType.tetrahedron:
-            why = f"the mesh has {self.mesh.topology.cell_type.name} cells, not tetrahedra"
-        elif not geometry.gmsh_built:
-            why = (f"geometry type '{type(geometry).__name__}' has no gmsh builder to mesh coarser "
-                   "levels (a mesh read from a file cannot be meshed again)")
-        else:
-            why = None
-        if s.preconditioner == "auto":
-            return (why is None and not chosen and geometry.multigrid_auto
-                    and self.V.dofmap.index_map.size_global >= MULTIGRID_AUTO_DOFS)
-        conflicts = [k for k in chosen if k in ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")]
-        if conflicts:
-            raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
-                              f"{conflicts[0]} (choose one of them)")
-        if why is not None:
-            raise ConfigError("solver.preconditioner", "'multigrid' needs the nodal flux (speedup "
-                              f"none/global) on tetrahedra of a gmsh geometry: {why}")
-        return True
+            reason = (f"flux = '{p.flux}'" if p.flux != "nodal" else
+                      f"speedup = '{p.speedup}' uses the quadrature flux" if p.speedup == "local" else
+                      "Dirichlet conditions use the quadrature flux")
+        return use_multigrid(self.config.solver, self.config.geometry, self.mesh,
+                             self.V.dofmap.index_map.size_global, reason)
 
     # ------------------------------------------------------------------ stepping
     def solve_step(self) -> NewtonResult:

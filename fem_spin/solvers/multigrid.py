@@ -35,8 +35,55 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-__all__ = ["coarse_tetrahedra", "coarse_hierarchy", "periodic_masters", "p1_interpolation",
-           "GeometricMultigrid", "multigrid_for_space"]
+__all__ = ["AUTO_DOFS", "COARSEST_NODES", "use_multigrid", "coarse_tetrahedra", "coarse_hierarchy",
+           "periodic_masters", "p1_interpolation", "GeometricMultigrid", "multigrid_for_space"]
+
+#: fewest DOFs at which preconditioner = "auto" takes geometric multigrid (on the DNP cube
+#: it is 1.2x slower than ILU(0) at 27k DOFs, as fast at 119k and faster above:
+#: benchmarks/README.md section 2)
+AUTO_DOFS = 100_000
+#: automatic multigrid depth: coarsen until the coarsest mesh has at most this many nodes
+#: (its direct solve then costs little next to a fine-level sweep)
+COARSEST_NODES = 200
+
+
+def use_multigrid(solver, geometry, mesh, dofs: int, model_reason: str | None = None) -> bool:
+    """The multigrid policy, in one place: whether the nodal-flux solve of a problem on ``mesh``
+    (``dofs`` global DOFs) of ``geometry`` is preconditioned by geometric multigrid, as
+    [solver] ``preconditioner`` asks. ``model_reason`` says why the model's discretisation
+    cannot use it (None: it can).
+
+    Multigrid needs the nodal flux on a tetrahedral mesh of a geometry fem_spin meshes with
+    gmsh (coarse levels are meshed again). ``ilu``: never. ``auto``: on geometries measured
+    to gain (``multigrid_auto``: the periodic DNP cube) from :data:`AUTO_DOFS` DOFs, unless
+    petsc_options tune the linear solver. ``multigrid``: always, or a ConfigError naming
+    what prevents it."""
+    import dolfinx.mesh
+
+    from fem_spin.config import ConfigError
+
+    if solver.preconditioner == "ilu":
+        return False
+    chosen = [k for k in solver.petsc_options if k == "ksp_type" or k.startswith(("pc_", "sub_pc_"))]
+    if model_reason is not None:
+        why = model_reason
+    elif mesh.topology.cell_type != dolfinx.mesh.CellType.tetrahedron:
+        why = f"the mesh has {mesh.topology.cell_type.name} cells, not tetrahedra"
+    elif not geometry.gmsh_built:
+        why = (f"geometry type '{type(geometry).__name__}' has no gmsh builder to mesh coarser "
+               "levels (a mesh read from a file cannot be meshed again)")
+    else:
+        why = None
+    if solver.preconditioner == "auto":
+        return why is None and not chosen and geometry.multigrid_auto and dofs >= AUTO_DOFS
+    conflicts = [k for k in chosen if k in ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")]
+    if conflicts:
+        raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
+                          f"{conflicts[0]} (choose one of them)")
+    if why is not None:
+        raise ConfigError("solver.preconditioner", "'multigrid' needs the nodal flux (speedup "
+                          f"none/global) on tetrahedra of a gmsh geometry: {why}")
+    return True
 
 
 def coarse_tetrahedra(build, params, size_factor: float, unit: float | None = None
@@ -67,12 +114,14 @@ def coarse_tetrahedra(build, params, size_factor: float, unit: float | None = No
     return x, renumber[tets]
 
 
-def coarse_hierarchy(build, params, levels: int = 0, coarsest_nodes: int = 200,
+def coarse_hierarchy(build, params, levels: int = 0, coarsest_nodes: int | None = None,
                      max_levels: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
     """Coarse meshes of a gmsh geometry for a ``levels``-level hierarchy (the fine mesh is
     the last level and not included), coarsest first. ``levels`` = 0: coarsen by 2 until
     the mesh has at most ``coarsest_nodes`` nodes or stops shrinking (a size limit of the
-    geometry itself, e.g. its smallest feature). Serial: call on one rank."""
+    geometry itself, e.g. its smallest feature; default :data:`COARSEST_NODES`). Serial:
+    call on one rank."""
+    coarsest_nodes = COARSEST_NODES if coarsest_nodes is None else coarsest_nodes
     meshes: list[tuple[np.ndarray, np.ndarray]] = []
     wanted = (levels - 1) if levels else max_levels - 1
     for k in range(1, wanted + 1):
@@ -360,7 +409,7 @@ class GeometricMultigrid:
 
 
 def multigrid_for_space(V, geometry, slaves=(), levels: int = 0,
-                        coarsest_nodes: int = 200) -> GeometricMultigrid:
+                        coarsest_nodes: int | None = None) -> GeometricMultigrid:
     """The hierarchy for P1 space V on the mesh of ``geometry`` (which must have a gmsh
     ``builder()``), with ``slaves`` the owned periodic slave dofs (local indices)."""
     comm = V.mesh.comm
@@ -372,7 +421,7 @@ def multigrid_for_space(V, geometry, slaves=(), levels: int = 0,
     error = comm.bcast(coarse if isinstance(coarse, str) else None, root=0)
     if error is not None:
         raise RuntimeError(f"multigrid: the coarse meshes failed: {error}")
-    periodic = getattr(geometry, "periodic_box", lambda: None)()
+    periodic = geometry.periodic_box()
     points = V.tabulate_dof_coordinates()[:n_owned]
     return GeometricMultigrid(comm, points, np.asarray(slaves, dtype=np.int64),
                               (n_owned, index_map.size_global), coarse, periodic)
