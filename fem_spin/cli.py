@@ -8,6 +8,7 @@ shows it). Under ``mpirun`` only rank 0 prints.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from importlib import resources
@@ -107,6 +108,16 @@ def cmd_mesh(args) -> int:
         exc.file = "command line"
         raise
     out = Path(args.output or f"meshes/{args.geometry}.msh")
+    if out.suffix not in (".msh", ".xdmf"):
+        raise ConfigError("--output", f"must end in .msh or .xdmf (got {out.name})",
+                          file="command line")
+    written = [out, out.with_suffix(".h5"), out.with_suffix(".groups.json")] \
+        if out.suffix == ".xdmf" else [out]
+    existing = [p for p in written if p.exists() or p.is_symlink()]
+    if existing and not args.overwrite:
+        raise ConfigError("--output", f"{existing[0]} exists; choose another name or pass "
+                          f"--overwrite", file="command line")
+    _check_mesh_resources(geo, args.force)
     if out.suffix == ".xdmf":
         # gmsh on rank 0, partitioned by dolfinx, written in parallel: read back by any
         # number of ranks without a rank holding the whole mesh
@@ -122,6 +133,22 @@ def cmd_mesh(args) -> int:
     return 0
 
 
+def _check_mesh_resources(geometry, force: bool) -> None:
+    """The memory gmsh would need for the mesh, refused above half the machine's memory (as
+    ``fem-spin run`` refuses it) unless ``--force``."""
+    from fem_spin.config import ConfigError
+    from fem_spin.limits import BASE_BYTES, BYTES_PER_CELL, default_max_memory, estimate_mesh
+
+    mesh = estimate_mesh(geometry)
+    if mesh is None or force:
+        return
+    memory, limit = BASE_BYTES + BYTES_PER_CELL * mesh.cells, default_max_memory()
+    if memory > limit:
+        raise ConfigError(mesh.key, f"the mesh would have about {mesh.cells:.2g} cells (about "
+                          f"{memory:.2g} bytes of memory for gmsh; limit {limit:.2g} bytes = half "
+                          f"the machine's memory); coarsen it or pass --force", file="command line")
+
+
 def cmd_run(args) -> int:
     import dataclasses
 
@@ -132,9 +159,16 @@ def cmd_run(args) -> int:
         problem = run_name_problem(args.name)
         if problem:
             raise ConfigError("--name", problem, file="command line")
-    for option, value in (("--max-dofs", args.max_dofs), ("--max-memory", args.max_memory)):
-        if value is not None and not value > 0:
-            raise ConfigError(option, f"must be > 0 (got {value:g})", file="command line")
+    if args.max_dofs is not None and not args.max_dofs > 0:
+        raise ConfigError("--max-dofs", f"must be > 0 (got {args.max_dofs:g})", file="command line")
+    max_memory = None
+    if args.max_memory is not None:
+        from fem_spin.config import parse_bytes
+
+        try:
+            max_memory = parse_bytes(args.max_memory)
+        except ValueError as exc:
+            raise ConfigError("--max-memory", str(exc), file="command line") from None
     path = Path(args.config) if args.config else default_config_path()
     config = load_config(path)
     if args.name:
@@ -143,7 +177,7 @@ def cmd_run(args) -> int:
         if _rank() == 0:
             print(f"fem-spin: warning: {warning}", file=sys.stderr, flush=True)
     run(config, overwrite=args.overwrite, output_dir=args.output_dir, quiet=args.quiet,
-        force=args.force, max_dofs=args.max_dofs, max_memory=args.max_memory)
+        force=args.force, max_dofs=args.max_dofs, max_memory=max_memory)
     return 0
 
 
@@ -155,7 +189,7 @@ def cmd_resume(args) -> int:
         raise ConfigError("--t-end", f"must be a finite time > 0 in s (got {args.t_end:g})",
                           file="command line")
     resume(args.run_dir, quiet=args.quiet, t_end=args.t_end,
-           allow_config_change=args.allow_config_change)
+           allow_config_change=args.allow_config_change, force=args.force)
     return 0
 
 
@@ -276,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="geometry parameter (TOML value), repeatable: -p size=[1e-7,1e-7,1e-7]")
     s.add_argument("-o", "--output", help="output .msh (default meshes/<geometry>.msh), or .xdmf "
                    "(written in parallel under mpirun, with NAME.groups.json)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    s.add_argument("--force", action="store_true", help="mesh even if the memory estimate "
+                   "exceeds half the machine's memory")
     s.set_defaults(func=cmd_mesh)
 
     s = sub.add_parser("run", help="run a simulation described by a TOML file")
@@ -287,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "until the new run has been set up)")
     s.add_argument("--max-dofs", type=float, metavar="N", help="refuse runs estimated above N "
                    "degrees of freedom (overrides [limits] max_dofs)")
-    s.add_argument("--max-memory", type=float, metavar="BYTES", help="refuse runs estimated to "
-                   "need more memory (overrides [limits] max_memory; default: half the machine's)")
+    s.add_argument("--max-memory", metavar="SIZE", help="refuse runs estimated to need more "
+                   "memory: bytes or e.g. '8 GB' (overrides [limits] max_memory; default: half "
+                   "the machine's)")
     s.add_argument("--force", action="store_true", help="run even if the resource estimate "
                    "exceeds a limit")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -301,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "completed run, from its final checkpoint)")
     s.add_argument("--allow-config-change", action="store_true", help="resume although "
                    "config.toml was edited since the run started (recorded in summary.json)")
+    s.add_argument("--force", action="store_true", help="extend even if the resource estimate "
+                   "exceeds a limit")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_resume)
 
@@ -368,13 +408,25 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         if isinstance(exc, OutputFailed):
             _error(f"{exc}; the files written before are closed and readable")
+            from fem_spin.io.fields import _UNCLOSED
+
+            if _UNCLOSED:
+                # leave without the interpreter's clean-up: a parallel writer that could not
+                # close on a full disk would abort the process from its destructor
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(EXIT_FAILED)
             return EXIT_FAILED
+        run_dir = getattr(exc, "run_dir", None) or "RUN_DIR"
         if isinstance(exc, Paused):
-            _error(f"{exc}; continue with: fem-spin resume RUN_DIR")
+            _error(f"{exc}; continue with: fem-spin resume {run_dir}")
             return EXIT_PAUSED
         if isinstance(exc, Interrupted):
-            _error(f"{exc}; files written so far are closed and readable, the checkpoint "
-                   f"resumes the run: fem-spin resume RUN_DIR")
+            if "while drawing the pictures" in str(exc):
+                _error(str(exc))
+            else:
+                _error(f"{exc}; files written so far are closed and readable, the checkpoint "
+                       f"resumes the run: fem-spin resume {run_dir}")
             return EXIT_INTERRUPTED
         if isinstance(exc, SimulationFailed):
             _error(f"simulation failed: {exc}; the last good state is in the run's checkpoint")

@@ -471,13 +471,23 @@ class RunConfig:
 
 
 # --------------------------------------------------------------------------- parsing
+#: longest run name: the staged directory adds 24 bytes, file names end at 255
+MAX_RUN_NAME_BYTES = 200
+
+
 def run_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a run directory, or None. One rule for the TOML ``name`` and
     ``fem-spin run --name``: a single plain path component, so that a run never writes (or,
-    with --overwrite, replaces) anything outside its output directory."""
-    if (not name or any(c in name for c in "/\\") or name.startswith(".")
-            or not name.isprintable() or len(name.encode("utf-8", "replace")) > 255):
+    with --overwrite, replaces) anything outside its output directory; at most
+    :data:`MAX_RUN_NAME_BYTES` (the staged sibling ``.NAME.fem_spin-new-XXXXXXXX`` must fit
+    the file system's 255 bytes), without surrounding blanks."""
+    if not name or any(c in name for c in "/\\") or name.startswith(".") or not name.isprintable():
         return f"must be a plain directory name, not a path (got {_show(name)})"
+    if name != name.strip():
+        return f"must not begin or end with blanks (got {_show(name)})"
+    if len(name.encode("utf-8", "replace")) > MAX_RUN_NAME_BYTES:
+        return (f"is {len(name.encode('utf-8', 'replace'))} bytes long; at most "
+                f"{MAX_RUN_NAME_BYTES} bytes")
     return None
 
 

@@ -35,7 +35,7 @@ from mpi4py import MPI
 from fem_spin.solvers import SimulationFailed, TimeStepper
 
 __all__ = ["Run", "Output", "Engine", "Interrupted", "SetupInterrupted", "Paused", "OutputFailed",
-           "stop_on_signals", "armed", "output_times", "snapshot_times"]
+           "stop_on_signals", "stop_requested", "armed", "output_times", "snapshot_times"]
 
 
 class Interrupted(RuntimeError):
@@ -82,7 +82,7 @@ class _StopRequest:
     step is being computed (``armed``): while files are closed and summary.json written,
     further signals are only counted, so a scheduler's repeated SIGTERM never cuts them.
 
-    SIGUSR2 is a stop request relayed by ``fem-spin-mpirun`` (mpi_launcher.py: mpirun's own
+    SIGUSR1/SIGUSR2 are SIGINT/SIGTERM relayed by ``fem-spin-mpirun`` (mpi_launcher.py: mpirun's own
     SIGTERM handling kills the ranks after 250 ms); it never escalates, and neither does a
     signal within :attr:`GRACE_S` of the first (a scheduler that signals mpirun and every rank
     delivers the same request twice)."""
@@ -99,9 +99,9 @@ class _StopRequest:
 
     def handler(self, signum, frame):
         name = signal.Signals(signum).name
-        relayed = signum == getattr(signal, "SIGUSR2", None)
+        relayed = signum in RELAYED
         if relayed:
-            name = "SIGTERM (relayed by fem-spin-mpirun)"
+            name = f"{RELAYED[signum]} (relayed by fem-spin-mpirun)"
         if self.immediate:
             self.immediate = False
             message = f"stopped by {name} while setting the run up; nothing was written"
@@ -111,8 +111,8 @@ class _StopRequest:
                 # Nothing but the staged directory exists yet, so remove it and leave at once.
                 if self.on_setup_stop is not None:
                     self.on_setup_stop()
-                if MPI.COMM_WORLD.rank == 0:
-                    print(f"fem-spin: error: {message}", file=sys.stderr, flush=True)
+                # (from the rank the signal reached: it may be the only one)
+                print(f"fem-spin: error: {message}", file=sys.stderr, flush=True)
                 os._exit(130)
             raise SetupInterrupted(message)
         if self.signal_name is None:
@@ -124,6 +124,8 @@ class _StopRequest:
 
 
 _ACTIVE_REQUEST: list[_StopRequest] = []
+#: the signals fem-spin-mpirun relays a stop as (mpi_launcher.py): what each stands for
+RELAYED = {signal.SIGUSR1: "SIGINT", signal.SIGUSR2: "SIGTERM"}
 
 
 @contextlib.contextmanager
@@ -135,7 +137,7 @@ def stop_on_signals():
         return
     request = _StopRequest()
     previous = {}
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+    for sig in (signal.SIGTERM, signal.SIGINT, *RELAYED):
         try:
             previous[sig] = signal.signal(sig, request.handler)
         except ValueError:  # not the main thread
@@ -146,11 +148,17 @@ def stop_on_signals():
     finally:
         _ACTIVE_REQUEST.pop()
         for sig, h in previous.items():
-            if sig == signal.SIGUSR2 and h in (signal.SIG_DFL, None):
+            if sig in RELAYED and h in (signal.SIG_DFL, None):
                 # a relayed stop can arrive late (fem-spin-mpirun relays every signal it
                 # gets): its default action would kill a process that is exiting cleanly
                 h = signal.SIG_IGN
             signal.signal(sig, h)
+
+
+def stop_requested() -> str | None:
+    """The signal that asked this command to stop, if any (for work between steps, such as
+    drawing the pictures, that checks it itself)."""
+    return _ACTIVE_REQUEST[-1].signal_name if _ACTIVE_REQUEST else None
 
 
 @contextlib.contextmanager
@@ -184,6 +192,8 @@ class Run:
     wall_start: float = dataclasses.field(default_factory=time.perf_counter)
     #: the observables of the last accepted step, computed once per step for all outputs
     observed: dict = dataclasses.field(default_factory=dict)
+    #: times of the field snapshots written so far, over every segment of a resumed run
+    snapshot_times: list[float] = dataclasses.field(default_factory=list)
     #: probe-line profiles so far: time -> values (checkpointed with the state)
     profiles: dict = dataclasses.field(default_factory=dict)
     #: the exception that stops the run, once there is one
@@ -248,6 +258,8 @@ class Engine:
                 except Exception as exc:  # noqa: BLE001 - re-raised below
                     first = first or exc
         if first is not None and run.failure is None:
+            if isinstance(first, OSError):
+                raise OutputFailed(_write_failure(first)) from first
             raise first
 
     # ------------------------------------------------------------------ transient
@@ -258,6 +270,7 @@ class Engine:
         run.totals = dict(state["totals"]) if state else {"newton": 0, "linear": 0, "rejected": 0}
         run.totals.setdefault("above_tolerance", 0)
         run.wall_before = state["wall_time_s"] if state else 0.0
+        run.snapshot_times = list(state.get("snapshot_times", [])) if state else []
         stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times)
         if state:
             stepper.restore(state["t"], state["step"], state["dt"], state["history"])
@@ -323,7 +336,7 @@ class Engine:
                                rejected_steps=run.totals["rejected"],
                                steps_above_tolerance=run.totals["above_tolerance"],
                                wall_time_s=run.wall_time, final=problem.observables(),
-                               snapshot_times=[0.0, *run.times])
+                               snapshot_times=run.snapshot_times or [0.0, *run.times])
             self._finish(run)
         return run.summary
 

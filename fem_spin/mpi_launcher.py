@@ -8,7 +8,7 @@ message is lost. SIGUSR1/SIGUSR2, however, it forwards to every rank. So this la
 ``mpirun`` with SIGTERM and SIGINT blocked (the mask survives exec, so PRRTE's handlers never
 fire; it unblocks all signals in the ranks) and passes each SIGTERM, SIGINT or SIGHUP it
 receives to ``mpirun`` as SIGUSR2, which fem-spin treats as a stop request
-(simulation._StopRequest). The third signal is passed as SIGHUP: mpirun's own abort, for a
+(engine._StopRequest; SIGINT goes as SIGUSR1, so the ranks can tell which). The third signal is passed as SIGHUP: mpirun's own abort, for a
 user who really wants the job gone now. The exit code is mpirun's.
 
 Without a display, ``--xvfb`` starts an X server for off-screen pictures (as ``xvfb-run``
@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         received += 1
         if child is None:
             return
+        relayed = signal.SIGUSR1 if signum == signal.SIGINT else RELAYED_STOP_SIGNAL
         try:
-            child.send_signal(signal.SIGHUP if received >= 3 else RELAYED_STOP_SIGNAL)
+            child.send_signal(signal.SIGHUP if received >= 3 else relayed)
         except ProcessLookupError:
             pass
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ from fem_spin.engine import (Engine, Interrupted, OutputFailed, Paused, Run, Set
 from fem_spin.io import RunDirectory, rank0_print
 from fem_spin.io import outputs as out
 from fem_spin.io.outputs import MemorySeries, write_json_atomic
-from fem_spin.solvers import TimeStepper
+from fem_spin.solvers import SimulationFailed, TimeStepper
 
 __all__ = ["run", "resume", "run_single", "run_steady", "snapshot_times", "output_times", "sample",
            "Interrupted", "SetupInterrupted", "Paused", "OutputFailed"]
@@ -197,22 +198,25 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     directory beside the final one (io/rundir.py): a configuration that fails there leaves no
     trace, and with ``overwrite`` the previous results stay untouched. Only a fem_spin run
     directory is ever replaced, and never one a running process holds."""
-    import sys
     import tomllib
 
     from fem_spin.io.rundir import config_digest
 
     _check_resources(config, force, max_dofs, max_memory)
+    source = Path(config.source)
+    base_dir = source.resolve().parent if source.is_file() else Path.cwd()
     rundir = RunDirectory(output_dir or config.output.directory, config.name, comm, overwrite)
     rundir.check()
     text = dump_toml(config.raw)
     written = tomllib.loads(text)
     variants = config.variants()
     with stop_on_signals() as request:
-        request.immediate, request.on_setup_stop = True, rundir.abort
+        request.immediate = True
+        request.on_setup_stop = lambda: rundir.abort(any_rank=True)
         try:
+            # base_dir: relative paths of the run file (a mesh file) resolve from there on resume
             rundir.stage({"config.toml": text}, config_sha256=config_digest(written), config=written,
-                         command=" ".join(sys.argv))
+                         command=" ".join(sys.argv), base_dir=str(base_dir))
             first = type(variants[0][1].model).problem_class(variants[0][1], comm).initialise()
             request.immediate = False
         except BaseException:
@@ -225,11 +229,26 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
                 rank0_print(f"fem-spin: running '{config.name}' ({len(variants)} run(s)) -> "
                             f"{rundir.path}", comm=comm)
             _run_variants(config, rundir.path, variants, comm, quiet, request, first_problem=first)
+        except (Interrupted, Paused, SimulationFailed, OutputFailed) as exc:
+            exc.run_dir = rundir.path   # the command line names it in its one line
+            raise
         finally:
+            _record_inventory(rundir.path, comm)
             rundir.release()
     if not quiet:
         rank0_print(f"fem-spin: results in {rundir.path}", comm=comm)
     return rundir.path
+
+
+def _record_inventory(path: Path, comm: MPI.Comm) -> None:
+    """The files of the run directory, in its marker: what a later --overwrite may delete."""
+    from fem_spin.io.rundir import inventory, update_marker
+
+    if comm.rank == 0:
+        try:
+            update_marker(path, files=inventory(path))
+        except OSError:
+            pass   # a full disk: the marker keeps its previous inventory (or none)
 
 
 def _resume_plan(config: RunConfig, path: Path, variants, comm) -> dict[str, str]:
@@ -256,6 +275,10 @@ def _resume_plan(config: RunConfig, path: Path, variants, comm) -> dict[str, str
                 plan[label] = "resume"
             elif ckpt.has_checkpoint(directory) or (directory / ckpt.CHECKPOINT_DIR).exists():
                 plan[label] = "resume"
+                if not (directory / "timeseries.csv").exists():
+                    print(f"fem-spin: warning: {directory / 'timeseries.csv'} is missing: the "
+                          f"time series starts again at the checkpoint's step", file=sys.stderr,
+                          flush=True)
                 try:
                     ckpt.verify_checkpoint(directory)
                 except ckpt.CheckpointError as exc:
@@ -282,27 +305,34 @@ def _resume_plan(config: RunConfig, path: Path, variants, comm) -> dict[str, str
 
 
 def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = False, *,
-           t_end: float | None = None, allow_config_change: bool = False) -> Path:
+           t_end: float | None = None, allow_config_change: bool = False,
+           force: bool = False) -> Path:
     """Continue a stopped run (SIGTERM, a failure, time.max_steps) from its checkpoints, on
     any number of ranks. Variants of a sweep that completed are kept, stopped ones resume
     from their verified checkpoint, ones that never started run from t = 0.
 
-    config.toml must be the one the run started with (compared with the digest in the run
-    directory's marker): an edited one is refused unless ``allow_config_change``, which is
-    recorded in summary.json and the marker. ``t_end`` extends a run (also a completed one,
-    from its final checkpoint)."""
+    Only a directory fem_spin made is resumed (its marker). config.toml must be the one the
+    run started with (compared with the digest in the marker): an edited one is refused
+    unless ``allow_config_change``, which is recorded in summary.json and the marker; the
+    geometry can never change (the mesh comes from the checkpoint). ``t_end`` extends a run
+    (also a completed one, from its final checkpoint), within the resource limits unless
+    ``force``."""
     import tomllib
 
-    from fem_spin.io.rundir import (MARKER, changed_keys, config_digest, locked, read_marker,
-                                    write_marker)
+    from fem_spin.io.rundir import (MARKER, RunDirectoryExists, changed_keys, config_digest,
+                                    locked, read_marker, update_marker)
 
     path = Path(run_dir)
     config_file = path / "config.toml"
-    found = comm.bcast((path.is_dir(), config_file.is_file(), path.exists()) if comm.rank == 0
-                       else None, root=0)
+    found = comm.bcast((path.is_dir(), config_file.is_file(), path.exists(),
+                        read_marker(path) if path.is_dir() else None)
+                       if comm.rank == 0 else None, root=0)
     if not found[0]:
         raise FileNotFoundError(f"{path}: not a directory" if found[2] else
                                 f"{path}: no such run directory")
+    if found[3] is None:
+        raise RunDirectoryExists(f"{path}: not a fem_spin run directory (no valid {MARKER}); "
+                                 f"fem-spin resume continues only runs it made")
     if not found[1]:
         raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
     with stop_on_signals() as request, locked(path, comm):
@@ -313,7 +343,7 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
         except ValueError as exc:
             raise ConfigError("", f"not valid TOML: {exc}", file=str(config_file)) from None
         changes = []
-        if marker and "config_sha256" in marker and config_digest(raw) != marker["config_sha256"]:
+        if "config_sha256" in marker and config_digest(raw) != marker["config_sha256"]:
             keys = changed_keys(marker.get("config", {}), raw) or ["(unknown keys)"]
             if not allow_config_change:
                 raise ConfigError("", f"edited since the run started (changed: {', '.join(keys)}); "
@@ -321,6 +351,11 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
                                   f"--allow-config-change to resume with the edit (recorded in "
                                   f"summary.json); to run longer use --t-end T",
                                   file=str(config_file))
+            mesh_keys = [k for k in keys if k.startswith(("geometry.", "geometry"))]
+            if mesh_keys:
+                raise ConfigError("", f"edited geometry ({', '.join(mesh_keys)}): a resumed run "
+                                  f"keeps the mesh of its checkpoint, so the geometry cannot "
+                                  f"change; start a new run instead", file=str(config_file))
             changes.append({"keys": keys, "how": "--allow-config-change"})
         if t_end is not None:
             section = raw.get("time")
@@ -333,30 +368,34 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
             changes.append({"keys": ["time.t_end"], "from": section["t_end"], "to": t_end,
                             "how": "--t-end"})
             section["t_end"] = t_end
-        config = parse_config(raw, source=str(config_file), base_dir=path)
+        base_dir = Path(marker.get("base_dir") or path)
+        config = parse_config(raw, source=str(config_file), base_dir=base_dir)
+        if changes:
+            _check_resources(config, force, None, None)
         variants = config.variants()
         plan = _resume_plan(config, path, variants, comm)
         if changes and comm.rank == 0:
             # the checkpoints are verified: now the run directory takes the new configuration
             new_text = dump_toml(raw)
-            info = {k: v for k, v in (marker or {}).items()
-                    if k not in ("fem_spin", "created", "config_sha256", "config")}
-            info["changes"] = [*info.get("changes", []), *changes]
             tmp = path / ".config.toml.tmp"
             tmp.write_text(new_text)
             tmp.replace(config_file)
-            write_marker(path, config_sha256=config_digest(tomllib.loads(new_text)),
-                         config=tomllib.loads(new_text), **info)
-        elif not marker and comm.rank == 0:
-            write_marker(path, name=config.name, config_sha256=config_digest(raw), config=raw,
-                         note=f"{MARKER} added by fem-spin resume")
+            update_marker(path, config_sha256=config_digest(tomllib.loads(new_text)),
+                          config=tomllib.loads(new_text),
+                          changes=[*marker.get("changes", []), *changes])
         comm.barrier()
         if not quiet:
             todo = sum(v != "done" for v in plan.values())
-            rank0_print(f"fem-spin: resuming '{config.name}' ({todo} of {len(variants)} run(s) to "
-                        f"finish) in {path}", comm=comm)
-        _run_variants(config, path, variants, comm, quiet, request, resume_from=plan,
-                      config_changes=changes or None)
+            rank0_print(f"fem-spin: resuming {path} ({todo} of {len(variants)} run(s) to "
+                        f"finish)", comm=comm)
+        try:
+            _run_variants(config, path, variants, comm, quiet, request, resume_from=plan,
+                          config_changes=changes or None)
+        except (Interrupted, Paused, SimulationFailed, OutputFailed) as exc:
+            exc.run_dir = path
+            raise
+        finally:
+            _record_inventory(path, comm)
     if not quiet:
         rank0_print(f"fem-spin: results in {path}", comm=comm)
     return path

@@ -275,7 +275,7 @@ def test_same_inputs_give_identical_outputs(tmp_path):
 def test_resume_rejects_a_directory_without_a_run(tmp_path):
     res = run_cli("resume", str(tmp_path))
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1 and "config.toml" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "not a fem_spin run directory" in res.stderr
 
 
 @serial_only()

@@ -112,7 +112,24 @@ def cases() -> dict[str, Case]:
                                         usage=True)
     C["resume missing directory"] = Case(("resume", "{W}/nowhere"), 2, ("nowhere",))
     C["resume a file"] = Case(("resume", "{W}/sibling.txt"), 2, ("sibling.txt",))
-    C["resume without config.toml"] = Case(("resume", "{W}"), 2, ("config.toml",))
+    C["resume a directory fem_spin did not make"] = Case(("resume", "{W}"), 2,
+                                                         ("not a fem_spin run directory",))
+    C["resume without config.toml"] = Case(("resume", "{W}/prev"), 2, ("config.toml",),
+                                           files=(("prev/config.toml", "DELETE"),))
+    C["malformed manifest"] = Case(("resume", "{W}/prev", "--t-end", "9"), 2, ("manifest.json",),
+                                   files=(("prev/checkpoint/manifest.json",
+                                           '{"files": {"state.json": 5}}'),))
+    C["overwrite a run holding the user's notebook"] = Case(
+        ("run", "{W}/run.toml", "--output-dir", "{W}", "--name", "prev", "--overwrite", "-q"), 2,
+        ("did not write", "analysis.ipynb"), files=(("run.toml", _seed("nd_box")),
+                                                    ("prev/analysis.ipynb", "{}")))
+    C["--name of 240 bytes"] = _run(_seed("nd_box"), "--name", "a" * 240, words=("--name", "bytes"))
+    C["--max-memory unit unknown"] = _run(_seed("nd_box"), "--max-memory", "8 parsecs",
+                                          words=("--max-memory",))
+    C["mesh output of unknown kind"] = Case(("mesh", "box", "-p", "size=[1e-7,1e-7,1e-7]", "-p",
+                                             "mesh_size=5e-8", "-o", "{W}/m.txt"), 2, ("--output",))
+    C["mesh that would not fit in memory"] = Case(("mesh", "box", "-p", "size=[1,1,1]", "-p",
+                                                   "mesh_size=1e-9"), 2, ("geometry.mesh_size",))
     C["resume --t-end negative"] = Case(("resume", "{W}/prev", "--t-end", "-1"), 2, ("--t-end",))
     C["resume --t-end not longer"] = Case(("resume", "{W}/prev", "--t-end", "1"), 2,
                                           ("--t-end", "must exceed"))
@@ -278,6 +295,8 @@ def _write(work: Path, name: str, content) -> None:
         path.write_text(text)
     elif isinstance(content, bytes):
         path.write_bytes(content)
+    elif content == "DELETE":
+        path.unlink()
     elif content.startswith("EDIT:"):
         old, new = content[5:].split("=>")
         path.write_text(path.read_text().replace(old, new))

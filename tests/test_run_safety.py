@@ -119,9 +119,10 @@ def test_overwrite_keeps_the_old_results_when_the_new_setup_fails(tmp_path, caps
 def test_overwrite_replaces_a_finished_run(tmp_path, capsys):
     cfg = write_config(tmp_path / "run.toml", name="r")
     assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "-q")[0] == 0
-    (tmp_path / "r" / "stale.txt").write_text("left by the old run\n")
+    # a field file of a resumed segment written after the run recorded its inventory (killed)
+    (tmp_path / "r" / "fields_r9.pvd").write_text("<VTKFile/>\n")
     assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--overwrite", "-q")[0] == 0
-    assert not (tmp_path / "r" / "stale.txt").exists()
+    assert not (tmp_path / "r" / "fields_r9.pvd").exists()
     assert (tmp_path / "r" / MARKER).is_file() and not (tmp_path / "r" / LOCK).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "run.toml"]
 
@@ -153,18 +154,39 @@ def test_unwritable_output_directory_is_one_line(tmp_path, capsys):
 def test_a_live_lock_is_respected_and_a_stale_one_taken_over(tmp_path):
     run_dir = tmp_path / "r"
     run_dir.mkdir()
-    (run_dir / LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                            "started": "now"}))
+    holder = RunLock(run_dir)
+    holder.acquire()
     with pytest.raises(RunDirectoryLocked, match=f"pid {os.getpid()}"):
         RunLock(run_dir).acquire()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (run_dir / LOCK).write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
-    lock = RunLock(run_dir)
-    lock.acquire()
-    assert json.loads((run_dir / LOCK).read_text())["pid"] == os.getpid()
-    lock.release()
-    assert not (run_dir / LOCK).exists()
+    assert RunLock(run_dir).holder()["pid"] == os.getpid()
+    holder.release()
+    assert not (run_dir / LOCK).exists() and RunLock(run_dir).holder() is None
+    # left by a killed run (text, no flock), empty (killed while writing it), or garbage:
+    # free, and taken over
+    for text in (json.dumps({"host": socket.gethostname(), "pid": 1}), "", "{garbage"):
+        (run_dir / LOCK).write_text(text)
+        assert RunLock(run_dir).holder() is None
+        lock = RunLock(run_dir)
+        lock.acquire()
+        assert json.loads((run_dir / LOCK).read_text())["pid"] == os.getpid()
+        lock.release()
+
+
+def test_only_one_of_many_concurrent_lockers_wins(tmp_path):
+    """Six processes lock the same directory at once, 15 times over: exactly one holds it
+    each time (a pid-file lock let several win when one read another's empty file)."""
+    code = ("import sys, time\nfrom fem_spin.io.rundir import RunLock, RunDirectoryLocked\n"
+            "t0 = float(sys.argv[2])\nwhile time.time() < t0: pass\n"
+            "try:\n    RunLock(sys.argv[1]).acquire(); print('won'); time.sleep(0.5)\n"
+            "except RunDirectoryLocked:\n    print('refused')\n")
+    for trial in range(15):
+        d = tmp_path / f"t{trial}"
+        d.mkdir()
+        start = time.time() + 0.6
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(d), str(start)], env=_cli_env(),
+                                  stdout=subprocess.PIPE, text=True) for _ in range(6)]
+        outcomes = [p.communicate(timeout=60)[0].strip() for p in procs]
+        assert outcomes.count("won") == 1, (trial, outcomes)
 
 
 def test_a_second_run_is_refused_while_the_first_runs(tmp_path, capsys):
@@ -381,3 +403,110 @@ def test_a_reader_stuck_past_its_deadline_ends_with_one_line():
                          text=True, timeout=60)
     assert res.returncode == 3 and time.perf_counter() - t0 < 20
     assert_one_line(res.stderr, "RUN/checkpoint/state.bp", "not read within")
+
+
+def test_overwrite_keeps_a_run_directory_with_files_the_user_added(tmp_path, capsys):
+    cfg = write_config(tmp_path / "run.toml", name="r")
+    assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "-q")[0] == 0
+    (tmp_path / "r" / "analysis.ipynb").write_text("{}")
+    (tmp_path / "r" / "figures").mkdir()
+    (tmp_path / "r" / "figures" / "fig1.png").write_bytes(b"png")
+    before = snapshot_tree(tmp_path / "r")
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--overwrite", "-q")
+    assert code == 2
+    assert_one_line(err, "analysis.ipynb", "figures/fig1.png", "did not write")
+    assert snapshot_tree(tmp_path / "r") == before
+
+
+@pytest.mark.parametrize("marker", ["", "{}", "not json", '{"fem_spin": 1, "name": "x"}'])
+def test_a_marker_file_that_is_not_a_marker_owns_nothing(tmp_path, capsys, marker):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / MARKER).write_text(marker)
+    (thesis / "config.toml").write_text(dump_toml(make_raw()))
+    (thesis / "chapter1.tex").write_text("text\n")
+    before = snapshot_tree(tmp_path)
+    cfg = write_config(tmp_path / "run.toml")
+    before = snapshot_tree(tmp_path)
+    code, err = cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--name", "thesis",
+                    "--overwrite", "-q")
+    assert code == 2 and "not a fem_spin run directory" in err
+    code, err = cli(capsys, "resume", str(thesis), "-q")     # nor is it resumed
+    assert code == 2
+    assert_one_line(err, "not a fem_spin run directory")
+    assert snapshot_tree(tmp_path) == before
+
+
+def test_resume_keeps_the_mesh_and_the_limits(paused_run, tmp_path, capsys):
+    run_dir = damaged_copy(paused_run, tmp_path, lambda c: None)
+    config = run_dir / "config.toml"
+    original = config.read_text()
+    config.write_text(original.replace("cells = [16, 1, 1]", "cells = [32, 1, 1]"))
+    code, err = cli(capsys, "resume", str(run_dir), "-q", "--allow-config-change")
+    assert code == 2
+    assert_one_line(err, "geometry.cells", "cannot change")
+    config.write_text(original)
+    before = snapshot_tree(run_dir)
+    code, err = cli(capsys, "resume", str(run_dir), "-q", "--t-end", "1e9")   # 2e10 fixed steps
+    assert code == 2
+    assert_one_line(err, "time steps", "--force")
+    assert snapshot_tree(run_dir) == before
+
+
+def test_a_run_on_a_relative_mesh_path_resumes(tmp_path, capsys):
+    from fem_spin.cli import main as fem_spin_main
+
+    (tmp_path / "cfg" / "meshes").mkdir(parents=True)
+    assert fem_spin_main(["mesh", "box", "-p", "size=[1e-7,2e-8,2e-8]", "-p", "mesh_size=1e-8",
+                          "-o", str(tmp_path / "cfg" / "meshes" / "b.msh")]) == 0
+    raw = make_raw(name="m", time={"max_steps": 60})
+    raw["geometry"] = {"type": "file", "path": "meshes/b.msh"}
+    (tmp_path / "cfg" / "run.toml").write_text(dump_toml(raw))
+    capsys.readouterr()
+    code, err = cli(capsys, "run", str(tmp_path / "cfg" / "run.toml"), "--output-dir",
+                    str(tmp_path / "out"), "-q")
+    assert code == 4, err
+    code, err = cli(capsys, "resume", str(tmp_path / "out" / "m"), "-q")
+    assert code == 0, err
+
+
+def test_a_malformed_manifest_entry_is_refused_naming_it(paused_run, tmp_path, capsys):
+    def damage(c):
+        (c / "manifest.json").write_text(json.dumps({"files": {"state.json": 5}}))
+
+    run_dir = damaged_copy(paused_run, tmp_path, damage)
+    code, err = cli(capsys, "resume", str(run_dir), "-q")
+    assert code == 2
+    assert_one_line(err, "manifest.json", "malformed")
+
+
+def test_the_mesh_command_guards_memory_and_existing_files(tmp_path, capsys):
+    code, err = cli(capsys, "mesh", "box", "-p", "size=[1,1,1]", "-p", "mesh_size=1e-9")
+    assert code == 2
+    assert_one_line(err, "geometry.mesh_size", "--force")
+    (tmp_path / "b.msh").write_text("mine\n")
+    code, err = cli(capsys, "mesh", "box", "-p", "size=[1e-7,1e-7,1e-7]", "-p", "mesh_size=5e-8",
+                    "-o", str(tmp_path / "b.msh"))
+    assert code == 2 and (tmp_path / "b.msh").read_text() == "mine\n"
+    assert_one_line(err, "--output", "exists", "--overwrite")
+    code, err = cli(capsys, "mesh", "box", "-p", "size=[1e-7,1e-7,1e-7]", "-p", "mesh_size=5e-8",
+                    "-o", str(tmp_path / "b.txt"))
+    assert code == 2
+    assert_one_line(err, "--output", ".msh or .xdmf")
+
+
+def test_a_signal_while_drawing_stops_the_pictures(tmp_path):
+    from fem_spin import engine
+    from fem_spin.viz.registry import post_process
+    from conftest import make_config
+
+    config = make_config(output={"plot": True, "render": True})
+    request = engine._StopRequest()
+    request.signal_name = "SIGINT"
+    engine._ACTIVE_REQUEST.append(request)
+    try:
+        with pytest.raises(engine.Interrupted, match="while drawing the pictures"):
+            post_process(config, tmp_path, {"run": tmp_path}, engine.MPI.COMM_SELF, quiet=True)
+    finally:
+        engine._ACTIVE_REQUEST.pop()
+    assert list(tmp_path.iterdir()) == []

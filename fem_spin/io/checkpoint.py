@@ -92,7 +92,11 @@ def verify_checkpoint(run_dir: str | Path) -> dict:
         raise CheckpointError(f"{manifest_file}: unreadable ({exc.__class__.__name__}); the "
                               f"checkpoint cannot be verified") from None
     for name, entry in sorted(entries.items()):
-        path = directory / name
+        path = directory / str(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("size"), int) \
+                or not isinstance(entry.get("sha256"), str) or ".." in Path(str(name)).parts:
+            raise CheckpointError(f"{manifest_file}: malformed entry for {name}: the checkpoint "
+                                  f"cannot be verified")
         try:
             size = path.stat().st_size
         except OSError:

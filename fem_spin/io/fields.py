@@ -8,6 +8,9 @@ from pathlib import Path
 
 __all__ = ["FieldWriter"]
 
+#: writers whose close failed (see FieldWriter.close)
+_UNCLOSED: list = []
+
 
 class FieldWriter:
     """VTX ``<basename>.bp`` and VTK ``<basename>.pvd``. A resumed run writes a new
@@ -38,14 +41,25 @@ class FieldWriter:
                 w.write(t)
 
     def close(self) -> None:
+        failed = []
         for w in self.writers:
-            w.close()
+            try:
+                w.close()
+            except Exception as exc:  # noqa: BLE001 - ADIOS2 on a full disk; reported below
+                failed.append(exc)
+                # keep it alive: its destructor would try to close again and abort the
+                # process (an exception in a C++ destructor); the command line then leaves
+                # with os._exit after its one-line message
+                _UNCLOSED.append(w)
         # Drop the writer objects now: dolfinx's VTKFile writes its .pvd again when it is
         # destroyed, and a late destruction (an exception's traceback keeps this object alive)
         # would overwrite the index merged after a restart.
         self.writers = []
         self._vtk = None
         self._functions = None
+        if failed:
+            raise OSError(28, f"cannot close the field files ({failed[0]})",
+                          str(self.directory / self.basename))
         if self.merge_into:
             # every rank has closed its writers (the collection file is complete) before
             # rank 0 merges it, and nobody reads the index before the merge is done

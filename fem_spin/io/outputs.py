@@ -240,6 +240,7 @@ class FieldSnapshots(Output):
 
     def output_time(self, run: Run, t: float) -> None:
         self._write(run, t, f"the field snapshot at t = {t:g} s")
+        run.snapshot_times.append(t)
 
     def case(self, run: Run, index: int, row: dict, write_fields: bool) -> None:
         if write_fields:
@@ -318,7 +319,8 @@ class Checkpoints(Output):
         ckpt.write_checkpoint(self.directory, run.problem, run.stepper, {
             "totals": run.totals, "wall_time_s": run.wall_time,
             "profiles": {repr(t): np.asarray(v).tolist() for t, v in run.profiles.items()},
-            "restarts": self.restarts, "source": run.config.source})
+            "restarts": self.restarts, "source": run.config.source,
+            "snapshot_times": list(run.snapshot_times)})
         self._last = time.perf_counter()
         run.summary["checkpoint"] = str(self.directory / ckpt.CHECKPOINT_DIR)
 

@@ -20,6 +20,7 @@ exception.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -31,8 +32,8 @@ from pathlib import Path
 from mpi4py import MPI
 
 __all__ = ["MARKER", "LOCK", "RunDirectory", "RunDirectoryExists", "RunDirectoryLocked", "RunLock",
-           "is_run_directory", "locked", "write_marker", "read_marker", "config_digest",
-           "changed_keys"]
+           "is_run_directory", "locked", "write_marker", "read_marker", "update_marker",
+           "config_digest", "changed_keys", "inventory", "foreign_files"]
 
 #: present in every directory fem_spin made for a run; ``--overwrite`` replaces nothing else
 MARKER = ".fem_spin_run.json"
@@ -49,7 +50,9 @@ class RunDirectoryLocked(RunDirectoryExists):
 
 
 def is_run_directory(path: str | Path) -> bool:
-    return (Path(path) / MARKER).is_file()
+    """Whether fem_spin made ``path``: its marker is there and is a marker (a JSON record
+    with the fem_spin version and the run's name), not merely a file of that name."""
+    return read_marker(Path(path)) is not None
 
 
 def write_marker(directory: Path, **info) -> None:
@@ -60,12 +63,73 @@ def write_marker(directory: Path, **info) -> None:
 
 
 def read_marker(directory: Path) -> dict | None:
-    """The marker's record, or None when there is none (or it is unreadable)."""
+    """The marker's record, or None when there is none, or it is not one fem_spin wrote."""
+    path = Path(directory) / MARKER
     try:
-        data = json.loads((Path(directory) / MARKER).read_text())
-    except (OSError, ValueError):
+        if path.is_symlink() or not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("fem_spin"), str) \
+            or not isinstance(data.get("name"), str):
+        return None
+    return data
+
+
+def update_marker(directory: Path, **fields) -> None:
+    """Add or replace fields of an existing marker (rank 0)."""
+    data = read_marker(directory) or {}
+    data.update(fields)
+    tmp = Path(directory) / f"{MARKER}.tmp"
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(Path(directory) / MARKER)
+
+
+#: what a run writes, for a run directory without an inventory (a run killed before it
+#: could record one): anything else in it is the user's
+_OUTPUT_SUFFIXES = (".csv", ".png", ".json", ".toml", ".pvd", ".pvtu", ".vtu")
+
+
+def _ours_by_name(relative: str) -> bool:
+    parts = Path(relative).parts
+    if parts[0].startswith(("checkpoint", ".fem_spin")) or any(p.endswith(".bp") for p in parts[:-1]):
+        return True
+    return Path(relative).suffix in _OUTPUT_SUFFIXES or Path(relative).name.startswith(".")
+
+
+def _written_by_any_run(relative: str) -> bool:
+    name = Path(relative).name
+    return (Path(relative).parts[0].startswith("fields") or name.startswith("fields")
+            or name in ("timeseries.csv", "results.csv", "profiles.csv", "summary.json",
+                        "config.toml") or name.startswith("."))
+
+
+def inventory(directory: Path) -> list[str]:
+    """Every file below ``directory`` (relative paths), as recorded in the marker at the end
+    of a run: what ``--overwrite`` may delete."""
+    directory = Path(directory)
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
+                  if p.is_file() or p.is_symlink())
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """Files in a run directory that fem_spin did not write (a notebook, a figure added by
+    hand): not in the marker's inventory, or, without one, not named like a run's output."""
+    directory = Path(directory)
+    marker = read_marker(directory) or {}
+    recorded = marker.get("files")
+    recorded = set(recorded) if isinstance(recorded, list) else None
+    foreign = []
+    for relative in inventory(directory):
+        if Path(relative).parts[0].startswith(("checkpoint", ".fem_spin")):
+            continue   # rewritten by every checkpoint, and the marker and lock themselves
+        if recorded is not None and (relative in recorded or _written_by_any_run(relative)):
+            continue   # (a run killed after its inventory still wrote these)
+        if recorded is None and _ours_by_name(relative):
+            continue
+        foreign.append(relative)
+    return foreign
 
 
 def config_digest(raw: dict) -> str:
@@ -90,59 +154,86 @@ def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
 
 class RunLock:
-    """``<directory>/.fem_spin.lock``, created exclusively. A lock whose process is gone
-    (same host, pid not alive) is stale and taken over; one of another host is respected,
-    since its process cannot be checked from here."""
+    """``<directory>/.fem_spin.lock``: an exclusive ``flock`` held for the whole run, with the
+    holder's host, pid and start time written in it for the message. The kernel drops the
+    lock when its process ends, however it ends, so a lock left by a killed run is free
+    (its stale text is overwritten); no pid guessing, and no window in which a half-written
+    lock file looks stale. After locking, the file is checked to still be the one at the
+    path (another process may have released and removed it meanwhile)."""
 
     def __init__(self, directory: str | Path):
         self.path = Path(directory) / LOCK
-        self.held = False
+        self.fd: int | None = None
 
-    def holder(self) -> dict | None:
-        """The live holder's record, or None when unlocked or stale."""
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    @staticmethod
+    def _record(fd: int) -> dict:
         try:
-            info = json.loads(self.path.read_text())
-            host, pid = str(info["host"]), int(info["pid"])
+            os.lseek(fd, 0, os.SEEK_SET)
+            info = json.loads(os.read(fd, 4096).decode() or "{}")
+            return info if isinstance(info, dict) else {}
+        except (OSError, ValueError, UnicodeDecodeError):
+            return {}
+
+    def _open(self, create: bool) -> int | None:
+        flags = os.O_RDWR | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+        try:
+            return os.open(self.path, flags, 0o644)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # unreadable or half-written by a process killed while writing it
-        if host == socket.gethostname() and not _pid_alive(pid):
+        except OSError as exc:   # a directory or a symbolic link in its place, no permission
+            raise RunDirectoryLocked(f"{self.path}: cannot be used as the run's lock "
+                                     f"({exc.strerror}); remove it") from None
+
+    def holder(self) -> dict | None:
+        """The record of a live holder, or None when nobody holds the lock."""
+        fd = self._open(create=False)
+        if fd is None:
             return None
-        return info
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return self._record(fd) or {"pid": "?", "host": "?"}
+        except OSError:
+            return None   # no flock on this file system: nothing to go by
+        finally:
+            os.close(fd)   # closing also drops a lock taken just to test
+        return None
 
     def describe(self, info: dict) -> str:
         return (f"is in use by another fem-spin process (pid {info.get('pid')} on "
-                f"{info.get('host')}, since {info.get('started', '?')}); wait for it to end, or "
-                f"delete {self.path} if that process no longer exists")
+                f"{info.get('host')}, since {info.get('started', '?')}); wait for it to end")
 
     def acquire(self) -> None:
-        record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n"
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                info = self.holder()
-                if info is not None:
-                    raise RunDirectoryLocked(f"{self.path.parent} {self.describe(info)}") from None
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()  # stale: its process is gone
+        for _ in range(20):
+            fd = self._open(create=True)
+            if fd is None:
                 continue
-            with os.fdopen(fd, "w") as f:
-                f.write(record)
-            self.held = True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                info = self._record(fd) or {"pid": "?", "host": "?"}
+                os.close(fd)
+                raise RunDirectoryLocked(f"{self.path.parent} {self.describe(info)}") from None
+            except OSError:
+                pass   # no flock on this file system: the record alone
+            try:
+                same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:   # released and removed by its holder meanwhile: take the new one
+                os.close(fd)
+                continue
+            record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode(), 0)
+            self.fd = fd
             return
         raise RunDirectoryLocked(f"{self.path.parent}: could not take the lock {self.path}")
 
@@ -150,10 +241,15 @@ class RunLock:
         self.path = Path(directory) / LOCK
 
     def release(self) -> None:
-        if self.held:
-            with contextlib.suppress(FileNotFoundError):
+        if self.fd is None:
+            return
+        try:   # remove the file only if it is still ours
+            if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(self.fd).st_ino:
                 self.path.unlink()
-            self.held = False
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
 
 
 def _writable_parent(parent: Path) -> str | None:
@@ -191,7 +287,9 @@ class RunDirectory:
         if problem:
             return f"cannot create the run directory {self.path}: {problem}"
         target = self.path
-        if target.is_symlink() or (target.exists() and not target.is_dir()):
+        if target.is_symlink():
+            return f"{target} is a symbolic link; fem-spin never replaces it"
+        if target.exists() and not target.is_dir():
             return f"{target} exists and is not a directory; fem-spin never replaces it"
         if not target.exists() or not any(target.iterdir()):
             return None
@@ -206,6 +304,12 @@ class RunDirectory:
         if not self.overwrite:
             return (f"{target} already holds results; choose another name or output directory, "
                     f"or pass --overwrite")
+        foreign = foreign_files(target)
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4
+                                              else "")
+            return (f"{target} holds files fem_spin did not write ({shown}); --overwrite never "
+                    f"deletes them: move them out, or choose another name")
         if not os.access(target, os.W_OK | os.X_OK):
             return f"{target} is not writable"
         return None
@@ -256,6 +360,7 @@ class RunDirectory:
         except RunDirectoryExists:
             self.abort()
             raise
+        self._created_parents = self.comm.bcast(self._created_parents, root=0)
         return self.staging
 
     @property
@@ -290,11 +395,12 @@ class RunDirectory:
         self.committed = True
         return self.path
 
-    def abort(self) -> None:
+    def abort(self, any_rank: bool = False) -> None:
         """Setup failed: remove what this run created (the staged directory and any parent
-        directories it had to create), nothing else. Not collective (rank 0 acts alone): the
-        failure may have hit one rank only, and a barrier would then never be passed."""
-        if self.comm.rank == 0 and not self.committed:
+        directories it had to create), nothing else. Not collective (rank 0 acts alone, or
+        the calling rank with ``any_rank``: a signal that reached one rank only): the failure
+        may have hit one rank only, and a barrier would then never be passed."""
+        if (self.comm.rank == 0 or any_rank) and not self.committed:
             self.lock.release()
             if self.staging.is_dir() and is_run_directory(self.staging):
                 shutil.rmtree(self.staging, ignore_errors=True)

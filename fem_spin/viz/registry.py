@@ -78,28 +78,49 @@ def post_process(config, path: Path, dirs: dict[str, Path], comm, quiet: bool) -
     """Plots and 3-D pictures of a finished run (or sweep) into ``path``: ``dirs`` maps each
     variant's label (the run's name without a sweep) to its directory. Rank 0 draws; a
     picture that cannot be drawn (no display, no pyvista) is skipped with a note."""
+    from fem_spin.engine import Interrupted, stop_requested
     from fem_spin.viz import plots, render
+
+    def check_stop():
+        # the results are complete: a signal now only skips the remaining pictures
+        name = stop_requested()
+        if name is not None:
+            raise Interrupted(f"stopped by {name} while drawing the pictures (the results are "
+                              f"complete)")
 
     pictures = pictures_for(config.model.model_type)
     steady = config.model.is_steady()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    stopped = None
     if comm.rank == 0:
-        if config.output.plot and not steady:
-            for png in plots.plot_run(dirs, path, pictures.plot_columns):
-                say(f"  plot: {png}")
-        if config.output.plot and pictures.plots is not None:
-            for png in pictures.plots(dirs, path, config.sweep):
-                say(f"  plot: {png}")
-        if pictures.compare is not None and len(dirs) > 1:
-            for written in pictures.compare(dirs, path):
-                say(f"  comparison: {written}")
-        if config.output.render and (pictures.render is not None or not steady):
-            for title, d in dirs.items():
-                try:
-                    pngs = (pictures.render(d, title=title) if pictures.render is not None else
-                            [render.render_result(d, title=title), render.render_series(d, title=title)])
-                    for png in pngs:
-                        say(f"  picture: {png}")
-                except render.RenderUnavailable as exc:
-                    say(f"  picture skipped: {exc}")
-    comm.barrier()
+        try:
+            _draw(config, path, dirs, pictures, steady, say, check_stop, plots, render)
+        except Interrupted as exc:
+            stopped = str(exc)
+    stopped = comm.bcast(stopped, root=0)   # every rank leaves the same way
+    if stopped:
+        raise Interrupted(stopped)
+
+
+def _draw(config, path, dirs, pictures, steady, say, check_stop, plots, render) -> None:
+    if config.output.plot and not steady:
+        check_stop()
+        for png in plots.plot_run(dirs, path, pictures.plot_columns):
+            say(f"  plot: {png}")
+    if config.output.plot and pictures.plots is not None:
+        check_stop()
+        for png in pictures.plots(dirs, path, config.sweep):
+            say(f"  plot: {png}")
+    if pictures.compare is not None and len(dirs) > 1:
+        for written in pictures.compare(dirs, path):
+            say(f"  comparison: {written}")
+    if config.output.render and (pictures.render is not None or not steady):
+        for title, d in dirs.items():
+            check_stop()
+            try:
+                pngs = (pictures.render(d, title=title) if pictures.render is not None else
+                        [render.render_result(d, title=title), render.render_series(d, title=title)])
+                for png in pngs:
+                    say(f"  picture: {png}")
+            except render.RenderUnavailable as exc:
+                say(f"  picture skipped: {exc}")
