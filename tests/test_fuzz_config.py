@@ -195,6 +195,7 @@ SEEDS: dict[str, dict] = {
         "output": dict(OUTPUT),
     },
     "triplet_example": _toml(REPO / "examples" / "triplet_dnp_naphthalene.toml"),
+    "longitudinal_relaxation_example": _toml(REPO / "examples" / "longitudinal_relaxation.toml"),
 }
 
 

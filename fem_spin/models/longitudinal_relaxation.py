@@ -41,6 +41,7 @@ from fem_spin.config import ConfigError, non_negative, param, positive, register
 from fem_spin.contracts import ModelConfig
 from fem_spin.models.base import TransientProblem
 from fem_spin.physics import observables, regions, terms
+from fem_spin.viz.registry import register_pictures
 
 __all__ = ["LongitudinalRelaxationConfig", "LongitudinalRelaxationProblem"]
 
@@ -125,6 +126,18 @@ class LongitudinalRelaxationProblem(TransientProblem):
 
     def profile_probe(self):
         return self.x_axis_probe(self.u, 201)
+
+
+def _render(run_dir, title: str = "") -> list:
+    """The magnetization field at the middle snapshot and its series (fem_spin.viz.render)."""
+    from fem_spin.viz import render
+
+    return [render.render_result(run_dir, "magnetization", title=title),
+            render.render_series(run_dir, "magnetization", title=title, cmap="viridis")]
+
+
+register_pictures("longitudinal_relaxation", render=_render,
+                  plot_columns=(("M_mean", "mean magnetization M/M0"), ("M_max", "max M/M0")))
 
 
 @register_model("longitudinal_relaxation", problem=LongitudinalRelaxationProblem)
