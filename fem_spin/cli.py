@@ -97,7 +97,7 @@ def cmd_mesh(args) -> int:
     from fem_spin.config import ConfigError
     from fem_spin.geometry import write_msh
 
-    kinds = [k for k in geometry_types() if hasattr(_GEOMETRIES[k], "builder")]  # gmsh-built
+    kinds = [k for k in geometry_types() if _GEOMETRIES[k].gmsh_built]
     if args.geometry not in kinds:
         raise ConfigError("geometry", f"unknown geometry {args.geometry!r} (expected one of "
                                       f"{', '.join(kinds)})", file="command line")
@@ -173,7 +173,7 @@ def cmd_run(args) -> int:
     config = load_config(path)
     if args.name:
         config = dataclasses.replace(config, name=args.name)
-    for warning in getattr(config, "warnings", ()):
+    for warning in config.warnings:
         if _rank() == 0:
             print(f"fem-spin: warning: {warning}", file=sys.stderr, flush=True)
     run(config, overwrite=args.overwrite, output_dir=args.output_dir, quiet=args.quiet,

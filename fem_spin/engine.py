@@ -222,6 +222,9 @@ class Output:
 
     def case(self, run: Run, index: int, row: dict, write_fields: bool) -> None: ...
 
+    def skip_case(self, run: Run, index: int, row: dict, write_fields: bool) -> None:
+        """A case a resumed stationary run had finished before its stop (not solved again)."""
+
     def due(self, run: Run) -> bool:
         return False
 
@@ -363,9 +366,7 @@ class Engine:
                         if comm.allreduce(bool(write_error), op=MPI.LOR):
                             raise OutputFailed(comm.bcast(write_error, root=0))
                     else:
-                        for output in self.outputs:
-                            if hasattr(output, "skip_case"):
-                                output.skip_case(run, count, row, write_fields)
+                        self._each("skip_case", run, count, row, write_fields)
                     count += 1
                     if count > done and comm.allreduce(request.signal_name is not None, op=MPI.LOR):
                         raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")

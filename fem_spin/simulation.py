@@ -75,8 +75,7 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                out.Checkpoints(directory, config.output.checkpoint_interval, restarts),
                out.Summary(directory, series)]
     summary = Engine(outputs).run_transient(run_)
-    if hasattr(problem, "write_extra_outputs"):
-        problem.write_extra_outputs(directory, run_.times)
+    problem.write_extra_outputs(directory, run_.times)
     problem.destroy()
     return summary
 

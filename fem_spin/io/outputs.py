@@ -128,7 +128,7 @@ class Progress(Output):
             return
         p = run.problem
         if p.steady:
-            done = len(getattr(p, "completed_cases", []) or [])
+            done = len(p.completed_cases)
             what = f"resuming after case {done - 1}" if done else "stationary"
         else:
             state = run.resume_state
@@ -273,7 +273,7 @@ class Profiles(Output):
         self.probe = None
 
     def start(self, run: Run) -> None:
-        self.probe = run.problem.profile_probe() if hasattr(run.problem, "profile_probe") else None
+        self.probe = run.problem.profile_probe()
         state = run.resume_state
         run.profiles = ({float(t): np.asarray(v) for t, v in state["profiles"].items()}
                         if state else {})
@@ -372,7 +372,7 @@ class Summary(Output):
     def finish(self, run: Run) -> None:
         problem, comm = run.problem, run.comm
         if (not problem.steady and run.summary.get("status") == "completed"
-                and hasattr(problem, "analyse") and self.series is not None):
+                and self.series is not None):
             run.summary.update(problem.analyse(self.series.arrays()))
         if self.path is None:
             return

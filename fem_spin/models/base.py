@@ -141,6 +141,27 @@ class TransientProblem(Problem):
     #: quantities the driver writes to the CSV, in order (a model sets its own)
     observable_names: tuple[str, ...] = ()
 
+    # ------------------------------------------------------------------ optional hooks
+    # (the run engine calls them on every model; these defaults do nothing)
+    def profile_probe(self):
+        """(LineProbe, Function) sampled at the output times into profiles.csv, or None."""
+        return None
+
+    def analyse(self, series: dict[str, np.ndarray]) -> dict:
+        """Numbers derived from the time series for summary.json (e.g. buildup times)."""
+        return {}
+
+    def write_extra_outputs(self, directory, times) -> None:
+        """Files beyond the standard outputs, written after a completed run (rank 0 decides)."""
+
+    def next_event_time(self, t: float) -> float | None:
+        """The next time after ``t`` at which the model changes discontinuously (a pulse)."""
+        return None
+
+    def apply_events(self, t: float) -> bool:
+        """Apply the events due at ``t``; whether anything changed."""
+        return False
+
     # ------------------------------------------------------------------ pipeline
     def initialise(self) -> "TransientProblem":
         self.define_mesh()
