@@ -40,6 +40,12 @@ from fem_spin.io.timeseries import read_timeseries
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
+# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: two two-rank runs
+# instead of three (still two partitions to compare with each other), and the default
+# configuration without its PNG plots, 3-D pictures and field snapshots, which cost most of
+# each run's time and are not compared. The physics (mesh, steps, t_end) and the
+# assertions are the same.
+SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
 if "OMPI_COMM_WORLD_SIZE" in os.environ or "PMI_RANK" in os.environ:
     raise SystemExit("run this demo serially: it starts its own 1- and 2-rank runs")
@@ -47,13 +53,25 @@ if "OMPI_COMM_WORLD_SIZE" in os.environ or "PMI_RANK" in os.environ:
 REPO = Path(__file__).resolve().parents[1]
 env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_"))}
 env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-REPEATS = 3          # two-rank runs: the partition of the mesh differs from one to the next
+REPEATS = 2 if SHORT else 3   # two-rank runs: the partition of the mesh differs from one to the next
+CONFIG = []                   # fem-spin run's config argument: none, the embedded default
+if SHORT:                     # the embedded default without the outputs nobody compares
+    text = (REPO / "fem_spin" / "configs" / "default.toml").read_text()
+    for old, new in (("\n[output]\n", "\n[output]\nplot = false\nrender = false\n"),
+                     ("\nfield_snapshots = 8\n", "\nfield_snapshots = 0\n")):
+        assert text.count(old) == 1, f"default.toml changed: {old.strip()!r} is not there once"
+        text = text.replace(old, new)
+    short = OUT / "rank_agreement" / "default_short.toml"
+    short.parent.mkdir(parents=True, exist_ok=True)
+    short.write_text(text)
+    CONFIG = [str(short)]
 
 
 def default_run(ranks: int, label: str) -> Path:
     """``fem-spin run`` (the embedded default configuration) on ``ranks`` ranks."""
     parent = OUT / "rank_agreement" / label
-    cmd = [sys.executable, "-m", "fem_spin", "run", "--output-dir", str(parent), "--overwrite", "-q"]
+    cmd = [sys.executable, "-m", "fem_spin", "run", *CONFIG, "--output-dir", str(parent),
+           "--overwrite", "-q"]
     if ranks > 1:
         cmd = ["mpirun", "-n", str(ranks), *cmd]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

@@ -1,6 +1,33 @@
 """Every demo is also a test: it runs to the end and its own assertions hold, and it writes
 only below the directory it is given ($FEM_SPIN_DEMO_DIR), never into the repository (whose
-root they used to litter with results_demo/, mrfm_tip/, PNGs) or the working directory."""
+root they used to litter with results_demo/, mrfm_tip/, PNGs) or the working directory.
+
+The test runs them short, as the dolfinx demos run on CI: it sets FEM_SPIN_DEMO_SHORT=1,
+which each demo reads in one line at its top (``SHORT = ...``) to cut what dominates its
+run; every physics assertion stays as it is (none needed a looser tolerance). A person
+running a demo without the variable gets the full run. Wall time of ``time ./fem-env
+python3 demos/X.py``, one demo at a time on this 2-core machine while others worked on it
+(2-3 runs each; the spread is the load, worst for the 2-rank runs, whose mpirun start alone
+takes ~5 s):
+
+    demo                      full (s)     SHORT=1 (s)  what SHORT cuts
+    dnp_buildup                4.0-4.2      3.1-3.4     P_e 0.1, 0.5, 0.99 (not 5 values): 9 runs, not 15
+    dnp_cube_3d                4.4-4.9      4.3-4.5     nothing: stepping ~0.5 s, the rest imports/picture
+    dnp_relaxation             3.3-4.2      2.8-3.0     P_e 0.5, 0.99 (not 3 values): 6 runs, not 9
+    hanle                      4.4-4.6      4.0-4.3     13 fields, not 25 (time: imports, mesh, fit)
+    mrfm_tip                  27.3-28.3     5.6-6.0     mesh 16-50 nm (not 8-30), t_end 0.1 s (not 0.5)
+    nonlocal_spin_valve        4.6-4.9      4.0-4.1     4 electrode distances, not 7
+    onsager_fig8               5.4-6.2      4.1-4.3     p0 0.3, 0.9, 0.99 (not 5 values): 9 runs, not 15
+    rank_agreement            28.4-56       11.7-21.7   2 two-rank runs (not 3), no plots/pictures/fields
+    speedup_in_a_box           2.5-2.7      2.5-2.6     nothing: stepping ~0.3 s, the rest imports/figure
+    triplet_dnp_naphthalene    8.7-10.3     6.6-7.1     32 configurations (not 100) in the D0 estimate
+    sum                        ~105 (typ.)  ~50 (typ.)
+
+About 2 s of each demo is importing dolfinx, fem_spin and matplotlib, so ~20 s of the sum is
+the floor. The whole file (``xvfb-run -a python3 -m pytest tests/test_demos.py``, 11 tests):
+50 s with the cuts (the per-test times match the table); before them, about the full sum
+(not measured as a file).
+"""
 
 import os
 import subprocess
@@ -37,7 +64,7 @@ def repository_files() -> set[str]:
 def test_demo_runs(demo: Path, tmp_path):
     out, cwd = tmp_path / "out", tmp_path / "cwd"
     cwd.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(REPO), FEM_SPIN_DEMO_DIR=str(out))
+    env = dict(os.environ, PYTHONPATH=str(REPO), FEM_SPIN_DEMO_DIR=str(out), FEM_SPIN_DEMO_SHORT="1")
     before = repository_files()
     res = subprocess.run([sys.executable, str(demo)], cwd=cwd, env=env, capture_output=True,
                          text=True, timeout=600)
@@ -46,3 +73,10 @@ def test_demo_runs(demo: Path, tmp_path):
     assert not any(cwd.iterdir()), f"wrote into its working directory: {sorted(os.listdir(cwd))}"
     new = sorted(repository_files() - before)
     assert not new, f"wrote into the repository (or someone else did meanwhile): {new[:20]}"
+
+
+def test_every_demo_reads_the_short_switch():
+    """The one line by which tests/test_demos.py shortens a demo is in every demo (a new demo
+    without it would run at full length here)."""
+    line = 'SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"'
+    assert [d.name for d in DEMOS if line not in d.read_text()] == []
