@@ -4,7 +4,7 @@ PYTEST := python3 -m pytest
 PYDEPS := .cache/pydeps
 FIPY_VERSION := 4.0.3
 
-.PHONY: run test test-serial test-mpi bench info clean
+.PHONY: run test test-fast test-serial test-mpi bench info clean
 
 ## make run   - the main job: the default simulation, results under results/
 run:
@@ -12,6 +12,11 @@ run:
 
 ## make test  - the whole suite serially, then the parallel-marked tests under mpirun -n 2
 test: test-serial test-mpi
+
+## make test-fast - the unit tier alone (tests/unit: configuration, contracts, limits, physics
+##              terms, pictures, the hostile-input suite), serially
+test-fast:
+	$(ENV) $(PYTEST) -q --color=no tests/unit
 
 test-serial:
 	$(ENV) $(PYTEST) -q --color=no tests

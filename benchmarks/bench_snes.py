@@ -11,7 +11,7 @@ the final states of the two solvers. The SNES solver is swapped in after initial
 assembler the model built (models/base.py create_solver), with the model's settings, linear
 solver options and lagged coefficients. The decision drawn from these numbers (NewtonSolver
 stays for every model) is in the module docstring of fem_spin/solvers/newton.py; the
-prototype lives here, not in the package, and tests/test_snes.py keeps it equal to
+prototype lives here, not in the package, and tests/unit/test_snes.py keeps it equal to
 NewtonSolver. Cases:
 
 * ``nd_global``: nuclear_diffusion, 24x6x6 box, hyperpolarized ball, speed-up ``global``

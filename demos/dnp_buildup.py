@@ -28,7 +28,7 @@
 # $r_s = 0.6$ nm, $D_0 = 2\times10^{-17}$ m²/s, $k_x = 10^3$ s⁻¹; sources in
 # `fem_spin/presets/`). The seed paper's own Fig. 1 parameters were lost in its text
 # conversion, so the absolute times are ours; the ratios are the physics. The cell is the
-# 1-D radial reduction of the Wigner–Seitz sphere (seconds per run); `tests/test_dnp.py`
+# 1-D radial reduction of the Wigner–Seitz sphere (seconds per run); `tests/system/test_dnp.py`
 # checks it against the periodic cube and the 3-D sphere. The `local` mode,
 # $f = 1/\sqrt{1-P(x)^2}$, is shown dashed for comparison.
 #
@@ -44,11 +44,11 @@ from mpi4py import MPI
 from fem_spin.analysis import time_to_fraction
 from fem_spin.simulation import sample
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: three source
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: three source
 # polarizations (0.1, 0.5, 0.99: the overlap, "a few per cent" and the strong end) instead of
 # five, so 9 runs instead of 15. The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

@@ -27,11 +27,11 @@ from mpi4py import MPI
 from fem_spin.config import parse_config
 from fem_spin.simulation import run
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) would cut the run for CI, but there is
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) would cut the run for CI, but there is
 # nothing worth cutting here: the time stepping takes ~0.5 s of the ~4.5 s, the rest is
 # imports, meshing and the 3-D picture that is this demo's point. SHORT is unused.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

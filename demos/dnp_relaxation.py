@@ -34,11 +34,11 @@ from mpi4py import MPI
 
 from fem_spin.simulation import sample
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: two source
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: two source
 # polarizations (0.5, 0.99) instead of three, so 6 runs instead of 9; the gain still has two
 # values to grow between. The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

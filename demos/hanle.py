@@ -48,11 +48,11 @@ from fem_spin.config import parse_config
 from fem_spin.materials import get_interface, get_material
 from fem_spin.models.valet_fert import ValetFertProblem
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: 13 fields instead
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: 13 fields instead
 # of 25 (50 mT apart instead of 25 mT, B = 0 still among them; the fit still has ~4 points
 # per lobe). The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

@@ -43,11 +43,11 @@ from fem_spin.analytic.tip_field import sphere_surface_gradient
 from fem_spin.config import parse_config
 from fem_spin.simulation import run
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: a coarser mesh
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: a coarser mesh
 # (16-50 nm instead of 8-30 nm: ~2k dofs instead of ~9k, the ~25 nm slice drawn jagged) and
 # t_end = 0.1 s instead of 0.5 s, by when P_min has risen by ~0.2 (asserted: 0.05). The
 # assertions below are the same.

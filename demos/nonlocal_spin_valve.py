@@ -46,11 +46,11 @@ from fem_spin.materials import get_interface, get_material
 from fem_spin.models.valet_fert import ValetFertProblem
 from fem_spin.simulation import run
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: four electrode
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: four electrode
 # distances (0.25, 0.75, 1.5, 3 um) instead of seven, still spanning 3 lambda_N for the fit.
 # The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

@@ -56,11 +56,11 @@ from mpi4py import MPI
 from fem_spin.models.onsager import dougherty_parameters
 from fem_spin.simulation import sample
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: three initial
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: three initial
 # polarizations (0.3, 0.9, 0.99) instead of five, so 9 runs instead of 15; the growth of the
 # deviation still has three values, and 0.9 is the one drawn. The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

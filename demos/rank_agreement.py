@@ -36,11 +36,11 @@ import numpy as np
 
 from fem_spin.io.timeseries import read_timeseries
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: two two-rank runs
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: two two-rank runs
 # instead of three (still two partitions to compare with each other), and the default
 # configuration without its PNG plots, 3-D pictures and field snapshots, which cost most of
 # each run's time and are not compared. The physics (mesh, steps, t_end) and the

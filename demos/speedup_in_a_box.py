@@ -32,11 +32,11 @@ from fem_spin.config import parse_config
 from fem_spin.models import NuclearDiffusionProblem
 from fem_spin.solvers import TimeStepper
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) would cut the run for CI, but there is
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) would cut the run for CI, but there is
 # nothing worth cutting here: the three runs take ~0.3 s of the ~2.7 s, the rest is imports
 # and the figure. SHORT is unused.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"

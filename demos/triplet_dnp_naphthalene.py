@@ -36,11 +36,11 @@ from mpi4py import MPI
 from fem_spin.config import load_config
 from fem_spin.simulation import run
 
-# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/test_demos.py sets it), else to
+# Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/test_demos.py sets it) cuts the run for CI: the structure
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: the structure
 # estimate of D0 averages 32 random 1H/2H configurations instead of 100 (the fewest allowed
 # is 16, one per H site of the cell); the crystal run is the example's. The assertions are
 # the same.

@@ -50,7 +50,7 @@ with K_W = (4/3) I(I+1) (pi/2) [(mu0/4pi) gamma^2 hbar / 2]^2 and <g(0)> average
 partners in the outer half of the sphere. The D sum converges only as 1/rc, so the tail
 matters; the M2 sums converge as rc^-3. Cut-off radii are given in units of the mean spin
 spacing n^(-1/3) (defaults 5 for M2 and 6 for D; with the tails the truncation error is
-< 1e-4 relative for M2 and < 1e-3 for D on the lattices of ``tests/test_lattice.py``).
+< 1e-4 relative for M2 and < 1e-3 for D on the lattices of ``tests/unit/test_lattice.py``).
 
 Partially deuterated samples (random isotope dilution): each site of the element carries
 the species with probability c (``abundance``) and the other isotope otherwise. Spin 0 sits

@@ -20,7 +20,7 @@ Before anything is meshed, :func:`estimate` predicts from a :class:`~fem_spin.co
 e.g. ``geometry.mesh_size: the mesh would have about 4.2e+12 cells ...``.
 
 The estimates err on the large side for big meshes (within a factor of about 2 of the real
-mesh: ``tests/test_limits.py`` meshes several geometries and compares) and may be small
+mesh: ``tests/unit/test_limits.py`` meshes several geometries and compares) and may be small
 for tiny ones, whose memory is the base cost anyway.
 """
 
@@ -46,7 +46,7 @@ __all__ = ["MeshEstimate", "Estimate", "estimate", "estimate_mesh", "check_resou
 # --------------------------------------------------------------------------- constants
 #: gmsh tetrahedra per unit volume at element size h: K_TET / h^3 (measured: a 1 um box at
 #: h = 0.1, 0.05, 0.025 um gives 4.59, 4.56, 4.51; a regular tetrahedron of edge h would
-#: give 8.5). tests/test_limits.py compares the estimates with real meshes.
+#: give 8.5). tests/unit/test_limits.py compares the estimates with real meshes.
 K_TET = 4.6
 #: tetrahedra per mesh vertex (about 5.6 in large gmsh meshes, 4 in small ones whose
 #: vertices are mostly on the boundary: the smaller ratio errs on the side of more DOFs)

@@ -1,4 +1,10 @@
-"""Shared helpers: small configurations built in memory, and a runner for CLI subprocesses."""
+"""Shared helpers: small configurations built in memory, and a runner for CLI subprocesses.
+
+The tests come in two tiers: ``tests/unit/`` (fast, one class or function at a time, no
+long runs: ``make test-fast``) and ``tests/system/`` (exact and manufactured solutions,
+conservation, cross-model limits, end-to-end runs, MPI, benchmarks' quick modes, demos).
+``tests/model_kit.py`` is the shared kit every transient model runs.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,12 @@ import pytest
 from fem_spin.config import parse_config
 
 REPO = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+# a few test modules share their cases (e.g. test_fuzz_config.SEEDS, test_dnp's configurations)
+# across the tiers: both tier directories are importable from either
+for _tier in ("system", "unit"):
+    if str(HERE / _tier) not in sys.path:
+        sys.path.insert(0, str(HERE / _tier))
 
 BASE = {
     "name": "test",

@@ -1,5 +1,5 @@
 """The shared test kit of the transient models (issue 19, item 7): every model opts in with one
-:class:`ModelCase` in ``CASES``; tests/test_model_kit.py runs each check on each case.
+:class:`ModelCase` in ``CASES``; tests/system/test_model_kit.py runs each check on each case.
 
 A case is a small transient run (fixed steps, tight Newton tolerances, a direct linear
 solve so that a restarted or repartitioned run rounds the same way) without sources and

@@ -31,7 +31,7 @@ handed to it as callbacks that run the same code as here:
   be rebuilt once within the step (SNES ends the solve).
 
 A prototype that does all of this (SNESSolver in benchmarks/bench_snes.py, tested equal to
-this loop by tests/test_snes.py on 1 and 2 ranks) gives the same time steps, Newton and
+this loop by tests/unit/test_snes.py on 1 and 2 ranks) gives the same time steps, Newton and
 Krylov iterations and final states (equal to 1e-17) on every case measured: nuclear_diffusion
 with speed-up global (nodal flux + lagged f), none, none periodic (nodal flux + dolfinx_mpc)
 and quadrature flux periodic (MPCAssembler), the default periodic DNP cube at 27k DOFs and

@@ -8,7 +8,7 @@ byte-identical. The cases run in ONE child process (the package is imported once
 memory limit (RLIMIT_AS), so a case that would allocate gigabytes fails here instead of
 taking the machine down, and a watchdog names a case that hangs.
 
-Run ``python3 tests/test_hostile_inputs.py OUT.json`` to produce the results by hand.
+Run ``python3 tests/unit/test_hostile_inputs.py OUT.json`` to produce the results by hand.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# run as a script (the child below), the test tree's helper modules must be importable too
+sys.path[:0] = [str(HERE.parent), str(HERE.parent / "unit"), str(HERE.parent / "system")]
 
 #: address-space limit of the child (bytes): far below the machine's memory, far above a
 #: small run's needs (dolfinx + PETSc + gmsh map ~1 GB of address space)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "fem_spin"
+PACKAGE = Path(__file__).resolve().parents[2] / "fem_spin"
 
 
 def _module_name(path: Path) -> str:

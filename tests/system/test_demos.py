@@ -24,7 +24,7 @@ takes ~5 s):
     sum                        ~105 (typ.)  ~50 (typ.)
 
 About 2 s of each demo is importing dolfinx, fem_spin and matplotlib, so ~20 s of the sum is
-the floor. The whole file (``xvfb-run -a python3 -m pytest tests/test_demos.py``, 11 tests):
+the floor. The whole file (``xvfb-run -a python3 -m pytest tests/system/test_demos.py``, 11 tests):
 50 s with the cuts (the per-test times match the table); before them, about the full sum
 (not measured as a file).
 """
@@ -76,7 +76,7 @@ def test_demo_runs(demo: Path, tmp_path):
 
 
 def test_every_demo_reads_the_short_switch():
-    """The one line by which tests/test_demos.py shortens a demo is in every demo (a new demo
+    """The one line by which tests/system/test_demos.py shortens a demo is in every demo (a new demo
     without it would run at full length here)."""
     line = 'SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"'
     assert [d.name for d in DEMOS if line not in d.read_text()] == []
