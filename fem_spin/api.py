@@ -9,7 +9,7 @@ the summary the command line would have written. ``load(run_dir)`` gives the sam
 
 Repeated calls are cheap: the mesh of a geometry is built once per process and reused by
 every later call with the same [geometry] table (compiled forms come from FFCx's cache), so
-a parameter study or a fit pays for the time stepping alone (tests/test_api.py measures it).
+a parameter study or a fit pays for the time stepping alone (tests/system/test_api.py measures it).
 
     >>> import fem_spin
     >>> result = fem_spin.simulate("run.toml", overrides={"model.D0": 3e-16})
@@ -167,7 +167,8 @@ def _simulate_one(config, comm, quiet: bool, label: str = "") -> Result:
         if not quiet:
             engine_outputs = [out.Progress(config.output.progress_interval, quiet=False)]
         memory, profile = out.MemorySeries(), out.Profiles(None)
-        Engine([*engine_outputs, memory, profile, out.Summary(None, memory)]).run_transient(run)
+        engine = Engine([*engine_outputs, memory, profile, out.Summary(None, memory)])
+        engine.run_sampled(run) if problem.sampled else engine.run_transient(run)
         series = memory.arrays()
         profiles = dict(run.profiles)
         distance = profile.probe[0].distance if profile.probe is not None else None

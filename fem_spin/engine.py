@@ -1,7 +1,8 @@
 """The run engine: one loop for transient and stationary models, emitting events to outputs.
 
-A run is a problem (a model's :class:`~fem_spin.models.base.TransientProblem` or
-:class:`~fem_spin.models.base.SteadyProblem`, set up) and a list of output objects
+A run is a problem (a model's :class:`~fem_spin.models.base.TransientProblem`,
+:class:`~fem_spin.models.base.SteadyProblem` or
+:class:`~fem_spin.models.base.SampledProblem`, set up) and a list of output objects
 (:mod:`fem_spin.outputs`). The engine owns the loop and the decisions every rank must
 take together; outputs own the files (or the memory) and nothing else::
 
@@ -11,6 +12,10 @@ take together; outputs own the files (or the memory) and nothing else::
     case solved    Output.case(run, i, row, f)    a row of results.csv, a field snapshot
     finished       Output.finish(run)             summary, analysis, final checkpoint
                    Output.close(run)              always, also after a failure
+
+A sampled problem (``run_sampled``) is evaluated, not stepped: each evaluation at one of
+its sample times is a step of the time series (no iterations, no rejections), with the
+same events, stop decisions, checkpoints and summary as a transient run.
 
 Once per accepted step all ranks agree (one Allreduce) whether to stop (a signal, the
 ``time.max_steps`` pause, an output that could not write) and whether a checkpoint is due.
@@ -32,10 +37,11 @@ from typing import Any, Callable
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.solvers import SimulationFailed, TimeStepper
+from fem_spin.solvers import SimulationFailed, StepInfo, TimeStepper
 
 __all__ = ["Run", "Output", "Engine", "Interrupted", "SetupInterrupted", "Paused", "OutputFailed",
-           "stop_on_signals", "stop_requested", "armed", "output_times", "snapshot_times"]
+           "SampleClock", "stop_on_signals", "stop_requested", "armed", "output_times",
+           "snapshot_times", "sample_schedule"]
 
 
 class Interrupted(RuntimeError):
@@ -72,6 +78,22 @@ def output_times(config) -> list[float]:
     if out.snapshot_times:
         return sorted({float(t) for t in out.snapshot_times if t < t_end} | {t_end})
     return snapshot_times(t_end, config.time.dt_initial, out.field_snapshots)
+
+
+def _same_time(a: float, b: float) -> bool:
+    """The time stepper's test for landing on an output time."""
+    return abs(a - b) <= 1e-12 * max(1.0, b)
+
+
+def sample_schedule(samples, outputs, t_end: float) -> list[float]:
+    """The times a sampled run evaluates at: its sample times and the output times in
+    (0, t_end], sorted; an output time within 1e-12 (relative) of a sample time is that
+    sample time (as the time stepper lands on it)."""
+    merged: list[float] = []
+    for t in sorted({float(t) for t in samples} | {float(t) for t in outputs}):
+        if 0 < t <= t_end * (1 + 1e-14) and not (merged and _same_time(t, merged[-1])):
+            merged.append(t)
+    return merged
 
 
 # --------------------------------------------------------------------------- signals
@@ -183,7 +205,8 @@ class Run:
     resume_state: dict | None = None
     #: output times of a transient run
     times: list[float] = dataclasses.field(default_factory=list)
-    stepper: TimeStepper | None = None
+    #: the time stepper of a transient run, the clock of a sampled one
+    stepper: TimeStepper | SampleClock | None = None
     #: the summary being built; outputs add their parts
     summary: dict = dataclasses.field(default_factory=dict)
     #: counters over the whole run (a resumed run continues them)
@@ -206,6 +229,19 @@ class Run:
     @property
     def wall_time(self) -> float:
         return self.wall_before + time.perf_counter() - self.wall_start
+
+
+@dataclasses.dataclass
+class SampleClock:
+    """Where a sampled run is: what a checkpoint records of a time stepper
+    (io/checkpoint.py reads t, step, dt and a history, which a sampled run does not have)."""
+
+    t: float = 0.0
+    step: int = 0
+    dt: float = 0.0
+
+    def history_for_checkpoint(self) -> list:
+        return []
 
 
 class Output:
@@ -378,5 +414,81 @@ class Engine:
             raise
         finally:
             run.summary.update(cases=count, wall_time_s=run.wall_time)
+            self._finish(run)
+        return run.summary
+
+    # ------------------------------------------------------------------ sampled
+    def _sampled_step(self, run: Run, info: StepInfo, request: _StopRequest, step0: int) -> None:
+        """After an evaluation: the step event, then the decisions every rank takes together
+        (a write error, a signal, the time.max_steps pause, a checkpoint due), as in
+        run_transient."""
+        config, comm = run.config, run.comm
+        run.observed = run.problem.observables()   # global reductions: once per step
+        write_error = ""
+        for output in self.outputs:
+            try:
+                output.step(run, info)
+            except OSError as exc:   # a rank-0 file: all ranks decide below
+                write_error = write_error or _write_failure(exc)
+        due = any(output.due(run) for output in self.outputs)
+        paused = config.time.max_steps > 0 and info.step - step0 >= config.time.max_steps \
+            and info.t < config.time.t_end
+        flags = np.array([request.signal_name is not None, due, paused, bool(write_error)],
+                         dtype=np.int32)
+        comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
+        if flags[3]:
+            raise OutputFailed(comm.bcast(write_error, root=0))
+        if flags[0]:
+            raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
+        if flags[2]:
+            raise Paused(f"paused after {config.time.max_steps} steps (time.max_steps)")
+        if flags[1]:
+            self._each("save", run)
+
+    def run_sampled(self, run: Run) -> dict:
+        """Evaluate a sampled problem (``problem.sampled``) at each of its sample times and
+        the output times (``sample_schedule``): one step of the time series per evaluation,
+        with newton/linear iterations and rejections 0. A resumed run continues after the
+        checkpoint's time (evaluated again: the state of a sampled problem is its time)."""
+        config, problem = run.config, run.problem
+        state = run.resume_state
+        run.times = output_times(config)
+        run.totals = dict(state["totals"]) if state else {"newton": 0, "linear": 0, "rejected": 0}
+        run.totals.setdefault("above_tolerance", 0)
+        run.wall_before = state["wall_time_s"] if state else 0.0
+        run.snapshot_times = list(state.get("snapshot_times", [])) if state else []
+        clock = run.stepper = SampleClock()
+        if state:
+            clock.t, clock.step, clock.dt = float(state["t"]), int(state["step"]), float(state["dt"])
+            problem.evaluate(clock.t)
+        step0 = clock.step
+        schedule = [t for t in sample_schedule(problem.sample_times(), run.times, config.time.t_end)
+                    if t > clock.t and not _same_time(t, clock.t)]
+        run.summary.update(status="running")
+        try:
+            with stop_on_signals() as request, armed(request):
+                run.observed = problem.observables()
+                self._each("start", run)
+                for t in schedule:
+                    problem.evaluate(t)
+                    info = StepInfo(clock.step + 1, t, t - clock.t, 0, 0, 0, 0.0)
+                    clock.t, clock.step, clock.dt = t, info.step, info.dt
+                    # output first, as in run_transient: the step may stop the run
+                    if any(_same_time(t, to) for to in run.times):
+                        self._each("output_time", run, t)
+                    self._sampled_step(run, info, request, step0)
+            run.summary["status"] = "completed"
+        except (Interrupted, Paused, OutputFailed) as exc:
+            run.failure = exc
+            run.summary["status"] = f"stopped: {exc}"
+            raise
+        finally:
+            run.summary.update(steps=clock.step, t_final=clock.t,
+                               newton_iterations=run.totals["newton"],
+                               linear_iterations=run.totals["linear"],
+                               rejected_steps=run.totals["rejected"],
+                               steps_above_tolerance=run.totals["above_tolerance"],
+                               wall_time_s=run.wall_time, final=problem.observables(),
+                               snapshot_times=run.snapshot_times or [0.0, *run.times])
             self._finish(run)
         return run.summary

@@ -25,7 +25,7 @@ from fem_spin.engine import (Engine, Interrupted, OutputFailed, Paused, Run, Set
 from fem_spin.io import RunDirectory, rank0_print
 from fem_spin.io import outputs as out
 from fem_spin.io.outputs import MemorySeries, write_json_atomic
-from fem_spin.solvers import SimulationFailed, TimeStepper
+from fem_spin.solvers import SimulationFailed
 
 __all__ = ["run", "resume", "run_single", "run_steady", "snapshot_times", "output_times", "sample",
            "Interrupted", "SetupInterrupted", "Paused", "OutputFailed"]
@@ -74,7 +74,8 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
                series, out.FieldSnapshots(directory, restarts), out.Profiles(directory),
                out.Checkpoints(directory, config.output.checkpoint_interval, restarts),
                out.Summary(directory, series)]
-    summary = Engine(outputs).run_transient(run_)
+    engine = Engine(outputs)
+    summary = engine.run_sampled(run_) if problem.sampled else engine.run_transient(run_)
     problem.write_extra_outputs(directory, run_.times)
     problem.destroy()
     return summary
@@ -137,15 +138,30 @@ def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
 
 
 def sample(raw: dict, times, quantity: Callable, comm: MPI.Comm = MPI.COMM_WORLD) -> np.ndarray:
-    """Run a configuration dict without writing anything and return ``quantity(problem)``
-    at ``times`` (e.g. ``lambda p: p.mean_polarization()``): the loop of parameter studies."""
+    """Run a configuration dict in memory and return ``quantity(problem)`` at ``times`` (e.g.
+    ``lambda p: p.mean_polarization()``), for demos and tests that need the live problem.
+
+    A thin wrapper over the loop of :func:`fem_spin.simulate` (the engine): the run's output
+    times are ``times`` (plus t_end, as before), so the steps land on them, and one output
+    object records ``quantity`` there. For observables use :func:`fem_spin.simulate`."""
+    from fem_spin.engine import Output
+
+    raw = {**raw, "output": {**raw.get("output", {}), "snapshot_times": [float(t) for t in times]}}
     config = parse_config(raw)
     problem = type(config.model).problem_class(config, comm).initialise()
     values = {}
-    TimeStepper(problem, config.time, output_times=times,
-                on_output=lambda t: values.__setitem__(t, quantity(problem))).run()
-    problem.destroy()
-    return np.array([values[t] for t in times])
+
+    class Record(Output):
+        def output_time(self, run: Run, t: float) -> None:
+            values[t] = quantity(run.problem)
+
+    run_ = Run(config, problem, comm)
+    engine = Engine([Record()])
+    try:
+        engine.run_sampled(run_) if problem.sampled else engine.run_transient(run_)
+    finally:
+        problem.destroy()
+    return np.array([values[float(t)] for t in times])
 
 
 def _check_resources(config: RunConfig, force: bool, max_dofs, max_memory) -> None:

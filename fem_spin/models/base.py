@@ -4,6 +4,7 @@
 
     transient:  mesh -> function spaces -> measures -> initial condition -> formulation -> solver
     steady:     mesh -> function spaces -> measures -> formulation -> solver
+    sampled:    mesh -> function spaces -> measures -> prepare -> evaluate(0)
 
 The time stepper (solvers.timestepping) drives a transient problem through
 ``set_time_step``, ``solve_step``, ``accept_step``, ``reject_step`` and
@@ -11,6 +12,9 @@ The time stepper (solvers.timestepping) drives a transient problem through
 ``output_functions()``. A steady problem (``steady = True``) instead yields its
 solved cases from ``solve_cases()`` (e.g. parallel and antiparallel magnetizations,
 or one case per magnetic field of a Hanle curve) and summarises them in ``summary()``.
+A sampled problem (``sampled = True``, :class:`SampledProblem`) is evaluated, not stepped:
+the engine (``Engine.run_sampled``) sets it to each of its ``sample_times()`` with
+``evaluate(t)`` (e.g. a lookup in a table of precomputed curves).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from fem_spin.geometry import MeshData, create_mesh
 from fem_spin.physics import observables
 from fem_spin.solvers.newton import DolfinxAssembler, NewtonSolver
 
-__all__ = ["Problem", "TransientProblem", "SteadyProblem"]
+__all__ = ["Problem", "TransientProblem", "SteadyProblem", "SampledProblem"]
 
 
 class Problem(ABC):
@@ -32,6 +36,8 @@ class Problem(ABC):
 
     #: True for models without time stepping (the driver calls solve_cases())
     steady: bool = False
+    #: True for models evaluated at known times, not stepped (:class:`SampledProblem`)
+    sampled: bool = False
 
     def __init__(self, config, comm: MPI.Comm = MPI.COMM_WORLD, mesh_data: MeshData | None = None):
         self.config = config
@@ -55,10 +61,6 @@ class Problem(ABC):
         md = self.mesh_data
         self.dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=md.cell_tags)
         self.ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=md.facet_tags)
-
-    @abstractmethod
-    def create_formulation(self) -> None:
-        ...
 
     @abstractmethod
     def output_functions(self) -> list:
@@ -113,6 +115,10 @@ class SteadyProblem(Problem):
     #: rows of results.csv finished before a stop (set by run_steady before solve_cases):
     #: solve_cases yields them again, in order, without solving
     completed_cases: tuple[dict, ...] = ()
+
+    @abstractmethod
+    def create_formulation(self) -> None:
+        ...
 
     def initialise(self) -> "SteadyProblem":
         self.define_mesh()
@@ -174,6 +180,10 @@ class TransientProblem(Problem):
 
     @abstractmethod
     def define_initial_condition(self) -> None:
+        ...
+
+    @abstractmethod
+    def create_formulation(self) -> None:
         ...
 
     def create_assembler(self):
@@ -254,3 +264,65 @@ class TransientProblem(Problem):
         self.newton.destroy()
         self.newton.clear_options()
         self.newton.assembler.destroy()
+
+
+class SampledProblem(Problem):
+    """Base class: a problem evaluated, not stepped, at times it knows (``sample_times()``).
+
+    The engine (``Engine.run_sampled``) calls ``evaluate(t)`` at each sample time after the
+    current one (and at the output times, if one is not a sample time) and writes a row of
+    the time series per evaluation; there is no formulation, solver or step-size control.
+    The state at t is ``evaluate(t)``: a checkpoint holds t (the engine's clock) and a
+    resumed run evaluates again at it."""
+
+    sampled = True
+    #: quantities the engine writes to the CSV, in order (a model sets its own)
+    observable_names: tuple[str, ...] = ()
+
+    def initialise(self) -> "SampledProblem":
+        self.define_mesh()
+        self.define_function_spaces()
+        self.define_measures()
+        self.prepare()
+        self.evaluate(0.0)
+        return self
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Everything ``evaluate`` needs (e.g. the table of precomputed curves)."""
+
+    @abstractmethod
+    def sample_times(self) -> np.ndarray:
+        """The times (sorted, from 0) at which the problem has exact values."""
+
+    @abstractmethod
+    def evaluate(self, t: float) -> None:
+        """Set the state (functions and observables) to time ``t``."""
+
+    @abstractmethod
+    def observables(self) -> dict[str, float]:
+        ...
+
+    # ------------------------------------------------------------------ optional hooks
+    # (the engine and its outputs call them; the same defaults as TransientProblem's)
+    def profile_probe(self):
+        """(LineProbe, Function) sampled at the output times into profiles.csv, or None."""
+        return None
+
+    def analyse(self, series: dict[str, np.ndarray]) -> dict:
+        """Numbers derived from the time series for summary.json."""
+        return {}
+
+    def write_extra_outputs(self, directory, times) -> None:
+        """Files beyond the standard outputs, written after a completed run."""
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_functions(self) -> dict:
+        """No functions: the state at t is evaluate(t) (io/checkpoint.py writes the mesh)."""
+        return {}
+
+    def checkpoint_state(self) -> dict:
+        return {}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        """Nothing: the engine evaluates the problem again at the checkpoint's time."""

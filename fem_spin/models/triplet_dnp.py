@@ -19,7 +19,10 @@ e (linear in the data) gives
 
     P(x, t) = \sum_k L_k(e(x))\, \bar P(e_k, t),
 
-with :math:`L_k` the cardinal splines of the nodes.  The nodes are refined by
+with :math:`L_k` the cardinal splines of the nodes.  The problem is evaluated, not stepped
+(:class:`~fem_spin.models.base.SampledProblem`): the engine sets it to each time at which
+the unit-cell curves were sampled (``Engine.run_sampled``), and each unit cell is one
+:func:`fem_spin.simulate` run whose output times are those times.  The nodes are refined by
 bisection until the spline predicts every new midpoint run to ``table_tolerance``
 (absolute polarization, max over time; the midpoints then join the table, so the
 final table is more accurate than the reported estimate).  The NMR signal is the
@@ -80,9 +83,8 @@ from mpi4py import MPI
 from fem_spin.config import (ConfigError, RunConfig, derived, in_range, param, parse_config, positive,
                              register_model, warn)
 from fem_spin.contracts import ModelConfig, ResolveContext
-from fem_spin.models.base import TransientProblem
+from fem_spin.models.base import SampledProblem
 from fem_spin.optics import OpticsConfig
-from fem_spin.solvers.newton import NewtonResult
 
 __all__ = ["TripletDNPConfig", "TripletDNPProblem", "CoupledTripletDNPProblem", "UnitCellTable",
            "crystal_quadrature"]
@@ -160,13 +162,20 @@ class UnitCellTable:
         self.converged = False
 
     def _run(self, efficiency: float) -> dict[str, np.ndarray]:
-        from fem_spin.simulation import sample
+        """Pbar(t) of the unit cell at ``efficiency`` at :attr:`times`, per variant: one
+        serial :func:`fem_spin.simulate` run each, whose output times are the table times,
+        so that its steps land on them (values there are the run's, not interpolated)."""
+        from fem_spin.api import simulate
 
         out = {}
+        times = [float(t) for t in self.times[1:]]
         for name, speedup in self.variants.items():
             raw = self.params.cell_raw(self.time_cfg, efficiency, speedup, self.relaxation)
-            out[name] = sample(raw, self.times[1:], lambda p: p.mean_polarization(), comm=MPI.COMM_SELF)
-            out[name] = np.concatenate([[self._initial(raw)], out[name]])
+            raw["output"]["snapshot_times"] = times
+            # the crystal run's resource check covered the cells; many table times are fine
+            raw["limits"] = {"max_snapshots": max(10_000, len(times) + 2)}
+            series = simulate(raw, comm=MPI.COMM_SELF).series
+            out[name] = np.concatenate([[self._initial(raw)], _values_at(series, "P_mean", times)])
         return out
 
     @staticmethod
@@ -257,13 +266,26 @@ class UnitCellTable:
         return PchipInterpolator(self.times, values, axis=1)(t)
 
 
+def _values_at(series: dict[str, np.ndarray], column: str, times) -> np.ndarray:
+    """``series[column]`` at the rows whose t is one of ``times`` (hit exactly by the run)."""
+    t = series["t"]
+    rows = []
+    for tk in times:
+        k = int(np.argmin(np.abs(t - tk)))
+        if abs(t[k] - tk) > 1e-12 * max(1.0, tk):
+            raise RuntimeError(f"the unit-cell run has no step at t = {tk:g} s")
+        rows.append(k)
+    return np.asarray(series[column])[rows]
+
+
 # =========================================================================== tabulated problem
-class TripletDNPProblem(TransientProblem):
+class TripletDNPProblem(SampledProblem):
     """The tabulated multiscale model (``coupling = "tabulated"``, module docstring).
 
     Constructing it with ``coupling = "coupled"`` returns a :class:`CoupledTripletDNPProblem`.
-    The time stepper only decides where to report: every value is looked up in the table,
-    so there is no time discretisation error beyond that of the unit-cell runs."""
+    Evaluated, not stepped (``Engine.run_sampled``): every value is a lookup in the table
+    at the times its curves were sampled, so there is no time discretisation error beyond
+    that of the unit-cell runs."""
 
     def __new__(cls, config, comm=None, mesh_data=None):
         if cls is TripletDNPProblem and config.model.coupling == "coupled":
@@ -303,7 +325,6 @@ class TripletDNPProblem(TransientProblem):
 
         self.V = fem.functionspace(self.mesh, ("Lagrange", 1))
         self.u = fem.Function(self.V, name="polarization")
-        self.u_n = fem.Function(self.V, name="polarization_old")
         self.P_uncorrected = fem.Function(self.V, name="polarization_uncorrected")
         self.excitation = fem.Function(self.V, name="excitation_probability")
 
@@ -343,7 +364,9 @@ class TripletDNPProblem(TransientProblem):
         snaps = output_times(self.config)
         return np.unique(np.concatenate([[0.0], grid, snaps, [tc.t_end]]))
 
-    def define_initial_condition(self) -> None:
+    def prepare(self) -> None:
+        """The excitation, the unit-cell table and the crystal weights (initialise then
+        evaluates at t = 0)."""
         from fem_spin.io import rank0_print
 
         self.excitation.interpolate(lambda x: self.excitation_at(x.T))
@@ -368,9 +391,6 @@ class TripletDNPProblem(TransientProblem):
         self.weights["illuminated"] = self._weights(e_quad[ill], self.q_weights[ill])
         self.weights["dark"] = self._weights(e_quad[~ill], self.q_weights[~ill])
         self.band_weights = [self._weights(e, self.q_weights) for e in band_excitations]
-        self.t_now = 0.0
-        self._update(0.0)
-        self.u_n.x.array[:] = self.u.x.array
 
     def _weights(self, efficiencies: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
         """(1/V) int L_k(e) dV for every table node k, summed over quadrature points in chunks
@@ -384,46 +404,19 @@ class TripletDNPProblem(TransientProblem):
         volume = self.global_sum(float(weights.sum()))
         return total / volume if volume > 0 else None
 
-    def create_formulation(self) -> None:
-        """Nothing to assemble: the field is a lookup in the unit-cell table."""
+    # ------------------------------------------------------------------ evaluation
+    def sample_times(self) -> np.ndarray:
+        """The table times (0, log-spaced ones, the snapshot times, t_end)."""
+        return self.times
 
-    def create_solver(self) -> None:
-        """No solver: the unit cells were solved when the table was built."""
-
-    def destroy(self) -> None:
-        """Nothing to free (no PETSc objects)."""
-
-    # ------------------------------------------------------------------ stepping
-    def _update(self, t: float) -> None:
+    def evaluate(self, t: float) -> None:
+        """The fields and cell values at time t: a lookup in the table (monotone cubic
+        interpolation in t between its times, as at_time)."""
         self.t_now = t
         self.cell_values = {name: self.table.at_time(name, t) for name in self.variants}
         self.u.x.array[:] = self.nodal_basis @ self.cell_values["corrected"]
         if "uncorrected" in self.cell_values:
             self.P_uncorrected.x.array[:] = self.nodal_basis @ self.cell_values["uncorrected"]
-
-    def set_time_step(self, t_new: float, dt: float) -> None:
-        self.t_new = t_new
-
-    def solve_step(self) -> NewtonResult:
-        self._update(self.t_new)
-        return NewtonResult(True, 0, 0, 0.0, "table lookup")
-
-    def reject_step(self) -> None:
-        super().reject_step()
-
-    def next_event_time(self, t: float) -> float | None:
-        """The next time at which the unit-cell curves were sampled: steps land on them."""
-        k = int(np.searchsorted(self.times, t * (1 + 1e-12), side="right"))
-        return float(self.times[k]) if k < len(self.times) else None
-
-    def error_quantity(self) -> np.ndarray:
-        return self.owned(self.u.x.array)
-
-    def checkpoint_state(self) -> dict:
-        return {"t": self.t_now}
-
-    def restore_checkpoint_state(self, state: dict) -> None:
-        self._update(float(state["t"]))       # the table is rebuilt identically by initialise()
 
     # ------------------------------------------------------------------ observables
     def crystal_average(self, variant: str = "corrected", region: str = "crystal") -> float:
