@@ -301,20 +301,36 @@ class Engine:
                 raise OutputFailed(_write_failure(first)) from first
             raise first
 
-    # ------------------------------------------------------------------ transient
-    def run_transient(self, run: Run) -> dict:
-        config, problem, comm = run.config, run.problem, run.comm
+    # ------------------------------------------------------------------ time-dependent
+    def _begin(self, run: Run) -> None:
+        """Output times, and the counters a resumed run continues."""
         state = run.resume_state
-        run.times = output_times(config)
+        run.times = output_times(run.config)
         run.totals = dict(state["totals"]) if state else {"newton": 0, "linear": 0, "rejected": 0}
         run.totals.setdefault("above_tolerance", 0)
         run.wall_before = state["wall_time_s"] if state else 0.0
         run.snapshot_times = list(state.get("snapshot_times", [])) if state else []
+        run.summary.update(status="running")
+
+    def _end(self, run: Run) -> None:
+        """The summary's counters, then finish and close every output."""
+        clock = run.stepper
+        run.summary.update(steps=clock.step, t_final=clock.t, newton_iterations=run.totals["newton"],
+                           linear_iterations=run.totals["linear"],
+                           rejected_steps=run.totals["rejected"],
+                           steps_above_tolerance=run.totals["above_tolerance"],
+                           wall_time_s=run.wall_time, final=run.problem.observables(),
+                           snapshot_times=run.snapshot_times or [0.0, *run.times])
+        self._finish(run)
+
+    def run_transient(self, run: Run) -> dict:
+        config, problem, comm = run.config, run.problem, run.comm
+        state = run.resume_state
+        self._begin(run)
         stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times)
         if state:
             stepper.restore(state["t"], state["step"], state["dt"], state["history"])
         step0 = stepper.step
-        run.summary.update(status="running")
 
         def on_step(info, request):
             totals = run.totals
@@ -329,27 +345,7 @@ class Engine:
                           f"such steps are counted in summary.json (steps_above_tolerance)",
                           flush=True)
                 totals["above_tolerance"] += 1
-            run.observed = problem.observables()   # global reductions: once per step
-            write_error = ""
-            for output in self.outputs:
-                try:
-                    output.step(run, info)
-                except OSError as exc:   # a rank-0 file: all ranks decide below
-                    write_error = write_error or _write_failure(exc)
-            due = any(output.due(run) for output in self.outputs)
-            paused = config.time.max_steps > 0 and info.step - step0 >= config.time.max_steps \
-                and info.t < config.time.t_end
-            flags = np.array([request.signal_name is not None, due, paused, bool(write_error)],
-                             dtype=np.int32)
-            comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
-            if flags[3]:
-                raise OutputFailed(comm.bcast(write_error, root=0))
-            if flags[0]:
-                raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
-            if flags[2]:
-                raise Paused(f"paused after {config.time.max_steps} steps (time.max_steps)")
-            if flags[1]:
-                self._each("save", run)
+            self._after_step(run, info, request, step0)
 
         stepper.on_output = lambda t: self._each("output_time", run, t)
         try:
@@ -369,14 +365,7 @@ class Engine:
                 problem.reject_step()
             raise
         finally:
-            run.summary.update(steps=stepper.step, t_final=stepper.t,
-                               newton_iterations=run.totals["newton"],
-                               linear_iterations=run.totals["linear"],
-                               rejected_steps=run.totals["rejected"],
-                               steps_above_tolerance=run.totals["above_tolerance"],
-                               wall_time_s=run.wall_time, final=problem.observables(),
-                               snapshot_times=run.snapshot_times or [0.0, *run.times])
-            self._finish(run)
+            self._end(run)
         return run.summary
 
     # ------------------------------------------------------------------ stationary
@@ -418,10 +407,10 @@ class Engine:
         return run.summary
 
     # ------------------------------------------------------------------ sampled
-    def _sampled_step(self, run: Run, info: StepInfo, request: _StopRequest, step0: int) -> None:
-        """After an evaluation: the step event, then the decisions every rank takes together
-        (a write error, a signal, the time.max_steps pause, a checkpoint due), as in
-        run_transient."""
+    def _after_step(self, run: Run, info, request: _StopRequest, step0: int) -> None:
+        """After an accepted step (or an evaluation): the step event, then the decisions every
+        rank takes together (a write error, a signal, the time.max_steps pause, a checkpoint
+        due)."""
         config, comm = run.config, run.comm
         run.observed = run.problem.observables()   # global reductions: once per step
         write_error = ""
@@ -452,11 +441,7 @@ class Engine:
         checkpoint's time (evaluated again: the state of a sampled problem is its time)."""
         config, problem = run.config, run.problem
         state = run.resume_state
-        run.times = output_times(config)
-        run.totals = dict(state["totals"]) if state else {"newton": 0, "linear": 0, "rejected": 0}
-        run.totals.setdefault("above_tolerance", 0)
-        run.wall_before = state["wall_time_s"] if state else 0.0
-        run.snapshot_times = list(state.get("snapshot_times", [])) if state else []
+        self._begin(run)
         clock = run.stepper = SampleClock()
         if state:
             clock.t, clock.step, clock.dt = float(state["t"]), int(state["step"]), float(state["dt"])
@@ -476,19 +461,12 @@ class Engine:
                     # output first, as in run_transient: the step may stop the run
                     if any(_same_time(t, to) for to in run.times):
                         self._each("output_time", run, t)
-                    self._sampled_step(run, info, request, step0)
+                    self._after_step(run, info, request, step0)
             run.summary["status"] = "completed"
         except (Interrupted, Paused, OutputFailed) as exc:
             run.failure = exc
             run.summary["status"] = f"stopped: {exc}"
             raise
         finally:
-            run.summary.update(steps=clock.step, t_final=clock.t,
-                               newton_iterations=run.totals["newton"],
-                               linear_iterations=run.totals["linear"],
-                               rejected_steps=run.totals["rejected"],
-                               steps_above_tolerance=run.totals["above_tolerance"],
-                               wall_time_s=run.wall_time, final=problem.observables(),
-                               snapshot_times=run.snapshot_times or [0.0, *run.times])
-            self._finish(run)
+            self._end(run)
         return run.summary
