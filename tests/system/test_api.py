@@ -111,3 +111,12 @@ def test_the_readme_example_runs():
                                        "formulation=semilinear"]
     series = result["formulation=nonlinear"].series
     assert series["t"][-1] == pytest.approx(1e-3) and np.all(np.diff(series["t"]) > 0)
+
+
+def test_the_series_as_a_pandas_dataframe():
+    """Result.to_pandas(): the time series as a DataFrame (pandas is in the environment)."""
+    result = fem_spin.simulate(RAW)
+    frame = result.to_pandas()
+    assert list(frame.columns) == list(result.series)
+    np.testing.assert_array_equal(frame["P_mean"].to_numpy(), result.series["P_mean"])
+    assert frame["t"].is_monotonic_increasing and len(frame) == result.summary["steps"] + 1
