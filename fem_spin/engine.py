@@ -213,14 +213,24 @@ class Run:
     totals: dict = dataclasses.field(default_factory=dict)
     wall_before: float = 0.0
     wall_start: float = dataclasses.field(default_factory=time.perf_counter)
-    #: the observables of the last accepted step, computed once per step for all outputs
-    observed: dict = dataclasses.field(default_factory=dict)
+    #: the observables of the last accepted step (see :attr:`observed`)
+    _observed: dict | None = None
     #: times of the field snapshots written so far, over every segment of a resumed run
     snapshot_times: list[float] = dataclasses.field(default_factory=list)
     #: probe-line profiles so far: time -> values (checkpointed with the state)
     profiles: dict = dataclasses.field(default_factory=dict)
     #: the exception that stops the run, once there is one
     failure: BaseException | None = None
+
+    @property
+    def observed(self) -> dict:
+        """The problem's observables at the current step: computed once per step (global
+        reductions) for all outputs, and only if an output asks (a cheap unit-cell run
+        recording one number would pay for them at every step otherwise). Collective on its
+        first use in a step: an output reads it on every rank, never on rank 0 alone."""
+        if self._observed is None:
+            self._observed = self.problem.observables()
+        return self._observed
 
     @property
     def resumed(self) -> bool:
@@ -351,7 +361,7 @@ class Engine:
         try:
             with stop_on_signals() as request, armed(request):
                 stepper.on_step = lambda info: on_step(info, request)
-                run.observed = problem.observables()
+                run._observed = None
                 self._each("start", run)
                 stepper.run()
             run.summary["status"] = "completed"
@@ -412,7 +422,7 @@ class Engine:
         rank takes together (a write error, a signal, the time.max_steps pause, a checkpoint
         due)."""
         config, comm = run.config, run.comm
-        run.observed = run.problem.observables()   # global reductions: once per step
+        run._observed = None   # a new step: computed again when an output asks
         write_error = ""
         for output in self.outputs:
             try:
@@ -452,7 +462,7 @@ class Engine:
         run.summary.update(status="running")
         try:
             with stop_on_signals() as request, armed(request):
-                run.observed = problem.observables()
+                run._observed = None
                 self._each("start", run)
                 for t in schedule:
                     problem.evaluate(t)

@@ -111,7 +111,7 @@ STEP_COLUMNS = ("step", "t", "dt", "newton_iterations", "linear_iterations", "re
 
 def _initial_row(run: Run) -> dict:
     return {"step": 0, "t": 0.0, "dt": 0.0, "newton_iterations": 0, "linear_iterations": 0,
-            "rejected": 0, **(run.observed or run.problem.observables())}
+            "rejected": 0, **run.observed}
 
 
 # --------------------------------------------------------------------------- outputs
