@@ -51,6 +51,8 @@ class LineProbe:
         if self.local_index:
             idx = np.asarray(self.local_index)
             vals = function.eval(self.points[idx], np.asarray(self.cells, dtype=np.int32))
+            # one point comes back as a flat array of its components
+            vals = np.asarray(vals).reshape(len(idx), -1)
             mine = self.owner[idx] == self.mesh.comm.rank
             values[idx[mine]] = vals[mine, 0]
         values = self.mesh.comm.allreduce(values, op=MPI.SUM)  # exactly one rank adds each

@@ -192,11 +192,10 @@ class ValetFertProblem(SteadyProblem):
         self._S, self._W3 = S, W3
 
     def define_measures(self) -> None:
-        import ufl
+        from fem_spin.physics.terms import lumped_measure
 
         super().define_measures()
-        self.dx_lumped = ufl.Measure("dx", domain=self.mesh, subdomain_data=self.mesh_data.cell_tags,
-                                     metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        self.dx_lumped = lumped_measure(self.mesh, self.mesh_data.cell_tags)
 
     def create_formulation(self) -> None:
         import dolfinx.fem as fem

@@ -123,9 +123,7 @@ class PointValue:
     """The value of a Function at one point (the same on every rank; NaN outside the mesh)."""
 
     def __init__(self, mesh, point: Sequence[float]):
-        # two coincident points: Function.eval of a single point returns a flat array, which
-        # LineProbe.evaluate does not expect
-        self.probe = LineProbe(mesh, point, point, 2)
+        self.probe = LineProbe(mesh, point, point, 1)
 
     def __call__(self, function) -> float:
         return float(self.probe.evaluate(function)[0])
