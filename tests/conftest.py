@@ -77,6 +77,21 @@ def run_until_rows_then_sigterm(config: Path, output_dir: Path, series: Path, ro
     return proc.returncode, err
 
 
+def resume_until_done(path) -> int:
+    """``fem_spin.simulation.resume(path)`` again and again while time.max_steps pauses it
+    (the limit holds for every job); returns the number of segments, the first run included."""
+    from fem_spin.simulation import Paused, resume
+
+    segments = 1
+    while True:
+        segments += 1
+        try:
+            resume(path, quiet=True)
+            return segments
+        except Paused:
+            continue
+
+
 def _cli_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")

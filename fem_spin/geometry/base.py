@@ -76,7 +76,8 @@ class GmshGeometry(Geometry):
     gmsh_built = True
 
     def builder(self) -> Callable:
-        raise NotImplementedError
+        """The gmsh builder ``build(model, params, unit)``: every gmsh geometry provides it."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide its gmsh builder()")
 
     def create_mesh(self, comm, msh_path=None) -> "MeshData":
         return mesh_from_builder(self.builder(), self, comm, msh_path=msh_path)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from conftest import make_raw, run_cli, run_until_rows_then_sigterm, serial_only
+from conftest import resume_until_done, make_raw, run_cli, run_until_rows_then_sigterm, serial_only
 from fem_spin.config import parse_config
 from fem_spin.io import read_timeseries
 from fem_spin.simulation import Paused, resume, run
@@ -58,14 +58,7 @@ def test_restart_equals_the_uninterrupted_run(tmp_path):
     assert (path / "checkpoint" / "state.json").exists()
     state = json.loads((path / "checkpoint" / "state.json").read_text())
     assert state["step"] == 8 and 0 < state["t"] < RAW["time"]["t_end"]
-    segments = 1
-    while True:                      # max_steps holds for every job: a chain of resumes
-        segments += 1
-        try:
-            resume(path, quiet=True)
-            break
-        except Paused:
-            continue
+    segments = resume_until_done(path)    # max_steps holds for every job: a chain of resumes
     assert segments >= 3
     a = read_timeseries(reference / "timeseries.csv")
     b = read_timeseries(path / "timeseries.csv")

@@ -12,7 +12,8 @@ from mpi4py import MPI
 
 from fem_spin.config import parse_config
 from fem_spin.io import read_timeseries
-from fem_spin.simulation import Paused, resume, run
+from fem_spin.simulation import Paused, run
+from conftest import resume_until_done
 
 # the setting of test_triplet_dnp.py: 1-D radial cycle-averaged cells (~0.1 s each)
 RAW = {"name": "tabulated",
@@ -66,14 +67,7 @@ def test_pause_and_resume_equal_the_uninterrupted_run(tmp_path):
     path = Path(directory) / "resumed"
     state = json.loads((path / "checkpoint" / "state.json").read_text())
     assert state["step"] == PAUSE_AFTER and state["t"] == a["t"][PAUSE_AFTER]
-    segments = 1
-    while True:          # max_steps holds for every segment: a chain of resumes
-        segments += 1
-        try:
-            resume(path, quiet=True)
-            break
-        except Paused:
-            continue
+    segments = resume_until_done(path)    # max_steps holds for every job: a chain of resumes
     assert segments == -(-(len(a["t"]) - 1) // PAUSE_AFTER)
     b = read_timeseries(path / "timeseries.csv")
     assert set(a) == set(b) and np.array_equal(a["step"], b["step"])
