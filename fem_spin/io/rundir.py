@@ -99,10 +99,14 @@ def _ours_by_name(relative: str) -> bool:
 
 
 def _written_by_any_run(relative: str) -> bool:
-    name = Path(relative).name
-    return (Path(relative).parts[0].startswith("fields") or name.startswith("fields")
+    """Files every run writes, by name: field files (VTK pieces, VTX directories), the CSV
+    tables, summary and config, and fem_spin's hidden temporaries."""
+    parts, name = Path(relative).parts, Path(relative).name
+    field_file = name.startswith("fields") and Path(name).suffix in (".pvd", ".pvtu", ".vtu")
+    in_vtx = any(p.startswith("fields") and p.endswith(".bp") for p in parts[:-1])
+    return (field_file or in_vtx or name.startswith(".")
             or name in ("timeseries.csv", "results.csv", "profiles.csv", "summary.json",
-                        "config.toml") or name.startswith("."))
+                        "config.toml"))
 
 
 def inventory(directory: Path) -> list[str]:

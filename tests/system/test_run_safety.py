@@ -409,12 +409,13 @@ def test_overwrite_keeps_a_run_directory_with_files_the_user_added(tmp_path, cap
     cfg = write_config(tmp_path / "run.toml", name="r")
     assert cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "-q")[0] == 0
     (tmp_path / "r" / "analysis.ipynb").write_text("{}")
+    (tmp_path / "r" / "fields_notes.txt").write_text("named like a field file, but mine\n")
     (tmp_path / "r" / "figures").mkdir()
     (tmp_path / "r" / "figures" / "fig1.png").write_bytes(b"png")
     before = snapshot_tree(tmp_path / "r")
     code, err = cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path), "--overwrite", "-q")
     assert code == 2
-    assert_one_line(err, "analysis.ipynb", "figures/fig1.png", "did not write")
+    assert_one_line(err, "analysis.ipynb", "fields_notes.txt", "did not write")
     assert snapshot_tree(tmp_path / "r") == before
 
 
