@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from mpi4py import MPI
 
 from fem_spin.config import ConfigError, parse_config
 from fem_spin.geometry.dnp_cell import DNPCubeGeometry, build_dnp_cube
@@ -167,8 +168,15 @@ def test_multigrid_gives_the_ilu_answer_with_mesh_independent_iterations():
     assert results["ilu"][2].newton.assembler.multigrid is None
     assert abs(results["mg"][0] - results["ilu"][0]) < 1e-8
     assert abs(results["mg_fine"][0] - results["ilu_fine"][0]) < 1e-8
-    # measured: multigrid 3.8 -> 3.9, ILU(0) 3.4 -> 5.7 Krylov iterations per Newton iteration
-    assert results["mg_fine"][1] < 1.15 * results["mg"][1], results
+    # measured: multigrid 3.8 -> 3.9, ILU(0) 3.4 -> 5.7 Krylov iterations per Newton iteration.
+    # One rank is deterministic (multigrid growth 1.05). On two ranks the partition changes
+    # from run to run, and with Newton iterating down to the residual's rounding error the
+    # growth measured 1.05, 1.05, 1.10, 1.16 and 1.19 in five runs: the bound there is 1.3,
+    # and multigrid must grow less than ILU(0) in the same run
+    bound = 1.15 if MPI.COMM_WORLD.size == 1 else 1.3
+    assert results["mg_fine"][1] < bound * results["mg"][1], results
+    assert (results["mg_fine"][1] / results["mg"][1]
+            < results["ilu_fine"][1] / results["ilu"][1]), results
     assert results["ilu_fine"][1] > 1.3 * results["ilu"][1], results
     assert results["mg_fine"][1] < results["ilu_fine"][1], results
 
