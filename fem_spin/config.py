@@ -255,15 +255,25 @@ def derived(default=None, *, doc: str = ""):
 # --------------------------------------------------------------------------- shared sections
 @dataclasses.dataclass(frozen=True)
 class TimeConfig:
-    """[time]: implicit (backward Euler) stepping with error-controlled step size."""
+    """[time]: implicit stepping (BDF2 or backward Euler) with error-controlled step size."""
 
     t_end: float = param(unit="s", doc="final time", check=positive)
     dt_initial: float = param(1e-3, unit="s", doc="first time step", check=positive)
     dt_min: float = param(1e-12, unit="s", doc="smallest step before giving up", check=positive)
     dt_max: float = param(math.inf, unit="s", doc="largest step (inf: no limit)", check=positive,
                           allow_inf=True)
+    scheme: Literal["bdf2", "backward_euler"] = param(
+        "bdf2", doc="time discretisation (solvers/schemes.py): bdf2 (variable-step BDF2, second "
+        "order; the default) or backward_euler (first order; preserves the maximum principle)")
     adaptive: bool = param(True, doc="control the step with a local error estimate")
-    tolerance: float = param(1e-3, doc="target local error per step (max-norm of P)", check=positive)
+    tolerance: float = param(1e-3, doc="target accuracy of the time discretisation: the absolute "
+                             "error of the model's capacity quantity (P for spin diffusion, rho "
+                             "for the Onsager model), accumulated over the run: each step's local "
+                             "error is held below tolerance times the step's change of that "
+                             "quantity (solvers/timestepping.py)", check=positive)
+    relative_tolerance: float = param(0.0, doc="relative part of the error target: a node's "
+                                      "error may be tolerance + relative_tolerance * |q|",
+                                      check=non_negative)
     growth_max: float = param(2.0, doc="largest step growth factor per accepted step",
                               check=in_range(1.0, 10.0))
     max_steps: int = param(0, doc="pause (with a checkpoint, resumable) after this many steps in "

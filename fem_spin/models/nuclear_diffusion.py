@@ -247,8 +247,8 @@ class NuclearDiffusionProblem(TransientProblem):
         num_cells = mesh.topology.index_map(mesh.topology.dim).size_global
         scale = fem.Constant(mesh, num_cells / self.volume)
 
-        w, w_n = self.u, self.u_n
-        P, P_n = ufl.tanh(w), ufl.tanh(w_n)
+        w = self.u
+        P = ufl.tanh(w)
         D0 = terms.diffusion_tensor(mesh, p.D0)
         if p.speedup == "local" and p.like_spin_fraction == 1.0:
             flux = ufl.dot(D0, ufl.grad(w)) / ufl.cosh(w)     # D0 cosh(w) grad tanh(w)
@@ -261,7 +261,7 @@ class NuclearDiffusionProblem(TransientProblem):
         if barrier is not None:
             flux = barrier * flux
 
-        F = terms.capacity(P, P_n, v, omega_h, dx_l)
+        F = terms.capacity(P, self.capacity_old, v, omega_h, dx_l)
         F += self.dt * terms.diffusion(flux, v, omega, self.dx_flux)
         if self.relaxation_rate is not None:
             F += self.dt * terms.relaxation(self.relaxation_rate, P, fem.Constant(mesh, p.P_eq), v,
@@ -319,7 +319,7 @@ class NuclearDiffusionProblem(TransientProblem):
             return (float(self.residual_scale.value), float(self.dt.value), float(self.f_global.value),
                     P_eq, P_e)
 
-        assembler = NodalFluxAssembler(self.u, self.u_n, *self._nodal_forms,
+        assembler = NodalFluxAssembler(self.u, self.capacity_old, *self._nodal_forms,
                                        coefficients=coefficients, mpc=self.mpc)
         if use_multigrid:
             from fem_spin.solvers.multigrid import multigrid_for_space
@@ -383,8 +383,8 @@ class NuclearDiffusionProblem(TransientProblem):
             self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
         return True
 
-    def error_quantity(self) -> np.ndarray:
-        return np.tanh(self.owned(self.u.x.array))
+    def capacity_nodal(self, u_values: np.ndarray) -> np.ndarray:
+        return np.tanh(u_values)
 
     def checkpoint_state(self) -> dict:
         return {"pulses": self.source.pulses}

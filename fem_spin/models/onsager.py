@@ -312,10 +312,10 @@ class OnsagerTransportProblem(TransientProblem):
         volume = self.integrate(fem.form(fem.Constant(mesh, 1.0) * self.dx_lumped))
 
         v = ufl.TestFunction(self.V)
-        rho, rho_n = self.density(self.u), self.density(self.u_n)
+        rho = self.density(self.u)
         j1, j2 = self.fluxes(self.u)
         grad_b = ufl.grad(self.field_magnitude) / self.B_d
-        F = Delta * ufl.inner(rho - rho_n, v) * self.dx_lumped
+        F = Delta * ufl.inner(rho - self.capacity_old, v) * self.dx_lumped
         F -= self.dt * Delta * ufl.inner(j1, ufl.grad(v[0])) * self.dx_flux
         F -= self.dt * Delta * ufl.inner(j2, ufl.grad(v[1])) * self.dx_flux
         F -= self.dt * Delta * ufl.dot(j2, grad_b) * v[0] * self.dx_flux    # energy exchange
@@ -363,8 +363,13 @@ class OnsagerTransportProblem(TransientProblem):
         """Delta-weighted mean of rho2 (conserved)."""
         return self.statistics.mean(self.nodal_state()[1])
 
-    def error_quantity(self) -> np.ndarray:
-        return self.nodal_state().ravel()
+    def capacity_nodal(self, u_values: np.ndarray) -> np.ndarray:
+        """rho at the nodes, interleaved (rho1, rho2) per node like u's dofs."""
+        from fem_spin.analytic import onsager
+
+        if not self.entropy_variables:
+            return u_values
+        return onsager.density(u_values.reshape(-1, 2).T).T.ravel()
 
     def observables(self) -> dict[str, float]:
         rho = self.nodal_state()
