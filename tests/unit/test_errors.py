@@ -136,3 +136,16 @@ def test_a_missing_cell_group_names_the_key():
     with pytest.raises(ModelError) as info:
         terms.cell_group_function(mesh, data, {"core": 2.0}, 1.0, "density", key="model.density")
     assert info.value.key == "model.density" and "'core'" in str(info.value) and "sample" in str(info.value)
+
+
+def test_simulate_reports_a_model_error_as_the_config_error_naming_the_key():
+    import fem_spin
+
+    raw = {"name": "groups", "geometry": {"type": "interval", "x_min": 0.0, "x_max": 1e-7, "cells": 8},
+           "model": {"type": "nuclear_diffusion", "D0": 1e-16, "source": "continuous",
+                     "exchange_rate": 1e3, "source_polarization": 0.5, "source_regions": ["nowhere"]},
+           "time": {"t_end": 1.0, "dt_initial": 0.1}}
+    with pytest.raises(ConfigError) as info:
+        fem_spin.simulate(raw)
+    assert info.value.key == "model.source_regions" and info.value.file == "<memory>"
+    assert "no cell group 'nowhere'" in str(info.value) and "\n" not in str(info.value)
