@@ -206,7 +206,10 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     In memory by default: nothing is written, the mesh is reused from earlier calls with
     the same geometry. With ``directory`` the run goes to ``directory/<name>`` exactly as
     ``fem-spin run --output-dir directory`` would (files, pictures, checkpoints; refused if
-    it exists unless ``overwrite``), and the Result is loaded from there."""
+    it exists unless ``overwrite``), and the Result is loaded from there. Errors name the key:
+    a :class:`~fem_spin.config.ConfigError` (the physics' own errors too)."""
+    from fem_spin.config import naming_the_key
+
     comm = comm or MPI.COMM_WORLD
     config = _parse(config, overrides)
     if directory is not None:
@@ -218,7 +221,7 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     from fem_spin.limits import check_resources
 
     check_resources(config)
-    with stop_on_signals():
+    with naming_the_key(config.source), stop_on_signals():
         variants = config.variants()
         if len(variants) == 1:
             return _simulate_one(config, comm, quiet)

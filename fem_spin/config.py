@@ -31,10 +31,12 @@ from typing import Any, Callable, Literal, Union
 
 from fem_spin import contracts
 from fem_spin.contracts import Geometry, ModelConfig, ResolveContext
+from fem_spin.errors import ModelError
 
 __all__ = [
     "ConfigError",
     "ConfigWarning",
+    "naming_the_key",
     "warn",
     "RunConfig",
     "TimeConfig",
@@ -81,6 +83,17 @@ class ConfigError(ValueError):
         where = f"{self.file}: " if self.file else ""
         key = f"{self.key}: " if self.key else ""
         return _one_line(f"{where}{key}{self.message}")
+
+
+@contextlib.contextmanager
+def naming_the_key(file: str | None):
+    """The boundary where a run is set up (simulation, api, command line): a
+    :class:`~fem_spin.errors.ModelError` raised by the physics in the block becomes the
+    :class:`ConfigError` naming its key and ``file`` (the run file), shown as one line."""
+    try:
+        yield
+    except ModelError as exc:
+        raise ConfigError(exc.key or "", exc.message, file=file) from exc
 
 
 class ConfigWarning(str):
@@ -298,6 +311,10 @@ def _multigrid_levels(value) -> str | None:
     return None if value == 0 or value >= 2 else f"must be 0 (automatic) or at least 2 (got {value})"
 
 
+#: petsc_options that choose the linear solver which preconditioner = "multigrid" builds
+MULTIGRID_CONFLICTS = ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")
+
+
 @dataclasses.dataclass(frozen=True)
 class SolverConfig:
     """[solver]: Newton and linear-solver settings (PETSc options pass through)."""
@@ -317,6 +334,12 @@ class SolverConfig:
     multigrid_levels: int = param(0, doc="multigrid levels including the mesh itself (0: coarsen "
                                   "until the coarsest level has at most "
                                   "solvers.multigrid.COARSEST_NODES (200) nodes)", check=_multigrid_levels)
+
+    def __post_init__(self):
+        conflicts = [k for k in self.petsc_options if k in MULTIGRID_CONFLICTS]
+        if self.preconditioner == "multigrid" and conflicts:
+            raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
+                                                       f"{conflicts[0]} (choose one of them)")
 
 
 #: hard bound of any structured mesh (cells = [...]): a billion cells need about a terabyte

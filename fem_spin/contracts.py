@@ -9,15 +9,19 @@ without a cycle.
   capabilities as class attributes (``radial``, ``gmsh_built``, ``multigrid_auto``,
   ``has_tip``, ``has_beam``) and answers the hooks the base gives defaults for
   (``periodic_box()``, ``sample_bounds()``, ``exact_shells()``,
-  ``electron_exclusion_radius()``, ``resolve(base_dir)``); ``create_mesh`` is the one
-  method it must provide (gmsh geometries inherit it from
-  :class:`fem_spin.geometry.base.GmshGeometry`).
+  ``electron_exclusion_radius()``, ``electron_images()``, ``layer_thickness(name)``,
+  ``junction_area()``, ``estimate_mesh()``, ``resolve(base_dir)``); ``create_mesh`` is the
+  one method it must provide (gmsh geometries inherit it from
+  :class:`fem_spin.geometry.base.GmshGeometry`). Code calls the hooks unconditionally: no
+  probing for attributes.
 * A **model** is a frozen dataclass (the ``[model]`` section) deriving from
   :class:`ModelConfig`, registered together with the problem class that solves it by
   ``@register_model("name", problem=TheProblem)``. It declares ``supports_multigrid``; its
   problem class declares ``steady``. ``resolve(context)`` returns the section with every
   derived value filled in (before any problem is built, by config.parse_config) and
-  ``check_against(geometry, time)`` checks it against the other sections.
+  ``check_against(geometry, time)`` checks it against the other sections;
+  ``unknowns_per_node()`` and ``forced_steps(time)`` feed the resource estimate
+  (fem_spin/limits.py).
 
 The registries are filled when the modules that define the classes are imported. The
 package declares where its built-in ones live (``fem_spin/__init__.py`` calls
@@ -102,6 +106,28 @@ class Geometry:
         modelled (the barrier, else the source sphere), or None without one."""
         return None
 
+    def electron_images(self):
+        """Offsets (m) of the electron and of its periodic images from the electron, shape
+        (n, 3): the electron alone, ``[[0, 0, 0]]``, unless the cell is periodic."""
+        import numpy as np
+
+        return np.zeros((1, 3))
+
+    def layer_thickness(self, name: str) -> float | None:
+        """Thickness (m) of the cell group ``name`` when the geometry makes it a layer of
+        uniform thickness (a stack's layer, a tunnel barrier), else None."""
+        return None
+
+    def junction_area(self) -> float | None:
+        """Contact area (m^2) of the ferromagnet/normal-metal junctions of a lateral spin
+        valve, else None (the thin-wire formula then does not apply)."""
+        return None
+
+    def estimate_mesh(self):
+        """Cells and vertices of the mesh before it is built
+        (:class:`fem_spin.limits.MeshEstimate`), or None when they are unknown."""
+        return None
+
     def resolve(self: T, base_dir: Path) -> T:
         """This section with relative paths resolved from ``base_dir`` (a new object)."""
         return self
@@ -133,7 +159,7 @@ class ModelConfig:
     @classmethod
     def is_steady(cls) -> bool:
         """True for a stationary model (no [time] section, no time stepping)."""
-        return bool(getattr(cls.problem_class, "steady", False))
+        return bool(cls.problem_class.steady)
 
     def resolve(self: T, context: ResolveContext) -> T:
         """This section with every derived value filled in (a new object when any is): run
@@ -143,6 +169,16 @@ class ModelConfig:
 
     def check_against(self, geometry: Geometry, time) -> None:
         """Check the (resolved) section against the other sections; may call config.warn."""
+
+    def unknowns_per_node(self) -> int:
+        """Unknowns the model solves for at each mesh node (every model is continuous P1)."""
+        return 1
+
+    def forced_steps(self, time) -> float:
+        """Time steps the model itself forces up to ``time.t_end`` (one per DNP pulse), 0
+        when it forces none; the resource estimate takes the larger of these and the steps
+        the time settings plan."""
+        return 0.0
 
 
 @runtime_checkable

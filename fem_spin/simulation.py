@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import ConfigError, RunConfig, dump_toml, parse_config
+from fem_spin.config import ConfigError, RunConfig, dump_toml, naming_the_key, parse_config
 from fem_spin.engine import (Engine, Interrupted, OutputFailed, Paused, Run, SetupInterrupted,
                              output_times, snapshot_times, stop_on_signals)
 from fem_spin.io import RunDirectory, rank0_print
@@ -212,7 +212,9 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     skips the refusal) and the first variant has been set up (mesh, forms, solver) in a staged
     directory beside the final one (io/rundir.py): a configuration that fails there leaves no
     trace, and with ``overwrite`` the previous results stay untouched. Only a fem_spin run
-    directory is ever replaced, and never one a running process holds."""
+    directory is ever replaced, and never one a running process holds. An error of the
+    physics (:class:`~fem_spin.errors.ModelError`) becomes the ConfigError naming its key
+    and the run file."""
     import tomllib
 
     from fem_spin.io.rundir import config_digest
@@ -225,7 +227,7 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     text = dump_toml(config.raw)
     written = tomllib.loads(text)
     variants = config.variants()
-    with stop_on_signals() as request:
+    with naming_the_key(config.source), stop_on_signals() as request:
         request.immediate = True
         request.on_setup_stop = lambda: rundir.abort(any_rank=True)
         try:
@@ -350,7 +352,7 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
                                  f"fem-spin resume continues only runs it made")
     if not found[1]:
         raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
-    with stop_on_signals() as request, locked(path, comm):
+    with naming_the_key(str(config_file)), stop_on_signals() as request, locked(path, comm):
         text, marker = comm.bcast((config_file.read_text(errors="replace"), read_marker(path))
                                   if comm.rank == 0 else None, root=0)
         try:

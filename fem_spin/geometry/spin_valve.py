@@ -122,6 +122,12 @@ class LateralSpinValveGeometry(GmshGeometry):
     def far_size(self) -> float:
         return self.mesh_size or 4.0 * self.junction_size()
 
+    def layer_thickness(self, name: str) -> float | None:
+        """barrier_thickness for the tunnel barriers (cell groups barrier1, barrier2), else None."""
+        if name.startswith("barrier") and self.barrier_thickness:
+            return float(self.barrier_thickness)
+        return None
+
     def has_barrier(self, electrode: int) -> bool:
         """Whether electrode 1 (injector) or 2 (detector) has a tunnel-barrier volume."""
         if self.barrier_thickness <= 0:
@@ -391,6 +397,10 @@ class MultilayerGeometry(GmshGeometry):
 
     def total_thickness(self) -> float:
         return sum(t for _, t in self.layers)
+
+    def layer_thickness(self, name: str) -> float | None:
+        """The thickness of the layer ``name`` (m), None if there is no such layer."""
+        return dict((n, float(t)) for n, t in self.layers).get(name)
 
     def layer_bounds(self) -> dict[str, tuple[float, float]]:
         """{name: (z_bottom, z_top)} of every layer (m), in stacking order."""

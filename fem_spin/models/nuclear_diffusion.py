@@ -49,6 +49,7 @@ from fem_spin.config import (ConfigError, derived,
                              in_range, non_negative, param, polarization, register_model,
                              spd_tensor, warn_if_region_outside)
 from fem_spin.contracts import ModelConfig, ResolveContext
+from fem_spin.errors import ModelError
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.physics import observables, regions, terms
@@ -137,6 +138,8 @@ class NuclearDiffusionProblem(TransientProblem):
     """Backward-Euler solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
 
     extrapolate_initial_guess = True
+    #: volume of the initial region, once the formulation is built (None before)
+    region_volume: float | None = None
 
     def __init__(self, config, comm=None, mesh_data=None,
                  initial_polarization: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -154,7 +157,7 @@ class NuclearDiffusionProblem(TransientProblem):
         to D0, which is one number only in the global mode (none: f = 1; local: f(P(x)))."""
         names = ["P_mean", "P_min", "P_max"]
         if self.params.region_shape != "none":
-            region = getattr(self, "region_volume", None)
+            region = self.region_volume
             if region is None or region > 0:
                 names += ["P_region"]
             if region is None or self.volume - region > 1e-12 * self.volume:
@@ -192,7 +195,7 @@ class NuclearDiffusionProblem(TransientProblem):
         def w0(x):
             p = np.asarray(p0(x), dtype=float) * np.ones(x.shape[1])
             if np.any(np.abs(p) >= 1):
-                raise ConfigError("model.initial_polarization", "initial |P| must be < 1")
+                raise ModelError("initial |P| must be < 1", key="model.initial_polarization")
             return np.arctanh(p)
 
         self.u.interpolate(w0)
@@ -210,8 +213,7 @@ class NuclearDiffusionProblem(TransientProblem):
         p = self.params
         if p.R1 == 0 and p.pre_coefficient == 0:
             return None
-        images = getattr(self.config.geometry, "electron_images", None)
-        electrons = np.asarray(p.electron_position) + (images() if images else np.zeros((1, 3)))
+        electrons = np.asarray(p.electron_position) + self.config.geometry.electron_images()
         return relaxation_rate_function(self.V, p.R1, p.pre_coefficient, p.pre_cutoff_radius or 0.0,
                                         electrons)
 
@@ -536,6 +538,10 @@ class NuclearDiffusionConfig(ModelConfig):
                                                              "a geometry without a source sphere")
             changes["pre_cutoff_radius"] = radius
         return dataclasses.replace(self, **changes) if changes else self
+
+    def forced_steps(self, time) -> float:
+        """One step per microwave pulse (source = 'pulsed'), else none."""
+        return time.t_end * self.repetition_rate if self.source == "pulsed" else 0.0
 
     def check_against(self, geometry, time) -> None:
         """Cross-section checks: the radial cell needs a scalar D0; pulses are bounded."""
