@@ -382,8 +382,9 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
         volumes = sorted(t for d, t in pieces if d == 3)
         inside = {block_volume[b] for b, block in blocks.items() if block[0] == name}
         # the boxes only touch: fragmenting may split a volume only into its boundary layers
-        # and one rest (none when a layer fills it)
-        if not inside <= set(volumes) or len(set(volumes) - inside) > 1:
+        # and one rest (none when a layer fills it; N's layers may cut the strip in pieces)
+        if not inside <= set(volumes) or (not inside and len(volumes) != 1) or \
+                (name != "N" and len(set(volumes) - inside) > 1):
             raise RuntimeError(f"lateral_spin_valve: volume {name} fragmented into {volumes}")
         model.addPhysicalGroup(3, volumes, tag=group_tag[name], name=name)
 
@@ -447,6 +448,37 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
         _transfinite_box(model, block_volume[name], counts, recombine=False,
                          grading=[None if a is None else (a[0], a[1] / unit) for a in grading])
     model.mesh.generate(3)
+    if blocks and _flip_nonconforming_faces(model, list(block_volume.values())):
+        # gmsh splits a transfinite hexahedron into tetrahedra along diagonals of its own,
+        # which on some faces cross the faces' triangles (the neighbour's tetrahedra then
+        # share the nodes but not the facets): those faces are triangulated the other way
+        model.mesh.clear()
+        model.mesh.generate(3)
+        if _flip_nonconforming_faces(model, list(block_volume.values()), flip=False):
+            raise RuntimeError("lateral_spin_valve: boundary-layer mesh is not conforming")
+
+
+def _flip_nonconforming_faces(model, volumes: list[int], flip: bool = True) -> list[int]:
+    """Faces of the structured ``volumes`` whose triangles are not faces of the volume's
+    tetrahedra (after meshing); with ``flip`` their transfinite arrangement is set to
+    "Right" (the other diagonal) for the next generate."""
+    import numpy as np
+
+    bad = []
+    for volume in volumes:
+        _, _, nodes = model.mesh.getElements(3, volume)
+        tets = np.asarray(nodes[0]).reshape(-1, 4)
+        faces = {tuple(sorted(row)) for pick in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))
+                 for row in tets[:, pick].tolist()}
+        for _, surface in model.getBoundary([(3, volume)], oriented=False):
+            _, _, tri = model.mesh.getElements(2, abs(surface))
+            triangles = {tuple(sorted(row)) for row in np.asarray(tri[0]).reshape(-1, 3).tolist()}
+            if not triangles <= faces:
+                bad.append(abs(surface))
+    if flip:
+        for surface in bad:
+            model.mesh.setTransfiniteSurface(surface, "Right")
+    return bad
 
 
 def _transfinite_box(model, volume: int, counts, recombine: bool, grading=None) -> None:
