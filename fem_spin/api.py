@@ -124,7 +124,11 @@ def _parse(config, overrides):
 
 # --------------------------------------------------------------------------- meshes
 def _mesh_key(config, comm) -> tuple:
-    return (json.dumps(config.raw.get("geometry", {}), sort_keys=True, default=repr),
+    # derived geometry fields (e.g. the spin-flip lengths that size a spin valve's default
+    # mesh, taken from the model) belong to the mesh as much as the [geometry] table does
+    derived = [(f.name, getattr(config.geometry, f.name)) for f in dataclasses.fields(config.geometry)
+               if f.metadata.get("derived")] if dataclasses.is_dataclass(config.geometry) else []
+    return (json.dumps(config.raw.get("geometry", {}), sort_keys=True, default=repr), repr(derived),
             type(config.geometry).__name__, comm.py2f() if hasattr(comm, "py2f") else id(comm))
 
 

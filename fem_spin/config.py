@@ -786,6 +786,8 @@ def _assemble(name: str, sections: dict, raw: dict, source: str, base_dir: Path 
                           f"model {type(model).model_type!r} takes its solver from petsc_options")
     solver_table = raw.get("solver", {})
     model = model.resolve(ResolveContext(geometry, time, solver, copy.deepcopy(solver_table), base_dir))
+    # mesh sizes the geometry derives from the model's physical lengths (spin-flip lengths)
+    geometry = geometry.with_length_scales(model.length_scales())
     model.check_against(geometry, time)
     _geometry_warnings(geometry)
     if time is not None:

@@ -18,10 +18,11 @@ without a cycle.
   :class:`ModelConfig`, registered together with the problem class that solves it by
   ``@register_model("name", problem=TheProblem)``. It declares ``supports_multigrid``; its
   problem class declares ``steady``. ``resolve(context)`` returns the section with every
-  derived value filled in (before any problem is built, by config.parse_config) and
-  ``check_against(geometry, time)`` checks it against the other sections;
-  ``unknowns_per_node()`` and ``forced_steps(time)`` feed the resource estimate
-  (fem_spin/limits.py).
+  derived value filled in (before any problem is built, by config.parse_config),
+  ``length_scales()`` tells the geometry the lengths its mesh must resolve per cell group
+  (``Geometry.with_length_scales``, run right after) and ``check_against(geometry, time)``
+  checks it against the other sections; ``unknowns_per_node()`` and ``forced_steps(time)``
+  feed the resource estimate (fem_spin/limits.py).
 
 The registries are filled when the modules that define the classes are imported. The
 package declares where its built-in ones live (``fem_spin/__init__.py`` calls
@@ -132,6 +133,14 @@ class Geometry:
         """This section with relative paths resolved from ``base_dir`` (a new object)."""
         return self
 
+    def with_length_scales(self: T, lengths: dict[str, float]) -> T:
+        """This section with the mesh sizes it derives from the model's physical lengths
+        filled in (a new object when any is): ``lengths`` is the resolved model's
+        ``ModelConfig.length_scales()`` ({cell group: m}). Run once by config.parse_config
+        after the model is resolved, before anything is meshed; sizes the user gave stay
+        as given. Default: unchanged."""
+        return self
+
 
 # --------------------------------------------------------------------------- model
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +175,12 @@ class ModelConfig:
         once by config.parse_config before any problem is built. Errors are ConfigErrors
         naming the key."""
         return self
+
+    def length_scales(self) -> dict[str, float]:
+        """The shortest length (m) on which the solution varies in each cell group (e.g. a
+        spin-flip length), for geometries that size their meshes by it
+        (``Geometry.with_length_scales``); {} when the model knows none."""
+        return {}
 
     def check_against(self, geometry: Geometry, time) -> None:
         """Check the (resolved) section against the other sections; may call config.warn."""

@@ -629,3 +629,16 @@ class ValetFertConfig(ModelConfig):
                 r = dataclasses.replace(r, thickness=thickness)
             regions[name] = r
         return dataclasses.replace(self, region_data=regions)
+
+    def length_scales(self) -> dict[str, float]:
+        """Spin-flip length per region (m): the bulk material's, an interface layer's
+        thickness/delta (infinite without spin memory loss); the geometry grades its mesh
+        towards interfaces by them."""
+        out = {}
+        for name, r in self.region_data.items():
+            if r.is_interface:
+                delta = r.interface.spin_memory_loss
+                out[name] = r.thickness / delta if delta > 0 and r.thickness else math.inf
+            else:
+                out[name] = float(r.material.spin_diffusion_length)
+        return out
