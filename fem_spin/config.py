@@ -385,6 +385,10 @@ class OutputConfig:
     render: bool = param(True, doc="write a PNG 3-D picture of the final field (pyvista)")
     progress_interval: float = param(2.0, unit="s (wall)", doc="seconds between progress lines",
                                      check=non_negative)
+    error_estimate: bool | Literal["auto"] = param(
+        "auto", doc="estimate the space and time discretisation error of the headline numbers "
+        "(coarser meshes, looser tolerance; fem_spin/error_estimate.py) into summary.json: "
+        "true, false, or auto (after runs that took under a minute)")
     checkpoint_interval: float = param(600.0, unit="s (wall)",
                                        doc="wall time between checkpoints of transient runs (0: "
                                            "only when a run stops early); see fem-spin resume",

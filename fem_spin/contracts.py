@@ -80,6 +80,13 @@ class Geometry:
     PLAUSIBLE_EXTENT: ClassVar[tuple[float, float]] = (1e-10, 0.1)
     #: the key that sets the extent when no length does (e.g. electron_concentration)
     EXTENT_KEY: ClassVar[str | None] = None
+    #: topological dimension of the mesh (element sizes from DOF counts, error_estimate.py)
+    mesh_dimension: ClassVar[int] = 3
+
+    def coarsened(self, factor: float) -> dict | None:
+        """[geometry] keys that mesh the same sample with elements ``factor`` times larger
+        (the space part of fem_spin.error_estimate), or None when the geometry cannot say."""
+        return None
 
     def create_mesh(self, comm, msh_path=None):
         """The distributed mesh (:class:`fem_spin.geometry.base.MeshData`)."""

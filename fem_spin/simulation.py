@@ -187,6 +187,7 @@ def _run_variants(config: RunConfig, path: Path, variants, comm, quiet, request,
         summaries[label] = run_single(cfg, directory, comm, quiet, label,
                                       problem=first_problem if index == 0 else None,
                                       resume=plan == "resume", config_changes=config_changes)
+        _estimate_errors(cfg, directory, summaries[label], comm, quiet, label)
     if len(variants) > 1:
         error = ""
         if comm.rank == 0:
@@ -416,6 +417,36 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
     if not quiet:
         rank0_print(f"fem-spin: results in {path}", comm=comm)
     return path
+
+
+def _estimate_errors(config: RunConfig, directory: Path, summary: dict, comm, quiet: bool,
+                     label: str) -> None:
+    """The headline numbers' discretisation errors (fem_spin/error_estimate.py) into the
+    variant's summary.json and its last line, when [output] error_estimate asks for them."""
+    from fem_spin import error_estimate
+
+    wanted = comm.bcast(error_estimate.wanted(config, summary) if comm.rank == 0 else None, root=0)
+    if not wanted:
+        return
+    if comm.rank == 0 and not quiet:
+        print(f"  estimating the discretisation error{' of ' + label if label else ''} "
+              f"(coarser meshes, looser tolerance; [output] error_estimate)", flush=True)
+    table = error_estimate.estimate(config, summary, comm)
+    if table is None:
+        return
+    error = ""
+    if comm.rank == 0:
+        summary["error_estimate"] = table
+        try:
+            write_json_atomic(directory / "summary.json", summary)
+        except OutputFailed as exc:
+            error = str(exc)
+        if not quiet:
+            for line in error_estimate.format_estimate(table):
+                print(f"  {line}", flush=True)
+    error = comm.bcast(error, root=0)
+    if error:
+        raise OutputFailed(error)
 
 
 def _post_process(config, path: Path, variants, comm, quiet) -> None:

@@ -120,6 +120,10 @@ class _DNPCell(Geometry):
     def source_size(self) -> float:
         return self.mesh_size_source or self.source_radius / 4
 
+    def coarsened(self, factor: float) -> dict | None:
+        return {"mesh_size_source": self.source_size() * factor,
+                "mesh_size_bulk": self.bulk_size() * factor}
+
     def bulk_size(self) -> float:
         return self.mesh_size_bulk or self.outer_radius() / 5
 
@@ -198,6 +202,7 @@ class DNPRadialGeometry(_DNPCell):
     """[geometry] type = "dnp_radial": the sphere cell reduced to r in [0, R], weight 4 pi r^2."""
 
     radial = True
+    mesh_dimension = 1
 
     def source_size(self) -> float:
         return self.mesh_size_source or self.source_radius / 10

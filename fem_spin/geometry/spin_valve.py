@@ -170,6 +170,13 @@ class LateralSpinValveGeometry(GmshGeometry):
         hj = self.junction_size()
         return max(hj, min(4.0 * hj, self._length("N") / self.LATERAL_CELLS_PER_SPIN_FLIP_LENGTH))
 
+    def coarsened(self, factor: float) -> dict | None:
+        keys = {"mesh_size_junction": self.junction_size() * factor, "mesh_size": self.far_size() * factor}
+        layers = [s for s in (self.interface_size(1), self.interface_size(2)) if s is not None]
+        if layers:
+            keys["mesh_size_interface"] = min(layers) * factor
+        return keys
+
     def interface_size(self, electrode: int) -> float | None:
         """Element size normal to the junction of electrode 1 or 2 (m): mesh_size_interface,
         else (no mesh_size_junction given) 1/CELLS_PER_SPIN_FLIP_LENGTH of the shorter spin-flip length on either

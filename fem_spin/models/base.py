@@ -38,6 +38,9 @@ class Problem(ABC):
     steady: bool = False
     #: True for models evaluated at known times, not stepped (:class:`SampledProblem`)
     sampled: bool = False
+    #: dotted summary.json keys of the numbers a run is for, given with their discretisation
+    #: error (fem_spin/error_estimate.py)
+    headline_keys: tuple[str, ...] = ()
 
     def __init__(self, config, comm: MPI.Comm = MPI.COMM_WORLD, mesh_data: MeshData | None = None):
         self.config = config

@@ -51,6 +51,8 @@ _POINT = tuple[float, float, float]
 class LongitudinalRelaxationProblem(TransientProblem):
     """dM/dt = div(D grad M) - (M - M0)/T1 + k chi_S (M_S - M); see the module docstring."""
 
+    headline_keys = ("final.M_mean", "final.M_min", "final.M_max")
+
     def define_function_spaces(self) -> None:
         import dolfinx.fem as fem
 

@@ -22,8 +22,10 @@ moves P by the solution of the symmetric system A dP = F, with CG; a step whose 
 solution leaves |P| < 1, possible only where the stiffness matrix is not an M-matrix, is
 retried smaller); ``flux = "quadrature"`` and the ``local`` mode
 integrate D0 f grad tanh(w_h) at quadrature points instead. Both are second order.
-Backward Euler in time; the capacity and relaxation terms use vertex quadrature (mass
-lumping), which makes the discrete total polarization
+In time one implicit step of the stepper's scheme (BDF2 or backward Euler,
+solvers/schemes.py: the capacity term takes the scheme's P_old, ``capacity_old``); the
+capacity and relaxation terms use vertex quadrature (mass lumping), which makes the
+discrete total polarization
 
     Pbar V = sum_nodes m_i tanh(w_i)
 
@@ -135,9 +137,10 @@ def structure_D0(spec: dict, base_dir) -> float | list[list[float]]:
 
 
 class NuclearDiffusionProblem(TransientProblem):
-    """Backward-Euler solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
+    """Implicit solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
 
     extrapolate_initial_guess = True
+    headline_keys = ("buildup.t50_s", "buildup.t63_s", "buildup.t90_s", "final.P_mean")
     #: volume of the initial region, once the formulation is built (None before)
     region_volume: float | None = None
 

@@ -126,11 +126,13 @@ def _artanh_over_x(y):
 
 
 class OnsagerTransportProblem(TransientProblem):
-    """Backward-Euler solver of physics.md 2.2/2.3; see the module docstring.
+    """Implicit solver (the stepper's scheme) of physics.md 2.2/2.3; see the module docstring.
 
     The unknown ``u`` (P1, two components) is Omega for the nonlinear formulation and
     rho for the reduced ones; ``density(u)`` and ``fluxes(u)`` are what a variant
     overrides."""
+
+    headline_keys = ("final.P_mean", "final.dipolar_mean", "final.P_min", "final.P_max")
 
     observable_names = ("P_mean", "P_min", "P_max", "dipolar_mean", "rho_max", "moment", "energy",
                         "entropy")

@@ -159,6 +159,7 @@ class ValetFertProblem(SteadyProblem):
     result_columns = ("configuration", "field_T", "current_A", "voltage_V", "resistance_ohm",
                       "current_balance_A", "max_spin_accumulation_V")
     resumable_cases = True
+    headline_keys = ("delta_R_ohm", "R_parallel_ohm")
     #: the factor from the solved (unit-current) potentials to the requested current's
     scale: float = 1.0
     #: the linear solver, once create_solver has built it

@@ -167,3 +167,30 @@ def test_newton_stops_at_the_rounding_floor_near_a_steady_state():
     TimeStepper(problem, cfg.time).run()
     assert failures == []
     problem.destroy()
+
+
+@pytest.mark.parallel
+def test_restart_across_dnp_pulses_equals_the_uninterrupted_run(tmp_path):
+    """A pulsed buildup (a pulse every 0.1 s restarts BDF2 from backward Euler) paused every
+    20 steps and resumed until done: the BDF2 history (three states, two steps) is
+    checkpointed, so every resumed row equals the uninterrupted run to solver tolerance."""
+    from conftest import resume_until_done
+    from fem_spin.io import read_timeseries
+    from fem_spin.simulation import Paused, run
+
+    directory = MPI.COMM_WORLD.bcast(str(tmp_path), root=0)
+    raw = copy.deepcopy(DNP_RADIAL)
+    raw["model"].update(source="pulsed", exchange_probability=0.5, repetition_rate=10.0, D0=5e-18)
+    raw["time"].update(t_end=0.45, dt_initial=1e-5, tolerance=1e-4)
+    raw["output"].update(field_snapshots=0, progress_interval=1e9)
+    reference = run(parse_config({**raw, "name": "uninterrupted"}), output_dir=directory, quiet=True)
+    raw["time"]["max_steps"] = 20
+    with pytest.raises(Paused):
+        run(parse_config({**raw, "name": "resumed"}), output_dir=directory, quiet=True)
+    path = reference.parent / "resumed"
+    assert resume_until_done(path) >= 4
+    a = read_timeseries(reference / "timeseries.csv")
+    b = read_timeseries(path / "timeseries.csv")
+    assert len(a["t"]) == len(b["t"]) and a["pulses"][-1] == b["pulses"][-1] == 5
+    for column in ("t", "dt", "P_mean", "P_max", "P_source"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-8, atol=1e-14, err_msg=column)
