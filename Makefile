@@ -44,6 +44,8 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_memory.py --report --out results/bench
 	$(ENV) python3 benchmarks/bench_api.py --out results/bench
 	$(ENV) python3 benchmarks/bench_api.py --report --out results/bench
+	$(ENV) python3 benchmarks/bench_time_integration.py --out results/bench
+	$(ENV) python3 benchmarks/bench_onsager_time.py --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
 
