@@ -1,7 +1,7 @@
 """Setup against stepping, first run against a run from the mesh cache (issue 20 item 5).
 
 The periodic DNP cube (fem_spin/configs/default.toml, model.speedup = "global") at two
-sizes: ``mesh_size_source`` = 0.6e-10 m (~28k DOFs, ILU) and 0.3e-10 m (~119k DOFs,
+sizes: ``mesh_size_source`` = 0.6e-10 m (``small``, 16k DOFs, ILU) and 0.3e-10 m (``large``, 119k DOFs,
 geometric multigrid chosen automatically), a short run (t_end = 0.03 s). For each size three
 ``fem-spin run`` processes, one after the other, with a fresh mesh cache
 (``FEM_SPIN_MESH_CACHE``, a directory of this benchmark):
@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SIZES = {"quick": 1.5e-10, "28k": 0.6e-10, "119k": 0.3e-10}
+SIZES = {"quick": 1.5e-10, "small": 0.6e-10, "large": 0.3e-10}
 MODES = ("uncached", "first", "cached")
 
 
@@ -134,7 +134,7 @@ def main() -> int:
     if args.report:
         report(out)
         return 0
-    labels = ["quick"] if args.quick else (args.sizes or ["28k", "119k"])
+    labels = ["quick"] if args.quick else (args.sizes or ["small", "large"])
     measure(labels, 0.003 if args.quick else args.t_end, out)
     return 0
 
