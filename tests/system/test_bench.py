@@ -133,3 +133,15 @@ def test_time_integration_benchmarks_quick_mode(tmp_path):
     _quick("bench_onsager_time.py", tmp_path)
     rows = json.loads((tmp_path / "bench_onsager_time.json").read_text())
     assert rows[0]["scheme"] == "bdf2" and rows[0]["steps"] * 10 < rows[1]["steps"]
+
+
+def test_bench_setup_quick_mode_first_and_cached_runs(tmp_path):
+    """bench_setup.py --quick: an uncached, a first and a cached run of a small cube, with
+    setup and stepping seconds and the mesh cache's answer; the report says the three runs
+    ended with the same observables."""
+    _quick_then_report("bench_setup.py", tmp_path)
+    data = json.loads((tmp_path / "bench_setup.json").read_text())
+    assert [r["mode"] for r in data] == ["uncached", "first", "cached"]
+    assert [r["mesh_cache"] for r in data] == ["off", "stored", "hit"]
+    assert all(r["setup_s"] > 0 and r["stepping_s"] > 0 for r in data)
+    assert "quick: yes" in (tmp_path / "bench_setup.md").read_text()
