@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args()
     t_end = 0.0035 if args.quick else None
-    reference = run("bdf2", 1e-7 if args.quick else 1e-8, t_end)
+    reference = run("bdf2", 1e-6 if args.quick else 1e-8, t_end)
     cases = [("bdf2", 1e-3), ("bdf2", 3e-4), ("bdf2", 1e-4), ("backward_euler", 1e-3),
              ("backward_euler", 3e-4)]
     if args.quick:

@@ -135,7 +135,7 @@ def estimate(config, summary: Mapping[str, Any], comm=None) -> dict | None:
     coarse = [config.geometry.coarsened(r) for r in RATIOS]
     if all(c is not None for c in coarse) and dofs > 0:
         runs = [rerun({f"geometry.{k}": v for k, v in c.items()}) for c in coarse]
-        dim = config.geometry.dimension() if hasattr(config.geometry, "dimension") else 3
+        dim = config.geometry.mesh_dimension
         ratios = [_size_ratio(dofs, d, dim) if d > 0 else r for (_, d), r in zip(runs, RATIOS)]
         for key, value in values.items():
             if key in runs[0][0] and key in runs[1][0] and ratios[1] > ratios[0] > 1.0:
