@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_spin.io.checkpoint import file_sha256
+
 __all__ = ["CACHE_VERSION", "ENV", "cache_root", "enabled", "disable", "entry_key", "load",
            "store", "MANIFEST"]
 
@@ -132,14 +134,6 @@ def entry_key(params, build, unit: float, kind: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verify(entry: Path) -> str | None:
     """None if every file of ``entry`` matches its manifest, else what is wrong."""
     try:
@@ -154,7 +148,7 @@ def _verify(entry: Path) -> str | None:
         try:
             if path.stat().st_size != want["size"]:
                 return f"{name}: wrong size"
-            if _sha256(path) != want["sha256"]:
+            if file_sha256(path) != want["sha256"]:
                 return f"{name}: checksum differs"
         except (OSError, KeyError, TypeError):
             return f"{name}: missing"
@@ -213,7 +207,7 @@ def store(key: str, arrays: dict[str, np.ndarray], meta: dict) -> Path | None:
         created = True
         np.savez(tmp / "arrays.npz", **arrays)
         (tmp / "meta.json").write_text(json.dumps({**meta, "key": key}, indent=1) + "\n")
-        files = {name: {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+        files = {name: {"size": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name)}
                  for name in ("arrays.npz", "meta.json")}
         with open(tmp / MANIFEST, "w") as f:
             f.write(json.dumps({"files": files}, indent=1) + "\n")
