@@ -1,4 +1,5 @@
-r"""Time discretisations of the shared stepper: backward Euler and variable-step BDF2.
+r"""Time discretisations of the shared stepper: variable-order BDF (the default), variable-step
+BDF2 and backward Euler.
 
 A transient model states its semi-discrete form once, as
 
@@ -11,8 +12,10 @@ in the backward-Euler shape
 .. math::  \int \bigl(q(u) - q_\mathrm{old}\bigr) v\,\mathrm{d}x_\mathrm{lumped}
            + \Delta t_\mathrm{implicit}\, G(u, t^{n+1}; v) = 0 .
 
-Both schemes here are of that shape; a scheme only says what ``q_old`` (a combination of
-the accepted states) and ``dt_implicit`` are. For the variable-step BDF2 of step
+Every scheme here is of that shape; a scheme only says what ``q_old`` (a combination of
+the accepted states) and ``dt_implicit`` are. :class:`VariableOrderBDF` (``time.scheme =
+"bdf"``, orders 1 to 5 chosen per step) is the general case, its docstring derives it; for the
+variable-step BDF2 of step
 :math:`h` after a step :math:`h_1`, with :math:`\omega = h/h_1`,
 
 .. math::  \frac{1 + 2\omega}{1 + \omega} q^{n+1} - (1 + \omega) q^n
@@ -30,8 +33,9 @@ Consequences that hold for every model, whatever its unknown:
   sources :math:`\sum_i m_i q_i^{n+1} = \sum_i m_i q_i^n` (lumped masses m_i);
 * bounds by construction stay (|P| < 1 through P = tanh(w), |rho| < 1 through the entropy
   variables): q_old is data, the unknown is still the bounded variable;
-* the maximum principle is not inherited: BDF2 is not positivity preserving, so P may
-  overshoot a source polarization by a discretisation error (measured in the tests).
+* the maximum principle is not inherited: BDF2 and the higher orders are not positivity
+  preserving, so P may overshoot a source polarization by a discretisation error (measured
+  in the tests).
 
 BDF2 is zero-stable for step ratios :math:`\omega < 1 + \sqrt 2`; the stepper caps the growth
 at :data:`BDF2.MAX_RATIO`.

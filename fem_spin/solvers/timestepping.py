@@ -3,8 +3,9 @@
 The stepper owns the time discretisation (:mod:`fem_spin.solvers.schemes`): a model
 states its residual once in the backward-Euler shape, with the capacity history
 ``q_old`` and the implicit step ``dt_implicit`` that the scheme sets before every solve
-(``TransientProblem.set_scheme_terms``). ``time.scheme`` chooses variable-step BDF2 (the
-default, second order) or backward Euler.
+(``TransientProblem.set_scheme_terms``). ``time.scheme`` chooses the variable-order BDF
+(orders 1 to ``time.max_order``, chosen after every step from the scheme's estimates of the
+error at the neighbouring orders; the default), variable-step BDF2 or backward Euler.
 
 Error control. The scheme's local error estimate e of a step of length h is measured in
 the weighted max-norm
@@ -28,9 +29,10 @@ per unit *time* (h / t_end alone), a fast initial transient (a DNP source's micr
 in a run of seconds) is resolved on its own scale, not on that of the whole run, and the
 h / t_end floor keeps rounding noise in a steady state from shrinking the steps.
 A step with E > 1 is repeated smaller; an accepted one proposes
-h * clip(0.9 E^(-1/p), 0.2, growth_max) with p the order of the estimate (1 for backward
-Euler, 2 for BDF2; BDF2 also caps the ratio of consecutive steps at 2, where it stays
-zero-stable). A failed Newton solve halves the step and retries, and so does a step whose
+h * clip(0.9 E^(-1/p), 0.2, growth_max) with p the order of the estimate (the step's order;
+the BDF schemes also cap the ratio of consecutive steps per order, where they stay
+zero-stable), or the factor of the order the variable-order scheme switches to. The error
+target never falls below :attr:`TimeStepper.SOLVER_NOISE` (the Newton solve's own accuracy). A failed Newton solve halves the step and retries, and so does a step whose
 solution holds NaN/Inf; below ``dt_min`` the run stops with :class:`SimulationFailed`
 carrying the solver's reason. A step whose error still exceeds the target at ``dt_min`` is
 accepted and flagged (``StepInfo.above_tolerance``), which the simulation reports.
@@ -38,7 +40,8 @@ accepted and flagged (``StepInfo.above_tolerance``), which the simulation report
 Output times and model events (e.g. DNP pulses) are hit exactly: the remaining interval to
 a stop is split into equal steps (no sliver before the stop, and the step after it may grow
 from there). Output times keep the history; an event (a jump of the state) restarts the
-scheme from one backward-Euler step of ``dt_initial``, followed by BDF2 steps at once.
+scheme from one backward-Euler step of ``dt_initial``; BDF2 follows at once, the variable-order
+BDF raises its order as its history fills and its estimates allow.
 """
 
 from __future__ import annotations
