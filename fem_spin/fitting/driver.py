@@ -192,10 +192,13 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
     say(f"fitting {len(objective.free)} parameter(s) to {len(datasets)} dataset(s), "
         f"{sum(len(d.data) for d in datasets)} points; forward runs at time.tolerance = {tolerance:g}")
 
+    iteration = [0]
+
     def jac(z):
         J = method(objective, z)
+        iteration[0] += 1
         best = objective.best
-        say(f"  evaluation {objective.evaluations}: chi2 = {best.chi2:.6g} at " + ", ".join(
+        say(f"  iteration {iteration[0]}: chi2 = {best.chi2:.6g} at " + ", ".join(
             f"{k} = {v:.5g}" for k, v in best.values.items()))
         return J
 
