@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_spin.analysis import interpolate_cubic
 from fem_spin.config import parse_config
 from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
 from fem_spin.solvers import TimeStepper
@@ -52,19 +53,6 @@ def t63(times: np.ndarray, pbar: np.ndarray) -> float:
     return float(np.interp(target, pbar[k - 1:k + 1], times[k - 1:k + 1]))
 
 
-def interpolate_series(t: np.ndarray, value: np.ndarray, at: np.ndarray, points: int = 4) -> np.ndarray:
-    """Local Lagrange interpolation (cubic by default) of a series recorded at the steps taken:
-    fem_spin's dense output for this comparison, as scipy's t_eval is its dense output. Cubic,
-    so that the interpolation error stays below the time error of the higher-order steps."""
-    out = np.empty(len(at))
-    for n, x in enumerate(at):
-        lo = min(max(int(np.searchsorted(t, x)) - points // 2, 0), len(t) - points)
-        nodes, values = t[lo:lo + points], value[lo:lo + points]
-        out[n] = sum(values[k] * np.prod([(x - nodes[m]) / (nodes[k] - nodes[m])
-                                          for m in range(points) if m != k]) for k in range(points))
-    return out
-
-
 def fem_spin_run(speedup: str, scheme: str, tolerance: float) -> dict:
     """One run recording Pbar at every step (no forced output times: stopping at 400 sample
     times would cost 400 steps whatever the scheme), then interpolated at the samples."""
@@ -80,7 +68,7 @@ def fem_spin_run(speedup: str, scheme: str, tolerance: float) -> dict:
     stepper.run()
     wall = time.perf_counter() - start
     t, value = np.array(series).T
-    pbar = interpolate_series(t, value, SAMPLES)
+    pbar = interpolate_cubic(t, value, SAMPLES)   # fem_spin's dense output (module docstring)
     problem.destroy()
     return {"steps": stepper.step, "wall_s": wall, "t63": t63(SAMPLES, pbar),
             "pbar": np.interp(TIMES, SAMPLES, pbar)}

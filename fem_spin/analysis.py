@@ -1,5 +1,7 @@
 """Buildup-curve analysis: the numbers a DNP experimentalist quotes (physics.md 1.2).
 
+* :func:`interpolate_cubic` - a series recorded at the steps a (higher-order) time scheme
+  took, at other times: the cubic through the four nearest samples;
 * :func:`time_to_fraction` - the time at which Pbar(t) first reaches a fraction of a
   target (e.g. t63 = time to 63.2 % of P_e), by cubic interpolation of the series;
 * :func:`fit_buildup` - least-squares fit of the stretched exponential
@@ -13,15 +15,34 @@ import math
 
 import numpy as np
 
-__all__ = ["time_to_fraction", "fit_buildup", "buildup_summary"]
+__all__ = ["interpolate_cubic", "time_to_fraction", "fit_buildup", "buildup_summary"]
 
 ONE_MINUS_INV_E = 1.0 - math.exp(-1.0)   # 0.632...
 
 
-def _lagrange(nodes: np.ndarray, values: np.ndarray, x: float) -> float:
-    return float(sum(values[k] * np.prod([(x - nodes[m]) / (nodes[k] - nodes[m])
-                                          for m in range(len(nodes)) if m != k])
-                     for k in range(len(nodes))))
+def interpolate_cubic(t: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``values`` (recorded at increasing times ``t``) at the times ``query`` (inside
+    [t[0], t[-1]]); linear with fewer than four samples. ValueError outside the range."""
+    t, values, query = (np.asarray(a, dtype=float) for a in (t, values, query))
+    if len(t) == 0 or np.any(np.diff(t) <= 0):
+        raise ValueError("the series' times must increase strictly")
+    span = max(abs(t[-1]), 1e-300) * 1e-12
+    if np.any(query < t[0] - span) or np.any(query > t[-1] + span):
+        raise ValueError(f"query times outside the series [{t[0]:g}, {t[-1]:g}] s")
+    if len(t) < 4:
+        return np.interp(query, t, values)
+    i = np.clip(np.searchsorted(t, query), 2, len(t) - 2)
+    lo = i - 2                                   # nodes lo .. lo+3 bracket the query
+    nodes = lo[:, None] + np.arange(4)[None, :]
+    tn, vn = t[nodes], values[nodes]
+    out = np.zeros(len(query))
+    for k in range(4):
+        w = np.ones(len(query))
+        for m in range(4):
+            if m != k:
+                w *= (query - tn[:, m]) / (tn[:, k] - tn[:, m])
+        out += w * vn[:, k]
+    return out
 
 
 def time_to_fraction(t: np.ndarray, value: np.ndarray, target: float,
@@ -32,7 +53,7 @@ def time_to_fraction(t: np.ndarray, value: np.ndarray, target: float,
     through the four nearest samples (linear with fewer than four): the series holds the
     steps a second- or higher-order scheme took, and a linear interpolation between long steps
     would add an error larger than the time discretisation's (solvers/schemes.py). The cubic
-    passes through both bracketing samples, so a crossing inside the interval exists and is
+    (:func:`interpolate_cubic`) passes through both bracketing samples, so a crossing inside the interval exists and is
     found by bisection."""
     t, value = np.asarray(t, float), np.asarray(value, float)
     level = fraction * target
@@ -47,12 +68,14 @@ def time_to_fraction(t: np.ndarray, value: np.ndarray, target: float,
         return float(t1)
     if len(t) < 4:
         return float(t0 + (level - v0) * (t1 - t0) / (v1 - v0))
-    lo = min(max(i - 2, 0), len(t) - 4)
-    nodes, values = t[lo:lo + 4], value[lo:lo + 4] - level
+    window = slice(max(i - 3, 0), min(i + 3, len(t)))
+    t_w, v_w = t[window], value[window]
+    if np.any(np.diff(t_w) <= 0):
+        return float(t0 + (level - v0) * (t1 - t0) / (v1 - v0))
     a, b, fa = t0, t1, v0 - level
     for _ in range(60):
         m = 0.5 * (a + b)
-        fm = _lagrange(nodes, values, m)
+        fm = float(interpolate_cubic(t_w, v_w, [m])[0]) - level
         if (fm < 0) == (fa < 0):
             a, fa = m, fm
         else:

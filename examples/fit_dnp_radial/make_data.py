@@ -27,7 +27,7 @@ def main() -> None:
         **TRUE, "geometry.mesh_size_source": 0.6e-9 / 25, "geometry.mesh_size_bulk": 2.15e-9 / 400,
         "time.tolerance": 1e-7})
     t, pbar = result.series["t"], result.series["P_mean"]
-    from fem_spin.fitting.series import interpolate_cubic
+    from fem_spin.analysis import interpolate_cubic
 
     signal = SCALE * interpolate_cubic(t, pbar, TIMES_MS * 1e-3)
     noisy = signal + np.random.default_rng(SEED).normal(0.0, SIGMA, len(signal))

@@ -130,7 +130,7 @@ class DNPBuildup(Observation):
         return np.asarray(x, float) + self.dead_time
 
     def basis(self, result, x):
-        from fem_spin.fitting.series import interpolate_cubic
+        from fem_spin.analysis import interpolate_cubic
 
         if self.quantity not in result.series:
             raise ConfigError("observation.quantity", f"the run records no column {self.quantity!r} "

@@ -143,7 +143,7 @@ def fit_report(result) -> str:
               f"coordinates ln p (log-scaled) and p/typical (linear), x_scale 1; "
               f"{result.optimiser.get('nfev', '?')} evaluations, {result.optimiser.get('njev', '?')} Jacobians.",
               f"- nuisance parameters (scale, offset) solved by weighted linear least squares at every "
-              f"evaluation (variable projection).",
+              "evaluation (variable projection).",
               f"- Jacobian by one-sided finite differences, step {result.fd_step:g} in the optimiser's "
               f"coordinates (about 2 sqrt(time tolerance): the forward model is smooth in the parameters "
               f"only to the accuracy of its adaptive time stepping; fem_spin/fitting/jacobian.py). "

@@ -16,7 +16,7 @@ import pytest
 
 import fem_spin
 from fem_spin.fitting.config import parse_fit_config
-from fem_spin.fitting.series import interpolate_cubic
+from fem_spin.analysis import interpolate_cubic
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "fit_dnp_radial"

@@ -17,7 +17,7 @@ from fem_spin.fitting import statistics as st
 from fem_spin.fitting.config import load_fit_config, parse_fit_config
 from fem_spin.fitting.data import DataError
 from fem_spin.fitting.jacobian import auto_step
-from fem_spin.fitting.series import interpolate_cubic
+from fem_spin.analysis import interpolate_cubic
 from fem_spin.fitting.setup import prepare
 
 RUN = """\
