@@ -29,7 +29,8 @@ test-mpi:
 ##              multigrid on the DNP cube up to 400k DOFs, the peak memory behind the
 ##              resource guards (fem_spin/limits.py), the cost of repeated fem_spin.simulate
 ##              calls, setup vs stepping with the mesh cache (bench_setup.py), and the
-##              side-by-side FiPy comparison at matched accuracy (results/bench/)
+##              side-by-side FiPy comparison at matched spatial accuracy on a common time grid
+##              and at matched total (space + time) accuracy (--total; results/bench/)
 bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_models.py --out results/bench
 	$(ENV) mpirun -n 2 python3 benchmarks/bench_models.py --out results/bench
@@ -50,6 +51,8 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_onsager_time.py --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
+	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --total --case slow --out results/bench
+	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --total --case fast --out results/bench
 
 # FiPy (pure Python) for the benchmark comparison only, from PyPI with the host's pip and its
 # certificate/index configuration; the environment's numpy/scipy/petsc4py run it.

@@ -103,6 +103,32 @@ def test_fipy_comparison_quick_mode(tmp_path):
     assert "| FiPy | 8^3 cells |" in (tmp_path / "bench_fipy_quick.md").read_text()
 
 
+def test_fipy_comparison_total_quick_mode(tmp_path):
+    """--total: reference, FiPy time study, both ladders and the summary rows for both targets
+    (measured or extrapolated) written; a second call reuses the stored runs."""
+    pydeps = REPO / ".cache" / "pydeps"
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{pydeps}")
+    probe = subprocess.run([sys.executable, "-c", "import fipy"], env=env, capture_output=True)
+    if probe.returncode != 0:
+        import pytest
+        pytest.skip("FiPy not installed (make bench installs it into .cache/pydeps)")
+    script = str(REPO / "benchmarks" / "bench_fipy_comparison.py")
+    for _ in range(2):
+        res = subprocess.run([sys.executable, script, "--total", "--quick", "--out", str(tmp_path)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+    assert "from bench_fipy_total_quick_runs.json" in res.stdout
+    data = json.loads((tmp_path / "bench_fipy_total_quick.json").read_text())
+    assert len(data["reference"]["P_mean"]) == 10 and len(data["fipy_time_study"]) == 3
+    assert [row["target"] for row in data["summary"]] == [1e-3, 1e-4]
+    for row in data["summary"]:
+        assert row["fem_spin"]["how"] in ("measured", "extrapolated") and row["ratio"] > 0
+    steps = [r["steps"] for r in data["fipy_time_study"]]
+    assert steps == sorted(steps)
+    assert all(r["tolerance"] > 0 and r["error"] >= 0 for r in data["fem_spin"])
+    assert "## Summary" in (tmp_path / "bench_fipy_total_quick.md").read_text()
+
+
 def test_bench_api_quick_mode(tmp_path):
     """Three fem_spin.simulate calls with other D0: steps and times recorded per call, the
     report states the ratio of whole call to time stepping."""
