@@ -49,8 +49,10 @@ class FitSettings:
 
     #: replaces ``time.tolerance`` of every run (absolute accuracy of P); None keeps the run's
     time_tolerance: float | None = 1e-6
-    #: "finite_differences" (forward sensitivities: phase 2 of issue 21)
-    jacobian: str = "finite_differences"
+    #: "sensitivities": forward sensitivities of the discrete solution for every parameter
+    #: the model can differentiate, finite differences for the others; "finite_differences":
+    #: finite differences for all (fitting/jacobian.py)
+    jacobian: str = "sensitivities"
     #: step of the finite differences in optimiser coordinates (log: relative change of the
     #: parameter; linear: in units of the parameter's typical size); "auto": see jacobian.py
     fd_step: float | str = "auto"
@@ -201,11 +203,8 @@ def _parse_settings(source: str, table: dict) -> FitSettings:
         if key == "time_tolerance":
             kw[key] = None if value == "run" else _number(source, k, value, positive=True)
         elif key == "jacobian":
-            if value == "sensitivities":
-                raise _err(source, k, "forward sensitivities are not implemented yet (issue 21 "
-                                      "phase 2); use \"finite_differences\"")
-            if value != "finite_differences":
-                raise _err(source, k, f"must be \"finite_differences\" (got {value!r})")
+            if value not in ("sensitivities", "finite_differences"):
+                raise _err(source, k, f"must be \"sensitivities\" or \"finite_differences\" (got {value!r})")
             kw[key] = value
         elif key == "fd_step":
             kw[key] = value if value == "auto" else _number(source, k, value, positive=True)

@@ -64,7 +64,7 @@ def fit_json(result, command: str = "") -> dict:
         "statistics": s.as_dict(), "names": list(s.names),
         "covariance_optimiser_coordinates": s.covariance, "correlation": s.correlation,
         "optimiser": result.optimiser, "fit_config": result.config.raw,
-        "jacobian": {"method": "finite_differences", "step": result.fd_step,
+        "jacobian": {**(result.jacobian or {"method": "finite_differences"}), "step": result.fd_step,
                      "coordinates": "ln p (log-scaled), p/typical (linear), nuisances as they are"},
         "time_tolerance": result.time_tolerance, "forward_runs": result.forward_runs,
         "forward_seconds": result.forward_seconds, "wall_time_s": result.wall_time_s,
@@ -144,14 +144,31 @@ def fit_report(result) -> str:
               f"{result.optimiser.get('nfev', '?')} evaluations, {result.optimiser.get('njev', '?')} Jacobians.",
               f"- nuisance parameters (scale, offset) solved by weighted linear least squares at every "
               f"evaluation (variable projection).",
-              f"- Jacobian by one-sided finite differences, step {result.fd_step:g} in the optimiser's "
-              f"coordinates (about 2 sqrt(time tolerance): the forward model is smooth in the parameters "
-              f"only to the accuracy of its adaptive time stepping; fem_spin/fitting/jacobian.py). "
-              f"Forward sensitivities: not yet (issue 21 phase 2).",
+              _jacobian_line(result),
               f"- forward runs: {result.forward_runs} ({_fmt(result.forward_seconds)} s), time.tolerance "
               f"= {result.time_tolerance:g} (absolute accuracy of the run's quantity); wall time "
               f"{_fmt(result.wall_time_s)} s.", ""]
     return "\n".join(lines)
+
+
+def _jacobian_line(result) -> str:
+    info = result.jacobian or {}
+    columns = info.get("columns", {})
+    by_sens = [k for k, v in columns.items() if v == "sensitivities"]
+    by_fd = [k for k, v in columns.items() if v != "sensitivities"]
+    parts = []
+    if by_sens:
+        parts.append(f"forward sensitivities of the discrete solution (exact derivatives of the time-discrete "
+                     f"map with its steps frozen: one extra linear solve per parameter per step) for "
+                     f"{', '.join(by_sens)}")
+    if by_fd or not columns:
+        why = info.get("not_by_sensitivities", {})
+        reasons = "; ".join(f"{k}: {why[k]}" for k in by_fd if why.get(k))
+        parts.append(f"one-sided finite differences, step {result.fd_step:g} in the optimiser's coordinates "
+                     f"(about 2 sqrt(time tolerance): the forward model is smooth in the parameters only to "
+                     f"the accuracy of its adaptive time stepping) for {', '.join(by_fd) or 'every parameter'}"
+                     + (f" ({reasons})" if reasons else ""))
+    return "- Jacobian by " + "; ".join(parts) + " (fem_spin/fitting/jacobian.py)."
 
 
 def dataset_csv(d) -> str:
