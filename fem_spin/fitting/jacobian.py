@@ -189,10 +189,11 @@ def full_jacobian(objective: Objective, method: JacobianMethod, at: Evaluation) 
         nuisance_blocks.append(-w[:, None] * fit.parts.A)
     n = sum(len(b) for b in rows)
     n_nuisance = sum(b.shape[1] for b in nuisance_blocks)
-    J = np.zeros((n, len(names) + n_nuisance))
-    row, col = 0, len(names)
+    n_free = len(names)
+    J = np.zeros((n, n_free + n_nuisance))
+    row, col = 0, n_free
     for block, nb, fit in zip(rows, nuisance_blocks, at.datasets):
-        J[row:row + len(block), :len(names)] = block
+        J[row:row + len(block), :n_free] = block
         J[row:row + len(block), col:col + nb.shape[1]] = nb
         names += [f"{nm}[{fit.name}]" for nm in fit.parts.names]
         row, col = row + len(block), col + nb.shape[1]
