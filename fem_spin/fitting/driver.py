@@ -115,6 +115,8 @@ class FitResult:
     #: the Jacobian: method, how each parameter's column was computed and why not by
     #: sensitivities where it was not
     jacobian: dict = dataclasses.field(default_factory=dict)
+    #: profile-likelihood intervals (fitting/profile.py), by parameter name
+    profiles: dict = dataclasses.field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Estimate:
         return self.parameters[name]
@@ -240,6 +242,21 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
     result = _result(objective, at, J, names, config, converged=converged, status=status,
                      optimiser=info, time_tolerance=tolerance, fd_step=step,
                      wall_time_s=time.perf_counter() - started, jacobian=jacobian_info)
+    if converged:
+        from fem_spin.fitting.profile import profile_parameter, select_profiled
+
+        for j in select_profiled(config.fit.profile, objective.free, result.statistics, result.parameters):
+            name = objective.free[j].name
+            say(f"  profile likelihood of {name}")
+            try:
+                result.profiles[name] = profile_parameter(objective, method, at, result.statistics, j,
+                                                          result.parameters[name],
+                                                          max_points=config.fit.profile_points)
+            except ForwardFailed as exc:
+                say(f"  profile of {name} stopped: {exc}")
+        result.forward_runs = objective.forward_runs
+        result.forward_seconds = objective.forward_seconds
+        result.wall_time_s = time.perf_counter() - started
     if rundir is not None:
         from fem_spin.fitting.report import write_fit_directory
 
