@@ -55,6 +55,12 @@ class Result:
     directory: Path | None = None
     #: a sweep: label -> Result of each variant (this Result's own series is then empty)
     variants: dict[str, "Result"] = dataclasses.field(default_factory=dict)
+    #: simulate(sensitivities=keys): key -> observable -> d(observable)/d(key) per row of the
+    #: series (forward sensitivities of the discrete solution, solvers/sensitivity.py)
+    sensitivities: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+    #: the accepted steps (dt, order, t) of a transient run in memory (simulate's
+    #: ``frozen_steps`` replays them)
+    steps: list = dataclasses.field(default_factory=list)
 
     def to_pandas(self):
         """The series as a pandas DataFrame (pandas is imported here, only when asked)."""
@@ -153,12 +159,14 @@ def clear_mesh_cache() -> None:
 
 
 # --------------------------------------------------------------------------- simulate
-def _simulate_one(config, comm, quiet: bool, label: str = "") -> Result:
+def _simulate_one(config, comm, quiet: bool, label: str = "", sensitivities=(),
+                  frozen_steps=None) -> Result:
     from fem_spin.engine import Engine, Run
     from fem_spin.io import outputs as out
 
     problem = _problem(config, comm)
-    run = Run(config, problem, comm, label)
+    run = Run(config, problem, comm, label, tangent_keys=tuple(sensitivities),
+              frozen_steps=frozen_steps)
     run.summary.update(label=label, model=type(config.model).__name__, dofs=problem.num_dofs,
                        ranks=comm.size, status="running", restarts=0)
     engine_outputs: list = [out.Progress(quiet=quiet)] if not quiet else []
@@ -177,9 +185,18 @@ def _simulate_one(config, comm, quiet: bool, label: str = "") -> Result:
         profiles = dict(run.profiles)
         distance = profile.probe[0].distance if profile.probe is not None else None
     fields = {f.name: f for f in problem.output_functions()}
+    tangents, steps = {}, []
+    if run.tangent is not None:
+        tangents = run.tangent.series()
+        run.summary["sensitivities"] = {"keys": list(run.tangent.keys),
+                                        "linear_solves": run.tangent.linear_solves,
+                                        "seconds": run.tangent.seconds}
+        run.tangent.destroy()
+    if hasattr(run.stepper, "accepted_steps"):
+        steps = list(run.stepper.accepted_steps)
     problem.destroy()
     return Result(config=config, summary=run.summary, series=series, profiles=profiles,
-                  profile_distance=distance, fields=fields)
+                  profile_distance=distance, fields=fields, sensitivities=tangents, steps=steps)
 
 
 def _case_table():
@@ -203,7 +220,8 @@ def _case_table():
 
 def simulate(config, overrides: Mapping[str, Any] | None = None, *,
              directory: str | Path | None = None, comm: MPI.Comm | None = None,
-             quiet: bool = True, overwrite: bool = False) -> Result:
+             quiet: bool = True, overwrite: bool = False, sensitivities=(),
+             frozen_steps=None) -> Result:
     """Run ``config`` (a path, a RunConfig or a dict) with ``overrides`` applied and return
     its :class:`Result`.
 
@@ -211,11 +229,19 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     the same geometry. With ``directory`` the run goes to ``directory/<name>`` exactly as
     ``fem-spin run --output-dir directory`` would (files, pictures, checkpoints; refused if
     it exists unless ``overwrite``), and the Result is loaded from there. Errors name the key:
-    a :class:`~fem_spin.config.ConfigError` (the physics' own errors too)."""
+    a :class:`~fem_spin.config.ConfigError` (the physics' own errors too).
+
+    ``sensitivities``: run keys (``"model.D0"``, ...) to differentiate the discrete solution
+    with respect to (forward sensitivities, solvers/sensitivity.py; in memory, transient, no
+    sweep): ``result.sensitivities[key]["P_mean"]`` per row of the series;
+    NotDifferentiable when the model cannot. ``frozen_steps``: a ``result.steps`` to replay
+    exactly (the same dt and order per step, no error control) instead of choosing steps."""
     from fem_spin.config import naming_the_key
 
     comm = comm or MPI.COMM_WORLD
     config = _parse(config, overrides)
+    if (sensitivities or frozen_steps is not None) and (directory is not None or len(config.variants()) != 1):
+        raise ValueError("sensitivities and frozen_steps are for one run in memory (no directory, no sweep)")
     if directory is not None:
         from fem_spin.simulation import run
 
@@ -228,7 +254,8 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     with naming_the_key(config.source), stop_on_signals():
         variants = config.variants()
         if len(variants) == 1:
-            return _simulate_one(config, comm, quiet)
+            return _simulate_one(config, comm, quiet, sensitivities=tuple(sensitivities),
+                                 frozen_steps=frozen_steps)
         results = {label: _simulate_one(cfg, comm, quiet, label) for label, cfg in variants}
     return Result(config=config, summary={k: r.summary for k, r in results.items()}, series={},
                   variants=results)

@@ -224,6 +224,12 @@ class Run:
     profiles: dict = dataclasses.field(default_factory=dict)
     #: the exception that stops the run, once there is one
     failure: BaseException | None = None
+    #: forward sensitivities (solvers/sensitivity.py) with respect to these run keys
+    tangent_keys: tuple[str, ...] = ()
+    #: their TangentLinear once the run has started
+    tangent: Any = None
+    #: replay these accepted steps (dt, order, t) instead of choosing them (TimeStepper)
+    frozen_steps: list | None = None
 
     @property
     def observed(self) -> dict:
@@ -363,7 +369,12 @@ class Engine:
         config, problem, comm = run.config, run.problem, run.comm
         state = run.resume_state
         self._begin(run)
-        stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times)
+        if run.tangent_keys:
+            if state:
+                raise ValueError("forward sensitivities are not carried across a resumed run")
+            run.tangent = problem.tangent_linear(run.tangent_keys)
+        stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times,
+                                            tangent=run.tangent, frozen_steps=run.frozen_steps)
         if state:
             stepper.restore(state["t"], state["step"], state["dt"], state["history"],
                             state.get("scheme_state"))

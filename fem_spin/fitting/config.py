@@ -49,8 +49,10 @@ class FitSettings:
 
     #: replaces ``time.tolerance`` of every run (absolute accuracy of P); None keeps the run's
     time_tolerance: float | None = 1e-6
-    #: "finite_differences" (forward sensitivities: phase 2 of issue 21)
-    jacobian: str = "finite_differences"
+    #: "sensitivities": forward sensitivities of the discrete solution for every parameter
+    #: the model can differentiate, finite differences for the others; "finite_differences":
+    #: finite differences for all (fitting/jacobian.py)
+    jacobian: str = "sensitivities"
     #: step of the finite differences in optimiser coordinates (log: relative change of the
     #: parameter; linear: in units of the parameter's typical size); "auto": see jacobian.py
     fd_step: float | str = "auto"
@@ -66,6 +68,11 @@ class FitSettings:
     correlation_threshold: float = 0.95
     #: condition number of the correlation matrix above which the parameters are flagged
     condition_threshold: float = 1e3
+    #: profile-likelihood intervals (fitting/profile.py): "auto" (the parameters flagged as
+    #: nearly degenerate or poorly determined), "all", "none", or a list of parameter names
+    profile: str | tuple[str, ...] = "auto"
+    #: points per side of a profile at most
+    profile_points: int = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +164,15 @@ class FitConfig:
 
 
 # --------------------------------------------------------------------------- parsing
+def _free_names(params, specs) -> list[str]:
+    """The free parameters' names (as FitConfig.free_parameters names them)."""
+    out = []
+    for p in params:
+        names = p.datasets or tuple(d.name for d in specs)
+        out += [p.key] if p.shared else [f"{p.key}[{d}]" for d in names]
+    return out
+
+
 def _err(source: str, key: str, message: str) -> ConfigError:
     return ConfigError(key, message, file=source)
 
@@ -201,11 +217,8 @@ def _parse_settings(source: str, table: dict) -> FitSettings:
         if key == "time_tolerance":
             kw[key] = None if value == "run" else _number(source, k, value, positive=True)
         elif key == "jacobian":
-            if value == "sensitivities":
-                raise _err(source, k, "forward sensitivities are not implemented yet (issue 21 "
-                                      "phase 2); use \"finite_differences\"")
-            if value != "finite_differences":
-                raise _err(source, k, f"must be \"finite_differences\" (got {value!r})")
+            if value not in ("sensitivities", "finite_differences"):
+                raise _err(source, k, f"must be \"sensitivities\" or \"finite_differences\" (got {value!r})")
             kw[key] = value
         elif key == "fd_step":
             kw[key] = value if value == "auto" else _number(source, k, value, positive=True)
@@ -225,6 +238,18 @@ def _parse_settings(source: str, table: dict) -> FitSettings:
                 raise _err(source, k, f"must be < 1 (got {value:g})")
         elif key == "condition_threshold":
             kw[key] = _number(source, k, value, positive=True)
+        elif key == "profile":
+            if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+                kw[key] = tuple(value)
+            elif value in ("auto", "all", "none"):
+                kw[key] = value
+            else:
+                raise _err(source, k, f"must be \"auto\", \"all\", \"none\" or a list of parameter "
+                                      f"names (got {value!r})")
+        elif key == "profile_points":
+            if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 100:
+                raise _err(source, k, f"must be an integer from 2 to 100 (got {value!r})")
+            kw[key] = value
     return FitSettings(**kw)
 
 
@@ -340,6 +365,11 @@ def parse_fit_config(raw: dict, source: str = "<memory>", base_dir: Path | None 
             if k in dict(d.overrides):
                 raise _err(source, f"parameter[{i}].key", f"{k!r} is also fixed by "
                                                           f"dataset[{d.index}].overrides")
+    if isinstance(settings.profile, tuple):
+        free = _free_names(params, specs)
+        for n in settings.profile:
+            if n not in free:
+                raise _err(source, "fit.profile", f"{n!r} is no free parameter (free: {', '.join(free)})")
     output = _table(source, "output", raw.get("output", {}))
     _unknown(source, "output.", output, ("directory", "plot"))
     directory = _string(source, "output.directory", output.get("directory", "results"))

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from fem_spin.fitting.config import FitConfig, FreeParameter, load_fit_config
-from fem_spin.fitting.jacobian import FiniteDifferences, auto_step, full_jacobian
+from fem_spin.fitting.jacobian import FiniteDifferences, Sensitivities, auto_step, full_jacobian
 from fem_spin.fitting.objective import Evaluation, ForwardFailed, Objective
 from fem_spin.fitting.setup import PreparedDataset, prepare
 from fem_spin.fitting.statistics import FitStatistics, analyse
@@ -112,6 +112,11 @@ class FitResult:
     forward_runs: int
     forward_seconds: float
     directory: Path | None = None
+    #: the Jacobian: method, how each parameter's column was computed and why not by
+    #: sensitivities where it was not
+    jacobian: dict = dataclasses.field(default_factory=dict)
+    #: profile-likelihood intervals (fitting/profile.py), by parameter name
+    profiles: dict = dataclasses.field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Estimate:
         return self.parameters[name]
@@ -183,10 +188,22 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
 
         rundir = RunDirectory(directory, config.name, overwrite=overwrite)
         rundir.check()
-    objective = Objective(config, datasets, simulate=simulate)
     tolerance = min(d.time_tolerance for d in datasets)
     step = auto_step(tolerance) if config.fit.fd_step == "auto" else float(config.fit.fd_step)
-    method = FiniteDifferences(step)
+    use_sensitivities = config.fit.jacobian == "sensitivities"
+    objective = Objective(config, datasets, simulate=simulate, sensitivities=use_sensitivities)
+    method = Sensitivities(FiniteDifferences(step)) if objective.sensitivities else FiniteDifferences(step)
+    columns = method.columns(objective)
+    why = {}
+    for d in datasets:
+        for key, reason in d.tangent_refused:
+            why.setdefault(key, reason)
+    jacobian_info = {"method": config.fit.jacobian, "columns": columns,
+                     "finite_difference_step": step,
+                     "not_by_sensitivities": {p.name: (why.get(p.spec.key) if use_sensitivities and objective.sensitivities
+                                                       else "fit.jacobian = \"finite_differences\"" if not use_sensitivities
+                                                       else "the injected forward model has no sensitivities")
+                                              for p in objective.free if columns[p.name] != "sensitivities"}}
     lower, upper = objective.bounds()
     say = (lambda *a: None) if quiet else (lambda msg: print(f"fem-spin: {msg}", flush=True))
     say(f"fitting {len(objective.free)} parameter(s) to {len(datasets)} dataset(s), "
@@ -221,9 +238,25 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
         if at is None:
             raise
     J, names = full_jacobian(objective, method, at)   # the runs of the last Jacobian, cached
+    jacobian_info["jacobian_evaluations"] = iteration[0]
     result = _result(objective, at, J, names, config, converged=converged, status=status,
                      optimiser=info, time_tolerance=tolerance, fd_step=step,
-                     wall_time_s=time.perf_counter() - started)
+                     wall_time_s=time.perf_counter() - started, jacobian=jacobian_info)
+    if converged:
+        from fem_spin.fitting.profile import profile_parameter, select_profiled
+
+        for j in select_profiled(config.fit.profile, objective.free, result.statistics, result.parameters):
+            name = objective.free[j].name
+            say(f"  profile likelihood of {name}")
+            try:
+                result.profiles[name] = profile_parameter(objective, method, at, result.statistics, j,
+                                                          result.parameters[name],
+                                                          max_points=config.fit.profile_points)
+            except ForwardFailed as exc:
+                say(f"  profile of {name} stopped: {exc}")
+        result.forward_runs = objective.forward_runs
+        result.forward_seconds = objective.forward_seconds
+        result.wall_time_s = time.perf_counter() - started
     if rundir is not None:
         from fem_spin.fitting.report import write_fit_directory
 

@@ -1,23 +1,35 @@
 """The Jacobian of a fit's residuals.
 
-Phase 1 has one method, :class:`FiniteDifferences`. Forward sensitivities of the discrete
-solution (differentiate the residual form with respect to the parameters with ufl.derivative
-on dolfinx Constants and solve the tangent linear system with each step's own Jacobian) are
-phase 2 of issue 21: they plug in as another :class:`JacobianMethod` (``fit.jacobian =
-"sensitivities"``, refused today by the fit-file parser) and must pass a test against these
-finite differences.
+Two methods. :class:`Sensitivities` (``fit.jacobian = "sensitivities"``, the default): the
+forward runs carry the forward sensitivities of the discrete solution
+(fem_spin/solvers/sensitivity.py: the derivative of the time-discrete map with the step
+sequence frozen, one extra linear solve per parameter per step) for every parameter the model
+can differentiate (nuclear_diffusion: D0, R1, P_eq, k_x, P_e, ...; ``tangent_support`` of the
+model's config says which and why not), and finite differences give the columns of the
+others (geometry keys such as ``geometry.source_radius`` or the concentration change the
+mesh; a model without sensitivities). :class:`FiniteDifferences`
+(``fit.jacobian = "finite_differences"``): every column by one-sided differences. The two
+agree to the finite differences' own accuracy (tests/system/test_sensitivities.py).
 
-Why the step is what it is. The forward model is not a smooth function of the parameters at
-the level of its time error: the adaptive stepper chooses different steps for different
-parameters, so the computed curve carries a "noise" of the order of the time tolerance
-``eps`` (absolute, in units of P) that jumps when the step pattern changes. A one-sided
-difference with step ``h`` (in the optimiser's coordinate: a relative change ``h`` of a
-log-scaled parameter) then has the error ``~ 2 eps/h`` from that noise plus ``~ h |f''|/2``
-from truncation; with derivatives and curvatures of order one (P and its logarithmic
-derivatives are O(1) quantities) the total is smallest at ``h ~ 2 sqrt(eps)``. The default
-(``fit.fd_step = "auto"``) is that, clipped to [1e-4, 1e-2]: at the default time tolerance
-1e-6 the step is 2e-3 and the Jacobian's relative error about 2e-3, far below what matters
-for the optimiser or for standard errors quoted to two digits.
+The observation is affine in the run's series (``f0 + A c`` with f0 and A linear in the
+observed quantity Q), so its derivatives are the observation applied to dQ/dp
+(``Observation.basis_tangent``). The optimiser's residuals project the linear nuisances out
+(variable projection); their exact Jacobian from d f0 and d A is :func:`projected_columns`.
+Log-scaled parameters are optimised in z = ln p: d/dz = p d/dp; linear ones in z = p/typical:
+d/dz = typical d/dp.
+
+Why the finite-difference step is what it is. The forward model is not a smooth function of
+the parameters at the level of its time error: the adaptive stepper chooses different steps
+for different parameters, so the computed curve carries a "noise" of the order of the time
+tolerance ``eps`` (absolute, in units of P) that jumps when the step pattern changes. A
+one-sided difference with step ``h`` (in the optimiser's coordinate: a relative change ``h``
+of a log-scaled parameter) then has the error ``~ 2 eps/h`` from that noise plus
+``~ h |f''|/2`` from truncation; with derivatives and curvatures of order one (P and its
+logarithmic derivatives are O(1) quantities) the total is smallest at ``h ~ 2 sqrt(eps)``.
+The default (``fit.fd_step = "auto"``) is that, clipped to [1e-4, 1e-2]: at the default time
+tolerance 1e-6 the step is 2e-3 and the Jacobian's relative error about 2e-3, far below what
+matters for the optimiser or for standard errors quoted to two digits. Sensitivities have no
+such error: they are exact for the discrete map the residuals are computed from.
 """
 
 from __future__ import annotations
@@ -29,7 +41,8 @@ import numpy as np
 
 from fem_spin.fitting.objective import Evaluation, Objective
 
-__all__ = ["JacobianMethod", "FiniteDifferences", "auto_step", "full_jacobian"]
+__all__ = ["JacobianMethod", "FiniteDifferences", "Sensitivities", "auto_step", "full_jacobian",
+           "projected_columns"]
 
 
 def auto_step(time_tolerance: float) -> float:
@@ -38,19 +51,44 @@ def auto_step(time_tolerance: float) -> float:
     return float(min(max(2.0 * math.sqrt(time_tolerance), 1e-4), 1e-2))
 
 
+def projected_columns(weights: np.ndarray, fit, d_f0: np.ndarray, d_A: np.ndarray) -> np.ndarray:
+    """d(weighted residuals)/dz of one dataset with the nuisances c re-solved (variable
+    projection), from d f0/dz and d A/dz: with r = w (y - f0 - A c), c the weighted least
+    squares solution, A~ = w A and g = -w (d f0 + d A c),
+    dr = g - A~ pinv(A~) g - pinv(A~)^T (w d A)^T r (Golub and Pereyra 1973)."""
+    g = -weights * (d_f0 + d_A @ fit.nuisance)
+    At = weights[:, None] * fit.parts.A
+    if At.shape[1] == 0:
+        return g
+    M = np.linalg.pinv(At)
+    return g - At @ (M @ g) - M.T @ ((weights[:, None] * d_A).T @ fit.residuals)
+
+
+def _weights(dataset) -> np.ndarray:
+    return 1.0 / dataset.data.sigma if dataset.data.sigma is not None else np.ones(len(dataset.data))
+
+
 class JacobianMethod(abc.ABC):
     """d(residuals)/dz of the objective (the nuisances projected out)."""
 
     name: str = ""
 
     @abc.abstractmethod
-    def __call__(self, objective: Objective, z: np.ndarray) -> np.ndarray:
-        """The Jacobian (n_points x n_free) at ``z``."""
+    def derivatives(self, objective: Objective, at: Evaluation) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """Per dataset, per free parameter: (d f0/dz_j, d A/dz_j) at ``at``."""
 
-    @abc.abstractmethod
-    def perturbed(self, objective: Objective, z: np.ndarray) -> list[tuple[float, Evaluation]]:
-        """Per free parameter: (signed step, the evaluation at z + step e_j), for the full
-        Jacobian with the nuisance columns (:func:`full_jacobian`)."""
+    def columns(self, objective: Objective) -> dict[str, str]:
+        """How each free parameter's column is computed (for the report)."""
+        return {p.name: self.name for p in objective.free}
+
+    def __call__(self, objective: Objective, z: np.ndarray) -> np.ndarray:
+        at = objective.evaluate(z)
+        blocks = []
+        for dataset, fit, derivs in zip(objective.datasets, at.datasets, self.derivatives(objective, at)):
+            w = _weights(dataset)
+            blocks.append(np.column_stack([projected_columns(w, fit, d0, dA) for d0, dA in derivs])
+                          if derivs else np.zeros((len(w), 0)))
+        return np.vstack(blocks)
 
 
 class FiniteDifferences(JacobianMethod):
@@ -65,18 +103,72 @@ class FiniteDifferences(JacobianMethod):
         _, upper = objective.bounds()
         return np.where(z + self.step > upper, -self.step, self.step)
 
-    def perturbed(self, objective: Objective, z: np.ndarray) -> list[tuple[float, Evaluation]]:
+    def perturbed(self, objective: Objective, z: np.ndarray, which=None) -> list[tuple[int, float, Evaluation]]:
+        """(j, signed step, the evaluation at z + step e_j) per free parameter j (``which``:
+        only these)."""
         out = []
         for j, h in enumerate(self._steps(objective, z)):
+            if which is not None and j not in which:
+                continue
             zj = np.array(z, float)
             zj[j] += h
-            out.append((float(h), objective.evaluate(zj)))
+            out.append((j, float(h), objective.evaluate(zj, tangent=False)))
         return out
 
+    def _difference(self, objective, at, which=None):
+        out = [[None] * len(objective.free) for _ in objective.datasets]
+        for j, h, ev in self.perturbed(objective, at.z, which):
+            for k, fit in enumerate(at.datasets):
+                other = ev.datasets[k].parts
+                out[k][j] = ((other.f0 - fit.parts.f0) / h, (other.A - fit.parts.A) / h)
+        return out
+
+    def derivatives(self, objective, at):
+        return self._difference(objective, at)
+
     def __call__(self, objective: Objective, z: np.ndarray) -> np.ndarray:
-        base = objective.evaluate(z).residuals
-        columns = [(ev.residuals - base) / h for h, ev in self.perturbed(objective, z)]
+        """Differences of the projected residuals (phase 1's Jacobian, kept as it was)."""
+        base = objective.evaluate(z, tangent=False).residuals
+        columns = [(ev.residuals - base) / h for _, h, ev in self.perturbed(objective, z)]
         return np.column_stack(columns)
+
+
+class Sensitivities(JacobianMethod):
+    """Forward sensitivities where the dataset's model gives them (the objective's forward
+    runs carry them: ``ModelParts.tangent``), finite differences (``fd``) for the rest."""
+
+    name = "sensitivities"
+
+    def __init__(self, fd: FiniteDifferences):
+        self.fd = fd
+
+    def columns(self, objective: Objective) -> dict[str, str]:
+        out = {}
+        for p in objective.free:
+            acting = [d for d in objective.datasets if p in d.parameters]
+            out[p.name] = ("sensitivities" if acting and all(objective.differentiates(d, p) for d in acting)
+                           else "finite_differences")
+        return out
+
+    def derivatives(self, objective, at):
+        methods = self.columns(objective)
+        missing = {j for j, p in enumerate(objective.free) if methods[p.name] != "sensitivities"}
+        fd = self.fd._difference(objective, at, missing) if missing else None
+        out = []
+        for k, (dataset, fit) in enumerate(zip(objective.datasets, at.datasets)):
+            n, m = fit.parts.A.shape
+            row = []
+            for j, p in enumerate(objective.free):
+                if j in missing:
+                    row.append(fd[k][j])
+                elif p not in dataset.parameters:
+                    row.append((np.zeros(n), np.zeros((n, m))))
+                else:
+                    d_f0, d_A = fit.parts.tangent[p.name]
+                    factor = at.values[p.name] if p.log else p.typical
+                    row.append((factor * d_f0, factor * d_A))
+            out.append(row)
+        return out
 
 
 def full_jacobian(objective: Objective, method: JacobianMethod, at: Evaluation) -> tuple[np.ndarray, list[str]]:
@@ -87,24 +179,21 @@ def full_jacobian(objective: Objective, method: JacobianMethod, at: Evaluation) 
     standard errors of both; for the free parameters it equals the variable-projection
     (marginal) result. Returns (J, column names)."""
     names = [p.name for p in objective.free]
-    perturbed = method.perturbed(objective, at.z)
+    derivatives = method.derivatives(objective, at)
     rows = []
     nuisance_blocks = []
-    for k, (dataset, fit) in enumerate(zip(objective.datasets, at.datasets)):
-        w = 1.0 / dataset.data.sigma if dataset.data.sigma is not None else np.ones(len(dataset.data))
-        cols = []
-        for h, ev in perturbed:
-            other = ev.datasets[k].parts
-            d_model = (other.f0 - fit.parts.f0 + (other.A - fit.parts.A) @ fit.nuisance) / h
-            cols.append(-w * d_model)
+    for dataset, fit, derivs in zip(objective.datasets, at.datasets, derivatives):
+        w = _weights(dataset)
+        cols = [-w * (d_f0 + d_A @ fit.nuisance) for d_f0, d_A in derivs]
         rows.append(np.column_stack(cols) if cols else np.zeros((len(w), 0)))
         nuisance_blocks.append(-w[:, None] * fit.parts.A)
     n = sum(len(b) for b in rows)
     n_nuisance = sum(b.shape[1] for b in nuisance_blocks)
-    J = np.zeros((n, len(names) + n_nuisance))
-    row, col = 0, len(names)
+    n_free = len(names)
+    J = np.zeros((n, n_free + n_nuisance))
+    row, col = 0, n_free
     for block, nb, fit in zip(rows, nuisance_blocks, at.datasets):
-        J[row:row + len(block), :len(names)] = block
+        J[row:row + len(block), :n_free] = block
         J[row:row + len(block), col:col + nb.shape[1]] = nb
         names += [f"{nm}[{fit.name}]" for nm in fit.parts.names]
         row, col = row + len(block), col + nb.shape[1]

@@ -41,6 +41,11 @@ class ModelParts:
     A: np.ndarray
     names: tuple[str, ...]
     steps: int
+    #: free-parameter name -> (d f0/dp, d A/dp) in physical units, from the run's forward
+    #: sensitivities (the parameters the dataset's model differentiates); None without
+    tangent: dict | None = None
+    #: the run's accepted steps (dt, order, t): a frozen replay reproduces its discrete map
+    run_steps: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +77,13 @@ class Objective:
     """Residuals of the fit as a function of the optimiser's vector ``z``."""
 
     def __init__(self, config: FitConfig, datasets: tuple[PreparedDataset, ...],
-                 simulate: Callable | None = None):
+                 simulate: Callable | None = None, sensitivities: bool = False):
         self.config = config
         self.datasets = datasets
         self.free = config.free_parameters()
+        #: forward runs carry sensitivities (for the keys each dataset's model differentiates);
+        #: an injected forward model only if it says it can (``supports_sensitivities``)
+        self.sensitivities = sensitivities and (simulate is None or getattr(simulate, "supports_sensitivities", False))
         if simulate is None:
             from fem_spin.api import simulate
         self.simulate = simulate
@@ -98,17 +106,28 @@ class Objective:
         return {p.name: p.to_physical(float(v)) for p, v in zip(self.free, z)}
 
     # -- forward runs ------------------------------------------------------------------
-    def parts(self, dataset: PreparedDataset, values: dict[str, float]) -> ModelParts:
-        """f0, A of ``dataset`` at the parameter ``values`` (one forward run unless cached)."""
+    def differentiates(self, dataset: PreparedDataset, parameter) -> bool:
+        """Whether the forward runs of ``dataset`` carry the sensitivity to ``parameter``."""
+        return self.sensitivities and parameter.spec.key in dataset.tangent_keys
+
+    def parts(self, dataset: PreparedDataset, values: dict[str, float], tangent: bool = True) -> ModelParts:
+        """f0, A of ``dataset`` at the parameter ``values`` (one forward run unless cached),
+        with their sensitivities when the objective computes them and ``tangent``."""
         key = (dataset.spec.name, tuple(values[p.name] for p in dataset.parameters))
-        if key in self._cache:
-            return self._cache[key]
+        keys = tuple(k for k in dataset.tangent_keys if k in {p.spec.key for p in dataset.parameters}) \
+            if (self.sensitivities and tangent) else ()
+        cached = self._cache.get(key)
+        if cached is not None and (not keys or cached.tangent is not None):
+            return cached
         from fem_spin.solvers import SimulationFailed
 
         overrides = run_overrides(dataset, values)
         started = time.perf_counter()
         try:
-            result = self.simulate(str(dataset.run_path), overrides=overrides)
+            if keys:
+                result = self.simulate(str(dataset.run_path), overrides=overrides, sensitivities=keys)
+            else:
+                result = self.simulate(str(dataset.run_path), overrides=overrides)
         except SimulationFailed as exc:
             shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
             raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} failed at "
@@ -116,7 +135,15 @@ class Objective:
         self.forward_seconds += time.perf_counter() - started
         self.forward_runs += 1
         f0, A, names = dataset.spec.observation.basis(result, dataset.data.x)
-        parts = ModelParts(f0=f0, A=A, names=names, steps=len(result.series.get("t", ())) - 1)
+        tangents = None
+        if keys:
+            tangents = {}
+            for p in dataset.parameters:
+                if p.spec.key in keys:
+                    tangents[p.name] = dataset.spec.observation.basis_tangent(
+                        result, dataset.data.x, result.sensitivities[p.spec.key])
+        parts = ModelParts(f0=f0, A=A, names=names, steps=len(result.series.get("t", ())) - 1,
+                           tangent=tangents, run_steps=tuple(getattr(result, "steps", ()) or ()))
         self._cache[key] = parts
         return parts
 
@@ -129,10 +156,10 @@ class Objective:
             r = r / data.sigma
         return DatasetFit(dataset.spec.name, parts, c, model, r)
 
-    def evaluate(self, z: np.ndarray) -> Evaluation:
+    def evaluate(self, z: np.ndarray, tangent: bool = True) -> Evaluation:
         z = np.asarray(z, float).copy()
         values = self.physical(z)
-        fits = tuple(self.fit_dataset(d, self.parts(d, values)) for d in self.datasets)
+        fits = tuple(self.fit_dataset(d, self.parts(d, values, tangent)) for d in self.datasets)
         evaluation = Evaluation(z, values, fits)
         if self.best is None or evaluation.chi2 < self.best.chi2:
             self.best = evaluation

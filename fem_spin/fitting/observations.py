@@ -73,6 +73,17 @@ class Observation(abc.ABC):
     def basis(self, result, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         """(f0, A, names of the nuisance parameters) at ``x`` for a finished run."""
 
+    def tangent_quantities(self) -> tuple[str, ...]:
+        """The run's time-series columns whose sensitivities :meth:`basis_tangent` needs;
+        () when the observation cannot use sensitivities (finite differences then)."""
+        return ()
+
+    def basis_tangent(self, result, x: np.ndarray, sensitivity: dict[str, np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """(d f0/dp, d A/dp) at ``x`` from ``sensitivity`` (column -> d column/dp per row of
+        the run's series)."""
+        raise NotImplementedError(f"the observation {self.kind!r} has no sensitivities")
+
     def describe(self) -> str:
         return self.kind
 
@@ -150,6 +161,19 @@ class DNPBuildup(Observation):
             f0 = f0 + self.offset
         A = np.column_stack(columns) if columns else np.zeros((len(q), 0))
         return f0, A, tuple(names)
+
+    def tangent_quantities(self) -> tuple[str, ...]:
+        return (self.quantity,)
+
+    def basis_tangent(self, result, x, sensitivity):
+        """Q enters f0 and A linearly: their derivatives are the same expressions in dQ/dp
+        (the cubic interpolation is linear in the samples), the constant columns' are 0."""
+        from fem_spin.fitting.series import interpolate_cubic
+
+        dq = interpolate_cubic(result.series["t"], sensitivity[self.quantity], self.model_times(x))
+        d_f0 = np.zeros(len(dq)) if self.scale == "fit" else self.scale * dq
+        columns = ([dq] if self.scale == "fit" else []) + ([np.zeros(len(dq))] if self.offset == "fit" else [])
+        return d_f0, (np.column_stack(columns) if columns else np.zeros((len(dq), 0)))
 
     def describe(self) -> str:
         scale = "scale (fitted, closed form)" if self.scale == "fit" else f"{self.scale:g}"

@@ -64,8 +64,9 @@ def fit_json(result, command: str = "") -> dict:
         "statistics": s.as_dict(), "names": list(s.names),
         "covariance_optimiser_coordinates": s.covariance, "correlation": s.correlation,
         "optimiser": result.optimiser, "fit_config": result.config.raw,
-        "jacobian": {"method": "finite_differences", "step": result.fd_step,
+        "jacobian": {**(result.jacobian or {"method": "finite_differences"}), "step": result.fd_step,
                      "coordinates": "ln p (log-scaled), p/typical (linear), nuisances as they are"},
+        "profiles": {k: pr.as_dict() for k, pr in result.profiles.items()},
         "time_tolerance": result.time_tolerance, "forward_runs": result.forward_runs,
         "forward_seconds": result.forward_seconds, "wall_time_s": result.wall_time_s,
     })
@@ -125,6 +126,31 @@ def fit_report(result) -> str:
     lines += ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     for i, n in enumerate(names):
         lines.append(f"| `{n}` | " + " | ".join(f"{s.correlation[i, j]:+.3f}" for j in range(len(names))) + " |")
+    lines += ["", "## Profile likelihood", ""]
+    setting = cfg.fit.profile
+    if result.profiles:
+        lines += [f"68 % intervals where chi^2, re-optimised over the other parameters, rises by at most "
+                  f"{_fmt(next(iter(result.profiles.values())).threshold)} above its minimum "
+                  f"(fem_spin/fitting/profile.py), against the Gaussian one-sigma interval from the Jacobian:", "",
+                  "| parameter | best | profile 68 % interval | Gaussian interval | forward runs |",
+                  "|---|---|---|---|---|"]
+        for name, pr in result.profiles.items():
+            lines.append(f"| `{name}` | {pr.best:.4g} | {pr.describe()} | [{pr.gaussian[0]:.4g}, "
+                         f"{pr.gaussian[1]:.4g}] | {pr.forward_runs} |")
+        lines.append("")
+        for name, pr in result.profiles.items():
+            if pr.is_open:
+                lines.append(f"- **`{name}` is not bounded by the data** on the "
+                             f"{' and '.join(s for s, o in (('lower', pr.open_lower), ('upper', pr.open_upper)) if o)} "
+                             f"side within the explored range: its Gaussian standard error understates what is "
+                             f"unknown.")
+            if pr.note:
+                lines.append(f"- `{name}`: {pr.note}.")
+    else:
+        lines.append("- none computed (" + ("`fit.profile = \"auto\"` and no parameter is flagged as nearly "
+                                            "degenerate or poorly determined" if setting == "auto"
+                                            else "the fit did not converge" if not result.converged
+                                            else f"`fit.profile = {setting!r}`") + ").")
     lines += ["", "## Datasets", ""]
     for name, d in result.datasets.items():
         noise = _noise_in_quantity(result, name)
@@ -142,16 +168,33 @@ def fit_report(result) -> str:
               f"- scipy.optimize.least_squares, trust region reflective with bounds; optimiser "
               f"coordinates ln p (log-scaled) and p/typical (linear), x_scale 1; "
               f"{result.optimiser.get('nfev', '?')} evaluations, {result.optimiser.get('njev', '?')} Jacobians.",
-              f"- nuisance parameters (scale, offset) solved by weighted linear least squares at every "
+              "- nuisance parameters (scale, offset) solved by weighted linear least squares at every "
               "evaluation (variable projection).",
-              f"- Jacobian by one-sided finite differences, step {result.fd_step:g} in the optimiser's "
-              f"coordinates (about 2 sqrt(time tolerance): the forward model is smooth in the parameters "
-              f"only to the accuracy of its adaptive time stepping; fem_spin/fitting/jacobian.py). "
-              f"Forward sensitivities: not yet (issue 21 phase 2).",
+              _jacobian_line(result),
               f"- forward runs: {result.forward_runs} ({_fmt(result.forward_seconds)} s), time.tolerance "
               f"= {result.time_tolerance:g} (absolute accuracy of the run's quantity); wall time "
               f"{_fmt(result.wall_time_s)} s.", ""]
     return "\n".join(lines)
+
+
+def _jacobian_line(result) -> str:
+    info = result.jacobian or {}
+    columns = info.get("columns", {})
+    by_sens = [k for k, v in columns.items() if v == "sensitivities"]
+    by_fd = [k for k, v in columns.items() if v != "sensitivities"]
+    parts = []
+    if by_sens:
+        parts.append(f"forward sensitivities of the discrete solution (exact derivatives of the time-discrete "
+                     f"map with its steps frozen: one extra linear solve per parameter per step) for "
+                     f"{', '.join(by_sens)}")
+    if by_fd or not columns:
+        why = info.get("not_by_sensitivities", {})
+        reasons = "; ".join(f"{k}: {why[k]}" for k in by_fd if why.get(k))
+        parts.append(f"one-sided finite differences, step {result.fd_step:g} in the optimiser's coordinates "
+                     f"(about 2 sqrt(time tolerance): the forward model is smooth in the parameters only to "
+                     f"the accuracy of its adaptive time stepping) for {', '.join(by_fd) or 'every parameter'}"
+                     + (f" ({reasons})" if reasons else ""))
+    return "- Jacobian by " + "; ".join(parts) + " (fem_spin/fitting/jacobian.py)."
 
 
 def dataset_csv(d) -> str:
@@ -224,6 +267,32 @@ def plot_correlation(statistics, png: Path) -> Path:
     return png
 
 
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name.replace("model.", "").replace("geometry.", ""))
+
+
+def plot_profile(pr, png: Path) -> Path:
+    """Delta chi^2 of the profile against the parameter, the threshold and the interval."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
+    ax.plot(pr.values, pr.delta_chi2, "o-", color="C0", ms=4, label="profile (others re-optimised)")
+    ax.axhline(pr.threshold, color="C3", lw=0.8, ls="--", label="68 % threshold")
+    ax.axvline(pr.best, color="0.5", lw=0.8)
+    for side, value, opened in (("lower", pr.lower, pr.open_lower), ("upper", pr.upper, pr.open_upper)):
+        if not opened:
+            ax.axvline(value, color="C3", lw=0.8)
+    ax.axvspan(*pr.gaussian, color="C2", alpha=0.15, label="Gaussian 1 sigma")
+    if np.all(pr.values > 0) and pr.values.max() / pr.values.min() > 3:
+        ax.set_xscale("log")
+    ax.set_xlabel(pr.name)
+    ax.set_ylabel("Delta chi^2")
+    ax.set_title(f"profile likelihood of {pr.name}" + (" (open)" if pr.is_open else ""))
+    ax.legend(frameon=False, fontsize=8)
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
 def write_fit_directory(result, rundir, command: str = "") -> Path:
     """Stage the fit's files in a new run directory, swap it in, record its inventory."""
     from fem_spin.io.rundir import inventory, update_marker
@@ -241,6 +310,8 @@ def write_fit_directory(result, rundir, command: str = "") -> Path:
             for name, d in result.datasets.items():
                 plot_dataset(d, staging / f"{name}_fit.png")
             plot_correlation(result.statistics, staging / "correlation.png")
+            for name, pr in result.profiles.items():
+                plot_profile(pr, staging / f"profile_{_safe(name)}.png")
     except BaseException:
         rundir.abort()
         raise

@@ -35,6 +35,11 @@ class PreparedDataset:
     t_end: float
     #: time.tolerance of its forward runs (the fit's, or the run file's)
     time_tolerance: float
+    #: run keys of its free parameters whose forward sensitivities the model and the
+    #: observation support (solvers/sensitivity.py); the others go by finite differences
+    tangent_keys: tuple[str, ...] = ()
+    #: why the others cannot: run key -> reason
+    tangent_refused: tuple[tuple[str, str], ...] = ()
 
     @property
     def run_path(self) -> Path:
@@ -110,9 +115,23 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
         t_end = run.time.t_end if run.time is not None else None
         n_free = len(params) + len(spec.observation.nuisance_names())
         data = read_dataset(spec, t_end=t_end, min_points=n_free, run_source=str(spec.run))
+        from fem_spin.solvers.sensitivity import sensitivity_support
+
+        tangent_keys, refused = [], []
+        observed = spec.observation.tangent_quantities()
+        for p in params:
+            reason = sensitivity_support(run, p.spec.key) if observed else \
+                f"the observation {spec.observation.kind!r} has no sensitivities"
+            if reason is None and any(q != "P_mean" for q in observed):
+                reason = f"sensitivities of P_mean only (observed: {', '.join(observed)})"
+            if reason is None:
+                tangent_keys.append(p.spec.key)
+            else:
+                refused.append((p.spec.key, reason))
         prepared.append(PreparedDataset(spec=spec, data=data, run_raw=raw, parameters=params,
                                         fixed=tuple(fixed.items()), t_end=t_end,
-                                        time_tolerance=run.time.tolerance))
+                                        time_tolerance=run.time.tolerance,
+                                        tangent_keys=tuple(tangent_keys), tangent_refused=tuple(refused)))
     total = sum(len(d.data) for d in prepared)
     n_total = len(free) + sum(len(d.spec.observation.nuisance_names()) for d in prepared)
     if total <= n_total:

@@ -400,6 +400,19 @@ class NuclearDiffusionProblem(TransientProblem):
         if self.params.speedup == "global":
             self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
 
+    # ------------------------------------------------------------------ sensitivities
+    def tangent_linear(self, keys):
+        """Forward sensitivities of the run with respect to the run keys ``keys``
+        (solvers/sensitivity.py; which keys and when: :meth:`NuclearDiffusionConfig.tangent_support`)."""
+        from fem_spin.solvers.sensitivity import NotDifferentiable
+
+        reasons = [f"{k}: {r}" for k in keys if (r := self.params.tangent_support(k, self.config))]
+        if not reasons and not self.nodal_flux:
+            reasons = ["the residual does not use the nodal flux here (Dirichlet conditions)"]
+        if reasons:
+            raise NotDifferentiable("; ".join(reasons))
+        return _NuclearDiffusionTangent(self, keys)
+
     # ------------------------------------------------------------------ observables
     def total_polarization(self) -> float:
         """int P dV with the lumped quadrature that is conserved: sum_i m_i tanh(w_i)."""
@@ -449,6 +462,59 @@ class NuclearDiffusionProblem(TransientProblem):
         """The polarization P = tanh(w) as a nodal Function (updated on each call)."""
         self.update_output_functions()
         return self.P_out
+
+
+class _NuclearDiffusionTangent:
+    """The :class:`~fem_spin.solvers.sensitivity.TangentLinear` of the nodal-flux residual
+    (solvers/nodal_flux.NodalFluxTangent) for the model's keys."""
+
+    def __new__(cls, problem, keys):
+        from fem_spin.solvers.nodal_flux import NodalFluxTangent
+        from fem_spin.solvers.sensitivity import TangentLinear
+
+        p = problem.params
+        rate = problem.source.continuous_rate() or 1.0
+        kinds = {"model.D0": ("stiffness", 1.0 / float(p.D0) if np.ndim(p.D0) == 0 and p.D0 else 0.0),
+                 "model.R1": ("relaxation", 1.0),
+                 "model.P_eq": ("equilibrium", 1.0),
+                 "model.exchange_rate": ("source_rate", 1.0 / rate),
+                 "model.repetition_rate": ("source_rate", 1.0 / p.repetition_rate if p.repetition_rate else 0.0),
+                 "model.exchange_probability": ("source_rate", 1.0 / p.exchange_probability
+                                                if p.exchange_probability else 0.0),
+                 "model.source_polarization": ("source_polarization", 1.0)}
+        slope = None
+        if p.speedup == "global":
+            phi = p.like_spin_fraction
+
+            def slope():
+                P = problem.mean_polarization()
+                return phi * P / (1.0 - phi * P * P) ** 1.5
+
+        nodal = NodalFluxTangent(problem.newton.assembler, [kinds[k] for k in keys], problem.statistics,
+                                 speedup_slope=slope)
+
+        class Tangent(TangentLinear):
+            observable_names = ("P_mean",)
+
+            def initial(self):
+                return [np.zeros(nodal.n) for _ in self.keys]
+
+            def solve(self, coefficients, combined):
+                self.linear_solves += len(self.keys) + (1 if slope is not None else 0)
+                return nodal.solve(coefficients.dt_implicit, combined)
+
+            def observe(self, s):
+                return {"P_mean": nodal.mean(s)}
+
+            def destroy(self):
+                nodal.destroy()
+
+        return Tangent(keys)
+
+
+#: the run keys nuclear_diffusion differentiates (forward sensitivities), with what they need
+TANGENT_KEYS = ("model.D0", "model.R1", "model.P_eq", "model.exchange_rate", "model.source_polarization",
+                "model.repetition_rate", "model.exchange_probability")
 
 
 # =========================================================================== the [model] section
@@ -545,6 +611,30 @@ class NuclearDiffusionConfig(ModelConfig):
     def forced_steps(self, time) -> float:
         """One step per microwave pulse (source = 'pulsed'), else none."""
         return time.t_end * self.repetition_rate if self.source == "pulsed" else 0.0
+
+    def tangent_support(self, key: str, run_config) -> str | None:
+        """None if forward sensitivities (solvers/sensitivity.py) of a run of this model with
+        respect to the run key ``key`` are available, else why not: they differentiate the
+        nodal-flux residual (speed-up none or global, flux = 'nodal', a continuous or
+        cycle-averaged source), for the keys of :data:`TANGENT_KEYS`; geometry keys (they change
+        the mesh) and everything else go by finite differences."""
+        if key not in TANGENT_KEYS:
+            if key.startswith("geometry."):
+                return "a geometry key changes the mesh (finite differences)"
+            return f"not one of the differentiated keys ({', '.join(TANGENT_KEYS)})"
+        if self.speedup == "local":
+            return "speedup = 'local' uses the quadrature flux (finite differences)"
+        if self.flux != "nodal":
+            return "flux = 'quadrature' (sensitivities use the nodal flux)"
+        if self.source == "pulsed":
+            return "a pulsed source (events) has no sensitivities yet"
+        if key == "model.D0" and np.ndim(self.D0) != 0:
+            return "a tensor D0 (sensitivities of a scalar D0 only)"
+        if key == "model.exchange_rate" and self.source != "continuous":
+            return "exchange_rate acts only with source = 'continuous'"
+        if key in ("model.repetition_rate", "model.exchange_probability") and self.source != "cycle_averaged":
+            return f"{key} is differentiated only with source = 'cycle_averaged'"
+        return None
 
     def check_against(self, geometry, time) -> None:
         """Cross-section checks: the radial cell needs a scalar D0; pulses are bounded."""

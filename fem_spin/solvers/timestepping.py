@@ -116,8 +116,20 @@ class TimeStepper:
     SOLVER_NOISE = 1e-10
 
     def __init__(self, problem: Steppable, time_cfg, output_times=(), on_step: Callable | None = None,
-                 on_output: Callable | None = None):
+                 on_output: Callable | None = None, tangent=None,
+                 frozen_steps: "list[tuple[float, int, float]] | None" = None):
         self.p, self.cfg = problem, time_cfg
+        #: forward sensitivities carried along the accepted steps (solvers/sensitivity.py):
+        #: ``start()`` at a (re)start of the history, ``accepted(coefficients)`` after each
+        #: accepted step (the Newton solution of the step still in place)
+        self.tangent = tangent
+        #: (dt, order, t after it) of every accepted step, in order: what a frozen replay needs
+        self.accepted_steps: list[tuple[float, int, float]] = []
+        #: replay exactly these accepted steps (dt, order, t) instead of choosing them: no error
+        #: control, no rejection (a failed Newton solve stops the run). The derivative of the
+        #: discrete map with the step sequence frozen (solvers/sensitivity.py) is checked
+        #: against central differences of replays of the same steps.
+        self.frozen_steps = list(frozen_steps) if frozen_steps is not None else None
         self.scheme: TimeScheme = make_scheme(time_cfg.scheme, time_cfg.max_order)
         self.output_times = sorted(t for t in set(output_times) if 0 < t <= time_cfg.t_end)
         self.on_step, self.on_output = on_step, on_output
@@ -192,6 +204,8 @@ class TimeStepper:
     def _restart_history(self) -> None:
         self._history = [(0.0, self.p.capacity_values().copy())]
         self.order, self.steps_at_order = 1, 0
+        if self.tangent is not None:
+            self.tangent.start()
 
     def run(self) -> None:
         cfg = self.cfg
@@ -199,6 +213,9 @@ class TimeStepper:
         if not self._restored:
             self.p.apply_events(0.0)  # e.g. the first DNP pulse at t = 0
             self._restart_history()
+        if self.frozen_steps is not None:
+            self._replay()
+            return
         while self.t < cfg.t_end * (1 - 1e-14):
             stop = self._next_stop()
             proposal = min(self.dt, cfg.dt_max)
@@ -240,6 +257,8 @@ class TimeStepper:
                     factor = 1.5 if result.iterations <= 4 else 1.0
                 break
             self.p.accept_step()
+            if self.tangent is not None:
+                self.tangent.accepted(coefficients)
             max_ratio = scheme.max_ratio(coefficients.order)
             if cfg.adaptive and estimate is not None:
                 change = self._unit_change(q, dt)
@@ -258,6 +277,7 @@ class TimeStepper:
             if abs(self.t - stop) <= 1e-12 * max(1.0, abs(stop)):
                 self.t = stop  # land exactly on output/event times
             self.step += 1
+            self.accepted_steps.append((dt, coefficients.order, self.t))
             self._history = (self._history + [(dt, q.copy())])[-scheme.history_length:]
             if not cfg.adaptive:
                 self.dt = cfg.dt_initial
@@ -277,6 +297,37 @@ class TimeStepper:
                             rejected, E, above_tolerance=E > 1.0, order=coefficients.order)
             # Output first: on_step may stop the run (signal, pause) with a checkpoint at
             # this time, after which the snapshot due now would never be written.
+            if self.on_output is not None and any(abs(self.t - to) <= 1e-12 * max(1.0, to)
+                                                  for to in self.output_times):
+                self.on_output(self.t)
+            if self.on_step is not None:
+                self.on_step(info)
+
+    def _replay(self) -> None:
+        """Take exactly the steps of ``frozen_steps`` (their dt, order and end time), no error
+        control; output times and events as in :meth:`run` (the recorded steps land on them)."""
+        scheme = self.scheme
+        for dt, order, t_after in self.frozen_steps[self.step:]:
+            coefficients = scheme.coefficients(dt, self._history, order)
+            self.p.set_time_step(self.t + dt, dt)
+            self.p.set_scheme_terms(coefficients.dt_implicit, coefficients.q_old(self._history))
+            result = self.p.solve_step()
+            if not result.converged:
+                self.p.reject_step()
+                raise SimulationFailed(f"replayed step {self.step + 1} (dt = {dt:g} s) at t = "
+                                       f"{self.t:g} s: {result.reason}")
+            q = self.p.capacity_values()
+            self.p.accept_step()
+            if self.tangent is not None:
+                self.tangent.accepted(coefficients)
+            self.t = t_after
+            self.step += 1
+            self.accepted_steps.append((dt, coefficients.order, self.t))
+            self._history = (self._history + [(dt, q.copy())])[-scheme.history_length:]
+            if self.p.apply_events(self.t):
+                self._restart_history()
+            info = StepInfo(self.step, self.t, dt, result.iterations, result.linear_iterations,
+                            0, 0.0, order=coefficients.order)
             if self.on_output is not None and any(abs(self.t - to) <= 1e-12 * max(1.0, to)
                                                   for to in self.output_times):
                 self.on_output(self.t)

@@ -35,7 +35,7 @@ def test_recovers_known_parameters_within_two_standard_errors(tmp_path):
     y = scale * interpolate_cubic(fine.series["t"], fine.series["P_mean"], t) + offset
     y += np.random.default_rng(1234).normal(0.0, sigma, len(t))
     (tmp_path / "data.csv").write_text("t,signal\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(t, y)))
-    raw = {"name": "recovery", "dataset": [{
+    raw = {"name": "recovery", "fit": {"profile": "none"}, "dataset": [{
         "name": "d", "file": "data.csv", "run": str(EXAMPLE / "run.toml"), "sigma": sigma,
         "observation": {"type": "dnp_buildup", "scale": "fit", "offset": "fit"}}],
         "parameter": [{"key": "model.D0", "initial": 8e-16, "bounds": [1e-18, 1e-13]},

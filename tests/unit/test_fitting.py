@@ -126,7 +126,7 @@ def test_missing_dataset_and_named_columns(tmp_path):
     (lambda f: f.replace('bounds = [1e-18, 1e-13]', 'bounds = [1e-18, 1e-17]'), "parameter[0].initial", "strictly inside"),
     (lambda f: f.replace('bounds = [1e-18, 1e-13]', 'bounds = [-1e-18, 1e-13]'), "parameter[0].bounds", "log-scaled"),
     (lambda f: f.replace('key = "model.D0"', 'key = "D0"'), "parameter[0].key", "section.key"),
-    (lambda f: f + '[fit]\njacobian = "sensitivities"\n', "fit.jacobian", "phase 2"),
+    (lambda f: f + '[fit]\njacobian = "adjoint"\n', "fit.jacobian", "must be \"sensitivities\""),
     (lambda f: f + '[fit]\nbogus = 1\n', "fit.bogus", "unknown key"),
     (lambda f: f.replace('time_unit = "ms"', 'time_unit = "fortnight"'), "dataset[0].time_unit", "must be one of"),
     (lambda f: f.replace('time_unit = "ms"', 'time_unit = "ms"\nobservation = { type = "hanle" }'),
