@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import fem_spin
-from fem_spin.fitting.series import interpolate_cubic
+from fem_spin.analysis import interpolate_cubic
 
 HERE = Path(__file__).resolve().parent
 TRUE = {"model.D0": 5e-16, "model.exchange_rate": 5e3}

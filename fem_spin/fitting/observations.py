@@ -168,7 +168,7 @@ class DNPBuildup(Observation):
     def basis_tangent(self, result, x, sensitivity):
         """Q enters f0 and A linearly: their derivatives are the same expressions in dQ/dp
         (the cubic interpolation is linear in the samples), the constant columns' are 0."""
-        from fem_spin.fitting.series import interpolate_cubic
+        from fem_spin.analysis import interpolate_cubic
 
         dq = interpolate_cubic(result.series["t"], sensitivity[self.quantity], self.model_times(x))
         d_f0 = np.zeros(len(dq)) if self.scale == "fit" else self.scale * dq

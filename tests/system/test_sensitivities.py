@@ -87,7 +87,7 @@ def test_radial_sensitivities_agree_with_adaptive_differences():
     """Ordinary (adaptive) runs at p(1 -+ h): a different step sequence each, so their
     difference carries the time error over 2h (tolerance 1e-7, h = 1e-3: ~1e-4 of the
     largest value) besides the derivative; compared at 60 times by cubic interpolation."""
-    from fem_spin.fitting.series import interpolate_cubic
+    from fem_spin.analysis import interpolate_cubic
 
     overrides = {**BASE, "time.tolerance": 1e-7}
     base = simulate(RADIAL, overrides, sensitivities=KEYS)
