@@ -9,7 +9,8 @@ without a cycle.
   capabilities as class attributes (``radial``, ``gmsh_built``, ``multigrid_auto``,
   ``has_tip``, ``has_beam``) and answers the hooks the base gives defaults for
   (``periodic_box()``, ``sample_bounds()``, ``exact_shells()``,
-  ``electron_exclusion_radius()``, ``resolve(base_dir)``); ``create_mesh`` is the one
+  ``electron_exclusion_radius()``, ``resolve(base_dir)``, ``resolve_mesh(lengths)``);
+  ``create_mesh`` is the one
   method it must provide (gmsh geometries inherit it from
   :class:`fem_spin.geometry.base.GmshGeometry`).
 * A **model** is a frozen dataclass (the ``[model]`` section) deriving from
@@ -17,7 +18,9 @@ without a cycle.
   ``@register_model("name", problem=TheProblem)``. It declares ``supports_multigrid``; its
   problem class declares ``steady``. ``resolve(context)`` returns the section with every
   derived value filled in (before any problem is built, by config.parse_config) and
-  ``check_against(geometry, time)`` checks it against the other sections.
+  ``check_against(geometry, time)`` checks it against the other sections; ``mesh_lengths()``
+  names the lengths of its solution that the geometry's default mesh must resolve (the
+  geometry's ``resolve_mesh`` takes them, in the same place).
 
 The registries are filled when the modules that define the classes are imported. The
 package declares where its built-in ones live (``fem_spin/__init__.py`` calls
@@ -106,6 +109,13 @@ class Geometry:
         """This section with relative paths resolved from ``base_dir`` (a new object)."""
         return self
 
+    def resolve_mesh(self: T, lengths: dict[str, float]) -> T:
+        """This section with the mesh defaults that depend on the model filled in (a new
+        object when any is): ``lengths`` are the model's :meth:`ModelConfig.mesh_lengths`.
+        Run once by config.parse_config after the model is resolved, before any mesh is
+        built or estimated; sizes the run file gives stay as given."""
+        return self
+
 
 # --------------------------------------------------------------------------- model
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +153,12 @@ class ModelConfig:
 
     def check_against(self, geometry: Geometry, time) -> None:
         """Check the (resolved) section against the other sections; may call config.warn."""
+
+    def mesh_lengths(self) -> dict[str, float]:
+        """Lengths (m) of the solution that the geometry's default mesh must resolve, by
+        name (e.g. ``"source_layer"``: the boundary layer of a DNP source, sqrt(D/k)); the
+        geometry takes those it knows (:meth:`Geometry.resolve_mesh`)."""
+        return {}
 
 
 @runtime_checkable

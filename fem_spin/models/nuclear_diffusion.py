@@ -537,6 +537,24 @@ class NuclearDiffusionConfig(ModelConfig):
             changes["pre_cutoff_radius"] = radius
         return dataclasses.replace(self, **changes) if changes else self
 
+    def source_rate(self) -> float:
+        """The rate (1/s) at which the source drives P towards P_e: k_x (continuous), or
+        f_rep p_x (cycle_averaged, and the pulsed law's average); 0 without a source."""
+        if self.source == "continuous":
+            return self.exchange_rate
+        if self.source in ("pulsed", "cycle_averaged"):
+            return self.repetition_rate * self.exchange_probability
+        return 0.0
+
+    def mesh_lengths(self) -> dict[str, float]:
+        """The source's boundary layer sqrt(D_min/k): D_min the smallest eigenvalue of D0
+        (the speed-up f >= 1 only widens the layer), k :meth:`source_rate`."""
+        rate = self.source_rate()
+        if not rate > 0:
+            return {}
+        d_min = float(np.min(np.linalg.eigvalsh(np.atleast_2d(np.asarray(self.D0, float)))))
+        return {"source_layer": math.sqrt(d_min / rate)} if d_min > 0 else {}
+
     def check_against(self, geometry, time) -> None:
         """Cross-section checks: the radial cell needs a scalar D0; pulses are bounded."""
         if geometry.radial and np.ndim(self.D0) != 0:
