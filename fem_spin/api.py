@@ -124,7 +124,11 @@ def _parse(config, overrides):
 
 # --------------------------------------------------------------------------- meshes
 def _mesh_key(config, comm) -> tuple:
-    return (json.dumps(config.raw.get("geometry", {}), sort_keys=True, default=repr),
+    # derived geometry fields (e.g. the spin-flip lengths that size a spin valve's default
+    # mesh, taken from the model) belong to the mesh as much as the [geometry] table does
+    derived = [(f.name, getattr(config.geometry, f.name)) for f in dataclasses.fields(config.geometry)
+               if f.metadata.get("derived")] if dataclasses.is_dataclass(config.geometry) else []
+    return (json.dumps(config.raw.get("geometry", {}), sort_keys=True, default=repr), repr(derived),
             type(config.geometry).__name__, comm.py2f() if hasattr(comm, "py2f") else id(comm))
 
 
@@ -206,7 +210,10 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     In memory by default: nothing is written, the mesh is reused from earlier calls with
     the same geometry. With ``directory`` the run goes to ``directory/<name>`` exactly as
     ``fem-spin run --output-dir directory`` would (files, pictures, checkpoints; refused if
-    it exists unless ``overwrite``), and the Result is loaded from there."""
+    it exists unless ``overwrite``), and the Result is loaded from there. Errors name the key:
+    a :class:`~fem_spin.config.ConfigError` (the physics' own errors too)."""
+    from fem_spin.config import naming_the_key
+
     comm = comm or MPI.COMM_WORLD
     config = _parse(config, overrides)
     if directory is not None:
@@ -218,7 +225,7 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     from fem_spin.limits import check_resources
 
     check_resources(config)
-    with stop_on_signals():
+    with naming_the_key(config.source), stop_on_signals():
         variants = config.variants()
         if len(variants) == 1:
             return _simulate_one(config, comm, quiet)

@@ -379,15 +379,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from fem_spin.config import ConfigError
+    from fem_spin.errors import ModelError
     from fem_spin.io import RunDirectoryExists
-    from fem_spin.geometry.base import MissingGroup
     from fem_spin.io.checkpoint import CheckpointError
 
     try:
         return args.func(args)
-    except (ConfigError, RunDirectoryExists, FileNotFoundError, CheckpointError, MissingGroup) as exc:
+    except (ConfigError, ModelError, RunDirectoryExists, FileNotFoundError, CheckpointError) as exc:
         if args.debug:
             raise
+        if isinstance(exc, ModelError):  # the physics' error (a mesh group missing, ...): its key
+            exc = ConfigError(exc.key or "", exc.message)
         if isinstance(exc, ConfigError) and exc.file is None and getattr(args, "config", None):
             exc.file = args.config   # raised while setting up the run (e.g. by a model), not parsing
         _error(str(exc).strip("'\""))

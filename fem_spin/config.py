@@ -31,10 +31,12 @@ from typing import Any, Callable, Literal, Union
 
 from fem_spin import contracts
 from fem_spin.contracts import Geometry, ModelConfig, ResolveContext
+from fem_spin.errors import ModelError
 
 __all__ = [
     "ConfigError",
     "ConfigWarning",
+    "naming_the_key",
     "warn",
     "RunConfig",
     "TimeConfig",
@@ -81,6 +83,17 @@ class ConfigError(ValueError):
         where = f"{self.file}: " if self.file else ""
         key = f"{self.key}: " if self.key else ""
         return _one_line(f"{where}{key}{self.message}")
+
+
+@contextlib.contextmanager
+def naming_the_key(file: str | None):
+    """The boundary where a run is set up (simulation, api, command line): a
+    :class:`~fem_spin.errors.ModelError` raised by the physics in the block becomes the
+    :class:`ConfigError` naming its key and ``file`` (the run file), shown as one line."""
+    try:
+        yield
+    except ModelError as exc:
+        raise ConfigError(exc.key or "", exc.message, file=file) from exc
 
 
 class ConfigWarning(str):
@@ -256,15 +269,25 @@ def derived(default=None, *, doc: str = "", compare: bool = False):
 # --------------------------------------------------------------------------- shared sections
 @dataclasses.dataclass(frozen=True)
 class TimeConfig:
-    """[time]: implicit (backward Euler) stepping with error-controlled step size."""
+    """[time]: implicit stepping (BDF2 or backward Euler) with error-controlled step size."""
 
     t_end: float = param(unit="s", doc="final time", check=positive)
     dt_initial: float = param(1e-3, unit="s", doc="first time step", check=positive)
     dt_min: float = param(1e-12, unit="s", doc="smallest step before giving up", check=positive)
     dt_max: float = param(math.inf, unit="s", doc="largest step (inf: no limit)", check=positive,
                           allow_inf=True)
+    scheme: Literal["bdf2", "backward_euler"] = param(
+        "bdf2", doc="time discretisation (solvers/schemes.py): bdf2 (variable-step BDF2, second "
+        "order; the default) or backward_euler (first order; preserves the maximum principle)")
     adaptive: bool = param(True, doc="control the step with a local error estimate")
-    tolerance: float = param(1e-3, doc="target local error per step (max-norm of P)", check=positive)
+    tolerance: float = param(1e-3, doc="target accuracy of the time discretisation: the absolute "
+                             "error of the model's capacity quantity (P for spin diffusion, rho "
+                             "for the Onsager model), accumulated over the run: each step's local "
+                             "error is held below tolerance times the step's change of that "
+                             "quantity (solvers/timestepping.py)", check=positive)
+    relative_tolerance: float = param(0.0, doc="relative part of the error target: a node's "
+                                      "error may be tolerance + relative_tolerance * |q|",
+                                      check=non_negative)
     growth_max: float = param(2.0, doc="largest step growth factor per accepted step",
                               check=in_range(1.0, 10.0))
     max_steps: int = param(0, doc="pause (with a checkpoint, resumable) after this many steps in "
@@ -289,6 +312,10 @@ def _multigrid_levels(value) -> str | None:
     return None if value == 0 or value >= 2 else f"must be 0 (automatic) or at least 2 (got {value})"
 
 
+#: petsc_options that choose the linear solver which preconditioner = "multigrid" builds
+MULTIGRID_CONFLICTS = ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")
+
+
 @dataclasses.dataclass(frozen=True)
 class SolverConfig:
     """[solver]: Newton and linear-solver settings (PETSc options pass through)."""
@@ -308,6 +335,12 @@ class SolverConfig:
     multigrid_levels: int = param(0, doc="multigrid levels including the mesh itself (0: coarsen "
                                   "until the coarsest level has at most "
                                   "solvers.multigrid.COARSEST_NODES (200) nodes)", check=_multigrid_levels)
+
+    def __post_init__(self):
+        conflicts = [k for k in self.petsc_options if k in MULTIGRID_CONFLICTS]
+        if self.preconditioner == "multigrid" and conflicts:
+            raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
+                                                       f"{conflicts[0]} (choose one of them)")
 
 
 #: hard bound of any structured mesh (cells = [...]): a billion cells need about a terabyte
@@ -353,6 +386,10 @@ class OutputConfig:
     render: bool = param(True, doc="write a PNG 3-D picture of the final field (pyvista)")
     progress_interval: float = param(2.0, unit="s (wall)", doc="seconds between progress lines",
                                      check=non_negative)
+    error_estimate: bool | Literal["auto"] = param(
+        "auto", doc="estimate the space and time discretisation error of the headline numbers "
+        "(coarser meshes, looser tolerance; fem_spin/error_estimate.py) into summary.json: "
+        "true, false, or auto (after runs that took under a minute)")
     checkpoint_interval: float = param(600.0, unit="s (wall)",
                                        doc="wall time between checkpoints of transient runs (0: "
                                            "only when a run stops early); see fem-spin resume",
@@ -747,7 +784,8 @@ def _parse(raw: dict, source: str, base_dir: Path | None):
 def _assemble(name: str, sections: dict, raw: dict, source: str, base_dir: Path | None) -> RunConfig:
     """The RunConfig of built sections: the checks across sections, and the one place where
     derived values are resolved (``ModelConfig.resolve``, then the geometry's mesh defaults
-    from the model's lengths, ``Geometry.resolve_mesh``) before any model is built."""
+    from the model's lengths, ``Geometry.with_length_scales(ModelConfig.length_scales())``)
+    before any model is built."""
     model, geometry, time, solver = (sections[k] for k in ("model", "geometry", "time", "solver"))
     if solver.preconditioner == "multigrid" and not type(model).supports_multigrid:
         serving = sorted(k for k, cls in _MODELS.items() if cls.supports_multigrid)
@@ -755,8 +793,9 @@ def _assemble(name: str, sections: dict, raw: dict, source: str, base_dir: Path 
                           f"model {type(model).model_type!r} takes its solver from petsc_options")
     solver_table = raw.get("solver", {})
     model = model.resolve(ResolveContext(geometry, time, solver, copy.deepcopy(solver_table), base_dir))
-    # mesh defaults that depend on the model (e.g. the DNP source's boundary layer)
-    geometry = geometry.resolve_mesh(model.mesh_lengths())
+    # mesh sizes the geometry derives from the model's physical lengths (spin-flip lengths of
+    # a spin valve, the boundary layer of a DNP source): the one place they are handed over
+    geometry = geometry.with_length_scales(model.length_scales())
     model.check_against(geometry, time)
     _geometry_warnings(geometry)
     if time is not None:

@@ -9,18 +9,22 @@ without a cycle.
   capabilities as class attributes (``radial``, ``gmsh_built``, ``multigrid_auto``,
   ``has_tip``, ``has_beam``) and answers the hooks the base gives defaults for
   (``periodic_box()``, ``sample_bounds()``, ``exact_shells()``,
-  ``electron_exclusion_radius()``, ``resolve(base_dir)``, ``resolve_mesh(lengths)``);
-  ``create_mesh`` is the one
-  method it must provide (gmsh geometries inherit it from
-  :class:`fem_spin.geometry.base.GmshGeometry`).
+  ``electron_exclusion_radius()``, ``electron_images()``, ``layer_thickness(name)``,
+  ``junction_area()``, ``estimate_mesh()``, ``resolve(base_dir)``); ``create_mesh`` is the
+  one method it must provide (gmsh geometries inherit it from
+  :class:`fem_spin.geometry.base.GmshGeometry`). Code calls the hooks unconditionally: no
+  probing for attributes.
 * A **model** is a frozen dataclass (the ``[model]`` section) deriving from
   :class:`ModelConfig`, registered together with the problem class that solves it by
   ``@register_model("name", problem=TheProblem)``. It declares ``supports_multigrid``; its
   problem class declares ``steady``. ``resolve(context)`` returns the section with every
-  derived value filled in (before any problem is built, by config.parse_config) and
-  ``check_against(geometry, time)`` checks it against the other sections; ``mesh_lengths()``
-  names the lengths of its solution that the geometry's default mesh must resolve (the
-  geometry's ``resolve_mesh`` takes them, in the same place).
+  derived value filled in (before any problem is built, by config.parse_config),
+  ``length_scales()`` tells the geometry the lengths its mesh must resolve per cell group
+  (``Geometry.with_length_scales``, run right after: the one hand-over of physical lengths
+  from the model to the mesh, e.g. the spin-flip lengths of a spin valve's materials, the
+  boundary layer sqrt(D0/k) of a DNP source) and ``check_against(geometry, time)``
+  checks it against the other sections; ``unknowns_per_node()`` and ``forced_steps(time)``
+  feed the resource estimate (fem_spin/limits.py).
 
 The registries are filled when the modules that define the classes are imported. The
 package declares where its built-in ones live (``fem_spin/__init__.py`` calls
@@ -78,6 +82,13 @@ class Geometry:
     PLAUSIBLE_EXTENT: ClassVar[tuple[float, float]] = (1e-10, 0.1)
     #: the key that sets the extent when no length does (e.g. electron_concentration)
     EXTENT_KEY: ClassVar[str | None] = None
+    #: topological dimension of the mesh (element sizes from DOF counts, error_estimate.py)
+    mesh_dimension: ClassVar[int] = 3
+
+    def coarsened(self, factor: float) -> dict | None:
+        """[geometry] keys that mesh the same sample with elements ``factor`` times larger
+        (the space part of fem_spin.error_estimate), or None when the geometry cannot say."""
+        return None
 
     def create_mesh(self, comm, msh_path=None):
         """The distributed mesh (:class:`fem_spin.geometry.base.MeshData`)."""
@@ -105,15 +116,38 @@ class Geometry:
         modelled (the barrier, else the source sphere), or None without one."""
         return None
 
+    def electron_images(self):
+        """Offsets (m) of the electron and of its periodic images from the electron, shape
+        (n, 3): the electron alone, ``[[0, 0, 0]]``, unless the cell is periodic."""
+        import numpy as np
+
+        return np.zeros((1, 3))
+
+    def layer_thickness(self, name: str) -> float | None:
+        """Thickness (m) of the cell group ``name`` when the geometry makes it a layer of
+        uniform thickness (a stack's layer, a tunnel barrier), else None."""
+        return None
+
+    def junction_area(self) -> float | None:
+        """Contact area (m^2) of the ferromagnet/normal-metal junctions of a lateral spin
+        valve, else None (the thin-wire formula then does not apply)."""
+        return None
+
+    def estimate_mesh(self):
+        """Cells and vertices of the mesh before it is built
+        (:class:`fem_spin.limits.MeshEstimate`), or None when they are unknown."""
+        return None
+
     def resolve(self: T, base_dir: Path) -> T:
         """This section with relative paths resolved from ``base_dir`` (a new object)."""
         return self
 
-    def resolve_mesh(self: T, lengths: dict[str, float]) -> T:
-        """This section with the mesh defaults that depend on the model filled in (a new
-        object when any is): ``lengths`` are the model's :meth:`ModelConfig.mesh_lengths`.
-        Run once by config.parse_config after the model is resolved, before any mesh is
-        built or estimated; sizes the run file gives stay as given."""
+    def with_length_scales(self: T, lengths: dict[str, float]) -> T:
+        """This section with the mesh sizes it derives from the model's physical lengths
+        filled in (a new object when any is): ``lengths`` is the resolved model's
+        ``ModelConfig.length_scales()`` ({cell group: m}). Run once by config.parse_config
+        after the model is resolved, before anything is meshed; sizes the user gave stay
+        as given. Default: unchanged."""
         return self
 
 
@@ -143,7 +177,7 @@ class ModelConfig:
     @classmethod
     def is_steady(cls) -> bool:
         """True for a stationary model (no [time] section, no time stepping)."""
-        return bool(getattr(cls.problem_class, "steady", False))
+        return bool(cls.problem_class.steady)
 
     def resolve(self: T, context: ResolveContext) -> T:
         """This section with every derived value filled in (a new object when any is): run
@@ -151,14 +185,26 @@ class ModelConfig:
         naming the key."""
         return self
 
+    def length_scales(self) -> dict[str, float]:
+        """The shortest length (m) on which the solution varies in each cell group, by cell
+        group name (e.g. a material's spin-flip length; the boundary layer sqrt(D_min/k) of a
+        DNP source in ``"source"``), for geometries that size their default meshes by it
+        (``Geometry.with_length_scales``, which takes the groups it knows); {} when the model
+        knows none."""
+        return {}
+
     def check_against(self, geometry: Geometry, time) -> None:
         """Check the (resolved) section against the other sections; may call config.warn."""
 
-    def mesh_lengths(self) -> dict[str, float]:
-        """Lengths (m) of the solution that the geometry's default mesh must resolve, by
-        name (e.g. ``"source_layer"``: the boundary layer of a DNP source, sqrt(D/k)); the
-        geometry takes those it knows (:meth:`Geometry.resolve_mesh`)."""
-        return {}
+    def unknowns_per_node(self) -> int:
+        """Unknowns the model solves for at each mesh node (every model is continuous P1)."""
+        return 1
+
+    def forced_steps(self, time) -> float:
+        """Time steps the model itself forces up to ``time.t_end`` (one per DNP pulse), 0
+        when it forces none; the resource estimate takes the larger of these and the steps
+        the time settings plan."""
+        return 0.0
 
 
 @runtime_checkable

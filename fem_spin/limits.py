@@ -75,9 +75,6 @@ TRIPLET_BYTES_PER_POINT = 96.0
 #: default [limits] max_memory: this fraction of the machine's physical memory
 DEFAULT_MEMORY_FRACTION = 0.5
 
-#: unknowns per mesh node of each model (all are continuous P1)
-_COMPONENTS = {"nuclear_diffusion": 1, "onsager_transport": 2, "triplet_dnp": 1}
-
 
 # --------------------------------------------------------------------------- results
 @dataclasses.dataclass(frozen=True)
@@ -290,16 +287,9 @@ def _msh_counts(path: Path) -> tuple[float, float] | None:
 
 
 def estimate_mesh(geometry) -> MeshEstimate | None:
-    """The geometry's own ``estimate_mesh()``; a mesh file from its header; None if unknown."""
-    own = getattr(geometry, "estimate_mesh", None)
-    if own is not None:
-        return own()
-    path = getattr(geometry, "path", None)
-    if path is not None:
-        counts = mesh_file_counts(path)
-        if counts is not None:
-            return MeshEstimate(counts[0], counts[1], "geometry.path")
-    return None
+    """The geometry's own estimate (``Geometry.estimate_mesh()``: a mesh file's from its
+    header); None if unknown."""
+    return geometry.estimate_mesh()
 
 
 def tet_vertices(cells: float) -> float:
@@ -314,13 +304,6 @@ def _model_type(model) -> str:
         if cls is type(model):
             return name
     return type(model).__name__
-
-
-def _components(model) -> int:
-    kind = _model_type(model)
-    if kind == "valet_fert":
-        return 4 if getattr(model, "precession", False) else 2
-    return _COMPONENTS.get(kind, 1)
 
 
 def _phases(cells: float, dofs: float) -> tuple[float, float]:
@@ -344,8 +327,9 @@ def _steps(config: RunConfig) -> tuple[float, str]:
         ratio = max(t.t_end / t.dt_initial, 1.0)
         growth = math.log(ratio) / math.log(t.growth_max) if t.growth_max > 1.0 else ratio
         candidates.append((growth, "time.dt_initial"))
-    if getattr(model, "source", None) == "pulsed":
-        candidates.append((t.t_end * model.repetition_rate, "time.t_end"))
+    forced = model.forced_steps(t)
+    if forced > 0:
+        candidates.append((forced, "time.t_end"))
     steps, key = max(candidates)
     return (float(math.ceil(steps * (1.0 - 1e-12))) if math.isfinite(steps) else math.inf), key
 
@@ -383,7 +367,7 @@ def _air_domain(config: RunConfig) -> tuple[float, float]:
     """(meshing, solving) memory of the FEM tip field of onsager_transport: the air-domain
     mesh and its potential of degree tip_field_degree (solved before the transport)."""
     model, geometry = config.model, config.geometry
-    if getattr(model, "field", None) != "fem_tip" or not hasattr(geometry, "estimate_air_domain"):
+    if model.field != "fem_tip" or not geometry.has_tip:
         return 0.0, 0.0
     air = geometry.estimate_air_domain()
     edges = 1.2 * air.cells      # tetrahedral meshes: about 1.2 edges per cell
@@ -399,13 +383,13 @@ def estimate(config: RunConfig, ranks: int = 1, label: str = "") -> Estimate:
     known = mesh is not None
     if mesh is None:
         mesh = MeshEstimate(0.0, 0.0, "geometry.path")
-    components = _components(config.model)
+    components = config.model.unknowns_per_node()
     dofs = mesh.vertices * components
     meshing, solving = _phases(mesh.cells, dofs)
     kind = _model_type(config.model)
     steps, steps_key = _steps(config)
     if kind == "triplet_dnp":
-        unit_cell = getattr(config.model, "cell_config", None)
+        unit_cell = config.model.cell_config
         cell = estimate(unit_cell, ranks=1) if unit_cell is not None else None
         solving = _triplet_solve(config, mesh, ranks, cell)
         if cell is not None and cell.steps > steps:      # every unit-cell run steps to t_end

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from mpi4py import MPI
 
-from fem_spin.config import ConfigError, RunConfig, dump_toml, parse_config
+from fem_spin.config import ConfigError, RunConfig, dump_toml, naming_the_key, parse_config
 from fem_spin.engine import (Engine, Interrupted, OutputFailed, Paused, Run, SetupInterrupted,
                              output_times, snapshot_times, stop_on_signals)
 from fem_spin.io import RunDirectory, rank0_print
@@ -187,6 +187,7 @@ def _run_variants(config: RunConfig, path: Path, variants, comm, quiet, request,
         summaries[label] = run_single(cfg, directory, comm, quiet, label,
                                       problem=first_problem if index == 0 else None,
                                       resume=plan == "resume", config_changes=config_changes)
+        _estimate_errors(cfg, directory, summaries[label], comm, quiet, label)
     if len(variants) > 1:
         error = ""
         if comm.rank == 0:
@@ -212,7 +213,9 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     skips the refusal) and the first variant has been set up (mesh, forms, solver) in a staged
     directory beside the final one (io/rundir.py): a configuration that fails there leaves no
     trace, and with ``overwrite`` the previous results stay untouched. Only a fem_spin run
-    directory is ever replaced, and never one a running process holds."""
+    directory is ever replaced, and never one a running process holds. An error of the
+    physics (:class:`~fem_spin.errors.ModelError`) becomes the ConfigError naming its key
+    and the run file."""
     import tomllib
 
     from fem_spin.io.rundir import config_digest
@@ -225,7 +228,7 @@ def run(config: RunConfig, comm: MPI.Comm = MPI.COMM_WORLD, overwrite: bool = Fa
     text = dump_toml(config.raw)
     written = tomllib.loads(text)
     variants = config.variants()
-    with stop_on_signals() as request:
+    with naming_the_key(config.source), stop_on_signals() as request:
         request.immediate = True
         request.on_setup_stop = lambda: rundir.abort(any_rank=True)
         try:
@@ -350,7 +353,7 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
                                  f"fem-spin resume continues only runs it made")
     if not found[1]:
         raise FileNotFoundError(f"{path}: not a run directory (no config.toml)")
-    with stop_on_signals() as request, locked(path, comm):
+    with naming_the_key(str(config_file)), stop_on_signals() as request, locked(path, comm):
         text, marker = comm.bcast((config_file.read_text(errors="replace"), read_marker(path))
                                   if comm.rank == 0 else None, root=0)
         try:
@@ -414,6 +417,36 @@ def resume(run_dir: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = F
     if not quiet:
         rank0_print(f"fem-spin: results in {path}", comm=comm)
     return path
+
+
+def _estimate_errors(config: RunConfig, directory: Path, summary: dict, comm, quiet: bool,
+                     label: str) -> None:
+    """The headline numbers' discretisation errors (fem_spin/error_estimate.py) into the
+    variant's summary.json and its last line, when [output] error_estimate asks for them."""
+    from fem_spin import error_estimate
+
+    wanted = comm.bcast(error_estimate.wanted(config, summary) if comm.rank == 0 else None, root=0)
+    if not wanted:
+        return
+    if comm.rank == 0 and not quiet:
+        print(f"  estimating the discretisation error{' of ' + label if label else ''} "
+              f"(coarser meshes, looser tolerance; [output] error_estimate)", flush=True)
+    table = error_estimate.estimate(config, summary, comm)
+    if table is None:
+        return
+    error = ""
+    if comm.rank == 0:
+        summary["error_estimate"] = table
+        try:
+            write_json_atomic(directory / "summary.json", summary)
+        except OutputFailed as exc:
+            error = str(exc)
+        if not quiet:
+            for line in error_estimate.format_estimate(table):
+                print(f"  {line}", flush=True)
+    error = comm.bcast(error, root=0)
+    if error:
+        raise OutputFailed(error)
 
 
 def _post_process(config, path: Path, variants, comm, quiet) -> None:

@@ -18,6 +18,10 @@ import pytest
 
 from fem_spin.config import parse_config
 
+# [output] error_estimate = "auto" would rerun every short run of the suite on coarser meshes;
+# the tests that check the estimate ask for it explicitly (error_estimate = true)
+os.environ.setdefault("FEM_SPIN_ERROR_ESTIMATE", "off")
+
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 # a few test modules share their cases (e.g. test_fuzz_config.SEEDS, test_dnp's configurations)

@@ -20,17 +20,16 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_spin.contracts import Geometry
+from fem_spin.errors import ModelError
 
 __all__ = ["MeshData", "MissingGroup", "GmshGeometry", "gmsh_session", "mesh_from_builder", "read_msh", "write_msh", "write_xdmf",
            "read_xdmf", "group_names", "bounding_box", "unit_scaled_coordinates"]
 
 
-class MissingGroup(KeyError):
-    """A physical group the configuration names is not in the mesh (a user's mesh file):
-    the command line reports it in one line, like a configuration error."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+class MissingGroup(ModelError, KeyError):
+    """A physical group the configuration names is not in the mesh (a user's mesh file): a
+    ModelError (the command line reports it in one line, like a configuration error) and a
+    KeyError (a lookup by name that failed)."""
 
 
 @dataclasses.dataclass
@@ -162,8 +161,6 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -
     """Read a gmsh .msh file on rank 0 and distribute it."""
     from dolfinx.io import gmshio
 
-    from fem_spin.config import ConfigError
-
     with gmsh_session() as gmsh:
         groups, problem = (None, None), None
         if comm.rank == 0:
@@ -182,7 +179,7 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD, gdim: int = 3) -
                 problem = f"cannot read the mesh file {path}: {str(exc).strip() or 'unreadable'}"
         groups, problem = comm.bcast((groups, problem), root=0)
         if problem:
-            raise ConfigError("geometry.path", problem)
+            raise ModelError(problem, key="geometry.path")
         mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=gdim)
     return MeshData(mesh, cell_tags, facet_tags, *groups)
 

@@ -29,6 +29,12 @@ class BoxGeometry(GmshGeometry):
     periodic: tuple[bool, bool, bool] = param((False, False, False),
                                               doc="periodic boundary conditions along x, y, z")
 
+    def coarsened(self, factor: float) -> dict | None:
+        if self.cells is not None:
+            # directions of one cell stay so (a 1-D or 2-D problem meshed as a slab)
+            return {"cells": [n if n == 1 else max(1, round(n / factor)) for n in self.cells]}
+        return {"mesh_size": self.mesh_size * factor}
+
     def __post_init__(self):
         if self.cells is None and self.mesh_size is None:
             raise ConfigError("cells", "give either cells = [nx, ny, nz] or mesh_size")

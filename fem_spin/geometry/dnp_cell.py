@@ -16,8 +16,10 @@ Cell groups: ``"source"`` (b < r < r_s, the nuclei the electron polarizes direct
 around a source falls off like r_s/r) up to ``mesh_size_bulk``. Without a given
 ``mesh_size_source`` the default is finer on the source surface: it resolves the source's
 boundary layer sqrt(D0/k_x) (a length of the [model], handed over by config resolution:
-``resolve_mesh``) and the barrier shell, and grows with the distance from that surface
-(``_DNPCell.surface_size``, ``mesh_size``).
+``ModelConfig.length_scales`` -> ``Geometry.with_length_scales``) and the barrier shell, and
+grows with the distance from that surface (``_DNPCell.surface_size``, ``mesh_size``).
+``mesh_scale`` multiplies the whole size field, given sizes or defaults (``coarsened``: the
+error estimate's coarser meshes).
 """
 
 from __future__ import annotations
@@ -70,8 +72,12 @@ class _DNPCell(Geometry):
                                            "sqrt(D0/k_x) and the barrier shell)", check=_optional_positive)
     mesh_size_bulk: float | None = param(None, unit="m", doc="element size far from the electron "
                                          "(default: cube L/8, sphere R/5, radial R/100)", check=_optional_positive)
-    #: the thickness sqrt(D_min/k) of the source's boundary layer, from the [model] section
-    #: (config resolution: ``resolve_mesh``); None when no model sets one
+    mesh_scale: float = param(1.0, doc="factor on every element size of the mesh rule above, given "
+                              "or default (2: elements twice as large everywhere, about 8x fewer "
+                              "in 3-D; the error estimate coarsens the mesh with it)", check=positive)
+    #: the thickness sqrt(D_min/k) of the source's boundary layer: the model's length scale of
+    #: the "source" cell group (ModelConfig.length_scales -> with_length_scales, in config
+    #: resolution); None when no model sets one
     source_layer: float | None = derived(doc="boundary-layer thickness of the DNP source (m)",
                                          compare=True)
 
@@ -131,7 +137,7 @@ class _DNPCell(Geometry):
 
     def _size_knots(self) -> list[float]:
         """Radii where :meth:`mesh_size` has a kink (for the estimate's quadrature)."""
-        rs, b, g = self.source_radius, self.barrier_radius, SURFACE_GROWTH
+        rs, b, g = self.source_radius, self.barrier_radius, self.growth()
         hs, ratio, h0 = self.source_size(), self.envelope_ratio(), self.surface_size()
         knots = [rs, max(self.bulk_size(), hs, ratio * rs) / ratio]
         for surface in ([rs, b] if b > 0 else [rs]):
@@ -154,16 +160,26 @@ class _DNPCell(Geometry):
 
     def source_size(self) -> float:
         """Element size inside r_s away from its surface (h_s)."""
-        return self.mesh_size_source or self.source_radius / self.default_source_cells
+        return self.mesh_scale * (self.mesh_size_source or self.source_radius / self.default_source_cells)
 
     def envelope_ratio(self) -> float:
         """h/r outside the source: mesh_size_source/r_s when given, else 1/default_envelope_cells."""
         if self.mesh_size_source is not None:
-            return self.mesh_size_source / self.source_radius
-        return 1.0 / self.default_envelope_cells
+            return self.source_size() / self.source_radius
+        return self.mesh_scale / self.default_envelope_cells
+
+    def growth(self) -> float:
+        """Growth of the default size per unit distance from the source (and barrier) surface:
+        SURFACE_GROWTH, times mesh_scale (the whole field scales)."""
+        return SURFACE_GROWTH * self.mesh_scale
+
+    def coarsened(self, factor: float) -> dict | None:
+        """The same size rule scaled by ``factor`` everywhere (source, surface layer, envelope,
+        bulk): mesh_scale times factor."""
+        return {"mesh_scale": self.mesh_scale * factor}
 
     def bulk_size(self) -> float:
-        return self.mesh_size_bulk or self.outer_radius() / 5
+        return self.mesh_scale * (self.mesh_size_bulk or self.outer_radius() / 5)
 
     def surface_size(self) -> float:
         """Element size h_0 on the source surface r = r_s (and the barrier surface r = b).
@@ -178,18 +194,19 @@ class _DNPCell(Geometry):
           the outer solution over lambda; h_0 <= lambda / SURFACE_LAYER_CELLS;
         * the source shell b < r < r_s of a barrier: h_0 <= (r_s - b) / SURFACE_SHELL_CELLS."""
         if self.mesh_size_source is not None:
-            return self.mesh_size_source
+            return self.source_size()
         h0 = min(self.source_size(), self.envelope_ratio() * self.source_radius)
         if self.source_layer is not None:
-            h0 = min(h0, self.source_layer / SURFACE_LAYER_CELLS)
+            h0 = min(h0, self.mesh_scale * self.source_layer / SURFACE_LAYER_CELLS)
         if self.barrier_radius > 0:
-            h0 = min(h0, (self.source_radius - self.barrier_radius) / SURFACE_SHELL_CELLS)
+            h0 = min(h0, self.mesh_scale * (self.source_radius - self.barrier_radius) / SURFACE_SHELL_CELLS)
         return h0
 
-    def resolve_mesh(self, lengths: dict[str, float]) -> "_DNPCell":
-        """This cell with the model's boundary-layer thickness (``lengths["source_layer"]``,
-        from ``ModelConfig.mesh_lengths``) that the default size at the source surface resolves."""
-        layer = lengths.get("source_layer")
+    def with_length_scales(self, lengths: dict[str, float]) -> "_DNPCell":
+        """This cell with the model's boundary-layer thickness (``lengths["source"]``, the
+        length scale of the source cell group from ``ModelConfig.length_scales``) that the
+        default size at the source surface resolves."""
+        layer = lengths.get("source")
         if layer is None or not (layer > 0 and math.isfinite(layer)) or layer == self.source_layer:
             return self
         return dataclasses.replace(self, source_layer=float(layer))
@@ -217,7 +234,7 @@ class _DNPCell(Geometry):
         envelope = np.minimum(hb, np.where(r < rs, hs, ratio * np.maximum(r, rs)))
         if self.mesh_size_source is not None:
             return envelope
-        return np.minimum(envelope, h0 + SURFACE_GROWTH * self._surface_distance(r))
+        return np.minimum(envelope, h0 + self.growth() * self._surface_distance(r))
 
     def size_expression(self, unit: float) -> str:
         """:meth:`mesh_size` as a gmsh MathEval expression in lengths of ``unit``: a field of
@@ -234,7 +251,7 @@ class _DNPCell(Geometry):
         distance = f"abs({r}-{rs})"
         if b > 0:
             distance = f"min({distance}, abs({r}-{b}))"
-        return f"min({envelope}, {h0}+{SURFACE_GROWTH}*{distance})"
+        return f"min({envelope}, {h0}+{self.growth()}*{distance})"
 
 
 @register_geometry("dnp_cube")
@@ -254,7 +271,7 @@ class DNPCubeGeometry(_DNPCell, GmshGeometry):
         return cell_side(self.electron_density)
 
     def bulk_size(self) -> float:
-        return self.mesh_size_bulk or self.side() / 8
+        return self.mesh_scale * (self.mesh_size_bulk or self.side() / 8)
 
     def builder(self):
         return build_dnp_cube
@@ -296,11 +313,12 @@ class DNPRadialGeometry(_DNPCell):
     """[geometry] type = "dnp_radial": the sphere cell reduced to r in [0, R], weight 4 pi r^2."""
 
     radial = True
+    mesh_dimension = 1
     default_source_cells = 10.0
     default_envelope_cells = 10.0
 
     def bulk_size(self) -> float:
-        return self.mesh_size_bulk or self.outer_radius() / 100
+        return self.mesh_scale * (self.mesh_size_bulk or self.outer_radius() / 100)
 
     def create_mesh(self, comm, msh_path=None):
         return radial_mesh(self, comm)

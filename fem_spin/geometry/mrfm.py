@@ -44,6 +44,7 @@ from typing import Literal
 import numpy as np
 
 from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry, run_checks
+from fem_spin.errors import ModelError
 from fem_spin.geometry.base import GmshGeometry
 
 __all__ = ["MRFMFilmGeometry", "build_mrfm_film", "build_tip_air_domain"]
@@ -260,7 +261,7 @@ class MRFMFilmGeometry(GmshGeometry):
         """(lower, upper) corner of the air box (m): the bounding box of film and tip widened
         by ``air_margin`` tip sizes on every side."""
         if not air_margin > 0:
-            raise ConfigError("air_margin", f"must be > 0 (got {air_margin})")
+            raise ModelError(f"must be > 0 tip sizes (got {air_margin})", key="air_margin")
         (fx0, fy0, fz0), (fx1, fy1, _) = self.film_box()
         r = self.tip_lateral_radius()
         lo = (min(fx0, self.tip_x - r), min(fy0, self.tip_y - r), fz0)

@@ -38,6 +38,13 @@ class MshFileGeometry(Geometry):
             raise ConfigError("geometry.path", f"expected a gmsh .msh or an .xdmf file (got {p.name})")
         return dataclasses.replace(self, path=str(p))
 
+    def estimate_mesh(self):
+        """Cells and vertices from the file's header (fem_spin.limits), None if unreadable."""
+        from fem_spin.limits import MeshEstimate, mesh_file_counts
+
+        counts = mesh_file_counts(self.path)
+        return MeshEstimate(counts[0], counts[1], "geometry.path") if counts is not None else None
+
     def create_mesh(self, comm, msh_path=None):
         from fem_spin.geometry.base import read_msh, read_xdmf
 

@@ -71,8 +71,13 @@ class IntervalGeometry(Geometry):
         if problem:
             raise ConfigError("cells", problem)
 
+    mesh_dimension = 1
+
     def length_scale(self) -> float:
         return self.x_max - self.x_min
+
+    def coarsened(self, factor: float) -> dict | None:
+        return {"cells": max(1, round(self.cells / factor))}
 
     def sample_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(lower corner, upper corner) of the segment on the x axis (m)."""
@@ -103,6 +108,11 @@ class RectangleGeometry(Geometry):
     cells: tuple[int, int] = param(doc="elements per edge (nx, ny)", check=positive)
     origin: tuple[float, float] = param((0.0, 0.0), unit="m", doc="lower-left corner")
     cell_type: str = param("quadrilateral", doc="quadrilateral or triangle")
+
+    mesh_dimension = 2
+
+    def coarsened(self, factor: float) -> dict | None:
+        return {"cells": [max(1, round(n / factor)) for n in self.cells]}
 
     def __post_init__(self):
         if self.cell_type not in ("quadrilateral", "triangle"):

@@ -14,7 +14,12 @@
   current contact and detector probe), ``"F1_top"`` and ``"F2_top"`` (top faces of the
   electrodes: with ``f_arm = 0`` and ``f_overhang = 0`` each electrode is a pillar on its
   junction, the Takahashi–Maekawa picture of a thick F contacted from above). Unstructured tetrahedra, of size
-  ``mesh_size_junction`` in boxes around the two junctions and ``mesh_size`` elsewhere.
+  ``mesh_size_junction`` in boxes around the two junctions and ``mesh_size`` elsewhere;
+  with ``mesh_size_interface`` (by default derived from the model's spin-flip lengths when
+  mesh_size_junction is not given) a structured boundary layer in each electrode next to
+  its junction: layers growing by ``mesh_grading`` from mesh_size_interface at the F/N
+  interface (and away from the interface's edge into the electrode's arm), cells of
+  mesh_size_junction along the interface (``graded_blocks``).
 
   Layout (SI metres): N spans x in [-L/2 - n_extension, L/2 + n_extension],
   y in [-n_width/2, n_width/2], z in [0, n_thickness]. Electrode i spans
@@ -32,9 +37,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
-from fem_spin.config import (ConfigError, cell_count_problem, non_negative, param, positive,
+from fem_spin.config import (ConfigError, cell_count_problem, derived, non_negative, param, positive,
                              register_geometry, run_checks)
 from fem_spin.geometry.base import GmshGeometry
 
@@ -93,7 +99,25 @@ class LateralSpinValveGeometry(GmshGeometry):
                                     "(default 4 mesh_size_junction)", check=_optional_positive)
     mesh_size_junction: float | None = param(None, unit="m", doc="element size in and around the "
                                              "junctions (default min(f_width, n_width, n_thickness, "
-                                             "f_thickness)/2)", check=_optional_positive)
+                                             "f_thickness)/2, and at most a fifth of the N "
+                                             "strip's spin-diffusion length when the model gives it)",
+                                             check=_optional_positive)
+    mesh_size_interface: float | None = param(None, unit="m", doc="element size normal to each "
+                                              "F/N (or F/barrier/N) interface: the first layer of a "
+                                              "structured boundary layer over the junction whose "
+                                              "layers grow by mesh_grading away from the interface "
+                                              "up to mesh_size_junction (tangential size "
+                                              "mesh_size_junction). Default: a twentieth of the shorter "
+                                              "spin-diffusion length of the materials on either "
+                                              "side, when the model gives them and "
+                                              "mesh_size_junction is not given; else no boundary "
+                                              "layer", check=_optional_positive)
+    mesh_grading: float = param(1.2, doc="ratio of successive layer thicknesses in the interface "
+                                "boundary layer (1 < ratio <= 2)",
+                                check=lambda v: None if 1.0 < v <= 2.0 else "must be in (1, 2]")
+    #: {cell group: spin-flip length (m)} from the model (ModelConfig.length_scales), which
+    #: sizes the default mesh (Geometry.with_length_scales); None when meshed without a model
+    spin_flip_lengths: dict | None = derived(doc="spin-flip length per cell group (m)")
 
     def __post_init__(self):
         run_checks(self)
@@ -115,12 +139,103 @@ class LateralSpinValveGeometry(GmshGeometry):
     def arm_length(self) -> float:
         return self.f_arm if self.f_arm is not None else 3.0 * self.f_width
 
+    #: first-layer thickness at an interface per spin-flip length (default sizing), with the
+    #: default mesh_grading 1.2: transparent-contact Delta R within 1 % of the converged value
+    #: for lambda_F = 5 nm (benchmarks/bench_spin_valve_mesh.py; a 1-D P1 layer meshed
+    #: uniformly at h has sqrt(1 + (h/lambda)^2/4) times the exact spin conductance, but the
+    #: grading ratio and the edge of the junction dominate the 3-D error)
+    CELLS_PER_SPIN_FLIP_LENGTH = 20.0
+    #: the junction and far sizes (defaults) resolve the N strip's spin-flip length along it
+    LATERAL_CELLS_PER_SPIN_FLIP_LENGTH = 5.0
+
+    def with_length_scales(self, lengths: dict[str, float]) -> "LateralSpinValveGeometry":
+        """This geometry sized by the model's spin-flip lengths ({cell group: m})."""
+        known = {k: float(v) for k, v in lengths.items() if k in self.boxes() and v > 0}
+        if not known:
+            return self
+        return dataclasses.replace(self, spin_flip_lengths=known)
+
+    def _length(self, name: str) -> float:
+        return (self.spin_flip_lengths or {}).get(name, math.inf)
+
     def junction_size(self) -> float:
-        return self.mesh_size_junction or 0.5 * min(self.f_width, self.n_width, self.n_thickness,
-                                                    self.f_thickness)
+        if self.mesh_size_junction:
+            return self.mesh_size_junction
+        size = 0.5 * min(self.f_width, self.n_width, self.n_thickness, self.f_thickness)
+        return min(size, self._length("N") / self.LATERAL_CELLS_PER_SPIN_FLIP_LENGTH)
 
     def far_size(self) -> float:
-        return self.mesh_size or 4.0 * self.junction_size()
+        if self.mesh_size:
+            return self.mesh_size
+        hj = self.junction_size()
+        return max(hj, min(4.0 * hj, self._length("N") / self.LATERAL_CELLS_PER_SPIN_FLIP_LENGTH))
+
+    def coarsened(self, factor: float) -> dict | None:
+        keys = {"mesh_size_junction": self.junction_size() * factor, "mesh_size": self.far_size() * factor}
+        layers = [s for s in (self.interface_size(1), self.interface_size(2)) if s is not None]
+        if layers:
+            keys["mesh_size_interface"] = min(layers) * factor
+        return keys
+
+    def interface_size(self, electrode: int) -> float | None:
+        """Element size normal to the junction of electrode 1 or 2 (m): mesh_size_interface,
+        else (no mesh_size_junction given) 1/CELLS_PER_SPIN_FLIP_LENGTH of the shorter spin-flip length on either
+        side; None when the junction size already resolves it (no boundary layer)."""
+        if self.mesh_size_interface:
+            size = self.mesh_size_interface
+        elif self.mesh_size_junction is None and self.spin_flip_lengths:
+            size = min(self._length(f"F{electrode}"), self._length("N")) / self.CELLS_PER_SPIN_FLIP_LENGTH
+        else:
+            return None
+        return size if size < self.junction_size() else None
+
+    def graded_blocks(self) -> dict[str, tuple[str, Box, tuple[int, int, int], tuple]]:
+        """The structured boundary-layer blocks at each junction: {block name: (cell group,
+        box (m), (nx, ny, nz) cells, per axis None or (ratio, coordinate (m) of the fine
+        end))}. In each electrode, the slab next to the interface: over the F/N overlap
+        (cells along z growing from mesh_size_interface by mesh_grading up to
+        mesh_size_junction, or through the whole electrode if it is thinner; along x and y
+        mesh_size_junction) and, where the electrode goes on beyond the N strip (arm,
+        overhang), a block on either side graded along y as well, away from the edge of the
+        interface (the spin accumulation decays on lambda_F from the interface's edge there
+        too). Under the junction, on the N side, one more block when the N strip's
+        spin-flip length is not resolved by the junction size either."""
+        hj, g = self.junction_size(), self.mesh_grading
+        boxes = self.boxes()
+        out = {}
+        (_, ny0, _), (_, ny1, _) = boxes["N"]
+        for i in (1, 2):
+            h0 = self.interface_size(i)
+            if h0 is None:
+                continue
+            (fx0, fy0, fz0), (fx1, fy1, fz1) = boxes[f"F{i}"]
+            nx, ny = max(1, round((fx1 - fx0) / hj)), max(1, round((ny1 - ny0) / hj))
+            thickness, nz = _graded_layer(h0, g, hj, fz1 - fz0)
+            up = (g, fz0)
+            out[f"F{i}_layer"] = (f"F{i}", ((fx0, ny0, fz0), (fx1, ny1, fz0 + thickness)),
+                                  (nx, ny, nz), (None, None, up))
+            for side, (edge, available, sign) in {"arm": (ny1, fy1 - ny1, 1.0),
+                                                  "overhang": (ny0, ny0 - fy0, -1.0)}.items():
+                if available <= 0:
+                    continue
+                width, n_side = _graded_layer(h0, g, hj, available)
+                far = edge + sign * width
+                out[f"F{i}_{side}_layer"] = (f"F{i}", ((fx0, min(edge, far), fz0),
+                                                       (fx1, max(edge, far), fz0 + thickness)),
+                                             (nx, n_side, nz), (None, (g, edge), up))
+            if self.mesh_size_interface is None and \
+                    self._length("N") / self.CELLS_PER_SPIN_FLIP_LENGTH < hj:
+                thickness, nz = _graded_layer(h0, g, hj, self.n_thickness)
+                hN = self.n_thickness
+                out[f"N_layer{i}"] = ("N", ((fx0, ny0, hN - thickness), (fx1, ny1, hN)),
+                                      (nx, ny, nz), (None, None, (g, hN)))
+        return out
+
+    def layer_thickness(self, name: str) -> float | None:
+        """barrier_thickness for the tunnel barriers (cell groups barrier1, barrier2), else None."""
+        if name.startswith("barrier") and self.barrier_thickness:
+            return float(self.barrier_thickness)
+        return None
 
     def has_barrier(self, electrode: int) -> bool:
         """Whether electrode 1 (injector) or 2 (detector) has a tunnel-barrier volume."""
@@ -188,28 +303,50 @@ class LateralSpinValveGeometry(GmshGeometry):
 
     def estimate_mesh(self):
         """Tetrahedra per volume: mesh_size_junction inside the refinement boxes (widened by
-        the far size, half their transition layer), mesh_size outside; the barriers'
-        structured layers 6 tetrahedra per hexahedron (fem_spin.limits)."""
+        the far size, half their transition layer), mesh_size outside; the barriers' and the
+        boundary layers' structured blocks exactly, 6 tetrahedra per hexahedron
+        (fem_spin.limits)."""
         from fem_spin.limits import MeshEstimate, tet_count, tet_vertices
 
         hj, hf = self.junction_size(), self.far_size()
         refine = [tuple(tuple(c + s * hf for c in corner) for corner, s in zip(box, (-1, 1)))
                   for box in self.refinement_boxes()]
         fine = coarse = 0.0
+        structured_vertices = 0.0
+        blocks = self.graded_blocks()
+        for _, block, counts, _ in blocks.values():   # boundary layers: exact counts
+            fine += 6.0 * counts[0] * counts[1] * counts[2]
+            structured_vertices += (counts[0] + 1) * (counts[1] + 1) * (counts[2] + 1)
         for name, box in self.boxes().items():
             extents = [b - a for a, b in zip(*box)]
             if name.startswith("barrier"):
                 counts = [max(1, round(e / hj)) for e in extents]
                 fine += 6.0 * counts[0] * counts[1] * counts[2]
                 continue
-            volume = _box_volume(box)
+            volume = _box_volume(box) - sum(_box_volume(b[1]) for b in blocks.values() if b[0] == name)
             inside = (_box_volume(_intersect(box, refine[0])) + _box_volume(_intersect(box, refine[1]))
                       - _box_volume(_intersect(_intersect(box, refine[0]), refine[1])))
-            fine += tet_count(inside, hj, extents)
+            inside -= sum(_box_volume(b[1]) for b in blocks.values() if b[0] == name)
+            fine += tet_count(max(inside, 0.0), hj, extents)
             coarse += tet_count(max(volume - inside, 0.0), hf, extents)
         total = fine + coarse
         key = "geometry.mesh_size_junction" if fine >= coarse else "geometry.mesh_size"
-        return MeshEstimate(total, tet_vertices(total), key)
+        structured_cells = sum(6.0 * c[0] * c[1] * c[2] for _, _, c, _ in blocks.values())
+        vertices = tet_vertices(total - structured_cells) + structured_vertices
+        return MeshEstimate(total, vertices, key)
+
+
+def _graded_layer(first: float, ratio: float, largest: float, available: float) -> tuple[float, int]:
+    """(thickness, cells) of a layer graded geometrically from ``first`` by ``ratio`` until a
+    cell reaches ``largest``, or through all of ``available`` (then the cells are made
+    slightly finer so that they fill it: gmsh's Progression scales them to the length).
+    A rest thinner than ``largest`` above the layer is taken into it."""
+    n = max(1, math.ceil(math.log(largest / first) / math.log(ratio)))   # cells to reach largest
+    thickness = first * (ratio**n - 1.0) / (ratio - 1.0)
+    if thickness >= available - largest:
+        n = max(1, math.ceil(math.log(1.0 + available * (ratio - 1.0) / first) / math.log(ratio)))
+        return available, n
+    return thickness, n
 
 
 def _intersect(a: Box, b: Box) -> Box:
@@ -240,15 +377,27 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
     """Create the fragmented N/F1/F2(/barriers) device in gmsh (rank 0), lengths in ``unit``."""
     occ = model.occ
     boxes = p.boxes()
+    blocks = p.graded_blocks()
     names = ["N"] + [n for n in ("F1", "F2", "barrier1", "barrier2") if n in boxes]
     tags = [_box_tag(occ, boxes[n], unit) for n in names]
+    tags += [_box_tag(occ, block[1], unit) for block in blocks.values()]
     _, out_map = occ.fragment([(3, tags[0])], [(3, t) for t in tags[1:]])
     occ.synchronize()
     group_tag = {"N": N_TAG, "F1": F1_TAG, "F2": F2_TAG, "barrier1": BARRIER1_TAG,
                  "barrier2": BARRIER2_TAG}
+    block_volume = {}
+    for name, pieces in zip(blocks, out_map[len(names):]):
+        volumes = sorted(t for d, t in pieces if d == 3)
+        if len(volumes) != 1:
+            raise RuntimeError(f"lateral_spin_valve: boundary layer {name} fragmented into {volumes}")
+        block_volume[name] = volumes[0]
     for name, pieces in zip(names, out_map):
         volumes = sorted(t for d, t in pieces if d == 3)
-        if len(volumes) != 1:  # the boxes only touch: fragmenting must not split a volume
+        inside = {block_volume[b] for b, block in blocks.items() if block[0] == name}
+        # the boxes only touch: fragmenting may split a volume only into its boundary layers
+        # and one rest (none when a layer fills it; N's layers may cut the strip in pieces)
+        if not inside <= set(volumes) or (not inside and len(volumes) != 1) or \
+                (name != "N" and len(set(volumes) - inside) > 1):
             raise RuntimeError(f"lateral_spin_valve: volume {name} fragmented into {volumes}")
         model.addPhysicalGroup(3, volumes, tag=group_tag[name], name=name)
 
@@ -266,7 +415,8 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
         fy0 = boxes[f"F{i}"][0][1]
         faces[f"F{i}_top"] = _faces_in(model, (fx0, fy0, fz1), (fx1, fy1, fz1), unit, tol)
     for name, found in faces.items():
-        if len(found) != 1:
+        # a face is one surface, or several when a boundary layer reaches it (F_top)
+        if not found or (len(found) > 1 and not blocks):
             raise RuntimeError(f"lateral_spin_valve: face {name}: found surfaces {found}")
         model.addPhysicalGroup(2, found, tag=FACET_TAGS[name], name=name)
 
@@ -304,11 +454,50 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
                       max(1, round((z1 - z0) / p.junction_size()))]
             volume = model.getEntitiesForPhysicalGroup(3, group_tag[name])[0]
             _transfinite_box(model, volume, counts, recombine=False)
+    # Boundary layers: structured blocks over the junctions, layers growing geometrically
+    # away from the interface (the F/N spin accumulation varies on lambda_F normal to it, on
+    # the junction's size along it: anisotropic cells h_interface x h_junction^2).
+    for name, (_, _, counts, grading) in blocks.items():
+        _transfinite_box(model, block_volume[name], counts, recombine=False,
+                         grading=[None if a is None else (a[0], a[1] / unit) for a in grading])
     model.mesh.generate(3)
+    if blocks and _flip_nonconforming_faces(model, list(block_volume.values())):
+        # gmsh splits a transfinite hexahedron into tetrahedra along diagonals of its own,
+        # which on some faces cross the faces' triangles (the neighbour's tetrahedra then
+        # share the nodes but not the facets): those faces are triangulated the other way
+        model.mesh.clear()
+        model.mesh.generate(3)
+        if _flip_nonconforming_faces(model, list(block_volume.values()), flip=False):
+            raise RuntimeError("lateral_spin_valve: boundary-layer mesh is not conforming")
 
 
-def _transfinite_box(model, volume: int, counts, recombine: bool) -> None:
-    """Structured mesh of a box-shaped volume: ``counts`` cells along x, y, z."""
+def _flip_nonconforming_faces(model, volumes: list[int], flip: bool = True) -> list[int]:
+    """Faces of the structured ``volumes`` whose triangles are not faces of the volume's
+    tetrahedra (after meshing); with ``flip`` their transfinite arrangement is set to
+    "Right" (the other diagonal) for the next generate."""
+    import numpy as np
+
+    bad = []
+    for volume in volumes:
+        _, _, nodes = model.mesh.getElements(3, volume)
+        tets = np.asarray(nodes[0]).reshape(-1, 4)
+        faces = {tuple(sorted(row)) for pick in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))
+                 for row in tets[:, pick].tolist()}
+        for _, surface in model.getBoundary([(3, volume)], oriented=False):
+            _, _, tri = model.mesh.getElements(2, abs(surface))
+            triangles = {tuple(sorted(row)) for row in np.asarray(tri[0]).reshape(-1, 3).tolist()}
+            if not triangles <= faces:
+                bad.append(abs(surface))
+    if flip:
+        for surface in bad:
+            model.mesh.setTransfiniteSurface(surface, "Right")
+    return bad
+
+
+def _transfinite_box(model, volume: int, counts, recombine: bool, grading=None) -> None:
+    """Structured mesh of a box-shaped volume: ``counts`` cells along x, y, z; with
+    ``grading`` (per axis None or (ratio, c)) the cells along an axis grow by ``ratio`` away
+    from the plane where that coordinate is c (model units)."""
     mesh = model.mesh
     surfaces = [t for _, t in model.getBoundary([(3, volume)], oriented=False)]
     curves = sorted({abs(t) for _, t in model.getBoundary([(2, s) for s in surfaces],
@@ -316,7 +505,16 @@ def _transfinite_box(model, volume: int, counts, recombine: bool) -> None:
     for tag in curves:
         xa, ya, za, xb, yb, zb = model.getBoundingBox(1, tag)
         extent = (xb - xa, yb - ya, zb - za)
-        mesh.setTransfiniteCurve(tag, counts[max(range(3), key=lambda k: extent[k])] + 1)
+        axis = max(range(3), key=lambda k: extent[k])
+        if grading is not None and grading[axis] is not None:
+            ratio, fine = grading[axis]
+            lo, _ = model.getParametrizationBounds(1, tag)
+            start = model.getValue(1, tag, [lo[0]])[axis]
+            starts_fine = abs(start - fine) < 0.5 * extent[axis]
+            mesh.setTransfiniteCurve(tag, counts[axis] + 1, "Progression",
+                                     ratio if starts_fine else 1.0 / ratio)
+            continue
+        mesh.setTransfiniteCurve(tag, counts[axis] + 1)
     for tag in surfaces:
         mesh.setTransfiniteSurface(tag)
         if recombine:
@@ -391,6 +589,10 @@ class MultilayerGeometry(GmshGeometry):
 
     def total_thickness(self) -> float:
         return sum(t for _, t in self.layers)
+
+    def layer_thickness(self, name: str) -> float | None:
+        """The thickness of the layer ``name`` (m), None if there is no such layer."""
+        return dict((n, float(t)) for n, t in self.layers).get(name)
 
     def layer_bounds(self) -> dict[str, tuple[float, float]]:
         """{name: (z_bottom, z_top)} of every layer (m), in stacking order."""

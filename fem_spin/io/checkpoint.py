@@ -8,7 +8,7 @@ A checkpoint is the directory ``RUN/checkpoint/`` with
 * ``state.json`` -- time, step, proposed step size, counters, the model's own scalars
   (e.g. the number of DNP pulses), the probe profiles so far and the group names.
 
-The time stepper's history (the controlled quantity at the last two accepted steps)
+The time stepper's history (the capacity quantity at the last accepted steps)
 is stored as functions too, so the resumed run takes exactly the steps the
 uninterrupted one would have taken and agrees with it to solver tolerance.
 
@@ -155,7 +155,7 @@ def _history_function(problem, values: np.ndarray, name: str):
     f = fem.Function(V, name=name)
     n = len(values)
     if n != len(problem.owned(f.x.array)):
-        raise ValueError(f"error_quantity() has {n} values, not the {len(problem.owned(f.x.array))} "
+        raise ValueError(f"capacity_values() has {n} values, not the {len(problem.owned(f.x.array))} "
                          f"owned dofs of the state space: it cannot be checkpointed")
     f.x.array[:n] = values
     f.x.scatter_forward()
@@ -264,7 +264,7 @@ def load_checkpoint_functions(run_dir: str | Path, problem,
             adios4dolfinx.read_function(filename, function, engine=_ENGINE, name=name)
             function.x.scatter_forward()
         for k, dt in enumerate(state["history_dt"]):
-            f = _history_function(problem, problem.error_quantity(), f"history_{k}")
+            f = _history_function(problem, problem.capacity_values(), f"history_{k}")
             adios4dolfinx.read_function(filename, f, engine=_ENGINE, name=f"history_{k}")
             history.append((dt, problem.owned(f.x.array).copy()))
     problem.restore_checkpoint_state(state["model_state"])

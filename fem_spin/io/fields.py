@@ -22,6 +22,7 @@ class FieldWriter:
         import dolfinx.io
 
         self.writers = []
+        self._vtk = None   # the VTK writer, when "vtk" is among the formats
         directory = Path(directory)
         self.comm, self.directory, self.basename = comm, directory, basename
         self.merge_into, self.keep_until = merge_into, keep_until
@@ -35,7 +36,7 @@ class FieldWriter:
 
     def write(self, t: float) -> None:
         for w in self.writers:
-            if w is getattr(self, "_vtk", None):
+            if w is self._vtk:
                 w.write_function(self._functions, t)
             else:
                 w.write(t)

@@ -7,8 +7,8 @@
     sampled:    mesh -> function spaces -> measures -> prepare -> evaluate(0)
 
 The time stepper (solvers.timestepping) drives a transient problem through
-``set_time_step``, ``solve_step``, ``accept_step``, ``reject_step`` and
-``error_quantity``; the run driver (simulation.py) asks it for ``observables()`` and
+``set_time_step``, ``set_scheme_terms``, ``solve_step``, ``accept_step``, ``reject_step`` and
+``capacity_values``; the run driver (simulation.py) asks it for ``observables()`` and
 ``output_functions()``. A steady problem (``steady = True``) instead yields its
 solved cases from ``solve_cases()`` (e.g. parallel and antiparallel magnetizations,
 or one case per magnetic field of a Hanle curve) and summarises them in ``summary()``.
@@ -38,6 +38,9 @@ class Problem(ABC):
     steady: bool = False
     #: True for models evaluated at known times, not stepped (:class:`SampledProblem`)
     sampled: bool = False
+    #: dotted summary.json keys of the numbers a run is for, given with their discretisation
+    #: error (fem_spin/error_estimate.py)
+    headline_keys: tuple[str, ...] = ()
 
     def __init__(self, config, comm: MPI.Comm = MPI.COMM_WORLD, mesh_data: MeshData | None = None):
         self.config = config
@@ -142,7 +145,9 @@ class SteadyProblem(Problem):
 
 
 class TransientProblem(Problem):
-    """Base class: a backward-Euler problem for one unknown Function ``self.u``."""
+    """Base class: an implicitly stepped problem for one unknown Function ``self.u``; the
+    time scheme (solvers/schemes.py) is the stepper's, the model states one step in the
+    backward-Euler shape with ``capacity_old`` and ``dt``."""
 
     #: quantities the driver writes to the CSV, in order (a model sets its own)
     observable_names: tuple[str, ...] = ()
@@ -174,6 +179,7 @@ class TransientProblem(Problem):
         self.define_function_spaces()
         self.define_measures()
         self.define_initial_condition()
+        self.define_capacity_history()
         self.create_formulation()
         self.create_solver()
         return self
@@ -202,6 +208,41 @@ class TransientProblem(Problem):
             self.create_assembler(), self.comm,
             settings={"rtol": s.rtol, "atol": s.atol, "max_iterations": s.max_iterations},
             petsc_options=s.petsc_options, prefix="fem_spin_")
+
+    # ------------------------------------------------------------------ time scheme
+    def capacity_nodal(self, u_values: np.ndarray) -> np.ndarray:
+        """The capacity quantity q(u) (the density whose time derivative the model states:
+        P = tanh(w), rho(Omega), ...) at the nodes, from nodal values of u in u's dof layout.
+        The identity by default (u is itself the conserved density)."""
+        return u_values
+
+    def capacity_values(self) -> np.ndarray:
+        """q(u) at the owned dofs of the current state, in u's dof layout: the quantity the
+        time scheme combines (solvers/schemes.py), whose error it controls and whose history
+        a checkpoint stores."""
+        return self.capacity_nodal(self.owned(self.u.x.array)).copy()
+
+    def error_scale(self) -> float | np.ndarray:
+        """The scale of the capacity quantity the error target is measured in: time.tolerance
+        is an error of q / error_scale() (a number, or one per owned dof for quantities of
+        different sizes). 1 for dimensionless q (polarizations, rho)."""
+        return 1.0
+
+    def define_capacity_history(self) -> None:
+        """``self.capacity_old``: the nodal q_old of the time scheme, a Function of u's space.
+        A model writes its lumped capacity term as int (q(u) - capacity_old) v, and its other
+        terms times ``self.dt`` (the scheme's implicit step, set by :meth:`set_scheme_terms`)."""
+        import dolfinx.fem as fem
+
+        self.capacity_old = fem.Function(self.u.function_space, name="capacity_history")
+        self.capacity_old.x.array[:] = self.capacity_nodal(self.u_n.x.array)
+
+    def set_scheme_terms(self, dt_implicit: float, capacity_old: np.ndarray) -> None:
+        """The time scheme's part of the next step: the implicit step and q_old (owned dofs)."""
+        self.dt.value = dt_implicit
+        n = len(capacity_old)
+        self.capacity_old.x.array[:n] = capacity_old
+        self.capacity_old.x.scatter_forward()
 
     # ------------------------------------------------------------------ stepping
     #: start each Newton solve from the linear extrapolation of the last two accepted states
@@ -236,13 +277,12 @@ class TransientProblem(Problem):
         if self.extrapolate_initial_guess:
             self._previous_state = (self.u_n.x.array.copy(), float(self.dt.value))
         self.u_n.x.array[:] = self.u.x.array
+        # q_old of a backward-Euler step from here: what a caller stepping by hand (without
+        # the TimeStepper, which sets it before every solve) gets
+        self.capacity_old.x.array[:] = self.capacity_nodal(self.u.x.array)
 
     def reject_step(self) -> None:
         self.u.x.array[:] = self.u_n.x.array
-
-    @abstractmethod
-    def error_quantity(self) -> np.ndarray:
-        ...
 
     @abstractmethod
     def observables(self) -> dict[str, float]:

@@ -22,8 +22,10 @@ moves P by the solution of the symmetric system A dP = F, with CG; a step whose 
 solution leaves |P| < 1, possible only where the stiffness matrix is not an M-matrix, is
 retried smaller); ``flux = "quadrature"`` and the ``local`` mode
 integrate D0 f grad tanh(w_h) at quadrature points instead. Both are second order.
-Backward Euler in time; the capacity and relaxation terms use vertex quadrature (mass
-lumping), which makes the discrete total polarization
+In time one implicit step of the stepper's scheme (BDF2 or backward Euler,
+solvers/schemes.py: the capacity term takes the scheme's P_old, ``capacity_old``); the
+capacity and relaxation terms use vertex quadrature (mass lumping), which makes the
+discrete total polarization
 
     Pbar V = sum_nodes m_i tanh(w_i)
 
@@ -49,6 +51,7 @@ from fem_spin.config import (ConfigError, derived,
                              in_range, non_negative, param, polarization, register_model,
                              spd_tensor, warn_if_region_outside)
 from fem_spin.contracts import ModelConfig, ResolveContext
+from fem_spin.errors import ModelError
 from fem_spin.models.base import TransientProblem
 from fem_spin.models.sources import SourceTerm, relaxation_rate_function
 from fem_spin.physics import observables, regions, terms
@@ -134,9 +137,12 @@ def structure_D0(spec: dict, base_dir) -> float | list[list[float]]:
 
 
 class NuclearDiffusionProblem(TransientProblem):
-    """Backward-Euler solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
+    """Implicit solver of physics.md 1.1 for w = artanh(P); see the module docstring."""
 
     extrapolate_initial_guess = True
+    headline_keys = ("buildup.t50_s", "buildup.t63_s", "buildup.t90_s", "final.P_mean")
+    #: volume of the initial region, once the formulation is built (None before)
+    region_volume: float | None = None
 
     def __init__(self, config, comm=None, mesh_data=None,
                  initial_polarization: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -154,7 +160,7 @@ class NuclearDiffusionProblem(TransientProblem):
         to D0, which is one number only in the global mode (none: f = 1; local: f(P(x)))."""
         names = ["P_mean", "P_min", "P_max"]
         if self.params.region_shape != "none":
-            region = getattr(self, "region_volume", None)
+            region = self.region_volume
             if region is None or region > 0:
                 names += ["P_region"]
             if region is None or self.volume - region > 1e-12 * self.volume:
@@ -192,7 +198,7 @@ class NuclearDiffusionProblem(TransientProblem):
         def w0(x):
             p = np.asarray(p0(x), dtype=float) * np.ones(x.shape[1])
             if np.any(np.abs(p) >= 1):
-                raise ConfigError("model.initial_polarization", "initial |P| must be < 1")
+                raise ModelError("initial |P| must be < 1", key="model.initial_polarization")
             return np.arctanh(p)
 
         self.u.interpolate(w0)
@@ -210,8 +216,7 @@ class NuclearDiffusionProblem(TransientProblem):
         p = self.params
         if p.R1 == 0 and p.pre_coefficient == 0:
             return None
-        images = getattr(self.config.geometry, "electron_images", None)
-        electrons = np.asarray(p.electron_position) + (images() if images else np.zeros((1, 3)))
+        electrons = np.asarray(p.electron_position) + self.config.geometry.electron_images()
         return relaxation_rate_function(self.V, p.R1, p.pre_coefficient, p.pre_cutoff_radius or 0.0,
                                         electrons)
 
@@ -247,8 +252,8 @@ class NuclearDiffusionProblem(TransientProblem):
         num_cells = mesh.topology.index_map(mesh.topology.dim).size_global
         scale = fem.Constant(mesh, num_cells / self.volume)
 
-        w, w_n = self.u, self.u_n
-        P, P_n = ufl.tanh(w), ufl.tanh(w_n)
+        w = self.u
+        P = ufl.tanh(w)
         D0 = terms.diffusion_tensor(mesh, p.D0)
         if p.speedup == "local" and p.like_spin_fraction == 1.0:
             flux = ufl.dot(D0, ufl.grad(w)) / ufl.cosh(w)     # D0 cosh(w) grad tanh(w)
@@ -261,7 +266,7 @@ class NuclearDiffusionProblem(TransientProblem):
         if barrier is not None:
             flux = barrier * flux
 
-        F = terms.capacity(P, P_n, v, omega_h, dx_l)
+        F = terms.capacity(P, self.capacity_old, v, omega_h, dx_l)
         F += self.dt * terms.diffusion(flux, v, omega, self.dx_flux)
         if self.relaxation_rate is not None:
             F += self.dt * terms.relaxation(self.relaxation_rate, P, fem.Constant(mesh, p.P_eq), v,
@@ -319,7 +324,7 @@ class NuclearDiffusionProblem(TransientProblem):
             return (float(self.residual_scale.value), float(self.dt.value), float(self.f_global.value),
                     P_eq, P_e)
 
-        assembler = NodalFluxAssembler(self.u, self.u_n, *self._nodal_forms,
+        assembler = NodalFluxAssembler(self.u, self.capacity_old, *self._nodal_forms,
                                        coefficients=coefficients, mpc=self.mpc)
         if use_multigrid:
             from fem_spin.solvers.multigrid import multigrid_for_space
@@ -383,8 +388,8 @@ class NuclearDiffusionProblem(TransientProblem):
             self.f_global.value = speedup_factor(self.mean_polarization(), self.params.like_spin_fraction)
         return True
 
-    def error_quantity(self) -> np.ndarray:
-        return np.tanh(self.owned(self.u.x.array))
+    def capacity_nodal(self, u_values: np.ndarray) -> np.ndarray:
+        return np.tanh(u_values)
 
     def checkpoint_state(self) -> dict:
         return {"pulses": self.source.pulses}
@@ -537,6 +542,10 @@ class NuclearDiffusionConfig(ModelConfig):
             changes["pre_cutoff_radius"] = radius
         return dataclasses.replace(self, **changes) if changes else self
 
+    def forced_steps(self, time) -> float:
+        """One step per microwave pulse (source = 'pulsed'), else none."""
+        return time.t_end * self.repetition_rate if self.source == "pulsed" else 0.0
+
     def source_rate(self) -> float:
         """The rate (1/s) at which the source drives P towards P_e: k_x (continuous), or
         f_rep p_x (cycle_averaged, and the pulsed law's average); 0 without a source."""
@@ -546,14 +555,16 @@ class NuclearDiffusionConfig(ModelConfig):
             return self.repetition_rate * self.exchange_probability
         return 0.0
 
-    def mesh_lengths(self) -> dict[str, float]:
-        """The source's boundary layer sqrt(D_min/k): D_min the smallest eigenvalue of D0
-        (the speed-up f >= 1 only widens the layer), k :meth:`source_rate`."""
+    def length_scales(self) -> dict[str, float]:
+        """{"source": the source's boundary layer sqrt(D_min/k)}: inside the source the
+        polarization relaxes to P_e over that length (D_min the smallest eigenvalue of D0, the
+        speed-up f >= 1 only widens the layer; k :meth:`source_rate`); {} without a source.
+        The DNP cells resolve it at the source surface (geometry/dnp_cell.py)."""
         rate = self.source_rate()
         if not rate > 0:
             return {}
         d_min = float(np.min(np.linalg.eigvalsh(np.atleast_2d(np.asarray(self.D0, float)))))
-        return {"source_layer": math.sqrt(d_min / rate)} if d_min > 0 else {}
+        return {"source": math.sqrt(d_min / rate)} if d_min > 0 else {}
 
     def check_against(self, geometry, time) -> None:
         """Cross-section checks: the radial cell needs a scalar D0; pulses are bounded."""

@@ -67,6 +67,7 @@ from mpi4py import MPI
 from fem_spin.config import (ConfigError, in_range, param, polarization, positive, register_model,
                              spd_tensor, warn, warn_if_region_outside)
 from fem_spin.contracts import ModelConfig
+from fem_spin.errors import ModelError
 from fem_spin.models.base import TransientProblem
 from fem_spin.physics import observables, regions, terms
 
@@ -125,11 +126,13 @@ def _artanh_over_x(y):
 
 
 class OnsagerTransportProblem(TransientProblem):
-    """Backward-Euler solver of physics.md 2.2/2.3; see the module docstring.
+    """Implicit solver (the stepper's scheme) of physics.md 2.2/2.3; see the module docstring.
 
     The unknown ``u`` (P1, two components) is Omega for the nonlinear formulation and
     rho for the reduced ones; ``density(u)`` and ``fluxes(u)`` are what a variant
     overrides."""
+
+    headline_keys = ("final.P_mean", "final.dipolar_mean", "final.P_min", "final.P_max")
 
     observable_names = ("P_mean", "P_min", "P_max", "dipolar_mean", "rho_max", "moment", "energy",
                         "entropy")
@@ -162,7 +165,7 @@ class OnsagerTransportProblem(TransientProblem):
 
     def define_measures(self) -> None:
         if self.mesh_data.coordinate_system != "cartesian":
-            raise ConfigError("geometry.type", "onsager_transport needs a Cartesian mesh")
+            raise ModelError("onsager_transport needs a Cartesian mesh", key="geometry.type")
         super().define_measures()
         tags = self.mesh_data.cell_tags
         self.dx_lumped = terms.lumped_measure(self.mesh, tags)
@@ -180,8 +183,8 @@ class OnsagerTransportProblem(TransientProblem):
             x0 = np.asarray(p.field_origin, dtype=float).reshape(3, 1)
             self.field_magnitude.interpolate(lambda x: p.B0 + np.sum(g * (x - x0), axis=0))
             if self.global_min(self.field_magnitude.x.array) <= 0:
-                raise ConfigError("model.field_gradient", "B0 + gradient.(x - field_origin) must stay "
-                                                          "> 0 on the sample (it is a field magnitude)")
+                raise ModelError("B0 + gradient.(x - field_origin) must stay > 0 on the sample (it "
+                                 "is a field magnitude)", key="model.field_gradient")
         else:
             from fem_spin.solvers import magnetostatics
 
@@ -200,11 +203,8 @@ class OnsagerTransportProblem(TransientProblem):
     def define_spin_density(self):
         """Delta(x) as a DG0 Function: spin_density, or the value of its cell group."""
         p = self.params
-        try:
-            return terms.cell_group_function(self.mesh, self.mesh_data, p.spin_density_regions,
-                                             p.spin_density, "spin_density")
-        except KeyError as exc:
-            raise ConfigError("model.spin_density_regions", exc.args[0].split(": ", 1)[1]) from None
+        return terms.cell_group_function(self.mesh, self.mesh_data, p.spin_density_regions,
+                                         p.spin_density, "spin_density", key="model.spin_density_regions")
 
     def define_initial_condition(self) -> None:
         import dolfinx.fem as fem
@@ -217,8 +217,8 @@ class OnsagerTransportProblem(TransientProblem):
         def state(x):
             rho = np.asarray(rho0(x), dtype=float)
             if np.any(np.hypot(rho[0], rho[1]) >= 1):
-                raise ConfigError("model.initial_polarization", "the initial state needs |rho| < 1 "
-                                                                "everywhere")
+                raise ModelError("the initial state needs |rho| < 1 everywhere",
+                                 key="model.initial_polarization")
             return onsager.potentials(rho) if self.entropy_variables else rho
 
         self.u.interpolate(state)
@@ -312,10 +312,10 @@ class OnsagerTransportProblem(TransientProblem):
         volume = self.integrate(fem.form(fem.Constant(mesh, 1.0) * self.dx_lumped))
 
         v = ufl.TestFunction(self.V)
-        rho, rho_n = self.density(self.u), self.density(self.u_n)
+        rho = self.density(self.u)
         j1, j2 = self.fluxes(self.u)
         grad_b = ufl.grad(self.field_magnitude) / self.B_d
-        F = Delta * ufl.inner(rho - rho_n, v) * self.dx_lumped
+        F = Delta * ufl.inner(rho - self.capacity_old, v) * self.dx_lumped
         F -= self.dt * Delta * ufl.inner(j1, ufl.grad(v[0])) * self.dx_flux
         F -= self.dt * Delta * ufl.inner(j2, ufl.grad(v[1])) * self.dx_flux
         F -= self.dt * Delta * ufl.dot(j2, grad_b) * v[0] * self.dx_flux    # energy exchange
@@ -363,8 +363,13 @@ class OnsagerTransportProblem(TransientProblem):
         """Delta-weighted mean of rho2 (conserved)."""
         return self.statistics.mean(self.nodal_state()[1])
 
-    def error_quantity(self) -> np.ndarray:
-        return self.nodal_state().ravel()
+    def capacity_nodal(self, u_values: np.ndarray) -> np.ndarray:
+        """rho at the nodes, interleaved (rho1, rho2) per node like u's dofs."""
+        from fem_spin.analytic import onsager
+
+        if not self.entropy_variables:
+            return u_values
+        return onsager.density(u_values.reshape(-1, 2).T).T.ravel()
 
     def observables(self) -> dict[str, float]:
         rho = self.nodal_state()
@@ -558,6 +563,10 @@ class OnsagerTransportConfig(ModelConfig):
                                                              and self.slice_half_width > 0):
             raise ConfigError("resonant_field", "initial_profile = 'resonant_slice' needs "
                                                 "resonant_field > 0 and slice_half_width > 0 (T)")
+
+    def unknowns_per_node(self) -> int:
+        """rho1 (dipolar order) and rho2 (Zeeman polarization)."""
+        return 2
 
     def check_against(self, geometry, time) -> None:
         if geometry.radial:

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fem_spin.config import ConfigError
+from fem_spin.errors import ModelError
+from fem_spin.physics import terms
 
 __all__ = ["SourceTerm", "nodal_fraction", "relaxation_rate_function", "shell_indicator"]
 
@@ -113,10 +114,9 @@ class SourceTerm:
         tags = []
         for name in params.source_regions:
             if name not in mesh_data.cell_groups:
-                raise ConfigError("model.source_regions",
-                                  f"the mesh has no cell group {name!r} (groups: "
-                                  f"{', '.join(sorted(mesh_data.cell_groups))}); use a dnp_* geometry "
-                                  f"or name a group of your mesh")
+                raise ModelError(f"the mesh has no cell group {name!r} (groups: "
+                                 f"{', '.join(sorted(mesh_data.cell_groups))}); use a dnp_* geometry "
+                                 f"or name a group of your mesh", key="model.source_regions")
             tags.append(mesh_data.cell_groups[name])
         shells = ([mesh_data.shells[name] for name in params.source_regions]
                   if all(name in mesh_data.shells for name in params.source_regions) else None)
@@ -131,14 +131,16 @@ class SourceTerm:
         return None
 
     def residual_term(self, P, v, weight_nodal, dx_lumped, mesh):
-        """-S v (lumped) for the backward-Euler residual per unit dt, or None without one."""
+        """-S v (lumped) for the backward-Euler residual per unit dt, or None without one: the
+        shared exchange source (:func:`fem_spin.physics.terms.exchange_source`) towards P_e
+        with the nodal source fraction theta as its indicator."""
         import dolfinx.fem as fem
 
-        if self.kind not in ("continuous", "cycle_averaged"):
+        rate = self.continuous_rate()
+        if rate is None:
             return None
-        rate = self.k_x if self.kind == "continuous" else self.f_rep * self.p_x
-        return -fem.Constant(mesh, rate) * self.theta * (fem.Constant(mesh, self.P_e) - P) \
-            * weight_nodal * v * dx_lumped
+        return terms.exchange_source(fem.Constant(mesh, rate), self.theta, fem.Constant(mesh, self.P_e),
+                                     P, v, weight_nodal, dx_lumped)
 
     # ---------------------------------------------------------------- pulses
     # Pulse k is due at k/f_rep; ``pulses`` (checkpointed) counts those applied, so pulse k

@@ -83,6 +83,7 @@ from mpi4py import MPI
 from fem_spin.config import (ConfigError, RunConfig, derived, in_range, param, parse_config, positive,
                              register_model, warn)
 from fem_spin.contracts import ModelConfig, ResolveContext
+from fem_spin.errors import ModelError
 from fem_spin.models.base import SampledProblem
 from fem_spin.optics import OpticsConfig
 
@@ -286,6 +287,10 @@ class TripletDNPProblem(SampledProblem):
     at the times its curves were sampled, so there is no time discretisation error beyond
     that of the unit-cell runs."""
 
+    #: the nodal weights of the crystal averages ("crystal", "illuminated", "dark": None when
+    #: the beam covers the whole crystal), once prepared (None before)
+    weights: dict | None = None
+
     def __new__(cls, config, comm=None, mesh_data=None):
         if cls is TripletDNPProblem and config.model.coupling == "coupled":
             return CoupledTripletDNPProblem(config, comm, mesh_data)
@@ -299,7 +304,7 @@ class TripletDNPProblem(SampledProblem):
     @property
     def observable_names(self) -> tuple[str, ...]:
         names = ["P_crystal", "P_illuminated"]
-        weights = getattr(self, "weights", None)
+        weights = self.weights
         if weights is None or weights["dark"] is not None:   # no P_dark when the beam covers all
             names.append("P_dark")
         names.append("P_max")
@@ -564,9 +569,9 @@ class CoupledTripletDNPProblem(_nuclear_diffusion_problem()):
             level = min(1.0 - math.exp(-1.0), 0.9 * float(curve[-1]) / P_e)
             t_level = time_to_fraction(times, curve, P_e, level) if level > 0 else math.nan
             if not (math.isfinite(t_level) and t_level > 0):
-                raise ConfigError("time.t_end", f"the unit cell at efficiency {e:.3g} builds up no "
-                                                f"polarization by t_end: k_eff cannot be derived; give "
-                                                f"model.effective_exchange_rate or a longer t_end")
+                raise ModelError(f"the unit cell at efficiency {e:.3g} builds up no polarization by "
+                                 f"t_end: k_eff cannot be derived; give model.effective_exchange_rate "
+                                 f"or a longer t_end", key="time.t_end")
             rates.append(-math.log(1.0 - level) / t_level)
         return np.concatenate([[0.0], cls.RATE_NODES]), np.concatenate([[0.0], rates])
 

@@ -75,6 +75,7 @@ from mpi4py import MPI
 from fem_spin.analytic.spintronics import BOHR_MAGNETON, HBAR
 from fem_spin.config import ConfigError, derived, param, positive, register_model
 from fem_spin.contracts import ModelConfig, ResolveContext
+from fem_spin.errors import ModelError
 from fem_spin.models.base import SteadyProblem
 
 __all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector"]
@@ -152,21 +153,17 @@ def _parse_region(name: str, table, key: str) -> Region:
     return region
 
 
-def _layer_thickness(geometry, name: str) -> float | None:
-    layers = getattr(geometry, "layers", None)
-    if layers:
-        return dict((n, float(t)) for n, t in layers).get(name)
-    if name.startswith("barrier") and getattr(geometry, "barrier_thickness", 0):
-        return float(geometry.barrier_thickness)
-    return None
-
-
 class ValetFertProblem(SteadyProblem):
     """Valet–Fert spin transport on a multi-region mesh (physics.md 3.1); see the module docs."""
 
     result_columns = ("configuration", "field_T", "current_A", "voltage_V", "resistance_ohm",
                       "current_balance_A", "max_spin_accumulation_V")
     resumable_cases = True
+    headline_keys = ("delta_R_ohm", "R_parallel_ohm")
+    #: the factor from the solved (unit-current) potentials to the requested current's
+    scale: float = 1.0
+    #: the linear solver, once create_solver has built it
+    linear_problem = None
 
     # ------------------------------------------------------------------ pipeline
     def define_mesh(self) -> None:
@@ -245,25 +242,25 @@ class ValetFertProblem(SteadyProblem):
         return u[0], ufl.as_vector([u[1], u[2], u[3]])
 
     def _check_groups(self) -> None:
-        md, p, source = self.mesh_data, self.params, self.config.source
+        md, p = self.mesh_data, self.params
         for name in md.cell_groups:
             if name not in p.region_data:
-                raise ConfigError(f"model.regions.{name}", f"cell group {name!r} of the mesh has no material",
-                                  file=source)
+                raise ModelError(f"cell group {name!r} of the mesh has no material",
+                                 key=f"model.regions.{name}")
         for name in p.region_data:
             if name not in md.cell_groups:
-                raise ConfigError(f"model.regions.{name}", f"the mesh has no cell group {name!r} "
-                                  f"(have {', '.join(sorted(md.cell_groups))})", file=source)
-        for key in ("current_contact", "ground"):
-            self._facet_group(getattr(p, key), f"model.{key}")
+                raise ModelError(f"the mesh has no cell group {name!r} (have "
+                                 f"{', '.join(sorted(md.cell_groups))})", key=f"model.regions.{name}")
+        self._facet_group(p.current_contact, "model.current_contact")
+        self._facet_group(p.ground, "model.ground")
         for name in p.voltage_probes:
             self._facet_group(name, "model.voltage_probes")
 
     def _facet_group(self, name: str, key: str) -> int:
         groups = self.mesh_data.facet_groups
         if name not in groups:
-            raise ConfigError(key, f"no surface {name!r} on the device: contacts must be facet groups of the "
-                              f"mesh (have {', '.join(sorted(groups))})", file=self.config.source)
+            raise ModelError(f"no surface {name!r} on the device: contacts must be facet groups of the "
+                             f"mesh (have {', '.join(sorted(groups))})", key=key)
         return groups[name]
 
     def define_coefficients(self) -> None:
@@ -328,15 +325,14 @@ class ValetFertProblem(SteadyProblem):
         bcs = []
         bs = self.V.dofmap.index_map_bs
         n_owned = self.V.dofmap.index_map.size_local
-        for key, value in (("current_contact", 1.0), ("ground", 0.0)):
-            tag = md.facet_groups[getattr(p, key)]
+        for key, surface, value in (("current_contact", p.current_contact, 1.0), ("ground", p.ground, 0.0)):
+            tag = md.facet_groups[surface]
             facets = md.facet_tags.find(tag)
             dofs = fem.locate_dofs_topological(self.V, fdim, facets)
             # block dofs owned here, as indices of the charge component in the unrolled array
             self._contact_dofs[key] = dofs[dofs < n_owned] * bs
             if self.comm.allreduce(len(dofs), op=MPI.SUM) == 0:
-                raise ConfigError(f"model.{key}", f"surface {getattr(p, key)!r} has no mesh nodes",
-                                  file=self.config.source)
+                raise ModelError(f"surface {surface!r} has no mesh nodes", key=f"model.{key}")
             value_vector = np.zeros(bs)
             value_vector[0] = value
             bcs.append(fem.dirichletbc(value_vector, dofs, self.V))
@@ -482,12 +478,12 @@ class ValetFertProblem(SteadyProblem):
         """Delta R_s of the thin-wire formula (physics.md 3.1) for a lateral spin valve whose
         regions are named N, F1, F2 (and barrier1, barrier2), else None."""
         geometry = self.config.geometry
-        if not hasattr(geometry, "junction_area") or not {"N", "F1", "F2"} <= set(self.materials):
+        area_j = geometry.junction_area()
+        if area_j is None or not {"N", "F1", "F2"} <= set(self.materials):
             return None
         from fem_spin.analytic import spin_resistance, takahashi_maekawa
 
         n, f = self.materials["N"], self.materials["F1"]
-        area_j = geometry.junction_area()
         r_n = spin_resistance(n.resistivity, n.spin_diffusion_length, geometry.n_cross_section())
         r_f = spin_resistance(f.resistivity, f.spin_diffusion_length, area_j)
         contacts = []
@@ -511,7 +507,7 @@ class ValetFertProblem(SteadyProblem):
         import dolfinx.la
         import ufl
 
-        scale = getattr(self, "scale", 1.0)
+        scale = self.scale
         bs = 1 + self.spin_components
         values = self.u.x.array.reshape(-1, bs)
         self.mu_c_out.x.array[:] = scale * values[:, 0]
@@ -541,7 +537,7 @@ class ValetFertProblem(SteadyProblem):
             self.j_out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
 
     def destroy(self) -> None:
-        solver = getattr(self, "linear_problem", None)
+        solver = self.linear_problem
         if solver is not None:
             solver.solver.destroy()
             solver.A.destroy()
@@ -585,6 +581,10 @@ class ValetFertConfig(ModelConfig):
     #: knows filled in by resolve)
     region_data: dict[str, Region] | None = derived(doc="Region per cell group")
 
+    def unknowns_per_node(self) -> int:
+        """mu_c and mu_s, with precession the three components of the spin accumulation."""
+        return 4 if self.precession else 2
+
     def __post_init__(self):
         if not self.regions:
             raise ConfigError("regions", "give one table per cell group, e.g. "
@@ -623,10 +623,23 @@ class ValetFertConfig(ModelConfig):
         regions = {}
         for name, r in self.region_data.items():
             if r.is_interface and r.thickness is None:
-                thickness = _layer_thickness(context.geometry, r.name)
+                thickness = context.geometry.layer_thickness(r.name)
                 if thickness is None:
                     raise ConfigError(f"model.regions.{r.name}.thickness",
                                       "this geometry does not know the layer's thickness: give it")
                 r = dataclasses.replace(r, thickness=thickness)
             regions[name] = r
         return dataclasses.replace(self, region_data=regions)
+
+    def length_scales(self) -> dict[str, float]:
+        """Spin-flip length per region (m): the bulk material's, an interface layer's
+        thickness/delta (infinite without spin memory loss); the geometry grades its mesh
+        towards interfaces by them."""
+        out = {}
+        for name, r in self.region_data.items():
+            if r.is_interface:
+                delta = r.interface.spin_memory_loss
+                out[name] = r.thickness / delta if delta > 0 and r.thickness else math.inf
+            else:
+                out[name] = float(r.material.spin_diffusion_length)
+        return out

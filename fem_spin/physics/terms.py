@@ -26,6 +26,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from fem_spin.errors import ModelError
+
 __all__ = ["lumped_measure", "quadrature_measure", "coordinate_weight", "lumped_masses",
            "diffusion_tensor", "diffusive_flux", "cell_group_function", "capacity", "diffusion",
            "relaxation", "exchange_source", "constant_source"]
@@ -119,7 +121,8 @@ def cell_group_function(mesh, mesh_data, values: dict[str, float], default: floa
                         name: str, key: str = "") -> Any:
     """A DG0 Function equal to ``values[group]`` on the cells of each named cell group and
     ``default`` elsewhere (piecewise-constant coefficients: spin density per region, the
-    diffusion factor of a barrier). An unknown group raises KeyError naming ``key``."""
+    diffusion factor of a barrier). An unknown group raises a ModelError naming ``key``, the
+    configuration key that gives ``values``."""
     import dolfinx.fem as fem
 
     Q = fem.functionspace(mesh, ("DG", 0))
@@ -127,8 +130,8 @@ def cell_group_function(mesh, mesh_data, values: dict[str, float], default: floa
     f.x.array[:] = default
     for group, value in values.items():
         if group not in mesh_data.cell_groups:
-            raise KeyError(f"{key or name}: no cell group {group!r} in the mesh "
-                           f"(have {sorted(mesh_data.cell_groups)})")
+            raise ModelError(f"no cell group {group!r} in the mesh for {name} (have "
+                             f"{', '.join(sorted(mesh_data.cell_groups)) or 'none'})", key=key or None)
         cells = mesh_data.cell_tags.find(mesh_data.cell_groups[group])
         f.x.array[Q.dofmap.list[cells].ravel()] = value
     f.x.scatter_forward()

@@ -35,6 +35,8 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from fem_spin.errors import ModelError
+
 __all__ = ["AUTO_DOFS", "COARSEST_NODES", "use_multigrid", "coarse_tetrahedra", "coarse_hierarchy",
            "periodic_masters", "p1_interpolation", "GeometricMultigrid", "multigrid_for_space"]
 
@@ -56,11 +58,10 @@ def use_multigrid(solver, geometry, mesh, dofs: int, model_reason: str | None = 
     Multigrid needs the nodal flux on a tetrahedral mesh of a geometry fem_spin meshes with
     gmsh (coarse levels are meshed again). ``ilu``: never. ``auto``: on geometries measured
     to gain (``multigrid_auto``: the periodic DNP cube) from :data:`AUTO_DOFS` DOFs, unless
-    petsc_options tune the linear solver. ``multigrid``: always, or a ConfigError naming
-    what prevents it."""
+    petsc_options tune the linear solver. ``multigrid``: always, or a ModelError naming
+    ``solver.preconditioner`` and what prevents it (petsc_options that choose the linear
+    solver contradict it already in the configuration: SolverConfig refuses them)."""
     import dolfinx.mesh
-
-    from fem_spin.config import ConfigError
 
     if solver.preconditioner == "ilu":
         return False
@@ -76,13 +77,9 @@ def use_multigrid(solver, geometry, mesh, dofs: int, model_reason: str | None = 
         why = None
     if solver.preconditioner == "auto":
         return why is None and not chosen and geometry.multigrid_auto and dofs >= AUTO_DOFS
-    conflicts = [k for k in chosen if k in ("ksp_type", "pc_type", "pc_mg_levels", "pc_mg_galerkin")]
-    if conflicts:
-        raise ConfigError("solver.preconditioner", f"'multigrid' conflicts with petsc_options."
-                          f"{conflicts[0]} (choose one of them)")
     if why is not None:
-        raise ConfigError("solver.preconditioner", "'multigrid' needs the nodal flux (speedup "
-                          f"none/global) on tetrahedra of a gmsh geometry: {why}")
+        raise ModelError("'multigrid' needs the nodal flux (speedup none/global) on tetrahedra of "
+                         f"a gmsh geometry: {why}", key="solver.preconditioner")
     return True
 
 

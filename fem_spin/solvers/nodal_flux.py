@@ -1,7 +1,8 @@
 r"""Newton assembly for transport written on nodal values of a bounded variable.
 
 For the speed-up modes ``none`` and ``global`` the nuclear-diffusion residual
-(physics.md 1.1) of backward Euler in w = artanh(P) is, with every term but the flux
+(physics.md 1.1) of one implicit step in w = artanh(P) (backward Euler, or BDF2 with its
+P_old and implicit step, solvers/schemes.py) is, with every term but the flux
 lumped on the nodes,
 
 .. math::
@@ -50,7 +51,8 @@ class NodalFluxAssembler(Assembler):
 
     ``stiffness``: bilinear UFL form of K; ``capacity``, ``relaxation``, ``source``: linear
     UFL forms of m, r (times R1) and q (times the source rate and share), the last two
-    optional; ``u_old``: w at the previous time level; ``coefficients``: callable returning
+    optional; ``capacity_old``: the time scheme's nodal P_old (a Function of u's space:
+    P^n for backward Euler, a combination of P^n and P^{n-1} for BDF2); ``coefficients``: callable returning
     (s, dt, f, P_eq, P_e) at call time."""
 
     #: A is symmetric positive definite: CG. The Krylov tolerance is a forcing term, not the
@@ -78,10 +80,10 @@ class NodalFluxAssembler(Assembler):
     multigrid = None
     _abs_row_sums = None
 
-    def __init__(self, u, u_old, stiffness, capacity, relaxation, source, coefficients, mpc=None):
+    def __init__(self, u, capacity_old, stiffness, capacity, relaxation, source, coefficients, mpc=None):
         import dolfinx.fem as fem
 
-        self.u, self.u_old, self.mpc, self.coefficients = u, u_old, mpc, coefficients
+        self.u, self.capacity_old, self.mpc, self.coefficients = u, capacity_old, mpc, coefficients
         self.n_owned = u.function_space.dofmap.index_map.size_local
         self.K = self._matrix(fem.form(stiffness))
         self.m = self._vector(fem.form(capacity))
@@ -148,7 +150,7 @@ class NodalFluxAssembler(Assembler):
     def residual(self, b):
         scale, dt, f, P_eq, P_e = self.coefficients()
         self._load(self.P, self.u.x.array)
-        self._load(self.P_n, self.u_old.x.array)
+        self.P_n.array_w[: self.n_owned] = self.capacity_old.x.array[: self.n_owned]
         self.K.mult(self.P, b)                       # K P
         b.scale(dt * f)
         self.work.waxpy(-1.0, self.P_n, self.P)      # P - P_n
@@ -180,7 +182,7 @@ class NodalFluxAssembler(Assembler):
             self._abs_row_sums = sums[: self.n_owned]
         n = self.n_owned
         P = np.abs(np.tanh(self.u.x.array[:n]))
-        P_n = np.abs(np.tanh(self.u_old.x.array[:n]))
+        P_n = np.abs(self.capacity_old.x.array[:n])
         terms = self.m.array_r[:n] * (P + P_n) + dt * f * self._abs_row_sums
         if self.r is not None:
             terms = terms + dt * self.r.array_r[:n] * (P + abs(P_eq))

@@ -1,33 +1,57 @@
 """Implicit time stepping with error-controlled steps, shared by every transient model.
 
-A model advances itself by backward Euler (``solve_step``); this module decides
-the step size. The local error of a step is estimated from the difference between
-the implicit solution and the explicit extrapolation of the two previous states
-(Milne's device for BDF1):
+The stepper owns the time discretisation (:mod:`fem_spin.solvers.schemes`): a model
+states its residual once in the backward-Euler shape, with the capacity history
+``q_old`` and the implicit step ``dt_implicit`` that the scheme sets before every solve
+(``TransientProblem.set_scheme_terms``). ``time.scheme`` chooses variable-step BDF2 (the
+default, second order) or backward Euler.
 
-    err = dt/(dt + dt_prev) * max|q^{n+1} - (q^n + dt (q^n - q^{n-1})/dt_prev)|
+Error control. The scheme's local error estimate e of a step of length h is measured in
+the weighted max-norm
 
-with q the model's controlled quantity (the polarization for spin diffusion). A
-step with err > tolerance is repeated smaller; an accepted one proposes
-dt * clip(0.9 sqrt(tol/err), 0.2, growth_max). A failed Newton solve halves the
-step and retries, and so does a step whose solution holds NaN/Inf; below ``dt_min``
-the run stops with :class:`SimulationFailed` carrying the solver's reason. A step whose
-error estimate still exceeds the tolerance at ``dt_min`` is accepted and flagged
-(``StepInfo.above_tolerance``), which the simulation reports. Output times and model events (e.g. DNP pulses) are
-hit exactly; after an event the step restarts from ``dt_initial`` (without history
-the first step has no error estimate, so it must be small).
+    |e| = max_i |e_i| / (tolerance s_i + relative_tolerance |q_i|)
+
+(q: the model's capacity quantity, e.g. P, or rho for the Onsager model; s its scale,
+``error_scale()``, 1 for dimensionless quantities) and controlled *per unit change* of the
+state:
+
+    E = |e| / max(|q^{n+1} - q^n|_s, h / t_end) <= 1,
+
+|.|_s the max-norm of the change in units of s. A step's local error is then at most
+tolerance times the step's change of q, so the errors of all steps add up to at most
+tolerance times the total variation of q over the run (at most ~1 for a monotone buildup
+of a polarization): ``time.tolerance`` is the target accuracy of the result's time
+discretisation, not a per-step number. Diffusive problems damp early errors, so the
+measured global error lies below it (tests/unit/test_schemes.py: 0.2-0.36 of the tolerance
+over three decades; tests/system/test_time_accuracy.py for the models). Unlike control
+per unit *time* (h / t_end alone), a fast initial transient (a DNP source's microseconds
+in a run of seconds) is resolved on its own scale, not on that of the whole run, and the
+h / t_end floor keeps rounding noise in a steady state from shrinking the steps.
+A step with E > 1 is repeated smaller; an accepted one proposes
+h * clip(0.9 E^(-1/p), 0.2, growth_max) with p the order of the estimate (1 for backward
+Euler, 2 for BDF2; BDF2 also caps the ratio of consecutive steps at 2, where it stays
+zero-stable). A failed Newton solve halves the step and retries, and so does a step whose
+solution holds NaN/Inf; below ``dt_min`` the run stops with :class:`SimulationFailed`
+carrying the solver's reason. A step whose error still exceeds the target at ``dt_min`` is
+accepted and flagged (``StepInfo.above_tolerance``), which the simulation reports.
+
+Output times and model events (e.g. DNP pulses) are hit exactly: the remaining interval to
+a stop is split into equal steps (no sliver before the stop, and the step after it may grow
+from there). Output times keep the history; an event (a jump of the state) restarts the
+scheme from one backward-Euler step of ``dt_initial``, followed by BDF2 steps at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable, Protocol
 
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["SimulationFailed", "Steppable", "StepInfo", "TimeStepper"]
+from fem_spin.solvers.schemes import TimeScheme, scheme as make_scheme
+
+__all__ = ["SimulationFailed", "Steppable", "StepInfo", "TimeStepper", "split_interval"]
 
 
 class SimulationFailed(RuntimeError):
@@ -38,10 +62,14 @@ class Steppable(Protocol):
     comm: MPI.Comm
 
     def set_time_step(self, t_new: float, dt: float) -> None: ...
+    def set_scheme_terms(self, dt_implicit: float, capacity_old: np.ndarray) -> None: ...
     def solve_step(self): ...  # -> NewtonResult
     def accept_step(self) -> None: ...
     def reject_step(self) -> None: ...
-    def error_quantity(self) -> np.ndarray: ...
+    def capacity_values(self) -> np.ndarray: ...
+    def error_scale(self) -> float | np.ndarray: ...
+    def next_event_time(self, t: float) -> float | None: ...
+    def apply_events(self, t: float) -> bool: ...
 
 
 @dataclasses.dataclass
@@ -52,10 +80,26 @@ class StepInfo:
     newton_iterations: int
     linear_iterations: int
     rejected: int
+    #: the step's weighted local error estimate per unit step, E (module docstring; <= 1:
+    #: within time.tolerance), 0 where the scheme had no history to estimate it
     error_estimate: float
     #: accepted at dt_min with the error estimate above time.tolerance (the run goes on,
     #: less accurate than asked; the simulation warns and counts such steps)
     above_tolerance: bool = False
+    #: order of the step actually taken (1: backward Euler, also BDF2's start-up step)
+    order: int = 1
+
+
+def split_interval(remaining: float, proposal: float) -> float:
+    """The step towards a stop ``remaining`` away: the proposal if it leaves at least a
+    proposal's length, else the rest in one step (stretched by up to 10 %, which also absorbs
+    the rounding of accumulated times) or two equal ones (no sliver of a step before the
+    stop, and no step ratio the scheme would suffer from after it)."""
+    if remaining <= proposal * 1.1:
+        return remaining
+    if remaining >= 2.0 * proposal:
+        return proposal
+    return 0.5 * remaining
 
 
 class TimeStepper:
@@ -64,13 +108,15 @@ class TimeStepper:
     def __init__(self, problem: Steppable, time_cfg, output_times=(), on_step: Callable | None = None,
                  on_output: Callable | None = None):
         self.p, self.cfg = problem, time_cfg
+        self.scheme: TimeScheme = make_scheme(time_cfg.scheme)
         self.output_times = sorted(t for t in set(output_times) if 0 < t <= time_cfg.t_end)
         self.on_step, self.on_output = on_step, on_output
         self.t = 0.0
         self.step = 0
         self.dt = time_cfg.dt_initial
-        self._history: list[tuple[float, np.ndarray]] = []  # (dt that led to it, q)
+        self._history: list[tuple[float, np.ndarray]] = []  # (dt that led to it, q), oldest first
         self._restored = False
+        self._scale = None
 
     def history_for_checkpoint(self) -> list[tuple[float, np.ndarray]]:
         """(dt, q) of the last accepted steps: what a checkpoint needs to continue identically."""
@@ -82,43 +128,63 @@ class TimeStepper:
         self._history = list(history)
         self._restored = True
 
-    def _max_abs(self, a: np.ndarray) -> float:
-        local = float(np.max(np.abs(a))) if a.size else 0.0
-        return self.p.comm.allreduce(local, op=MPI.MAX)
+    # ------------------------------------------------------------------ norms
+    def _max(self, value: float) -> float:
+        return self.p.comm.allreduce(value, op=MPI.MAX)
 
     def _all_finite(self, a: np.ndarray) -> bool:
         return bool(self.p.comm.allreduce(bool(np.all(np.isfinite(a))), op=MPI.LAND))
 
+    def weighted_norm(self, error: np.ndarray, q: np.ndarray) -> float:
+        """max_i |e_i| / (tolerance s_i + relative_tolerance |q_i|) over every rank, with s the
+        model's ``error_scale()`` (1 for dimensionless quantities)."""
+        cfg = self.cfg
+        if error.size == 0:
+            return self._max(0.0)
+        if self._scale is None:
+            self._scale = self.p.error_scale()
+        target = cfg.tolerance * self._scale
+        if cfg.relative_tolerance:
+            target = target + cfg.relative_tolerance * np.abs(q)
+        return self._max(float(np.max(np.abs(error) / target)))
+
+    def scaled_change(self, q: np.ndarray) -> float:
+        """max_i |q_i - q^n_i| / s_i over every rank: the step's change of the state."""
+        if self._scale is None:
+            self._scale = self.p.error_scale()
+        change = np.abs(q - self._history[-1][1]) / self._scale if q.size else np.zeros(1)
+        return self._max(float(np.max(change)))
+
+    # ------------------------------------------------------------------ the loop
     def _next_stop(self) -> float:
         stops = [self.cfg.t_end]
         stops += [t for t in self.output_times if t > self.t * (1 + 1e-12)]
-        event = getattr(self.p, "next_event_time", None)
-        if event is not None:
-            te = event(self.t)
-            if te is not None and te > self.t:
-                stops.append(te)
+        te = self.p.next_event_time(self.t)
+        if te is not None and te > self.t:
+            stops.append(te)
         return min(stops)
+
+    def _restart_history(self) -> None:
+        self._history = [(0.0, self.p.capacity_values().copy())]
 
     def run(self) -> None:
         cfg = self.cfg
-        at_event = getattr(self.p, "apply_events", None)
+        scheme = self.scheme
         if not self._restored:
-            if at_event is not None:
-                at_event(0.0)  # e.g. the first DNP pulse at t = 0
-            self._history = [(0.0, self.p.error_quantity().copy())]
+            self.p.apply_events(0.0)  # e.g. the first DNP pulse at t = 0
+            self._restart_history()
         while self.t < cfg.t_end * (1 - 1e-14):
             stop = self._next_stop()
             proposal = min(self.dt, cfg.dt_max)
-            dt = min(proposal, stop - self.t)
-            # Avoid a sliver of a step just before a stop.
-            if stop - self.t - dt < 0.1 * dt:
-                dt = stop - self.t
-            clipped = dt < proposal
+            dt = split_interval(stop - self.t, proposal)
+            clipped = dt < proposal * (1 - 1e-12)   # shortened to hit the stop
             rejected = 0
             while True:
+                coefficients = scheme.coefficients(dt, self._history)
                 self.p.set_time_step(self.t + dt, dt)
+                self.p.set_scheme_terms(coefficients.dt_implicit, coefficients.q_old(self._history))
                 result = self.p.solve_step()
-                q = self.p.error_quantity() if result.converged else None
+                q = self.p.capacity_values() if result.converged else None
                 if q is not None and not self._all_finite(q):
                     # never accept a NaN/Inf state silently: retry smaller like a failed solve
                     result = dataclasses.replace(result, converged=False,
@@ -131,13 +197,15 @@ class TimeStepper:
                                                f"{self.t:g} s: {result.reason}")
                     dt = max(0.5 * dt, cfg.dt_min)   # dt_min itself is tried before giving up
                     continue
-                err, factor = 0.0, 1.0
-                if cfg.adaptive and len(self._history) >= 2:
-                    (dt_prev, q_n), (_, q_nm1) = self._history[-1], self._history[-2]
-                    predictor = q_n + dt * (q_n - q_nm1) / dt_prev
-                    err = dt / (dt + dt_prev) * self._max_abs(q - predictor)
-                    factor = 0.9 * math.sqrt(cfg.tolerance / err) if err > 0 else cfg.growth_max
-                    if err > cfg.tolerance and dt > cfg.dt_min * 1.0001:
+                E, factor = 0.0, 1.0
+                estimate = scheme.local_error(q, dt, self._history) if cfg.adaptive else None
+                if estimate is not None:
+                    error, p = estimate
+                    # per unit change: E <= 1 keeps the accumulated error below the tolerance
+                    # times the total variation of q (module docstring)
+                    E = self.weighted_norm(error, q) / max(self.scaled_change(q), dt / cfg.t_end)
+                    factor = 0.9 * E ** (-1.0 / p) if E > 0 else cfg.growth_max
+                    if E > 1.0 and dt > cfg.dt_min * 1.0001:
                         self.p.reject_step()
                         rejected += 1
                         dt = max(dt * max(0.2, min(factor, 0.9)), cfg.dt_min)
@@ -150,20 +218,23 @@ class TimeStepper:
             if abs(self.t - stop) <= 1e-12 * max(1.0, abs(stop)):
                 self.t = stop  # land exactly on output/event times
             self.step += 1
-            self._history = (self._history + [(dt, q.copy())])[-2:]
+            self._history = (self._history + [(dt, q.copy())])[-scheme.history_length:]
             if not cfg.adaptive:
                 self.dt = cfg.dt_initial
             elif clipped and rejected == 0:
-                self.dt = proposal  # a step shortened to hit a stop says nothing about the next one
+                # a step shortened to hit a stop says nothing about the next one, but the
+                # scheme's stability bounds the ratio to it
+                self.dt = min(proposal, scheme.MAX_RATIO * dt)
             else:
-                self.dt = max(cfg.dt_min, dt * min(cfg.growth_max, max(0.2, factor)))
-            if at_event is not None and at_event(self.t):
-                # An instantaneous event breaks the smooth history the error estimate needs,
-                # and the fast transient after it starts again from the first step size.
-                self._history = [(0.0, self.p.error_quantity().copy())]
+                self.dt = max(cfg.dt_min, dt * min(cfg.growth_max, scheme.MAX_RATIO, max(0.2, factor)))
+            if self.p.apply_events(self.t):
+                # An instantaneous event breaks the smooth history the scheme and the error
+                # estimate need, and the fast transient after it starts again from the first
+                # step size.
+                self._restart_history()
                 self.dt = min(self.dt, cfg.dt_initial)
             info = StepInfo(self.step, self.t, dt, result.iterations, result.linear_iterations,
-                            rejected, err, above_tolerance=err > cfg.tolerance)
+                            rejected, E, above_tolerance=E > 1.0, order=coefficients.order)
             # Output first: on_step may stop the run (signal, pause) with a checkpoint at
             # this time, after which the snapshot due now would never be written.
             if self.on_output is not None and any(abs(self.t - to) <= 1e-12 * max(1.0, to)

@@ -79,7 +79,7 @@ def test_restart_equals_the_uninterrupted_run(tmp_path):
 @serial_only()
 def test_restart_on_two_ranks_equals_the_serial_run(tmp_path):
     reference = run_raw(RAW, str(tmp_path), "reference")
-    path = paused_run(tmp_path)
+    path = paused_run(tmp_path, steps=30)     # a few two-rank jobs (each starts MPI anew)
     for _ in range(20):              # exit code 4: paused again after time.max_steps
         res = run_cli("resume", str(path), "-q", mpi=2)
         if res.returncode != 4:
@@ -183,8 +183,8 @@ def test_persistent_failure_stops_cleanly_with_the_last_good_state(tmp_path):
     assert summary["status"].startswith("stopped: time step fell below dt_min")
     state = json.loads((directory / "checkpoint" / "state.json").read_text())
     series = read_timeseries(directory / "timeseries.csv")
-    # the last accepted step (5 calls succeed; the error control may reject one of them)
-    assert state["step"] == series["step"][-1] in (4, 5) and state["t"] == pytest.approx(series["t"][-1])
+    # the last accepted step (5 calls succeed; the error control may reject some of them)
+    assert state["step"] == series["step"][-1] in (3, 4, 5) and state["t"] == pytest.approx(series["t"][-1])
     assert np.all(np.isfinite(series["P_mean"]))
 
 
@@ -211,8 +211,20 @@ class _SolvesOnlyShortSteps:
     def reject_step(self):
         pass
 
-    def error_quantity(self):
+    def set_scheme_terms(self, dt_implicit, capacity_old):
+        pass
+
+    def capacity_values(self):
         return np.array([self.t])
+
+    def error_scale(self):
+        return 1.0
+
+    def next_event_time(self, t):
+        return None
+
+    def apply_events(self, t):
+        return False
 
 
 def test_a_failing_step_is_tried_at_dt_min_before_the_run_gives_up():
@@ -292,7 +304,9 @@ def test_mesh_written_in_parallel_to_xdmf_gives_the_same_run(tmp_path):
     assert res.returncode == 0, res.stderr
     a = read_timeseries(direct / "timeseries.csv")
     b = read_timeseries(tmp_path / "read" / "xd" / "timeseries.csv")
-    assert_same_series(a, b, rtol=1e-8)
+    # another partition: round-off differs, and BDF2's error estimate (a third difference of
+    # states) passes it on to the step sizes at ~1e-8
+    assert_same_series(a, b, rtol=1e-7)
 
 
 @pytest.mark.parallel

@@ -163,7 +163,10 @@ def test_buildup_reaches_source_polarization_without_relaxation(speedup):
     _, seen = simulate(dnp_raw(model={"speedup": speedup}), on_step=lambda info: steps.append(info))
     final = seen[60.0]
     assert final["P_mean"] == pytest.approx(0.9, abs=2e-4)
-    assert final["P_max"] <= 0.9 + 1e-9 and final["P_min"] >= -1e-12
+    # BDF2 keeps no maximum principle: P may pass P_e by a time-discretisation error, which
+    # time.tolerance bounds (measured: 1.2e-5 with tolerance 1e-3)
+    tolerance = DNP["time"]["tolerance"]
+    assert final["P_max"] <= 0.9 + tolerance and final["P_min"] >= -tolerance
 
 
 @pytest.mark.parametrize("factor", [0.0, 1.0])
@@ -267,13 +270,18 @@ def test_total_polarization_is_conserved_in_closed_cells():
 
 
 @pytest.mark.parallel
-def test_bounds_hold_at_source_polarization_099_with_large_steps():
+@pytest.mark.parametrize("scheme", ["backward_euler", "bdf2"])
+def test_bounds_hold_at_source_polarization_099_with_large_steps(scheme):
+    """Fixed 2 s steps (k_x dt = 2e5): |P| < 1 by construction in both schemes; backward Euler
+    also keeps the maximum principle 0 <= P <= P_e, BDF2 passes P_e by its time error
+    (measured 4.0e-3 on the cube at these steps; bound 1e-2)."""
+    overshoot = 1e-9 if scheme == "backward_euler" else 1e-2
     for geometry in ({"type": "dnp_cube", **COARSE_3D}, {"type": "dnp_radial"}):
         for speedup in ("global", "local"):
             extremes = []
             raw = dnp_raw(geometry=geometry, model={"speedup": speedup, "source_polarization": 0.99,
                                                     "exchange_rate": 1e5},
-                          time={"t_end": 20.0, "dt_initial": 2.0, "adaptive": False})
+                          time={"t_end": 20.0, "dt_initial": 2.0, "adaptive": False, "scheme": scheme})
             problem = NuclearDiffusionProblem(parse_config(raw)).initialise()
 
             def check(info):
@@ -283,7 +291,8 @@ def test_bounds_hold_at_source_polarization_099_with_large_steps():
             TimeStepper(problem, problem.config.time, on_step=check).run()
             P_min = min(e[0] for e in extremes)
             P_max = max(e[1] for e in extremes)
-            assert P_min >= -1e-12 and P_max <= 0.99 + 1e-9, (geometry["type"], speedup, P_min, P_max)
+            assert -1 < P_min and P_max < 1
+            assert P_min >= -overshoot and P_max <= 0.99 + overshoot, (geometry["type"], speedup, P_min, P_max)
 
 
 def test_pulsed_converges_to_cycle_averaged():

@@ -14,6 +14,7 @@ import pytest
 from mpi4py import MPI
 
 from fem_spin.config import ConfigError, parse_config
+from fem_spin.errors import ModelError
 from fem_spin.geometry.dnp_cell import DNPCubeGeometry, build_dnp_cube
 from fem_spin.solvers.multigrid import (coarse_hierarchy, coarse_tetrahedra, p1_interpolation,
                                         periodic_masters)
@@ -211,17 +212,33 @@ def test_multigrid_run_is_rank_independent(tmp_path):
     ({"type": "dnp_radial"}, {}, {}, "interval cells, not tetrahedra"),
     (MG_CUBE, {"speedup": "local"}, {}, "speedup = 'local'"),
     (MG_CUBE, {"flux": "quadrature"}, {}, "flux = 'quadrature'"),
-    (MG_CUBE, {}, {"petsc_options": {"pc_type": "hypre"}}, "conflicts with petsc_options.pc_type"),
-    (MG_CUBE, {}, {"petsc_options": {"pc_mg_levels": 2}}, "conflicts with petsc_options.pc_mg_levels"),
 ])
-def test_multigrid_where_it_cannot_work_is_a_config_error(geometry, model, solver, message):
+def test_multigrid_where_it_cannot_work_is_a_model_error_naming_the_key(geometry, model, solver, message):
+    """Found while the problem is set up (the mesh decides): the physics' own error, naming
+    the key (the run's boundary shows it as the configuration error, test_cli_... below)."""
     from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
 
     raw = dnp_raw(geometry=geometry, model=model)
     raw["solver"] = {"preconditioner": "multigrid", **solver}
+    config = parse_config(raw)
+    with pytest.raises(ModelError) as err:
+        NuclearDiffusionProblem(config).initialise()
+    assert err.value.key == "solver.preconditioner" and message in str(err.value)
+
+
+@pytest.mark.parametrize("petsc_options, key", [
+    ({"pc_type": "hypre"}, "pc_type"), ({"pc_mg_levels": 2}, "pc_mg_levels"),
+    ({"ksp_type": "cg", "pc_mg_galerkin": "both"}, "ksp_type"),
+])
+def test_multigrid_against_solver_options_is_refused_while_parsing(petsc_options, key):
+    raw = dnp_raw(geometry=MG_CUBE)
+    raw["solver"] = {"preconditioner": "multigrid", "petsc_options": petsc_options}
     with pytest.raises(ConfigError, match="solver.preconditioner") as err:
-        NuclearDiffusionProblem(parse_config(raw)).initialise()
-    assert message in str(err.value)
+        parse_config(raw, source="mg.toml")
+    assert str(err.value).startswith(f"mg.toml: solver.preconditioner: 'multigrid' conflicts with "
+                                     f"petsc_options.{key} ")
+    raw["solver"]["preconditioner"] = "ilu"
+    parse_config(raw)                                   # the options alone are fine
 
 
 @pytest.mark.parametrize("solver, message", [

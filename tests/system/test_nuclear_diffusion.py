@@ -19,10 +19,10 @@ def exact(x, t):
     return A + B * np.cos(np.pi * x[0] / L) * np.exp(-RATE * t)
 
 
-def solve(n_cells, dt, t_end, speedup="none", initial=None, **model):
+def solve(n_cells, dt, t_end, speedup="none", initial=None, scheme="bdf2", **model):
     cfg = make_config(geometry={"cells": [n_cells, 1, 1]},
                       model={"speedup": speedup, **model},
-                      time={"t_end": t_end, "dt_initial": dt, "adaptive": False})
+                      time={"t_end": t_end, "dt_initial": dt, "adaptive": False, "scheme": scheme})
     problem = NuclearDiffusionProblem(cfg, initial_polarization=initial or (lambda x: exact(x, 0.0)))
     problem.initialise()
     TimeStepper(problem, cfg.time).run()
@@ -54,17 +54,20 @@ def test_spatial_convergence_order_exact_cosine_mode():
     assert orders[-1] > 1.8, f"errors {errors}, orders {orders}"
 
 
-def test_temporal_convergence_order_backward_euler():
+@pytest.mark.parametrize("scheme, low, high", [("backward_euler", 0.85, 1.2), ("bdf2", 1.8, 2.35)])
+def test_temporal_convergence_order(scheme, low, high):
+    """Fixed steps on the exact cosine mode: first order for backward Euler, second for BDF2
+    (its first step is backward Euler, whose O(dt^2) local error keeps the global order)."""
     t_end = 1.0 / RATE
     sols = []
-    for steps in (5, 10, 20):
-        p = solve(48, t_end / steps, t_end)
+    for steps in (10, 20, 40):
+        p = solve(48, t_end / steps, t_end, scheme=scheme)
         sols.append(np.tanh(p.owned(p.u.x.array)).copy())
         comm = p.comm
     diffs = [comm.allreduce(np.max(np.abs(a - b)), op=__import__("mpi4py").MPI.MAX)
              for a, b in zip(sols[:-1], sols[1:])]
     order = np.log2(diffs[0] / diffs[1])
-    assert 0.85 < order < 1.2, f"successive differences {diffs}, order {order}"
+    assert low < order < high, f"successive differences {diffs}, order {order}"
 
 
 @pytest.mark.parametrize("speedup", ["none", "global", "local"])
@@ -115,26 +118,44 @@ def test_bounds_at_099_with_large_steps():
         assert max(h["P_max"] for h in history) <= 0.99 + 1e-9
 
 
-def test_relaxation_to_equilibrium_matches_exponential():
+def bdf2_relaxation(y0, rate, y_eq, dt, steps):
+    """The BDF2 recurrence for y' = -rate (y - y_eq) at constant steps, started by one
+    backward-Euler step (solvers/schemes.py): what the discrete solution must equal."""
+    y = [y0, y_eq + (y0 - y_eq) / (1 + rate * dt)]
+    for _ in range(steps - 1):
+        # (3/2) y+ - 2 y + (1/2) y- = -dt rate (y+ - y_eq)
+        y.append((2 * y[-1] - 0.5 * y[-2] + dt * rate * y_eq) / (1.5 + dt * rate))
+    return y[-1]
+
+
+@pytest.mark.parametrize("scheme", ["backward_euler", "bdf2"])
+def test_relaxation_to_equilibrium_matches_exponential(scheme):
+    """Uniform relaxation: the nodal ODE's own discrete solution (to Newton tolerance) and
+    the exponential within the scheme's error (BDF2: 100x closer)."""
     R1, P0, P_eq = 0.5, 0.8, 0.1
     t_end, steps = 4.0, 400
-    p = solve(4, t_end / steps, t_end, initial=lambda x: np.full(x.shape[1], P0), R1=R1, P_eq=P_eq)
+    dt = t_end / steps
+    p = solve(4, dt, t_end, initial=lambda x: np.full(x.shape[1], P0), R1=R1, P_eq=P_eq, scheme=scheme)
     mean = p.observables()["P_mean"]
-    backward_euler = P_eq + (P0 - P_eq) * (1 + R1 * t_end / steps) ** (-steps)
-    assert mean == pytest.approx(backward_euler, rel=1e-9)
-    assert mean == pytest.approx(P_eq + (P0 - P_eq) * np.exp(-R1 * t_end), rel=3e-3)
+    discrete = (P_eq + (P0 - P_eq) * (1 + R1 * dt) ** (-steps) if scheme == "backward_euler"
+                else bdf2_relaxation(P0, R1, P_eq, dt, steps))
+    assert mean == pytest.approx(discrete, rel=1e-9)
+    exponential = P_eq + (P0 - P_eq) * np.exp(-R1 * t_end)
+    assert mean == pytest.approx(exponential, rel=3e-3 if scheme == "backward_euler" else 3e-5)
 
 
-def test_global_mode_is_consistent_in_time_step():
-    """With relaxation Pbar changes; the fixed point makes f use Pbar^{n+1}: halving dt halves
-    the difference to a fine reference (first order, no lagging error on top)."""
+@pytest.mark.parametrize("scheme, low, high", [("backward_euler", 1.6, 2.6), ("bdf2", 3.2, 5.2)])
+def test_global_mode_is_consistent_in_time_step(scheme, low, high):
+    """With relaxation Pbar changes; the fixed point makes f use Pbar^{n+1}: halving dt divides
+    the difference to a fine reference by 2 (backward Euler) or 4 (BDF2), with no lagging
+    error on top."""
     step = lambda x: np.where(x[0] < 0.5 * L, 0.9, 0.0)
     means = []
     for steps in (10, 20, 160):
-        p = solve(20, 4.0 / steps, 4.0, speedup="global", initial=step, R1=0.3)
+        p = solve(20, 4.0 / steps, 4.0, speedup="global", initial=step, R1=0.3, scheme=scheme)
         means.append(p.observables()["P_mean"])
     e1, e2 = abs(means[0] - means[2]), abs(means[1] - means[2])
-    assert 1.6 < e1 / e2 < 2.6, (means, e1 / e2)
+    assert low < e1 / e2 < high, (means, e1 / e2)
 
 
 @pytest.mark.parametrize("axes", [(True, False, False), (True, True, True)])

@@ -239,6 +239,18 @@ def cases() -> dict[str, Case]:
                                 words=("solver.petsc_options", "bogus"))
     C["unknown ksp_type"] = _run(_with("nd_box", "solver", petsc_options={"ksp_type": "bogus"}),
                                  words=("solver.petsc_options", "bogus"))
+    # found by the physics while the problem is set up (a ModelError, fem_spin/errors.py): the
+    # run's boundary names the key and the run file, as for an error found while parsing
+    C["nuclear_diffusion source region not in the mesh"] = _run(
+        _with("nd_box", "model", source="continuous", exchange_rate=1e3, source_polarization=0.5,
+              source_regions=["nowhere"]),
+        words=("run.toml: model.source_regions: ", "no cell group 'nowhere'"))
+    C["onsager spin-density region not in the mesh"] = _run(
+        _with("onsager_box", "model", spin_density_regions={"nowhere": "4.86e22 cm^-3"}),
+        words=("run.toml: model.spin_density_regions: ", "'nowhere'"))
+    C["valet_fert contact not on the device"] = _run(
+        _with("vf_multilayer", "model", current_contact="nowhere"),
+        words=("run.toml: model.current_contact: ", "no surface 'nowhere'"))
     # ---------------------------------------------------------------- other models
     C["dnp_sphere source beyond the cell"] = _run(
         _with("nd_dnp_sphere", "geometry", source_radius=2e-8), words=("source_radius",))

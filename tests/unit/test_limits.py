@@ -68,9 +68,9 @@ def test_cell_and_vertex_estimates_match_real_meshes(name):
 @pytest.mark.parametrize("cell,extra", [("dnp_sphere", {}), ("dnp_cube", {"barrier_radius": 0.25e-9})])
 def test_estimate_follows_the_default_size_field_at_the_source_surface(cell, extra):
     """The default DNP mesh refined towards the source surface to resolve the model's
-    boundary layer (Geometry.resolve_mesh): the estimate integrates the same size field."""
+    boundary layer (Geometry.with_length_scales): the estimate integrates the same size field."""
     geometry = _geometry({"type": cell, "electron_concentration": "200 mM", "source_radius": 0.5e-9,
-                          **extra}).resolve_mesh({"source_layer": 0.05e-9})
+                          **extra}).with_length_scales({"source": 0.05e-9})
     assert geometry.surface_size() < geometry.source_size()
     est = estimate_mesh(geometry)
     cells, nodes = _gmsh_counts(geometry)
@@ -107,7 +107,7 @@ def test_structured_and_radial_counts_are_exact():
                    "layer": 1e-12}):
         table = dict(table)
         layer = table.pop("layer", None)
-        radial = _geometry(table).resolve_mesh({"source_layer": layer} if layer else {})
+        radial = _geometry(table).with_length_scales({"source": layer} if layer else {})
         real = len(radial_nodes(radial)) - 1
         assert real <= estimate_mesh(radial).cells <= 1.2 * real + 3, (estimate_mesh(radial), real)
 

@@ -84,7 +84,7 @@ def shared_facet_area(data, a: str, b: str) -> float:
 def lateral_expected(p: dict, barriers: tuple[bool, bool]) -> tuple[dict, dict]:
     """Analytic volumes and contact areas, written out from the parameters."""
     L, wN, tN, ext = p["separation"], p["n_width"], p["n_thickness"], p["n_extension"]
-    wF, tF, arm = p["f_width"], p["f_thickness"], p["f_arm"]
+    wF, tF, arm = p["f_width"], p["f_thickness"], p["f_arm"] + p.get("f_overhang", 0.0)
     tb = p.get("barrier_thickness", 0.0)
     vol = {"N": (L + 2 * ext) * wN * tN, "F1": wF * (wN + arm) * tF, "F2": wF * (wN + arm) * tF}
     for i, has in enumerate(barriers, start=1):
@@ -120,6 +120,9 @@ CASES = {
     "transparent": (SMALL, (False, False)),
     "barriers_1nm": (BARRIER, (True, True)),
     "injector_barrier_only": (dict(BARRIER, barriers="injector"), (True, False)),
+    # structured boundary layers over the junctions (and into the arm and overhang)
+    "graded_transparent": (dict(SMALL, mesh_size_interface=1e-9, f_overhang=30e-9), (False, False)),
+    "graded_barriers": (dict(BARRIER, mesh_size_interface=1e-9), (True, True)),
 }
 
 
@@ -327,3 +330,61 @@ def test_multilayer_from_toml_table():
     with pytest.raises(ConfigError) as info:
         build_section(MultilayerGeometry, {"layers": [["Co", 5e-9], ["Co", 1e-9]]}, "geometry")
     assert info.value.key == "geometry.layers"
+
+
+# --------------------------------------------------------------------------- boundary layers
+def _resolved(geometry: dict, f_length: float = 5e-9, n_length: float = 1e-6):
+    """The geometry as parse_config resolves it with a valet_fert model of these lengths."""
+    from fem_spin.config import parse_config
+
+    f = {"resistivity": 1.5e-7, "spin_diffusion_length": f_length, "bulk_polarization": 0.7,
+         "magnetization": [0, 1, 0]}
+    raw = {"geometry": {"type": "lateral_spin_valve", **geometry},
+           "model": {"type": "valet_fert", "regions": {
+               "N": {"resistivity": 2e-8, "spin_diffusion_length": n_length}, "F1": f, "F2": f}}}
+    return parse_config(raw).geometry
+
+
+def test_default_mesh_grades_from_the_shorter_spin_flip_length():
+    """The model's spin-flip lengths size the default mesh: first layer lambda_min/20 at each
+    F/N interface; given sizes stay authoritative (mesh_size_junction alone: the old uniform
+    junction mesh; mesh_size_interface: that size)."""
+    plain = {k: v for k, v in SMALL.items() if not k.startswith("mesh_size")}
+    g = _resolved(plain)
+    assert g.spin_flip_lengths == {"N": 1e-6, "F1": 5e-9, "F2": 5e-9}
+    assert g.interface_size(1) == approx(5e-9 / 20) and g.interface_size(2) == approx(5e-9 / 20)
+    assert g.junction_size() == approx(10e-9) and g.far_size() == approx(40e-9)
+    blocks = g.graded_blocks()
+    assert sorted(blocks) == ["F1_arm_layer", "F1_layer", "F2_arm_layer", "F2_layer"]
+    group, box, counts, grading = blocks["F1_layer"]
+    assert group == "F1" and counts[:2] == (8, 10) and grading[2] == (1.2, box[0][2])
+    assert box[1][2] - box[0][2] == approx(SMALL["f_thickness"])  # thinner than the layer's reach
+    assert _resolved(dict(plain, mesh_size_junction=10e-9)).graded_blocks() == {}
+    assert _resolved(dict(plain, mesh_size_junction=10e-9, mesh_size_interface=2e-9)).interface_size(1) == 2e-9
+    # the N strip's own short length grades its side too, and bounds the junction size
+    short = _resolved(plain, f_length=5e-9, n_length=60e-9)
+    assert short.interface_size(1) == approx(5e-9 / 20) and short.junction_size() == approx(10e-9)
+    assert {"N_layer1", "N_layer2"} <= set(short.graded_blocks())
+    assert _resolved(plain, n_length=20e-9).junction_size() == approx(4e-9)
+    # without a model nothing changes
+    assert LateralSpinValveGeometry(**plain).graded_blocks() == {}
+
+
+def test_boundary_layer_cells_grow_geometrically_from_the_interface():
+    """Node planes in F above the junction: the first layer is about mesh_size_interface thick
+    (at most), the next ones grow by mesh_grading; the N-side block (short lambda_N) mirrors it downwards."""
+    plain = {k: v for k, v in SMALL.items() if not k.startswith("mesh_size")}
+    g = _resolved(plain, f_length=10e-9, n_length=60e-9)
+    data = build(g, MPI.COMM_SELF)
+    x = data.mesh.geometry.x
+    xc, z0 = g.electrode_centre(1), g.n_thickness
+    column = x[(np.abs(x[:, 0] - xc) < 0.3 * g.junction_size()) & (np.abs(x[:, 1]) < 0.3 * g.junction_size())]
+    above = np.unique(np.round(column[column[:, 2] >= z0 - 1e-15, 2] - z0, 15))
+    steps = np.diff(above)
+    h0 = g.interface_size(1)
+    assert 0.5 * h0 <= steps[0] <= 1.001 * h0      # finer when the layers fill the electrode
+    assert steps[1] / steps[0] == approx(g.mesh_grading, rel=1e-3)
+    below = np.unique(np.round(z0 - column[column[:, 2] <= z0 + 1e-15, 2], 15))
+    assert 0.5 * h0 <= np.diff(below)[0] <= 1.001 * h0
+    est = g.estimate_mesh()
+    assert 0.6 <= est.vertices / len(x) <= 1.6, (est.vertices, len(x))

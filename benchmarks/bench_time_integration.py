@@ -1,0 +1,139 @@
+"""Time integration of the DNP radial cell: BDF2 and backward Euler against scipy's
+variable-order BDF (solve_ivp) on the same semi-discrete system (issue 20's measured target).
+
+The cell of the issue: 40 mM, r_s 0.5 nm, D0 5e-16 m^2/s, k_x 1e6 /s, P_e 0.9, default radial
+mesh, speed-up none / global / local. The quantity is t63 (time to 63 % of P_e... of the final
+Pbar, interpolated in the time series) and Pbar at 10 log-spaced times.
+
+scipy integrates dP/dt = -G(P) / m, with G evaluated by the model's own assembled residual
+(the step residual with q_old = P and a unit implicit step is exactly m * 0 + G(P)), so both
+codes solve the same ODE system; scipy estimates its Jacobian by finite differences (the
+cell has ~50 nodes). The reference is fem_spin's BDF2 at tolerance 1e-9.
+
+For each scheme the tolerance that gives t63 to 1e-4 relative is found by stepping the
+tolerance down by decades; steps and wall time at that tolerance are reported. Usage:
+
+    ./fem-env python3 benchmarks/bench_time_integration.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fem_spin.config import parse_config
+from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem
+from fem_spin.solvers import TimeStepper
+
+T_END = 0.03
+TIMES = np.geomspace(1e-4, T_END, 10)
+RAW = {
+    "name": "bench_time",
+    "geometry": {"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": 0.5e-9},
+    "model": {"type": "nuclear_diffusion", "D0": 5e-16, "speedup": "none", "source": "continuous",
+              "source_polarization": 0.9, "exchange_rate": 1e6},
+    "time": {"t_end": T_END, "dt_initial": 1e-8},
+    "output": {"plot": False, "render": False},
+}
+SAMPLES = np.geomspace(1e-6, T_END, 400)   # for t63 by interpolation
+
+
+def t63(times: np.ndarray, pbar: np.ndarray) -> float:
+    target = 0.63 * pbar[-1]
+    k = int(np.argmax(pbar >= target))
+    return float(np.interp(target, pbar[k - 1:k + 1], times[k - 1:k + 1]))
+
+
+def fem_spin_run(speedup: str, scheme: str, tolerance: float) -> dict:
+    raw = copy.deepcopy(RAW)
+    raw["model"]["speedup"] = speedup
+    raw["time"].update(scheme=scheme, tolerance=tolerance)
+    cfg = parse_config(raw)
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    seen = {}
+    stepper = TimeStepper(problem, cfg.time, output_times=SAMPLES,
+                          on_output=lambda t: seen.__setitem__(t, problem.observables()["P_mean"]))
+    start = time.perf_counter()
+    stepper.run()
+    wall = time.perf_counter() - start
+    pbar = np.array([seen[t] for t in SAMPLES])
+    problem.destroy()
+    return {"steps": stepper.step, "wall_s": wall, "t63": t63(SAMPLES, pbar),
+            "pbar": np.interp(TIMES, SAMPLES, pbar)}
+
+
+def scipy_run(speedup: str, rtol: float) -> dict:
+    from scipy.integrate import solve_ivp
+
+    raw = copy.deepcopy(RAW)
+    raw["model"]["speedup"] = speedup
+    cfg = parse_config(raw)
+    problem = NuclearDiffusionProblem(cfg).initialise()
+    problem.set_time_step(0.0, 1.0)
+    assembler = problem.newton.assembler
+    b = assembler.create_vector()
+    n = len(problem.owned(problem.u.x.array))
+    masses = problem.nodal_mass
+    scale = float(problem.residual_scale.value)
+    calls = [0]
+
+    def rhs(t, P):
+        calls[0] += 1
+        P = np.clip(P, -1 + 1e-15, 1 - 1e-15)
+        problem.u.x.array[:n] = np.arctanh(P)
+        problem.u.x.scatter_forward()
+        problem.set_scheme_terms(1.0, P)              # q_old = P, unit step: F = s G(P)
+        if speedup == "global":
+            problem.initial_guess_changed()           # f(Pbar) of this P
+        assembler.residual(b)
+        return -b.array[:n] / scale / masses
+
+    P0 = np.tanh(problem.owned(problem.u.x.array)).copy()
+    start = time.perf_counter()
+    sol = solve_ivp(rhs, (0.0, T_END), P0, method="BDF", rtol=rtol, atol=rtol * 1e-2,
+                    t_eval=SAMPLES, first_step=1e-8)
+    wall = time.perf_counter() - start
+    pbar = masses @ sol.y / masses.sum()
+    problem.destroy()
+    return {"steps": sol.nfev, "rhs_calls": calls[0], "wall_s": wall,
+            "t63": t63(SAMPLES, pbar), "pbar": np.interp(TIMES, SAMPLES, pbar), "status": sol.status}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="speed-up none only, fewer tolerances")
+    parser.add_argument("--out", default="results/bench")
+    args = parser.parse_args()
+    modes = ["none"] if args.quick else ["none", "global", "local"]
+    rows = []
+    for speedup in modes:
+        reference = fem_spin_run(speedup, "bdf2", 1e-9 if not args.quick else 1e-7)
+        for scheme, tolerances in (("bdf2", (1e-3, 1e-4, 1e-5)),
+                                   ("backward_euler", (1e-3, 1e-4) if not args.quick else (1e-3,)),
+                                   ("scipy_bdf", (1e-4, 1e-5, 1e-6, 1e-7))):
+            for tol in tolerances:
+                r = scipy_run(speedup, tol) if scheme == "scipy_bdf" else fem_spin_run(speedup, scheme, tol)
+                rows.append({"speedup": speedup, "integrator": scheme, "tolerance": tol,
+                             "steps_or_rhs": r.get("rhs_calls", r["steps"]), "wall_s": round(r["wall_s"], 3),
+                             "t63_rel_error": abs(r["t63"] / reference["t63"] - 1),
+                             "pbar_error": float(np.max(np.abs(r["pbar"] - reference["pbar"])))})
+                print(" | ".join(str(v) if not isinstance(v, float) else f"{v:.3g}" for v in rows[-1].values()),
+                      flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_time_integration.json").write_text(json.dumps(rows, indent=1) + "\n")
+    lines = ["| speed-up | integrator | tolerance | steps (scipy: RHS calls) | wall (s) | t63 rel. error | max Pbar error |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['speedup']} | {r['integrator']} | {r['tolerance']:g} | {r['steps_or_rhs']} | "
+              f"{r['wall_s']:.2f} | {r['t63_rel_error']:.1e} | {r['pbar_error']:.1e} |" for r in rows]
+    (out / "bench_time_integration.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
