@@ -49,8 +49,10 @@ def test_richardson_recovers_a_known_order_and_error():
 
 @pytest.mark.parallel
 def test_dnp_buildup_estimate_brackets_the_error_of_the_default_radial_mesh(tmp_path):
-    """The issue's DNP cell on the default radial mesh (t63 ~2.4 % short): measured
-    estimate/true 1.37 (t63), 1.4 (t90), 1.36 (final Pbar)."""
+    """The issue's DNP cell on the default radial mesh, which resolves the source's boundary
+    layer (t63 ~0.4 % short; on the former r_s/10 mesh 2.4 %, estimate/true 1.37 (t63), 1.4
+    (t90), 1.36 (final Pbar)); the radial mesh's size ratios from its DOFs in 1-D
+    (Geometry.mesh_dimension)."""
     raw = copy.deepcopy(DNP_RADIAL)
     raw["time"]["tolerance"] = 1e-4
     table = run_with_estimate(raw, tmp_path)
@@ -63,7 +65,7 @@ def test_dnp_buildup_estimate_brackets_the_error_of_the_default_radial_mesh(tmp_
         within_factor_3(table[f"buildup.{key}"], converged["buildup"][key])
     within_factor_3(table["final.P_mean"], converged["final"]["P_mean"])
     assert table["buildup.t63_s"]["time"] < 0.1 * table["buildup.t63_s"]["space"]
-    assert format_estimate({"buildup.t63_s": table["buildup.t63_s"]})[0].startswith("t63 = 7.6")
+    assert format_estimate({"buildup.t63_s": table["buildup.t63_s"]})[0].startswith("t63 = 7.8")
 
 
 @pytest.mark.parallel
