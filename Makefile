@@ -28,7 +28,7 @@ test-mpi:
 ##              weak-scaling projection, the periodic-cube DNP benchmark, ILU vs geometric
 ##              multigrid on the DNP cube up to 400k DOFs, the peak memory behind the
 ##              resource guards (fem_spin/limits.py), the cost of repeated fem_spin.simulate
-##              calls, and the
+##              calls, setup vs stepping with the mesh cache (bench_setup.py), and the
 ##              side-by-side FiPy comparison at matched accuracy (results/bench/)
 bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_models.py --out results/bench
@@ -44,6 +44,10 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_memory.py --report --out results/bench
 	$(ENV) python3 benchmarks/bench_api.py --out results/bench
 	$(ENV) python3 benchmarks/bench_api.py --report --out results/bench
+	$(ENV) python3 benchmarks/bench_setup.py --out results/bench
+	$(ENV) python3 benchmarks/bench_setup.py --report --out results/bench
+	$(ENV) python3 benchmarks/bench_time_integration.py --out results/bench
+	$(ENV) python3 benchmarks/bench_onsager_time.py --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
 

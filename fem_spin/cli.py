@@ -297,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks of errors")
+    # gmsh meshes are cached on disk across runs (fem_spin/geometry/mesh_cache.py)
+    for parser, default in ((p, False), (common, argparse.SUPPRESS)):
+        parser.add_argument("--no-mesh-cache", action="store_true", default=default,
+                            help="mesh with gmsh even if the mesh cache holds the mesh, and store "
+                                 "nothing there (same as FEM_SPIN_MESH_CACHE=off)")
     sub = p.add_subparsers(dest="command", required=True)
     _add_parser = sub.add_parser
     sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[common], **k)
@@ -378,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.no_mesh_cache:
+        from fem_spin.geometry import mesh_cache
+
+        mesh_cache.disable()
     from fem_spin.config import ConfigError
     from fem_spin.errors import ModelError
     from fem_spin.io import RunDirectoryExists

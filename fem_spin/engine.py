@@ -211,8 +211,11 @@ class Run:
     summary: dict = dataclasses.field(default_factory=dict)
     #: counters over the whole run (a resumed run continues them)
     totals: dict = dataclasses.field(default_factory=dict)
+    #: stepping seconds of the earlier segments of a resumed run
     wall_before: float = 0.0
     wall_start: float = dataclasses.field(default_factory=time.perf_counter)
+    #: set-up seconds of the earlier segments of a resumed run
+    setup_before: float = 0.0
     #: the observables of the last accepted step (see :attr:`observed`)
     _observed: dict | None = None
     #: times of the field snapshots written so far, over every segment of a resumed run
@@ -238,7 +241,26 @@ class Run:
 
     @property
     def wall_time(self) -> float:
+        """Seconds in the engine (stepping and output), over every segment of the run."""
         return self.wall_before + time.perf_counter() - self.wall_start
+
+    @property
+    def setup_time(self) -> float:
+        """Seconds setting the problem up (mesh, spaces, forms, solver; a resumed segment's
+        checkpoint reading), over every segment of the run."""
+        return self.setup_before + float(getattr(self.problem, "setup_s", 0.0) or 0.0)
+
+    def timings(self) -> dict:
+        """summary.json's times: ``setup_s`` + ``stepping_s`` = ``wall_time_s``."""
+        setup, stepping = self.setup_time, self.wall_time
+        times = {"setup_s": setup, "stepping_s": stepping, "wall_time_s": setup + stepping}
+        profile = getattr(self.problem, "setup_profile", None)
+        if profile:
+            times["setup_profile_s"] = {k: round(v, 6) for k, v in profile.items()}
+        cache = getattr(getattr(self.problem, "mesh_data", None), "cache", "")
+        if cache:
+            times["mesh_cache"] = cache
+        return times
 
 
 @dataclasses.dataclass
@@ -319,6 +341,7 @@ class Engine:
         run.totals = dict(state["totals"]) if state else {"newton": 0, "linear": 0, "rejected": 0}
         run.totals.setdefault("above_tolerance", 0)
         run.wall_before = state["wall_time_s"] if state else 0.0
+        run.setup_before = float(state.get("setup_s", 0.0)) if state else 0.0
         run.snapshot_times = list(state.get("snapshot_times", [])) if state else []
         run.summary.update(status="running")
 
@@ -329,7 +352,7 @@ class Engine:
                            linear_iterations=run.totals["linear"],
                            rejected_steps=run.totals["rejected"],
                            steps_above_tolerance=run.totals["above_tolerance"],
-                           wall_time_s=run.wall_time, final=run.problem.observables(),
+                           **run.timings(), final=run.problem.observables(),
                            snapshot_times=run.snapshot_times or [0.0, *run.times])
         self._finish(run)
 
@@ -412,7 +435,7 @@ class Engine:
             run.summary["status"] = f"stopped: {exc}"
             raise
         finally:
-            run.summary.update(cases=count, wall_time_s=run.wall_time)
+            run.summary.update(cases=count, **run.timings())
             self._finish(run)
         return run.summary
 

@@ -58,10 +58,14 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     directory = Path(directory)
     state = None
     if resume:
+        import time
+
+        started = time.perf_counter()
         state = ckpt.read_checkpoint_state(directory, comm)
         problem = cls(config, comm, mesh_data=ckpt.read_checkpoint_mesh(directory, comm, state))
         problem.initialise()
         state["history"] = ckpt.load_checkpoint_functions(directory, problem, state)
+        problem.setup_s = time.perf_counter() - started
     problem = problem or cls(config, comm).initialise()
     restarts = state["restarts"] + 1 if state else 0
     run_ = Run(config, problem, comm, label, resume_state=state)

@@ -21,6 +21,17 @@ from fem_spin.config import parse_config
 # [output] error_estimate = "auto" would rerun every short run of the suite on coarser meshes;
 # the tests that check the estimate ask for it explicitly (error_estimate = true)
 os.environ.setdefault("FEM_SPIN_ERROR_ESTIMATE", "off")
+# the suite's meshes go to a mesh cache of its own (fem_spin/geometry/mesh_cache.py), never
+# the user's: a directory made for this session (inherited by the CLI subprocesses), removed
+# at exit by the process that made it
+if "FEM_SPIN_MESH_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _MESH_CACHE = tempfile.mkdtemp(prefix="fem_spin_test_mesh_cache_")
+    os.environ["FEM_SPIN_MESH_CACHE"] = _MESH_CACHE
+    atexit.register(shutil.rmtree, _MESH_CACHE, True)
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent

@@ -47,6 +47,9 @@ class MeshData:
     #: {name: (inner radius, outer radius)} around the origin (m); integrals that must see
     #: the true volume (the DNP source fraction) use them instead of the polyhedral cells
     shells: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    #: what the mesh cache did (mesh_from_builder): "hit", "stored", "unstored", "off", or ""
+    #: for meshes not built by gmsh here (files, checkpoints, interval/rectangle meshes)
+    cache: str = ""
 
     def cell_group(self, name: str) -> int:
         if name not in self.cell_groups:
@@ -79,7 +82,7 @@ class GmshGeometry(Geometry):
         raise NotImplementedError(f"{type(self).__name__} does not provide its gmsh builder()")
 
     def create_mesh(self, comm, msh_path=None) -> "MeshData":
-        return mesh_from_builder(self.builder(), self, comm, msh_path=msh_path)
+        return mesh_from_builder(self.builder(), self, comm, msh_path=msh_path, cache=True)
 
 
 @contextlib.contextmanager
@@ -123,27 +126,167 @@ def _write_scaled(gmsh, path: str | Path, unit: float) -> None:
     gmsh.option.setNumber("Mesh.ScalingFactor", 1.0)
 
 
+def _gmsh_arrays(model, gdim: int = 3) -> tuple[dict[str, np.ndarray], dict]:
+    """Rank 0: what ``gmshio.model_to_mesh`` takes from the gmsh ``model`` -- node
+    coordinates, cells and marked facets in dolfinx's node order, their physical tags --
+    as arrays, and (gmsh cell type id, nodes per cell, nodes per facet or 0)."""
+    from dolfinx.cpp.mesh import cell_entity_type, to_type
+    from dolfinx.io.gmshio import cell_perm_array, extract_geometry, extract_topology_and_markers, ufl_mesh
+
+    x = extract_geometry(model)
+    topologies = extract_topology_and_markers(model)
+    info = []
+    for element in topologies:
+        _, dim, _, num_nodes, _, _ = model.mesh.getElementProperties(element)
+        info.append((dim, element, num_nodes))
+    info.sort()
+    tdim, cell_id, num_nodes = info[-1]
+    cell_name = str(ufl_mesh(cell_id, gdim, dtype=np.float64).ufl_cell())
+    cells = np.asarray(topologies[cell_id]["topology"], dtype=np.int64)
+    cells = cells[:, cell_perm_array(to_type(cell_name), num_nodes)].copy()
+    arrays = {"x": np.asarray(x[:, :gdim], dtype=np.float64), "cells": cells,
+              "cell_values": np.asarray(topologies[cell_id]["cell_data"], dtype=np.int32)}
+    facet_nodes = 0
+    if len(info) > 1 and info[-2][0] == tdim - 1:
+        _, facet_id, facet_nodes = info[-2]
+        facet_type = cell_entity_type(to_type(cell_name), tdim - 1, 0)
+        facets = np.asarray(topologies[facet_id]["topology"], dtype=np.int64)
+        arrays["facets"] = facets[:, cell_perm_array(facet_type, facet_nodes)].copy()
+        arrays["facet_values"] = np.asarray(topologies[facet_id]["cell_data"], dtype=np.int32)
+    return arrays, {"cell_id": int(cell_id), "num_nodes": int(num_nodes), "gdim": gdim,
+                    "facet_nodes": int(facet_nodes)}
+
+
+def _tags_from_input(mesh, dim: int, entities: np.ndarray, values: np.ndarray):
+    """MeshTags of the entities of dimension ``dim`` < tdim given by their input node indices
+    (as ``create_mesh`` received them; every rank the full list): what
+    ``distribute_entity_data`` + ``meshtags_from_entities`` compute in ``model_to_mesh``,
+    without their all-to-all exchanges. Every local entity (owned and ghost) whose nodes
+    are those of a listed one gets its value."""
+    import dolfinx.mesh
+
+    topology = mesh.topology
+    tdim = topology.dim
+    topology.create_entities(dim)
+    topology.create_connectivity(dim, 0)
+    topology.create_connectivity(tdim, 0)
+    # topology vertex -> input node index (first-order geometry: a cell's vertices are its
+    # first geometry nodes, in the same order)
+    c2v = topology.connectivity(tdim, 0)
+    vmap = topology.index_map(0)
+    vertex_input = np.full(vmap.size_local + vmap.num_ghosts, -1, dtype=np.int64)
+    dofmap = mesh.geometry.dofmap
+    per_cell = c2v.array.reshape(dofmap.shape[0], -1)
+    vertex_input[per_cell] = np.asarray(mesh.geometry.input_global_indices,
+                                        dtype=np.int64)[dofmap[:, :per_cell.shape[1]]]
+    emap = topology.index_map(dim)
+    count = emap.size_local + emap.num_ghosts
+    local = vertex_input[topology.connectivity(dim, 0).array.reshape(count, -1)]
+    # one id per distinct node set, over the listed and the local entities together
+    rows = np.sort(np.concatenate([np.asarray(entities, dtype=np.int64).reshape(-1, local.shape[1]),
+                                   local]), axis=1)
+    _, ids = np.unique(rows, axis=0, return_inverse=True)
+    ids = ids.ravel()
+    wanted, have = ids[:len(entities)], ids[len(entities):]
+    value_of = np.full(ids.max(initial=-1) + 1, np.iinfo(np.int32).min, dtype=np.int64)
+    value_of[wanted] = values
+    found = value_of[have]
+    index = np.flatnonzero(found != np.iinfo(np.int32).min).astype(np.int32)
+    return dolfinx.mesh.meshtags(mesh, dim, index, found[index].astype(np.int32))
+
+
+def _cell_tags(mesh, original: np.ndarray, values: np.ndarray):
+    import dolfinx.mesh
+
+    tdim = mesh.topology.dim
+    index = np.arange(original.size, dtype=np.int32)
+    return dolfinx.mesh.meshtags(mesh, tdim, index, values[original].astype(np.int32))
+
+
+def _mesh_from_arrays(comm, arrays: dict | None, info: dict | None, unit: float,
+                      partitioner=None) -> tuple:
+    """(mesh, cell tags, facet tags) from :func:`_gmsh_arrays`' output on rank 0 (None on
+    the others), distributed as ``gmshio.model_to_mesh`` does it; coordinates times
+    ``unit``. Every rank gets the tagged entities' lists (they are small next to the mesh)."""
+    import dolfinx.mesh
+    from dolfinx.io.gmshio import ufl_mesh
+
+    info = comm.bcast(info, root=0)
+    gdim, nodes = info["gdim"], info["num_nodes"]
+    if comm.rank == 0:
+        cells, x = arrays["cells"], arrays["x"]
+        tagged = (arrays["cell_values"], arrays.get("facets"), arrays.get("facet_values"))
+    else:
+        cells, x = np.empty((0, nodes), dtype=np.int64), np.empty((0, gdim), dtype=np.float64)
+        tagged = None
+    cell_values, facets, facet_values = comm.bcast(tagged, root=0)
+    domain = ufl_mesh(info["cell_id"], gdim, dtype=np.float64)
+    if partitioner is None:
+        mesh = dolfinx.mesh.create_mesh(comm, cells, x, domain)
+    else:
+        mesh = dolfinx.mesh.create_mesh(comm, cells, x, domain, partitioner)
+    tdim = mesh.topology.dim
+    mesh.topology.create_connectivity(tdim, 0)
+    original = np.asarray(mesh.topology.original_cell_index, dtype=np.int64)
+    cell_tags = _cell_tags(mesh, original, cell_values)
+    cell_tags.name = "Cell tags"
+    if facets is not None:
+        facet_tags = _tags_from_input(mesh, tdim - 1, facets, facet_values)
+        mesh.topology.create_connectivity(tdim - 1, tdim)
+    else:
+        facet_tags = dolfinx.mesh.meshtags(mesh, tdim - 1, np.empty(0, dtype=np.int32),
+                                           np.empty(0, dtype=np.int32))
+    facet_tags.name = "Facet tags"
+    mesh.geometry.x[:] *= unit
+    return mesh, cell_tags, facet_tags
+
+
 def mesh_from_builder(build: Callable, params, comm: MPI.Comm = MPI.COMM_WORLD,
-                      msh_path: str | Path | None = None, unit: float | None = None) -> MeshData:
+                      msh_path: str | Path | None = None, unit: float | None = None,
+                      cache: bool = False) -> MeshData:
     """Run ``build(gmsh.model, params, unit)`` on rank 0, optionally save the .msh, distribute.
 
-    ``unit`` defaults to ``params.length_scale()``; the returned mesh is in metres.
+    ``unit`` defaults to ``params.length_scale()``; the returned mesh is in metres. With
+    ``cache`` (the geometry's own builder: its key names the builder, not a closure's
+    arguments) and the mesh cache enabled, geometry/mesh_cache.py) a mesh built before with
+    the same parameters and code is read from disk instead of meshed by gmsh (not when a
+    .msh is asked for, which needs gmsh's model); what gmsh made is stored for next time.
+    ``MeshData.cache`` says which: "hit", "stored", "off" (disabled or not cacheable) or
+    "unstored" (could not be written).
     """
-    from dolfinx.io import gmshio
+    from fem_spin.geometry import mesh_cache
 
     unit = unit or params.length_scale()
-    with gmsh_session() as gmsh:
-        groups = (None, None)
-        if comm.rank == 0:
-            gmsh.model.add("fem_spin")
-            build(gmsh.model, params, unit)
-            groups = group_names(gmsh.model)
-            if msh_path is not None:
-                _write_scaled(gmsh, msh_path, unit)
-        groups = comm.bcast(groups, root=0)
-        mesh, cell_tags, facet_tags = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=3)
-    mesh.geometry.x[:] *= unit
-    return MeshData(mesh, cell_tags, facet_tags, *groups)
+    arrays = info = groups = None
+    status = "off"
+    if comm.rank == 0:
+        key = None
+        if cache and mesh_cache.enabled():
+            try:
+                key = mesh_cache.entry_key(params, build, unit, "mesh")
+            except Exception as exc:  # noqa: BLE001 - an unhashable parameter: just no cache
+                mesh_cache._warn(f"no key for {type(params).__name__} ({exc}); not cached")
+        found = mesh_cache.load(key) if key is not None and msh_path is None else None
+        if found is not None:
+            arrays, meta = found
+            info, groups = meta["info"], (meta["cell_groups"], meta["facet_groups"])
+            status = "hit"
+        else:
+            with gmsh_session() as gmsh:
+                gmsh.model.add("fem_spin")
+                build(gmsh.model, params, unit)
+                groups = group_names(gmsh.model)
+                if msh_path is not None:
+                    _write_scaled(gmsh, msh_path, unit)
+                arrays, info = _gmsh_arrays(gmsh.model)
+            if key is not None:
+                stored = mesh_cache.store(key, arrays, {"info": info, "cell_groups": groups[0],
+                                                        "facet_groups": groups[1],
+                                                        "geometry": type(params).__name__})
+                status = "stored" if stored is not None else "unstored"
+    groups, status = comm.bcast((groups, status), root=0)
+    mesh, cell_tags, facet_tags = _mesh_from_arrays(comm, arrays, info, unit)
+    return MeshData(mesh, cell_tags, facet_tags, *groups, cache=status)
 
 
 def write_msh(build: Callable, params, path: str | Path, unit: float | None = None) -> Path:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-__all__ = ["CHECKPOINT_DIR", "MANIFEST", "CheckpointError", "write_checkpoint", "verify_checkpoint",
+__all__ = ["CHECKPOINT_DIR", "MANIFEST", "CheckpointError", "file_sha256", "write_checkpoint", "verify_checkpoint",
            "read_checkpoint_state", "read_checkpoint_mesh", "load_checkpoint_functions",
            "has_checkpoint", "read_deadline", "checkpoint_size"]
 
@@ -52,7 +52,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete or corrupt; ``str()`` is the one-line message."""
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MB blocks (checkpoints, the mesh cache)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -65,7 +66,7 @@ def _files(directory: Path) -> list[Path]:
 
 
 def _write_manifest(directory: Path) -> None:
-    entries = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+    entries = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
                for p in _files(directory)}
     text = json.dumps({"files": entries}, indent=1) + "\n"
     with open(directory / MANIFEST, "w") as f:
@@ -104,7 +105,7 @@ def verify_checkpoint(run_dir: str | Path) -> dict:
         if size != entry.get("size"):
             raise CheckpointError(f"{path}: {size} bytes, the checkpoint wrote {entry.get('size')}: "
                                   f"the checkpoint is damaged")
-        if _sha256(path) != entry.get("sha256"):
+        if file_sha256(path) != entry.get("sha256"):
             raise CheckpointError(f"{path}: checksum differs from the one written: the checkpoint "
                                   f"is damaged")
     try:

@@ -143,6 +143,17 @@ class Progress(Output):
         if self._line is not None:
             self._line.update(info)
 
+    def finish(self, run: Run) -> None:
+        """The run's summary line: steps (or cases), set-up and stepping seconds."""
+        if self.quiet or run.comm.rank != 0 or "setup_s" not in run.summary:
+            return
+        s = run.summary
+        done = f"{s['cases']} case(s)" if run.problem.steady else f"{s.get('steps', 0)} steps"
+        cache = {"hit": ", mesh from the cache", "stored": ", mesh cached"}.get(s.get("mesh_cache"), "")
+        print(f"  {run.label + ': ' if run.label else ''}{done} in {s['wall_time_s']:.1f} s: setup "
+              f"{s['setup_s']:.1f} s{cache}, {'solving' if run.problem.steady else 'stepping'} "
+              f"{s['stepping_s']:.1f} s", flush=True)
+
     def case(self, run: Run, index: int, row: dict, write_fields: bool) -> None:
         if not self.quiet and run.comm.rank == 0:
             shown = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
@@ -317,7 +328,7 @@ class Checkpoints(Output):
         needed = max(previous, CHECKPOINT_BYTES_PER_DOF * run.problem.num_dofs)
         ensure_space(self.directory, needed, "a checkpoint", comm)
         ckpt.write_checkpoint(self.directory, run.problem, run.stepper, {
-            "totals": run.totals, "wall_time_s": run.wall_time,
+            "totals": run.totals, "wall_time_s": run.wall_time, "setup_s": run.setup_time,
             "profiles": {repr(t): np.asarray(v).tolist() for t, v in run.profiles.items()},
             "restarts": self.restarts, "source": run.config.source,
             "snapshot_times": list(run.snapshot_times)})

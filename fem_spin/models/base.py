@@ -19,6 +19,7 @@ the engine (``Engine.run_sampled``) sets it to each of its ``sample_times()`` wi
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -48,6 +49,21 @@ class Problem(ABC):
         self.comm = comm
         self.mesh_data = mesh_data
         self.bcs: list = []
+        #: seconds from construction to the end of initialise() (the run's setup; a resumed
+        #: run adds the reading of its checkpoint), and per pipeline step
+        self._created = time.perf_counter()
+        self.setup_s = 0.0
+        self.setup_profile: dict[str, float] = {}
+
+    def _pipeline(self, *steps) -> None:
+        """Run the set-up steps in order, timing each (``setup_profile``) and the whole
+        (``setup_s``, from construction)."""
+        for step in steps:
+            start = time.perf_counter()
+            step()
+            name = getattr(step, "__name__", "step")
+            self.setup_profile[name] = self.setup_profile.get(name, 0.0) + time.perf_counter() - start
+        self.setup_s = time.perf_counter() - self._created
 
     def define_mesh(self) -> None:
         if self.mesh_data is None:
@@ -124,11 +140,8 @@ class SteadyProblem(Problem):
         ...
 
     def initialise(self) -> "SteadyProblem":
-        self.define_mesh()
-        self.define_function_spaces()
-        self.define_measures()
-        self.create_formulation()
-        self.create_solver()
+        self._pipeline(self.define_mesh, self.define_function_spaces, self.define_measures,
+                       self.create_formulation, self.create_solver)
         return self
 
     @abstractmethod
@@ -175,13 +188,9 @@ class TransientProblem(Problem):
 
     # ------------------------------------------------------------------ pipeline
     def initialise(self) -> "TransientProblem":
-        self.define_mesh()
-        self.define_function_spaces()
-        self.define_measures()
-        self.define_initial_condition()
-        self.define_capacity_history()
-        self.create_formulation()
-        self.create_solver()
+        self._pipeline(self.define_mesh, self.define_function_spaces, self.define_measures,
+                       self.define_initial_condition, self.define_capacity_history,
+                       self.create_formulation, self.create_solver)
         return self
 
     @abstractmethod
@@ -320,11 +329,11 @@ class SampledProblem(Problem):
     observable_names: tuple[str, ...] = ()
 
     def initialise(self) -> "SampledProblem":
-        self.define_mesh()
-        self.define_function_spaces()
-        self.define_measures()
-        self.prepare()
-        self.evaluate(0.0)
+        def evaluate_initial():
+            self.evaluate(0.0)
+
+        self._pipeline(self.define_mesh, self.define_function_spaces, self.define_measures,
+                       self.prepare, evaluate_initial)
         return self
 
     @abstractmethod

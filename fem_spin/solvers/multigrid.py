@@ -83,14 +83,30 @@ def use_multigrid(solver, geometry, mesh, dofs: int, model_reason: str | None = 
     return True
 
 
-def coarse_tetrahedra(build, params, size_factor: float, unit: float | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def coarse_tetrahedra(build, params, size_factor: float, unit: float | None = None,
+                      cache: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Mesh the geometry ``build(model, params, unit)`` with every element size times
     ``size_factor``; returns (node coordinates (n, 3) in metres, tetrahedra (m, 4) as
-    0-based node indices). Serial: call on one rank."""
-    from fem_spin.geometry.base import gmsh_session
+    0-based node indices). Serial: call on one rank. With ``cache`` (``build`` is the
+    geometry's own builder) the mesh cache (geometry/mesh_cache.py) is read and written."""
+    from fem_spin.geometry import mesh_cache
 
     unit = unit or params.length_scale()
+    key = mesh_cache.entry_key(params, build, unit, f"coarse:{float(size_factor)!r}") \
+        if cache and mesh_cache.enabled() else None
+    found = mesh_cache.load(key) if key is not None else None
+    if found is not None and {"x", "tets"} <= set(found[0]):
+        return found[0]["x"], found[0]["tets"]
+    x, tets = _mesh_coarse(build, params, size_factor, unit)
+    if key is not None:
+        mesh_cache.store(key, {"x": x, "tets": tets}, {"geometry": type(params).__name__,
+                                                       "size_factor": float(size_factor)})
+    return x, tets
+
+
+def _mesh_coarse(build, params, size_factor: float, unit: float) -> tuple[np.ndarray, np.ndarray]:
+    from fem_spin.geometry.base import gmsh_session
+
     with gmsh_session() as gmsh:
         gmsh.model.add("fem_spin_coarse")
         gmsh.option.setNumber("Mesh.MeshSizeFactor", float(size_factor))
@@ -112,7 +128,7 @@ def coarse_tetrahedra(build, params, size_factor: float, unit: float | None = No
 
 
 def coarse_hierarchy(build, params, levels: int = 0, coarsest_nodes: int | None = None,
-                     max_levels: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+                     max_levels: int = 10, cache: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Coarse meshes of a gmsh geometry for a ``levels``-level hierarchy (the fine mesh is
     the last level and not included), coarsest first. ``levels`` = 0: coarsen by 2 until
     the mesh has at most ``coarsest_nodes`` nodes or stops shrinking (a size limit of the
@@ -123,7 +139,7 @@ def coarse_hierarchy(build, params, levels: int = 0, coarsest_nodes: int | None 
     wanted = (levels - 1) if levels else max_levels - 1
     for k in range(1, wanted + 1):
         try:
-            x, tets = coarse_tetrahedra(build, params, 2.0 ** k)
+            x, tets = coarse_tetrahedra(build, params, 2.0 ** k, cache=cache)
         except Exception:
             if levels or not meshes:   # an automatic depth stops where gmsh gives up
                 raise
@@ -414,7 +430,8 @@ def multigrid_for_space(V, geometry, slaves=(), levels: int = 0,
     n_owned = index_map.size_local
     coarse = None
     if comm.rank == 0:
-        coarse = _on_root(lambda: coarse_hierarchy(geometry.builder(), geometry, levels, coarsest_nodes))
+        coarse = _on_root(lambda: coarse_hierarchy(geometry.builder(), geometry, levels,
+                                                            coarsest_nodes, cache=True))
     error = comm.bcast(coarse if isinstance(coarse, str) else None, root=0)
     if error is not None:
         raise RuntimeError(f"multigrid: the coarse meshes failed: {error}")

@@ -52,6 +52,7 @@ an explicit predictor through the last states):
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from typing import Sequence
 
 import numpy as np
@@ -79,7 +80,7 @@ class StepCoefficients:
         return out
 
 
-class TimeScheme:
+class TimeScheme(ABC):
     """A one-solve-per-step implicit scheme in the backward-Euler shape (module docstring)."""
 
     name: str = ""
@@ -90,13 +91,14 @@ class TimeScheme:
     #: largest ratio of consecutive steps the scheme stays stable and accurate with
     MAX_RATIO: float = np.inf
 
+    @abstractmethod
     def coefficients(self, dt: float, history: History) -> StepCoefficients:
-        raise NotImplementedError
+        """q_old's weights and the implicit step of a step of length ``dt`` after ``history``."""
 
+    @abstractmethod
     def local_error(self, q_new: np.ndarray, dt: float, history: History) -> tuple[np.ndarray, int] | None:
         """(estimated local error of the step to q_new, order of the estimate's step-size
         dependence minus one, i.e. the p in err ~ h^(p+1)); None without enough history."""
-        raise NotImplementedError
 
 
 def _linear_extrapolation_error(q_new, dt, history) -> np.ndarray:

@@ -112,3 +112,36 @@ def test_bench_api_quick_mode(tmp_path):
     assert all(r["total_s"] >= r["stepping_s"] > 0 for r in data)
     assert len({r["steps"] for r in data}) > 1          # D0 changed the run
     assert "whole call / time stepping" in (tmp_path / "bench_api.md").read_text()
+
+
+def _quick(script: str, out) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick", "--out", str(out)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_time_integration_benchmarks_quick_mode(tmp_path):
+    """bench_time_integration.py and bench_onsager_time.py: every integrator row written, and
+    BDF2 is at least as accurate as backward Euler at the same tolerance with fewer steps."""
+    _quick("bench_time_integration.py", tmp_path)
+    rows = json.loads((tmp_path / "bench_time_integration.json").read_text())
+    assert {r["integrator"] for r in rows} == {"bdf2", "backward_euler", "scipy_bdf"}
+    bdf2 = next(r for r in rows if r["integrator"] == "bdf2" and r["tolerance"] == 1e-3)
+    euler = next(r for r in rows if r["integrator"] == "backward_euler" and r["tolerance"] == 1e-3)
+    assert bdf2["steps_or_rhs"] * 10 < euler["steps_or_rhs"] and bdf2["pbar_error"] < 2 * euler["pbar_error"]
+    _quick("bench_onsager_time.py", tmp_path)
+    rows = json.loads((tmp_path / "bench_onsager_time.json").read_text())
+    assert rows[0]["scheme"] == "bdf2" and rows[0]["steps"] * 10 < rows[1]["steps"]
+
+
+def test_bench_setup_quick_mode_first_and_cached_runs(tmp_path):
+    """bench_setup.py --quick: an uncached, a first and a cached run of a small cube, with
+    setup and stepping seconds and the mesh cache's answer; the report says the three runs
+    ended with the same observables."""
+    _quick_then_report("bench_setup.py", tmp_path)
+    data = json.loads((tmp_path / "bench_setup.json").read_text())
+    assert [r["mode"] for r in data] == ["uncached", "first", "cached"]
+    assert [r["mesh_cache"] for r in data] == ["off", "stored", "hit"]
+    assert all(r["setup_s"] > 0 and r["stepping_s"] > 0 for r in data)
+    assert "quick: yes" in (tmp_path / "bench_setup.md").read_text()

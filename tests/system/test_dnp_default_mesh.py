@@ -74,7 +74,7 @@ def test_default_radial_cell_is_within_half_a_percent(model, geometry):
 @pytest.mark.parallel
 def test_default_sphere_t63_is_within_two_percent_of_the_converged_radial_cell():
     """D0 = 5e-15 m^2/s, k_x = 1e6/s: lambda = 0.07 nm = r_s/7 (the issue's D0 = 5e-16 gives
-    the same error at 113k DOFs, too slow for a test: benchmarks/README.md section 7).
+    the same error at 113k DOFs, too slow for a test: benchmarks/README.md section 9).
     Time tolerance 2e-4 in both runs (see the module note). Measured -1.8 % at 28.6k DOFs
     (the former default: -12 %)."""
     case = {"model": {"D0": 5e-15}, "time": {"t_end": 0.003, "tolerance": 2e-4}}

@@ -69,8 +69,13 @@ def test_moment_and_energy_conserved(formulation):
 
 
 @pytest.mark.parallel
-def test_entropy_never_decreases():
-    _, rows = run(raw_config(), record=True)
+@pytest.mark.parametrize("scheme", ["backward_euler", "bdf2"])
+def test_entropy_never_decreases(scheme):
+    """Backward Euler in the entropy variables has a discrete entropy inequality (the
+    entropy is concave and the flux term dissipates: S(rho^{n+1}) - S(rho^n) >= the step's
+    production >= 0). BDF2 has no such proof (its step combines two old states); it is
+    measured here: no decrease beyond round-off on this case either."""
+    _, rows = run(raw_config(time={"scheme": scheme}), record=True)
     entropy = np.array([r["entropy"] for r in rows])
     steps = np.diff(entropy)
     assert steps.min() >= -1e-12 * abs(entropy[0])
