@@ -8,7 +8,7 @@ PETSc under MPI, fields drawn with pyvista.
 from fem_spin import contracts as _contracts
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "simulate", "load", "Result"]
+__all__ = ["__version__", "simulate", "load", "Result", "fit"]
 
 
 def __getattr__(name: str):
@@ -17,6 +17,10 @@ def __getattr__(name: str):
         from fem_spin import api
 
         return getattr(api, name)
+    if name == "fit":   # fem_spin.fit (fitting/driver.py), imported on first use too
+        from fem_spin.fitting import driver
+
+        return driver.fit
     raise AttributeError(f"module 'fem_spin' has no attribute {name!r}")
 
 # The built-in models and geometries: their modules register them (contracts.py) when

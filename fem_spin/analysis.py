@@ -1,7 +1,7 @@
 """Buildup-curve analysis: the numbers a DNP experimentalist quotes (physics.md 1.2).
 
 * :func:`time_to_fraction` - the time at which Pbar(t) first reaches a fraction of a
-  target (e.g. t63 = time to 63.2 % of P_e), by linear interpolation of the series;
+  target (e.g. t63 = time to 63.2 % of P_e), by cubic interpolation of the series;
 * :func:`fit_buildup` - least-squares fit of the stretched exponential
   ``Pbar(t) = P_inf (1 - exp(-(t/T_b)^beta))`` (beta = 1: mono-exponential), the usual
   description of DNP buildups; returns P_inf, T_b, beta and the rms misfit.
@@ -18,9 +18,22 @@ __all__ = ["time_to_fraction", "fit_buildup", "buildup_summary"]
 ONE_MINUS_INV_E = 1.0 - math.exp(-1.0)   # 0.632...
 
 
+def _lagrange(nodes: np.ndarray, values: np.ndarray, x: float) -> float:
+    return float(sum(values[k] * np.prod([(x - nodes[m]) / (nodes[k] - nodes[m])
+                                          for m in range(len(nodes)) if m != k])
+                     for k in range(len(nodes))))
+
+
 def time_to_fraction(t: np.ndarray, value: np.ndarray, target: float,
                      fraction: float = ONE_MINUS_INV_E) -> float:
-    """First time at which ``value`` reaches ``fraction * target`` (NaN if never)."""
+    """First time at which ``value`` reaches ``fraction * target`` (NaN if never).
+
+    Between the two samples that bracket the level, the series is interpolated by the cubic
+    through the four nearest samples (linear with fewer than four): the series holds the
+    steps a second- or higher-order scheme took, and a linear interpolation between long steps
+    would add an error larger than the time discretisation's (solvers/schemes.py). The cubic
+    passes through both bracketing samples, so a crossing inside the interval exists and is
+    found by bisection."""
     t, value = np.asarray(t, float), np.asarray(value, float)
     level = fraction * target
     above = np.nonzero(value >= level)[0] if target >= 0 else np.nonzero(value <= level)[0]
@@ -30,7 +43,23 @@ def time_to_fraction(t: np.ndarray, value: np.ndarray, target: float,
     if i == 0:
         return float(t[0])
     t0, t1, v0, v1 = t[i - 1], t[i], value[i - 1], value[i]
-    return float(t0 + (level - v0) * (t1 - t0) / (v1 - v0)) if v1 != v0 else float(t1)
+    if v1 == v0:
+        return float(t1)
+    if len(t) < 4:
+        return float(t0 + (level - v0) * (t1 - t0) / (v1 - v0))
+    lo = min(max(i - 2, 0), len(t) - 4)
+    nodes, values = t[lo:lo + 4], value[lo:lo + 4] - level
+    a, b, fa = t0, t1, v0 - level
+    for _ in range(60):
+        m = 0.5 * (a + b)
+        fm = _lagrange(nodes, values, m)
+        if (fm < 0) == (fa < 0):
+            a, fa = m, fm
+        else:
+            b = m
+        if b - a <= 1e-14 * max(abs(t1), 1e-300):
+            break
+    return float(0.5 * (a + b))
 
 
 def fit_buildup(t: np.ndarray, value: np.ndarray, stretched: bool = True) -> dict[str, float]:

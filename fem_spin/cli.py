@@ -1,4 +1,4 @@
-"""``fem-spin`` command line: info, mesh, run, resume, render, structure.
+"""``fem-spin`` command line: info, mesh, run, resume, render, structure, fit.
 
 Errors the user can fix (configuration, files, existing results) print one line
 naming the file and the key and exit non-zero, without a traceback (``--debug``
@@ -257,6 +257,30 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    """Fit the models of a fit file to its datasets (fem_spin/fitting); the results go to
+    ``<output-dir or [output] directory>/<name>``, guarded like a run directory."""
+    from fem_spin.fitting.config import load_fit_config
+    from fem_spin.fitting.driver import FitNotConverged, fit
+
+    config = load_fit_config(args.config)
+    directory = args.output_dir or config.output_directory
+    try:
+        result = fit(config, directory=directory, overwrite=args.overwrite, quiet=args.quiet,
+                     command=" ".join(["fem-spin", *sys.argv[1:]]))
+    except FitNotConverged as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    if _rank() == 0:
+        for name, e in result.parameters.items():
+            print(f"{name} = {e.value:.6g} ± {e.standard_error:.2g} ({100 * e.relative_error:.2g} %)")
+        for pair in result.statistics.degenerate:
+            print(f"fem-spin: warning: {pair[0]} and {pair[1]} are nearly degenerate "
+                  f"(correlation {pair[2]:+.3f}); see fit_report.md", file=sys.stderr)
+        print(f"fem-spin: reduced chi^2 = {result.statistics.reduced_chi2:.3g}; results in {result.directory}")
+    return 0
+
+
 _STRUCTURE_OPTIONS = {"structure": "FILE", "lattice": "--lattice", "lattice_constant": "--a",
                       "species": "--species", "abundance": "--abundance",
                       "other_isotope": "--other-isotope", "field_direction": "--field",
@@ -348,6 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "exceeds a limit")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_resume)
+
+    s = sub.add_parser("fit", help="fit physical models to measured curves (a fit file: datasets, "
+                       "run files, free parameters, observation model)")
+    s.add_argument("config", metavar="FIT.toml", help="the fit file")
+    s.add_argument("--output-dir", help="parent directory of the fit directory (overrides the fit "
+                   "file's [output] directory)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing fit directory "
+                   "(only one fem_spin made)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=cmd_fit)
 
     s = sub.add_parser("render", help="pyvista picture(s) of a run's fields (off-screen PNG)")
     s.add_argument("run_dir", help="run directory (every fields.pvd below it is drawn)")

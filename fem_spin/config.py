@@ -276,9 +276,12 @@ class TimeConfig:
     dt_min: float = param(1e-12, unit="s", doc="smallest step before giving up", check=positive)
     dt_max: float = param(math.inf, unit="s", doc="largest step (inf: no limit)", check=positive,
                           allow_inf=True)
-    scheme: Literal["bdf2", "backward_euler"] = param(
-        "bdf2", doc="time discretisation (solvers/schemes.py): bdf2 (variable-step BDF2, second "
-        "order; the default) or backward_euler (first order; preserves the maximum principle)")
+    scheme: Literal["bdf", "bdf2", "backward_euler"] = param(
+        "bdf", doc="time discretisation (solvers/schemes.py): bdf (variable-order variable-step "
+        "BDF, orders 1 to max_order chosen per step; the default), bdf2 (variable-step BDF2, "
+        "second order) or backward_euler (first order; preserves the maximum principle)")
+    max_order: int = param(5, doc="highest order of the variable-order scheme (scheme = \"bdf\")",
+                           check=in_range(1, 5))
     adaptive: bool = param(True, doc="control the step with a local error estimate")
     tolerance: float = param(1e-3, doc="target accuracy of the time discretisation: the absolute "
                              "error of the model's capacity quantity (P for spin diffusion, rho "

@@ -275,6 +275,9 @@ class SampleClock:
     def history_for_checkpoint(self) -> list:
         return []
 
+    def scheme_state(self) -> None:
+        return None
+
 
 class Output:
     """An output object: receives the engine's events, does one job. Every hook is
@@ -362,7 +365,8 @@ class Engine:
         self._begin(run)
         stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times)
         if state:
-            stepper.restore(state["t"], state["step"], state["dt"], state["history"])
+            stepper.restore(state["t"], state["step"], state["dt"], state["history"],
+                            state.get("scheme_state"))
         step0 = stepper.step
 
         def on_step(info, request):

@@ -189,6 +189,7 @@ def write_checkpoint(run_dir: str | Path, problem, stepper, extra: dict) -> Path
                                      engine=_ENGINE, name=f"history_{k}")
     state = {"t": stepper.t, "step": stepper.step, "dt": stepper.dt,
              "history_dt": [dt for dt, _ in history],
+             "scheme_state": stepper.scheme_state(),
              "model_state": problem.checkpoint_state(),
              "mesh": {"cell_groups": md.cell_groups, "facet_groups": md.facet_groups,
                       "coordinate_system": md.coordinate_system,

@@ -3,8 +3,9 @@
 The stepper owns the time discretisation (:mod:`fem_spin.solvers.schemes`): a model
 states its residual once in the backward-Euler shape, with the capacity history
 ``q_old`` and the implicit step ``dt_implicit`` that the scheme sets before every solve
-(``TransientProblem.set_scheme_terms``). ``time.scheme`` chooses variable-step BDF2 (the
-default, second order) or backward Euler.
+(``TransientProblem.set_scheme_terms``). ``time.scheme`` chooses the variable-order BDF
+(orders 1 to ``time.max_order``, chosen after every step from the scheme's estimates of the
+error at the neighbouring orders; the default), variable-step BDF2 or backward Euler.
 
 Error control. The scheme's local error estimate e of a step of length h is measured in
 the weighted max-norm
@@ -28,9 +29,10 @@ per unit *time* (h / t_end alone), a fast initial transient (a DNP source's micr
 in a run of seconds) is resolved on its own scale, not on that of the whole run, and the
 h / t_end floor keeps rounding noise in a steady state from shrinking the steps.
 A step with E > 1 is repeated smaller; an accepted one proposes
-h * clip(0.9 E^(-1/p), 0.2, growth_max) with p the order of the estimate (1 for backward
-Euler, 2 for BDF2; BDF2 also caps the ratio of consecutive steps at 2, where it stays
-zero-stable). A failed Newton solve halves the step and retries, and so does a step whose
+h * clip(0.9 E^(-1/p), 0.2, growth_max) with p the order of the estimate (the step's order;
+the BDF schemes also cap the ratio of consecutive steps per order, where they stay
+zero-stable), or the factor of the order the variable-order scheme switches to. The error
+target never falls below :attr:`TimeStepper.SOLVER_NOISE` (the Newton solve's own accuracy). A failed Newton solve halves the step and retries, and so does a step whose
 solution holds NaN/Inf; below ``dt_min`` the run stops with :class:`SimulationFailed`
 carrying the solver's reason. A step whose error still exceeds the target at ``dt_min`` is
 accepted and flagged (``StepInfo.above_tolerance``), which the simulation reports.
@@ -38,7 +40,8 @@ accepted and flagged (``StepInfo.above_tolerance``), which the simulation report
 Output times and model events (e.g. DNP pulses) are hit exactly: the remaining interval to
 a stop is split into equal steps (no sliver before the stop, and the step after it may grow
 from there). Output times keep the history; an event (a jump of the state) restarts the
-scheme from one backward-Euler step of ``dt_initial``, followed by BDF2 steps at once.
+scheme from one backward-Euler step of ``dt_initial``; BDF2 follows at once, the variable-order
+BDF raises its order as its history fills and its estimates allow.
 """
 
 from __future__ import annotations
@@ -105,16 +108,25 @@ def split_interval(remaining: float, proposal: float) -> float:
 class TimeStepper:
     """Drive a :class:`Steppable` from t=0 to ``time.t_end`` (a [time] config)."""
 
+    #: local error (in units of the error scale) below which an estimate is the Newton solve's
+    #: own error (rtol 1e-10 on the residual, atol 1e-12), amplified by the predictor of an
+    #: order-5 estimate (sum of its weights up to 63): asking for less shrinks the steps
+    #: without limit at tight tolerances (measured: the Onsager step at tolerance 1e-8 ran into
+    #: dt_min with error estimates of pure noise)
+    SOLVER_NOISE = 1e-10
+
     def __init__(self, problem: Steppable, time_cfg, output_times=(), on_step: Callable | None = None,
                  on_output: Callable | None = None):
         self.p, self.cfg = problem, time_cfg
-        self.scheme: TimeScheme = make_scheme(time_cfg.scheme)
+        self.scheme: TimeScheme = make_scheme(time_cfg.scheme, time_cfg.max_order)
         self.output_times = sorted(t for t in set(output_times) if 0 < t <= time_cfg.t_end)
         self.on_step, self.on_output = on_step, on_output
         self.t = 0.0
         self.step = 0
         self.dt = time_cfg.dt_initial
         self._history: list[tuple[float, np.ndarray]] = []  # (dt that led to it, q), oldest first
+        #: order of the next step (variable-order schemes) and steps taken at it since it was chosen
+        self.order, self.steps_at_order = 1, 0
         self._restored = False
         self._scale = None
 
@@ -122,10 +134,17 @@ class TimeStepper:
         """(dt, q) of the last accepted steps: what a checkpoint needs to continue identically."""
         return list(self._history)
 
-    def restore(self, t: float, step: int, dt: float, history: list[tuple[float, np.ndarray]]) -> None:
+    def scheme_state(self) -> dict:
+        """What a checkpoint needs besides the history to continue identically."""
+        return {"order": self.order, "steps_at_order": self.steps_at_order}
+
+    def restore(self, t: float, step: int, dt: float, history: list[tuple[float, np.ndarray]],
+                scheme_state: dict | None = None) -> None:
         """Continue from a checkpoint (io/checkpoint.py) instead of from t = 0."""
         self.t, self.step, self.dt = t, step, dt
         self._history = list(history)
+        if scheme_state:
+            self.order, self.steps_at_order = int(scheme_state["order"]), int(scheme_state["steps_at_order"])
         self._restored = True
 
     # ------------------------------------------------------------------ norms
@@ -155,6 +174,12 @@ class TimeStepper:
         change = np.abs(q - self._history[-1][1]) / self._scale if q.size else np.zeros(1)
         return self._max(float(np.max(change)))
 
+    def _unit_change(self, q: np.ndarray, dt: float) -> float:
+        """The change the step's error is measured against (module docstring): the state's
+        change, at least dt / t_end, and at least SOLVER_NOISE / tolerance, so that no step is
+        asked for a local error below what the Newton solve itself resolves."""
+        return max(self.scaled_change(q), dt / self.cfg.t_end, self.SOLVER_NOISE / self.cfg.tolerance)
+
     # ------------------------------------------------------------------ the loop
     def _next_stop(self) -> float:
         stops = [self.cfg.t_end]
@@ -166,6 +191,7 @@ class TimeStepper:
 
     def _restart_history(self) -> None:
         self._history = [(0.0, self.p.capacity_values().copy())]
+        self.order, self.steps_at_order = 1, 0
 
     def run(self) -> None:
         cfg = self.cfg
@@ -180,7 +206,7 @@ class TimeStepper:
             clipped = dt < proposal * (1 - 1e-12)   # shortened to hit the stop
             rejected = 0
             while True:
-                coefficients = scheme.coefficients(dt, self._history)
+                coefficients = scheme.coefficients(dt, self._history, self.order)
                 self.p.set_time_step(self.t + dt, dt)
                 self.p.set_scheme_terms(coefficients.dt_implicit, coefficients.q_old(self._history))
                 result = self.p.solve_step()
@@ -198,12 +224,12 @@ class TimeStepper:
                     dt = max(0.5 * dt, cfg.dt_min)   # dt_min itself is tried before giving up
                     continue
                 E, factor = 0.0, 1.0
-                estimate = scheme.local_error(q, dt, self._history) if cfg.adaptive else None
+                estimate = scheme.local_error(q, dt, self._history, self.order) if cfg.adaptive else None
                 if estimate is not None:
                     error, p = estimate
                     # per unit change: E <= 1 keeps the accumulated error below the tolerance
                     # times the total variation of q (module docstring)
-                    E = self.weighted_norm(error, q) / max(self.scaled_change(q), dt / cfg.t_end)
+                    E = self.weighted_norm(error, q) / self._unit_change(q, dt)
                     factor = 0.9 * E ** (-1.0 / p) if E > 0 else cfg.growth_max
                     if E > 1.0 and dt > cfg.dt_min * 1.0001:
                         self.p.reject_step()
@@ -214,6 +240,20 @@ class TimeStepper:
                     factor = 1.5 if result.iterations <= 4 else 1.0
                 break
             self.p.accept_step()
+            max_ratio = scheme.max_ratio(coefficients.order)
+            if cfg.adaptive and estimate is not None:
+                change = self._unit_change(q, dt)
+                order, order_factor = scheme.select_order(
+                    q, dt, self._history, coefficients.order, self.steps_at_order,
+                    lambda e: self.weighted_norm(e, q) / change)
+                if order != coefficients.order:
+                    factor, max_ratio = order_factor, scheme.max_ratio(order)
+                    self.order, self.steps_at_order = order, 0
+                else:
+                    self.order, self.steps_at_order = coefficients.order, self.steps_at_order + 1
+            elif not cfg.adaptive:
+                # fixed steps: the scheme's full order, reached as the history fills
+                self.order = scheme.order
             self.t += dt
             if abs(self.t - stop) <= 1e-12 * max(1.0, abs(stop)):
                 self.t = stop  # land exactly on output/event times
@@ -224,9 +264,9 @@ class TimeStepper:
             elif clipped and rejected == 0:
                 # a step shortened to hit a stop says nothing about the next one, but the
                 # scheme's stability bounds the ratio to it
-                self.dt = min(proposal, scheme.MAX_RATIO * dt)
+                self.dt = min(proposal, max_ratio * dt)
             else:
-                self.dt = max(cfg.dt_min, dt * min(cfg.growth_max, scheme.MAX_RATIO, max(0.2, factor)))
+                self.dt = max(cfg.dt_min, dt * min(cfg.growth_max, max_ratio, max(0.2, factor)))
             if self.p.apply_events(self.t):
                 # An instantaneous event breaks the smooth history the scheme and the error
                 # estimate need, and the fast transient after it starts again from the first

@@ -105,8 +105,8 @@ def test_results_do_not_depend_on_rank_count(tmp_path):
     b = read_timeseries(tmp_path / "two" / "ranks" / "timeseries.csv")
     assert len(a["t"]) == len(b["t"])
     for col in ("t", "P_mean", "P_max", "P_min", "P_region"):
-        # round-off of another partition, passed on to the step sizes by BDF2's error
-        # estimate (a third difference of states) at ~1e-8
+        # round-off of another partition, passed on to the step sizes by the error
+        # estimate (a difference of up to six states)
         np.testing.assert_allclose(b[col], a[col], rtol=1e-7, atol=1e-12, err_msg=col)
 
 

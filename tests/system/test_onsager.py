@@ -97,12 +97,14 @@ def test_bounded_near_the_unit_circle_with_huge_steps():
 @pytest.mark.parallel
 def test_reaches_the_equilibrium_of_its_conserved_totals():
     """Arbitrary initial data relaxes to Omega1 = theta, Omega2 = omega0 - theta (B - B0)/B_d
-    with theta and omega0 fixed by the conserved moment and energy (physics.md 2.4)."""
+    with theta and omega0 fixed by the conserved moment and energy (physics.md 2.4). The
+    distance left at t_end is the time error of the tail (measured 2e-7 at tolerance 1e-3 with
+    the variable-order BDF, 1.2e-6 at 1e-2; BDF2 3e-10 and 2e-8)."""
     raw = raw_config(geometry={"x_min": -5 * ELL, "x_max": 5 * ELL, "cells": 60},
                      model={"initial_profile": "ball", "region_center": [2 * ELL, 0, 0],
                             "region_radius": 2 * ELL, "initial_polarization": 0.3,
                             "region_polarization": -0.7, "initial_dipolar_order": 0.4},
-                     time={"t_end": 2000 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-2})
+                     time={"t_end": 2000 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-3})
     problem, _ = run(raw)
     theta, omega0, rho_eq = problem.equilibrium()
     assert abs(theta) > 0.1                       # a genuinely separative equilibrium
@@ -380,7 +382,7 @@ def test_equilibrium_in_a_linear_field_is_the_fenske_profile():
     raw = raw_config(geometry={"x_min": -5 * ELL, "x_max": 5 * ELL, "cells": 80},
                      model={"initial_dipolar_order": 0.0, "initial_polarization": -0.1,
                             "region_polarization": 0.1, "step_position": 0.0, "step_width": ELL},
-                     time={"t_end": 2000 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-2})
+                     time={"t_end": 2000 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-3})
     problem, _ = run(raw)
     assert problem.distance_to_equilibrium() < 1e-6
     theta, omega0, _ = problem.equilibrium()
@@ -412,7 +414,7 @@ def test_spin_density_varying_by_region():
     raw = raw_config(geometry={"x_min": -5 * ELL, "x_max": 5 * ELL, "cells": 40},
                      model={"field": "uniform", "spin_density_regions": {"right": 2e29},
                             "initial_dipolar_order": 0.0, "step_position": 0.0, "step_width": 0.0},
-                     time={"t_end": 500 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-2})
+                     time={"t_end": 500 * T_UNIT, "dt_initial": 0.01 * T_UNIT, "tolerance": 1e-3})
     cfg = parse_config(raw)
     problem = OnsagerTransportProblem(cfg, mesh_data=data).initialise()
     first = problem.observables()

@@ -1,5 +1,6 @@
 """The time discretisation of every transient model (issue 20): time.tolerance is the target
-accuracy of the result, BDF2 is second order, Newton stops at its rounding floor near steady
+accuracy of the result, BDF2 is second order, the variable-order BDF takes far fewer steps
+for the same accuracy, Newton stops at its rounding floor near steady
 states, and a restart across a DNP pulse equals the uninterrupted run.
 
 The global time error is measured against a run of the same model on the same mesh at a
@@ -36,26 +37,26 @@ DNP_RADIAL = {
 DNP_TIMES = np.geomspace(1e-4, 0.03, 10)
 
 
-def dnp_series(tolerance: float, scheme: str = "bdf2", **time) -> np.ndarray:
-    """Pbar at DNP_TIMES."""
+def dnp_series(tolerance: float, scheme: str = "bdf2", steps: list | None = None, **time) -> np.ndarray:
+    """Pbar at DNP_TIMES (``steps`` collects the StepInfo of every step)."""
     raw = copy.deepcopy(DNP_RADIAL)
     raw["time"].update(tolerance=tolerance, scheme=scheme, **time)
     cfg = parse_config(raw)
     problem = NuclearDiffusionProblem(cfg).initialise()
     seen = {}
-    TimeStepper(problem, cfg.time, output_times=DNP_TIMES,
+    TimeStepper(problem, cfg.time, output_times=DNP_TIMES, on_step=None if steps is None else steps.append,
                 on_output=lambda t: seen.__setitem__(t, problem.observables()["P_mean"])).run()
     problem.destroy()
     return np.array([seen[t] for t in DNP_TIMES])
 
 
-def onsager_state(tolerance: float, scheme: str = "bdf2") -> np.ndarray:
+def onsager_state(tolerance: float, scheme: str = "bdf2", steps: list | None = None) -> np.ndarray:
     """rho at every node at t_end (the Fig. 8-like step of test_onsager, to 2 time units)."""
     raw = test_onsager.raw_config(time={"tolerance": tolerance, "scheme": scheme,
                                         "t_end": 2 * test_onsager.T_UNIT}, geometry={"cells": 80})
     cfg = parse_config(raw)
     problem = OnsagerTransportProblem(cfg).initialise()
-    TimeStepper(problem, cfg.time).run()
+    TimeStepper(problem, cfg.time, on_step=None if steps is None else steps.append).run()
     state = problem.nodal_state().ravel()
     problem.destroy()
     return state
@@ -85,16 +86,40 @@ MODELS = {"nuclear_diffusion": dnp_series, "onsager_transport": onsager_state,
           "longitudinal_relaxation": relaxation_state}
 
 
+#: the smallest error / tolerance each scheme is required to reach (the largest is 1)
+LOWEST_RATIO = {"bdf2": 0.05, "bdf": 0.01}
+
+
 @pytest.mark.parallel
+@pytest.mark.parametrize("scheme", sorted(LOWEST_RATIO))
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_the_global_time_error_follows_the_tolerance_over_three_decades(model):
-    """Measured (serial): error / tolerance 0.30-0.38 (DNP cell, Pbar at 10 log-spaced times),
-    0.34-0.48 (Onsager, rho at every node); required: between 0.05 and 1 at every tolerance."""
+def test_the_global_time_error_follows_the_tolerance_over_three_decades(model, scheme):
+    """Measured (serial, tolerances 1e-3, 1e-4, 1e-5): error / tolerance for BDF2 0.30-0.38
+    (DNP cell, Pbar at 10 log-spaced times), 0.34-0.48 (Onsager, rho at every node),
+    0.47-0.53 (relaxation); for the variable-order BDF 0.08-0.14, 0.05-0.13, 0.03-0.09 (more
+    accurate than asked: the step-ratio caps of orders 3-5 hold its steps back). Required:
+    below 1 and above LOWEST_RATIO at every tolerance. The reference (variable-order BDF at
+    1e-7) is within ~2e-8 of one at 1e-8."""
     solve = MODELS[model]
-    reference = solve(1e-7)
+    reference = solve(1e-7, "bdf")
     for tolerance in (1e-3, 1e-4, 1e-5):
-        ratio = global_error(solve(tolerance), reference) / tolerance
-        assert 0.05 < ratio < 1.0, (model, tolerance, ratio)
+        ratio = global_error(solve(tolerance, scheme), reference) / tolerance
+        assert LOWEST_RATIO[scheme] < ratio < 1.0, (model, scheme, tolerance, ratio)
+
+
+@pytest.mark.parametrize("model", ["nuclear_diffusion", "onsager_transport"])
+def test_variable_order_bdf_is_as_accurate_as_bdf2_in_far_fewer_steps(model):
+    """Same tolerance, counted steps and global error (measured: DNP cell with its 10 output
+    times 114 against 273 steps at 1e-3, Onsager 31 against 47; errors 2.4x and 7x smaller)."""
+    counts, errors = {}, {}
+    solve = MODELS[model]
+    reference = solve(1e-7, "bdf")
+    for scheme in ("bdf", "bdf2"):
+        steps = []
+        errors[scheme] = global_error(solve(1e-3, scheme, steps=steps), reference)
+        counts[scheme] = len(steps)
+    assert counts["bdf"] * 1.3 < counts["bdf2"], counts
+    assert errors["bdf"] < errors["bdf2"], errors
 
 
 def test_bdf2_needs_ten_times_fewer_steps_than_backward_euler_at_equal_accuracy():
@@ -134,7 +159,8 @@ def test_onsager_bdf2_is_second_order_in_time_on_an_exact_mode():
     for steps in (8, 16, 32):
         raw = test_onsager.raw_config(geometry={"x_min": 0.0, "x_max": length, "cells": 40},
                                       model={"field": "uniform"},
-                                      time={"t_end": t_end, "dt_initial": t_end / steps, "adaptive": False})
+                                      time={"t_end": t_end, "dt_initial": t_end / steps, "adaptive": False,
+                                            "scheme": "bdf2"})
         cfg = parse_config(raw)
         problem = OnsagerTransportProblem(cfg, initial_state=initial).initialise()
         TimeStepper(problem, cfg.time).run()
@@ -171,9 +197,10 @@ def test_newton_stops_at_the_rounding_floor_near_a_steady_state():
 
 @pytest.mark.parallel
 def test_restart_across_dnp_pulses_equals_the_uninterrupted_run(tmp_path):
-    """A pulsed buildup (a pulse every 0.1 s restarts BDF2 from backward Euler) paused every
-    20 steps and resumed until done: the BDF2 history (three states, two steps) is
-    checkpointed, so every resumed row equals the uninterrupted run to solver tolerance."""
+    """A pulsed buildup (a pulse every 0.1 s restarts the default variable-order BDF from
+    backward Euler) paused every 20 steps and resumed until done: the history (up to six
+    states) and the order with its step count are checkpointed, so every resumed row equals
+    the uninterrupted run to solver tolerance."""
     from conftest import resume_until_done
     from fem_spin.io import read_timeseries
     from fem_spin.simulation import Paused, run
@@ -192,8 +219,12 @@ def test_restart_across_dnp_pulses_equals_the_uninterrupted_run(tmp_path):
     a = read_timeseries(reference / "timeseries.csv")
     b = read_timeseries(path / "timeseries.csv")
     assert len(a["t"]) == len(b["t"]) and a["pulses"][-1] == b["pulses"][-1] == 5
-    for column in ("t", "dt", "P_mean", "P_max", "P_source"):
+    for column in ("t", "P_mean", "P_max", "P_source"):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-8, atol=1e-14, err_msg=column)
+    # The steps follow the error estimates, whose divided differences of up to sixth order see
+    # the Newton solves' own differences (a resumed run starts Newton from the state, not from
+    # an extrapolation of states it no longer has): equal to 3e-8 measured.
+    np.testing.assert_allclose(b["dt"], a["dt"], rtol=1e-6, atol=1e-14, err_msg="dt")
 
 
 @pytest.mark.parametrize("cell", ["dnp_cube", "dnp_sphere"])

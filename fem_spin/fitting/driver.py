@@ -1,0 +1,235 @@
+"""The fit: ``fem_spin.fit(fit_file)`` and ``fem-spin fit FIT.toml``.
+
+1. the fit file is parsed (:mod:`~fem_spin.fitting.config`) and everything is checked and
+   read (:mod:`~fem_spin.fitting.setup`) before any simulation; with a ``directory``, the fit
+   directory is checked too (io/rundir.py: never replaced without ``overwrite``, never one
+   fem_spin did not make);
+2. ``scipy.optimize.least_squares`` (trust region reflective, with the bounds) minimises the
+   weighted residuals (:mod:`~fem_spin.fitting.objective`) over the optimiser's coordinates:
+   ln p for log-scaled parameters, p/typical for linear ones, so that ``x_scale`` is 1 for
+   every coordinate (a unit change is a factor e, or one typical size);
+3. at the optimum the full Jacobian (parameters and nuisances) gives the statistics
+   (:mod:`~fem_spin.fitting.statistics`), which are converted to physical units (delta
+   method: SE(p) = p SE(ln p) for a log-scaled parameter);
+4. with a ``directory``: fit.json, fit_report.md, one CSV and one plot per dataset and the
+   correlation plot (:mod:`~fem_spin.fitting.report`), staged and swapped in as a run
+   directory is. A fit that does not converge, or whose forward run fails, still writes its
+   best state, with the reason in ``status``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fem_spin.fitting.config import FitConfig, FreeParameter, load_fit_config
+from fem_spin.fitting.jacobian import FiniteDifferences, auto_step, full_jacobian
+from fem_spin.fitting.objective import Evaluation, ForwardFailed, Objective
+from fem_spin.fitting.setup import PreparedDataset, prepare
+from fem_spin.fitting.statistics import FitStatistics, analyse
+
+__all__ = ["Estimate", "DatasetResult", "FitResult", "fit", "FitNotConverged"]
+
+
+class FitNotConverged(RuntimeError):
+    """The optimiser stopped without meeting its tolerances, or a forward run failed; the
+    best state was written (``directory``)."""
+
+    def __init__(self, message: str, result: "FitResult"):
+        super().__init__(message)
+        self.result = result
+        self.run_dir = result.directory
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A fitted value with its standard error (physical units)."""
+
+    name: str
+    value: float
+    standard_error: float
+    scale: str = "linear"            # how it was optimised: log | linear | nuisance
+    initial: float | None = None
+    bounds: tuple[float, float] | None = None
+    at_bound: bool = False
+
+    @property
+    def relative_error(self) -> float:
+        return abs(self.standard_error / self.value) if self.value else math.inf
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The one-standard-error interval: value*exp(-+SE(ln p)) for a log-scaled
+        parameter (its Gaussian approximation is in ln p), value -+ SE otherwise."""
+        if self.scale == "log":
+            s = self.relative_error
+            return self.value * math.exp(-s), self.value * math.exp(s)
+        return self.value - self.standard_error, self.value + self.standard_error
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "standard_error": self.standard_error,
+                "relative_error": self.relative_error, "interval_1sigma": list(self.interval),
+                "scale": self.scale, "initial": self.initial,
+                "bounds": list(self.bounds) if self.bounds else None, "at_bound": self.at_bound}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetResult:
+    name: str
+    file: str
+    run: str
+    x: np.ndarray              # s
+    y: np.ndarray
+    sigma: np.ndarray | None
+    model: np.ndarray
+    residuals: np.ndarray      # weighted (y - model)/sigma, or y - model without sigma
+    nuisance: dict[str, Estimate]
+    time_unit: str
+    value_unit: str
+    chi2: float
+    forward_steps: int
+    observation: str
+
+
+@dataclasses.dataclass
+class FitResult:
+    config: FitConfig
+    parameters: dict[str, Estimate]
+    datasets: dict[str, DatasetResult]
+    statistics: FitStatistics
+    converged: bool
+    status: str
+    optimiser: dict[str, Any]
+    #: time.tolerance of the forward runs and the finite-difference step
+    time_tolerance: float
+    fd_step: float
+    wall_time_s: float
+    forward_runs: int
+    forward_seconds: float
+    directory: Path | None = None
+
+    def __getitem__(self, name: str) -> Estimate:
+        return self.parameters[name]
+
+
+def _at_bound(p: FreeParameter, value: float) -> bool:
+    lo, hi = p.spec.lower, p.spec.upper
+    tol = 1e-6
+    if p.log:
+        return abs(math.log(value / lo)) < tol or abs(math.log(hi / value)) < tol
+    span = (hi - lo) if math.isfinite(hi - lo) else p.typical
+    return abs(value - lo) < tol * span or abs(hi - value) < tol * span
+
+
+def _result(objective: Objective, at: Evaluation, J: np.ndarray, names: list[str],
+            config: FitConfig, **info) -> FitResult:
+    datasets = objective.datasets
+    sigma_known = all(d.data.sigma is not None for d in datasets)
+    sigma = np.concatenate([d.data.sigma for d in datasets]) if sigma_known else None
+    if not sigma_known and any(d.data.sigma is not None for d in datasets):
+        sigma = None   # mixed: treated as unweighted for the likelihood (stated in the report)
+    stats = analyse(J, at.residuals, names, sigma=sigma, scale_covariance=config.fit.scale_covariance,
+                    correlation_threshold=config.fit.correlation_threshold,
+                    condition_threshold=config.fit.condition_threshold)
+    params = {}
+    for j, p in enumerate(objective.free):
+        value = at.values[p.name]
+        se_z = stats.standard_errors[j]
+        se = value * se_z if p.log else se_z * p.typical
+        params[p.name] = Estimate(p.name, value, float(abs(se)), p.spec.scale, p.spec.initial,
+                                  (p.spec.lower, p.spec.upper), _at_bound(p, value))
+    results, col = {}, len(objective.free)
+    for d, fitted in zip(datasets, at.datasets):
+        nuis = {}
+        for name, c in zip(fitted.parts.names, fitted.nuisance):
+            nuis[name] = Estimate(f"{name}[{d.spec.name}]", float(c), float(stats.standard_errors[col]),
+                                  "nuisance")
+            col += 1
+        results[d.spec.name] = DatasetResult(
+            name=d.spec.name, file=str(d.spec.file), run=str(d.spec.run), x=d.data.x, y=d.data.y,
+            sigma=d.data.sigma, model=fitted.model, residuals=fitted.residuals, nuisance=nuis,
+            time_unit=d.spec.time_unit, value_unit=d.spec.value_unit,
+            chi2=float(fitted.residuals @ fitted.residuals), forward_steps=fitted.parts.steps,
+            observation=d.spec.observation.describe())
+    return FitResult(config=config, parameters=params, datasets=results, statistics=stats,
+                     forward_runs=objective.forward_runs, forward_seconds=objective.forward_seconds,
+                     **info)
+
+
+def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | None = None,
+        overwrite: bool = False, quiet: bool = True, simulate: Callable | None = None,
+        command: str = "") -> FitResult:
+    """Fit the models of a fit file (a path or a parsed :class:`FitConfig`) to its datasets.
+
+    In memory by default; with ``directory`` the results go to ``directory/<name>`` (fit.json,
+    fit_report.md, plots), refused if that exists unless ``overwrite`` (and then only a
+    directory fem_spin made). Raises ConfigError (one line naming the file and the key or
+    line) before any simulation for bad input, :class:`FitNotConverged` (after writing the
+    best state) when the optimiser stops short or a forward run fails."""
+    from scipy.optimize import least_squares
+
+    started = time.perf_counter()
+    config = fit_config_or_path if isinstance(fit_config_or_path, FitConfig) \
+        else load_fit_config(fit_config_or_path)
+    datasets: tuple[PreparedDataset, ...] = prepare(config)
+    rundir = None
+    if directory is not None:
+        from fem_spin.io import RunDirectory
+
+        rundir = RunDirectory(directory, config.name, overwrite=overwrite)
+        rundir.check()
+    objective = Objective(config, datasets, simulate=simulate)
+    tolerance = min(d.time_tolerance for d in datasets)
+    step = auto_step(tolerance) if config.fit.fd_step == "auto" else float(config.fit.fd_step)
+    method = FiniteDifferences(step)
+    lower, upper = objective.bounds()
+    say = (lambda *a: None) if quiet else (lambda msg: print(f"fem-spin: {msg}", flush=True))
+    say(f"fitting {len(objective.free)} parameter(s) to {len(datasets)} dataset(s), "
+        f"{sum(len(d.data) for d in datasets)} points; forward runs at time.tolerance = {tolerance:g}")
+
+    iteration = [0]
+
+    def jac(z):
+        J = method(objective, z)
+        iteration[0] += 1
+        best = objective.best
+        say(f"  iteration {iteration[0]}: chi2 = {best.chi2:.6g} at " + ", ".join(
+            f"{k} = {v:.5g}" for k, v in best.values.items()))
+        return J
+
+    converged, status, info = False, "", {}
+    try:
+        sol = least_squares(objective.residuals, objective.initial(), jac=jac, bounds=(lower, upper),
+                            method="trf", x_scale=np.ones(len(lower)), ftol=config.fit.ftol,
+                            xtol=config.fit.xtol, gtol=config.fit.gtol,
+                            max_nfev=config.fit.max_evaluations)
+        converged = sol.status > 0
+        status = "converged" if converged else "not converged"
+        info = {"method": "scipy.optimize.least_squares (trf)", "status": int(sol.status),
+                "message": str(sol.message), "nfev": int(sol.nfev),
+                "njev": int(sol.njev) if sol.njev is not None else None,
+                "optimality": float(sol.optimality)}
+        at = objective.evaluate(sol.x)
+    except ForwardFailed as exc:
+        status, at = f"failed: {exc}", objective.best
+        info = {"method": "scipy.optimize.least_squares (trf)", "message": str(exc)}
+        if at is None:
+            raise
+    J, names = full_jacobian(objective, method, at)   # the runs of the last Jacobian, cached
+    result = _result(objective, at, J, names, config, converged=converged, status=status,
+                     optimiser=info, time_tolerance=tolerance, fd_step=step,
+                     wall_time_s=time.perf_counter() - started)
+    if rundir is not None:
+        from fem_spin.fitting.report import write_fit_directory
+
+        result.directory = write_fit_directory(result, rundir, command=command)
+        result.wall_time_s = time.perf_counter() - started
+    if not converged:
+        raise FitNotConverged(f"the fit did not converge ({info.get('message', status)}); its best "
+                              f"state is in {result.directory or 'the FitNotConverged.result'}", result)
+    return result
