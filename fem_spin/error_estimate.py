@@ -23,11 +23,12 @@ spin valve: the problem class's ``headline_keys``) are computed again
   tolerance is already there), where the geometry can be coarsened, else on the run's own
   mesh. The time error is a property of the solution's time dependence, which the coarser
   mesh shares, and the looser run on the run's own mesh was about half the cost of the whole
-  estimate in 3-D. Measured on the default run (periodic cube, 24k DOFs, its coarsest mesh
-  3.5k; benchmarks/README.md section 9): where the time error is of any size the two agree
-  to 5-15 % (t90: 0.77 / 0.82 ms (none), 0.73 / 0.81 ms (global), coarsest / own mesh); t50
-  and t63 carry time errors of ~1e-4 relative, 30-100 times below their space errors, and
-  there the two estimates differ by up to 5x either way (the step sequences differ).
+  estimate in 3-D. Measured on the default run with BDF2 (periodic cube, 24k DOFs, its
+  coarsest mesh 3.5k; benchmarks/README.md section 9): where the time error is of any size
+  the two agree to 5-15 % (t90: 0.77 / 0.82 ms (none), 0.73 / 0.81 ms (global), coarsest /
+  own mesh); t50 and t63 carry time errors of ~1e-4 relative, 30-100 times below their
+  space errors, and there the two estimates differ by up to 5x either way (the step
+  sequences differ).
 
 The estimates go to ``summary.json`` under ``error_estimate`` and to the run's last line,
 e.g. ``t63 = 7.83 ms ± 0.02 ms (space) ± 0.01 ms (time)``. The extra runs cost about 0.4
