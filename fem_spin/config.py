@@ -257,11 +257,12 @@ model_types = contracts.model_types
 geometry_types = contracts.geometry_types
 
 
-def derived(default=None, *, doc: str = ""):
+def derived(default=None, *, doc: str = "", compare: bool = False):
     """A field of a section that is not a configuration key: a value derived from the others
     (and from the other sections) once, by ``resolve`` during :func:`parse_config`. Not
-    compared, not shown, and refused as a key of the run file."""
-    return dataclasses.field(default=default, compare=False, repr=False,
+    shown, refused as a key of the run file, and not compared unless ``compare`` (a derived
+    value that changes the result, such as a default mesh size, must be)."""
+    return dataclasses.field(default=default, compare=compare, repr=False,
                              metadata={"derived": True, "doc": doc})
 
 
@@ -785,7 +786,9 @@ def _parse(raw: dict, source: str, base_dir: Path | None):
 
 def _assemble(name: str, sections: dict, raw: dict, source: str, base_dir: Path | None) -> RunConfig:
     """The RunConfig of built sections: the checks across sections, and the one place where
-    derived values are resolved (``ModelConfig.resolve``) before any model is built."""
+    derived values are resolved (``ModelConfig.resolve``, then the geometry's mesh defaults
+    from the model's lengths, ``Geometry.with_length_scales(ModelConfig.length_scales())``)
+    before any model is built."""
     model, geometry, time, solver = (sections[k] for k in ("model", "geometry", "time", "solver"))
     if solver.preconditioner == "multigrid" and not type(model).supports_multigrid:
         serving = sorted(k for k, cls in _MODELS.items() if cls.supports_multigrid)
@@ -793,7 +796,8 @@ def _assemble(name: str, sections: dict, raw: dict, source: str, base_dir: Path 
                           f"model {type(model).model_type!r} takes its solver from petsc_options")
     solver_table = raw.get("solver", {})
     model = model.resolve(ResolveContext(geometry, time, solver, copy.deepcopy(solver_table), base_dir))
-    # mesh sizes the geometry derives from the model's physical lengths (spin-flip lengths)
+    # mesh sizes the geometry derives from the model's physical lengths (spin-flip lengths of
+    # a spin valve, the boundary layer of a DNP source): the one place they are handed over
     geometry = geometry.with_length_scales(model.length_scales())
     model.check_against(geometry, time)
     _geometry_warnings(geometry)

@@ -20,7 +20,9 @@ without a cycle.
   problem class declares ``steady``. ``resolve(context)`` returns the section with every
   derived value filled in (before any problem is built, by config.parse_config),
   ``length_scales()`` tells the geometry the lengths its mesh must resolve per cell group
-  (``Geometry.with_length_scales``, run right after) and ``check_against(geometry, time)``
+  (``Geometry.with_length_scales``, run right after: the one hand-over of physical lengths
+  from the model to the mesh, e.g. the spin-flip lengths of a spin valve's materials, the
+  boundary layer sqrt(D0/k) of a DNP source) and ``check_against(geometry, time)``
   checks it against the other sections; ``unknowns_per_node()`` and ``forced_steps(time)``
   feed the resource estimate (fem_spin/limits.py).
 
@@ -184,9 +186,11 @@ class ModelConfig:
         return self
 
     def length_scales(self) -> dict[str, float]:
-        """The shortest length (m) on which the solution varies in each cell group (e.g. a
-        spin-flip length), for geometries that size their meshes by it
-        (``Geometry.with_length_scales``); {} when the model knows none."""
+        """The shortest length (m) on which the solution varies in each cell group, by cell
+        group name (e.g. a material's spin-flip length; the boundary layer sqrt(D_min/k) of a
+        DNP source in ``"source"``), for geometries that size their default meshes by it
+        (``Geometry.with_length_scales``, which takes the groups it knows); {} when the model
+        knows none."""
         return {}
 
     def check_against(self, geometry: Geometry, time) -> None:

@@ -13,17 +13,24 @@ Cell groups: ``"source"`` (b < r < r_s, the nuclei the electron polarizes direct
 ``"barrier"`` (r < b, only when a diffusion barrier radius b > 0 is given) and
 ``"bulk"`` (the rest). The mesh is graded towards the electron: size
 ``mesh_size_source`` inside r_s, growing in proportion to r outside (the polarization
-around a source falls off like r_s/r) up to ``mesh_size_bulk``.
+around a source falls off like r_s/r) up to ``mesh_size_bulk``. Without a given
+``mesh_size_source`` the default is finer on the source surface: it resolves the source's
+boundary layer sqrt(D0/k_x) (a length of the [model], handed over by config resolution:
+``ModelConfig.length_scales`` -> ``Geometry.with_length_scales``) and the barrier shell, and
+grows with the distance from that surface (``_DNPCell.surface_size``, ``mesh_size``).
+``mesh_scale`` multiplies the whole size field, given sizes or defaults (``coarsened``: the
+error estimate's coarser meshes).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import numpy as np
 
-from fem_spin.config import ConfigError, non_negative, param, positive, register_geometry
+from fem_spin.config import ConfigError, derived, non_negative, param, positive, register_geometry
 from fem_spin.contracts import Geometry
 from fem_spin.geometry.base import GmshGeometry
 from fem_spin.units import cell_side, number_density, wigner_seitz_radius
@@ -32,6 +39,16 @@ __all__ = ["DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry", "build_d
            "build_dnp_sphere", "radial_nodes"]
 
 SOURCE, BARRIER, BULK = 1, 2, 3
+
+#: Default mesh (no mesh_size_source given; ``_DNPCell.mesh_size``): the element size on the
+#: source surface is h_0 = min(envelope at r_s, lambda/SURFACE_LAYER_CELLS,
+#: (r_s - b)/SURFACE_SHELL_CELLS), lambda = sqrt(D_min/k) the source's boundary layer, and
+#: grows by SURFACE_GROWTH per unit distance from that surface (and the barrier's); measured
+#: (benchmarks/bench_default_mesh_accuracy.py and README there): the spatial error of t63
+#: falls like the envelope ratio and h_0/lambda, and these constants keep it near 1.5 %
+SURFACE_LAYER_CELLS = 2.0
+SURFACE_SHELL_CELLS = 3.0
+SURFACE_GROWTH = 0.3
 
 
 def _optional_positive(value) -> str | None:
@@ -49,9 +66,20 @@ class _DNPCell(Geometry):
     barrier_radius: float = param(0.0, unit="m", doc="diffusion-barrier radius b < r_s (0: none)",
                                   check=non_negative)
     mesh_size_source: float | None = param(None, unit="m", doc="element size inside r_s "
-                                           "(default r_s/4; radial: r_s/10)", check=_optional_positive)
+                                           "(given: uniform inside r_s, growing like r outside; default "
+                                           "r_s/6 inside, r/12 outside (radial r_s/10, r/10), and finer "
+                                           "at the source surface to resolve the source's boundary layer "
+                                           "sqrt(D0/k_x) and the barrier shell)", check=_optional_positive)
     mesh_size_bulk: float | None = param(None, unit="m", doc="element size far from the electron "
                                          "(default: cube L/8, sphere R/5, radial R/100)", check=_optional_positive)
+    mesh_scale: float = param(1.0, doc="factor on every element size of the mesh rule above, given "
+                              "or default (2: elements twice as large everywhere, about 8x fewer "
+                              "in 3-D; the error estimate coarsens the mesh with it)", check=positive)
+    #: the thickness sqrt(D_min/k) of the source's boundary layer: the model's length scale of
+    #: the "source" cell group (ModelConfig.length_scales -> with_length_scales, in config
+    #: resolution); None when no model sets one
+    source_layer: float | None = derived(doc="boundary-layer thickness of the DNP source (m)",
+                                         compare=True)
 
     def electron_exclusion_radius(self) -> float:
         """The barrier radius, or the source radius without a barrier."""
@@ -100,15 +128,22 @@ class _DNPCell(Geometry):
     def _graded_estimate(self, inside, r_inside: float, r_max: float, extents):
         from fem_spin.limits import K_TET, MeshEstimate, point_graded_count, tet_vertices
 
-        hs, hb = self.source_size(), max(self.bulk_size(), self.source_size())
-        knots = [self.source_radius, self.source_radius * hb / hs]
-        if self.barrier_radius > 0:
-            knots.insert(0, self.barrier_radius)
+        hs = self.source_size()
         total, _ = point_graded_count(self.mesh_size, (0.0, 0.0, 0.0), inside, r_max, extents,
-                                      r_inside=r_inside, knots=knots)
+                                      r_inside=r_inside, knots=self._size_knots())
         # the source ball's share: hs everywhere inside r_s
         near = K_TET * (4.0 / 3.0) * math.pi * self.source_radius**3 / hs**3
         return MeshEstimate(total, tet_vertices(total), self._size_key(near, total))
+
+    def _size_knots(self) -> list[float]:
+        """Radii where :meth:`mesh_size` has a kink (for the estimate's quadrature)."""
+        rs, b, g = self.source_radius, self.barrier_radius, self.growth()
+        hs, ratio, h0 = self.source_size(), self.envelope_ratio(), self.surface_size()
+        knots = [rs, max(self.bulk_size(), hs, ratio * rs) / ratio]
+        for surface in ([rs, b] if b > 0 else [rs]):
+            for side in (-1.0, 1.0):
+                knots.append(surface + side * (max(hs, ratio * rs) - h0) / g)
+        return sorted(k for k in knots if k > 0)
 
     def outer_radius(self) -> float:
         return wigner_seitz_radius(self.electron_density)
@@ -117,30 +152,106 @@ class _DNPCell(Geometry):
         """Volume per electron, 1/n_e (m^3)."""
         return 1.0 / self.electron_density
 
+    #: default element size inside r_s is r_s / this, and outside r_s / envelope_cells
+    default_source_cells: ClassVar[float] = 6.0
+    #: default size outside the source: r / this (the polarization falls off like r_s/r,
+    #: so h proportional to r keeps its relative resolution), up to the bulk size
+    default_envelope_cells: ClassVar[float] = 12.0
+
     def source_size(self) -> float:
-        return self.mesh_size_source or self.source_radius / 4
+        """Element size inside r_s away from its surface (h_s)."""
+        return self.mesh_scale * (self.mesh_size_source or self.source_radius / self.default_source_cells)
+
+    def envelope_ratio(self) -> float:
+        """h/r outside the source: mesh_size_source/r_s when given, else 1/default_envelope_cells."""
+        if self.mesh_size_source is not None:
+            return self.source_size() / self.source_radius
+        return self.mesh_scale / self.default_envelope_cells
+
+    def growth(self) -> float:
+        """Growth of the default size per unit distance from the source (and barrier) surface:
+        SURFACE_GROWTH, times mesh_scale (the whole field scales)."""
+        return SURFACE_GROWTH * self.mesh_scale
 
     def coarsened(self, factor: float) -> dict | None:
-        return {"mesh_size_source": self.source_size() * factor,
-                "mesh_size_bulk": self.bulk_size() * factor}
+        """The same size rule scaled by ``factor`` everywhere (source, surface layer, envelope,
+        bulk): mesh_scale times factor."""
+        return {"mesh_scale": self.mesh_scale * factor}
 
     def bulk_size(self) -> float:
-        return self.mesh_size_bulk or self.outer_radius() / 5
+        return self.mesh_scale * (self.mesh_size_bulk or self.outer_radius() / 5)
+
+    def surface_size(self) -> float:
+        """Element size h_0 on the source surface r = r_s (and the barrier surface r = b).
+
+        A given ``mesh_size_source`` is authoritative: h_0 = h_s, a uniform source ball. By
+        default h_0 resolves the smallest length the source sets
+        (benchmarks/bench_default_mesh_accuracy.py measures the result):
+
+        * the envelope at the surface, r_s/default_envelope_cells;
+        * the boundary layer of the source, lambda = sqrt(D_min/k) (``source_layer``, from the
+          model): where k r_s^2 >> D the source pins P near P_e inside r_s and P falls to
+          the outer solution over lambda; h_0 <= lambda / SURFACE_LAYER_CELLS;
+        * the source shell b < r < r_s of a barrier: h_0 <= (r_s - b) / SURFACE_SHELL_CELLS."""
+        if self.mesh_size_source is not None:
+            return self.source_size()
+        h0 = min(self.source_size(), self.envelope_ratio() * self.source_radius)
+        if self.source_layer is not None:
+            h0 = min(h0, self.mesh_scale * self.source_layer / SURFACE_LAYER_CELLS)
+        if self.barrier_radius > 0:
+            h0 = min(h0, self.mesh_scale * (self.source_radius - self.barrier_radius) / SURFACE_SHELL_CELLS)
+        return h0
+
+    def with_length_scales(self, lengths: dict[str, float]) -> "_DNPCell":
+        """This cell with the model's boundary-layer thickness (``lengths["source"]``, the
+        length scale of the source cell group from ``ModelConfig.length_scales``) that the
+        default size at the source surface resolves."""
+        layer = lengths.get("source")
+        if layer is None or not (layer > 0 and math.isfinite(layer)) or layer == self.source_layer:
+            return self
+        return dataclasses.replace(self, source_layer=float(layer))
 
     def length_scale(self) -> float:
         return self.outer_radius()
 
+    def _surface_distance(self, r):
+        d = np.abs(r - self.source_radius)
+        if self.barrier_radius > 0:
+            d = np.minimum(d, np.abs(r - self.barrier_radius))
+        return d
+
     def mesh_size(self, r: np.ndarray | float) -> np.ndarray | float:
-        """Element size at distance r from the electron (m): h_s inside r_s, then h_s r/r_s
-        (the polarization falls off like r_s/r, so this keeps its relative resolution), capped
-        at h_b."""
-        hs, hb = self.source_size(), max(self.bulk_size(), self.source_size())
-        return np.minimum(hb, hs * np.maximum(r, self.source_radius) / self.source_radius)
+        """Element size at distance r from the electron (m): the smallest of
+
+        * the envelope: h_s inside r_s, h/r = :meth:`envelope_ratio` outside it (the
+          polarization falls off like r_s/r), capped at the bulk size;
+        * the surface grading: h_0 on the source surface (and the barrier surface), growing
+          by SURFACE_GROWTH per unit distance from it (:meth:`surface_size`).
+
+        With mesh_size_source given this is the former rule, min(h_b, h_s max(r, r_s)/r_s)."""
+        rs, hs, ratio, h0 = self.source_radius, self.source_size(), self.envelope_ratio(), self.surface_size()
+        hb = max(self.bulk_size(), hs, ratio * rs)
+        envelope = np.minimum(hb, np.where(r < rs, hs, ratio * np.maximum(r, rs)))
+        if self.mesh_size_source is not None:
+            return envelope
+        return np.minimum(envelope, h0 + self.growth() * self._surface_distance(r))
 
     def size_expression(self, unit: float) -> str:
-        """:meth:`mesh_size` as a gmsh MathEval expression in lengths of ``unit``."""
-        hs, hb, rs = self.source_size() / unit, self.bulk_size() / unit, self.source_radius / unit
-        return f"min({max(hb, hs)}, {hs}*max(sqrt(x*x+y*y+z*z), {rs})/{rs})"
+        """:meth:`mesh_size` as a gmsh MathEval expression in lengths of ``unit``: a field of
+        the distance to the electron and to the source (and barrier) sphere surfaces."""
+        rs, b = self.source_radius / unit, self.barrier_radius / unit
+        hs, ratio, h0 = self.source_size() / unit, self.envelope_ratio(), self.surface_size() / unit
+        hb = max(self.bulk_size() / unit, hs, ratio * rs)
+        r = "sqrt(x*x+y*y+z*z)"
+        if self.mesh_size_source is not None:
+            return f"min({hb}, {hs}*max({r}, {rs})/{rs})"
+        # h_s inside r_s, ratio*r outside: a step at r_s (MathEval has no conditional)
+        step = f"min(1, max(0, ({r}-{rs})/{1e-9 * rs}))"
+        envelope = f"min({hb}, {hs}+({ratio}*{r}-{hs})*{step})"
+        distance = f"abs({r}-{rs})"
+        if b > 0:
+            distance = f"min({distance}, abs({r}-{b}))"
+        return f"min({envelope}, {h0}+{self.growth()}*{distance})"
 
 
 @register_geometry("dnp_cube")
@@ -160,7 +271,7 @@ class DNPCubeGeometry(_DNPCell, GmshGeometry):
         return cell_side(self.electron_density)
 
     def bulk_size(self) -> float:
-        return self.mesh_size_bulk or self.side() / 8
+        return self.mesh_scale * (self.mesh_size_bulk or self.side() / 8)
 
     def builder(self):
         return build_dnp_cube
@@ -203,12 +314,11 @@ class DNPRadialGeometry(_DNPCell):
 
     radial = True
     mesh_dimension = 1
-
-    def source_size(self) -> float:
-        return self.mesh_size_source or self.source_radius / 10
+    default_source_cells = 10.0
+    default_envelope_cells = 10.0
 
     def bulk_size(self) -> float:
-        return self.mesh_size_bulk or self.outer_radius() / 100
+        return self.mesh_scale * (self.mesh_size_bulk or self.outer_radius() / 100)
 
     def create_mesh(self, comm, msh_path=None):
         return radial_mesh(self, comm)
@@ -218,17 +328,30 @@ class DNPRadialGeometry(_DNPCell):
         return (0.0, 0.0, 0.0), (self.outer_radius(), 0.0, 0.0)
 
     def estimate_mesh(self):
-        """Intervals of :func:`radial_nodes`, counted without building them: r_s/h_s (and
-        b/h_s) uniform ones, a geometric growth by (1 + h_s/r_s) up to h_b, then (R - r)/h_b."""
+        """Intervals of :func:`radial_nodes`, counted without building them: uniform ones of
+        h_s inside r_s (b/h_s and (r_s - b)/h_s) when h_0 = h_s, else and outside the cells of
+        a march by the size field, int dr phi(h')/h with phi(s) = s/log(1 + s) (exact for a
+        size growing linearly by a factor 1 + h' per cell), plus one per segment."""
         from fem_spin.limits import MeshEstimate
 
         hs, rs, b, R = self.source_size(), self.source_radius, self.barrier_radius, self.outer_radius()
-        hb = max(self.bulk_size(), hs)
-        n = (math.ceil(b / hs) if b > 0 else 0) + max(2, math.ceil((rs - b) / hs))
-        r_b = min(R, rs * hb / hs)
-        n += math.log(r_b / rs) / math.log1p(hs / rs) + max(R - r_b, 0.0) / hb + 1
+        if self.surface_size() >= hs:
+            n = (math.ceil(b / hs) if b > 0 else 0) + max(2, math.ceil((rs - b) / hs))
+            n += _march_count(self.mesh_size, rs, R)
+        else:
+            n = _march_count(self.mesh_size, 0.0, R) + (3 if b > 0 else 1)
         key = "geometry.mesh_size_source" if self.mesh_size_source is not None else "geometry.mesh_size_bulk"
         return MeshEstimate(float(n), float(n) + 1, key)
+
+
+def _march_count(size, start: float, stop: float) -> float:
+    """Cells of :func:`_march` over [start, stop] estimated from the size field alone."""
+    r = np.unique(np.concatenate([np.linspace(start, stop, 4001),
+                                  start + (stop - start) * np.geomspace(1e-6, 1.0, 2001)]))
+    h = np.asarray(size(r), float)
+    slope = np.abs(np.gradient(h, r))
+    phi = np.where(slope > 1e-9, slope / np.log1p(np.maximum(slope, 1e-9)), 1.0)
+    return float(np.trapezoid(phi / h, r)) + 1.0
 
 
 def _spheres(occ, p: _DNPCell, unit: float) -> list[tuple[int, int]]:
@@ -312,24 +435,41 @@ def build_dnp_sphere(model, p: DNPSphereGeometry, unit: float = 1.0) -> None:
     model.mesh.generate(3)
 
 
+def _march(start: float, stop: float, size) -> np.ndarray:
+    """Nodes from ``start`` to ``stop`` (either direction), each cell the size field at its
+    node nearer ``start``; the last node put on ``stop``, a sliver merged into its neighbour."""
+    sign = 1.0 if stop > start else -1.0
+    nodes, r = [start], start
+    while sign * (stop - r) > 0:
+        r += sign * float(size(r))
+        nodes.append(r)
+    nodes = np.asarray(nodes)
+    nodes[-1] = stop
+    if len(nodes) > 2 and abs(nodes[-1] - nodes[-2]) < 0.5 * abs(nodes[-2] - nodes[-3]):
+        nodes = np.delete(nodes, -2)
+    return nodes
+
+
 def radial_nodes(p: _DNPCell) -> np.ndarray:
-    """Node radii on [0, R] (m): uniform h_s up to r_s (b and r_s are nodes), then graded."""
+    """Node radii on [0, R] (m): b and r_s are nodes; inside r_s uniform h_s, or graded from
+    the surface size h_0 at r_s (and b) when it is finer; outside graded (:meth:`mesh_size`)."""
     hs, rs, b, R = p.source_size(), p.source_radius, p.barrier_radius, p.outer_radius()
     parts = []
-    if b > 0:
-        parts.append(np.linspace(0, b, max(2, math.ceil(b / hs)) + 1)[:-1])
-    parts.append(np.linspace(b, rs, max(2, math.ceil((rs - b) / hs)) + 1)[:-1])
-    outer, r = [rs], rs
-    while r < R:
-        r += float(p.mesh_size(r))
-        outer.append(r)
-    outer = np.asarray(outer)
-    if outer[-1] > R:
-        # Put the last node on R; merge a sliver into the previous cell.
-        outer[-1] = R
-        if len(outer) > 2 and outer[-1] - outer[-2] < 0.5 * (outer[-2] - outer[-3]):
-            outer = np.delete(outer, -2)
-    return np.concatenate(parts + [outer])
+    if p.surface_size() >= hs:
+        if b > 0:
+            parts.append(np.linspace(0, b, max(2, math.ceil(b / hs)) + 1)[:-1])
+        parts.append(np.linspace(b, rs, max(2, math.ceil((rs - b) / hs)) + 1)[:-1])
+    else:
+        if b > 0:
+            parts.append(_march(b, 0.0, p.mesh_size)[::-1][:-1])
+            # the shell b < r < r_s graded from both surfaces: march from each to the middle
+            mid = 0.5 * (b + rs)
+            parts.append(_march(b, mid, p.mesh_size)[:-1])
+            parts.append(_march(rs, mid, p.mesh_size)[::-1][:-1])
+        else:
+            parts.append(_march(rs, 0.0, p.mesh_size)[::-1][:-1])
+    parts.append(_march(rs, R, p.mesh_size))
+    return np.concatenate(parts)
 
 
 def radial_mesh(p: DNPRadialGeometry, comm):
@@ -367,3 +507,5 @@ def radial_mesh(p: DNPRadialGeometry, comm):
         cell_groups["barrier"] = BARRIER
     return MeshData(mesh, cell_tags, facet_tags, cell_groups, {"centre": 10, "outer": 11},
                     coordinate_system="spherical_radial")
+
+

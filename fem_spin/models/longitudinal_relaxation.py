@@ -99,8 +99,9 @@ class LongitudinalRelaxationProblem(TransientProblem):
                                                  omega_h, dx_l)
         # observables, and the residual scaled to O(change of M): dimensionless tolerances
         self.statistics = observables.LumpedStatistics(self.comm, terms.lumped_masses(self.V, omega_h, dx_l))
-        self.region_mean = observables.RegionMean(M, dx_l, omega_h, indicator=self.initial_indicator)
-        self.source_mean = observables.RegionMean(M, dx_l, omega_h, indicator=self.source_indicator)
+        n_owned = self.V.dofmap.index_map.size_local   # region means: lumped dot products
+        self.region_mean = observables.LumpedRegionMean(self.statistics, self.initial_indicator, n_owned)
+        self.source_mean = observables.LumpedRegionMean(self.statistics, self.source_indicator, n_owned)
         num_cells = mesh.topology.index_map(mesh.topology.dim).size_global
         self.F = fem.Constant(mesh, num_cells / (self.statistics.volume * p.magnitude())) * F
 
@@ -115,9 +116,9 @@ class LongitudinalRelaxationProblem(TransientProblem):
         M = self.owned(self.u.x.array)
         values = {**self.statistics.statistics(M, "M"), "magnetization_total": self.statistics.total(M)}
         if "M_region" in self.observable_names:
-            values["M_region"] = self.region_mean()
+            values["M_region"] = self.region_mean(M)
         if "M_source" in self.observable_names:
-            values["M_source"] = self.source_mean()
+            values["M_source"] = self.source_mean(M)
         return {name: values[name] for name in self.observable_names}
 
     def error_scale(self) -> float:

@@ -231,16 +231,18 @@ class NuclearDiffusionProblem(TransientProblem):
         self.f_global = fem.Constant(mesh, 1.0)
         omega, omega_h, dx_l = self.weight, self.weight_nodal, self.dx_lumped
 
-        # Observables (compiled once, evaluated every step).
-        P_l = ufl.tanh(self.u)
+        # Observables (evaluated every step).
         # Lumped nodal masses m_i: the conserved total sum_i m_i tanh(w_i) is a dot product,
         # cheap enough for the global speed-up to refresh Pbar every Newton iteration.
         self.nodal_mass = terms.lumped_masses(self.V, omega_h, dx_l)
         self.statistics = observables.LumpedStatistics(self.comm, self.nodal_mass)
         self.volume = self.statistics.volume
-        self.region_mean = observables.RegionMean(P_l, dx_l, omega_h, indicator=self.region)
+        # region and source means as dot products with the lumped masses (the vertex rule of
+        # int chi tanh(w) omega_h dx_l, without an assembly per step)
+        n_owned = self.V.dofmap.index_map.size_local
+        self.region_mean = observables.LumpedRegionMean(self.statistics, self.region, n_owned)
         self.region_volume = self.region_mean.volume
-        self.source_mean = (observables.RegionMean(P_l, dx_l, omega_h, indicator=self.source.theta)
+        self.source_mean = (observables.LumpedRegionMean(self.statistics, self.source.theta, n_owned)
                             if self.source.theta is not None else None)
         if self.source_mean is not None:
             self.source_volume = self.source_mean.volume
@@ -425,13 +427,13 @@ class NuclearDiffusionProblem(TransientProblem):
     def observables(self) -> dict[str, float]:
         P = np.tanh(self.owned(self.u.x.array))
         total = self.statistics.total(P)
-        in_region = self.region_mean.integral()
+        in_region = self.region_mean.integral(P)
         outside_volume = self.volume - self.region_volume
         values = {
             **self.statistics.statistics(P, "P"),
             "P_region": in_region / self.region_volume if self.region_volume > 0 else math.nan,
             "P_outside": (total - in_region) / outside_volume if outside_volume > 0 else math.nan,
-            "P_source": self.source_mean() if self.source_mean is not None else math.nan,
+            "P_source": self.source_mean(P) if self.source_mean is not None else math.nan,
             "pulses": self.source.pulses,
             "speedup_factor": float(self.f_global.value),
             "polarization_volume": total,
@@ -635,6 +637,26 @@ class NuclearDiffusionConfig(ModelConfig):
         if key in ("model.repetition_rate", "model.exchange_probability") and self.source != "cycle_averaged":
             return f"{key} is differentiated only with source = 'cycle_averaged'"
         return None
+
+    def source_rate(self) -> float:
+        """The rate (1/s) at which the source drives P towards P_e: k_x (continuous), or
+        f_rep p_x (cycle_averaged, and the pulsed law's average); 0 without a source."""
+        if self.source == "continuous":
+            return self.exchange_rate
+        if self.source in ("pulsed", "cycle_averaged"):
+            return self.repetition_rate * self.exchange_probability
+        return 0.0
+
+    def length_scales(self) -> dict[str, float]:
+        """{"source": the source's boundary layer sqrt(D_min/k)}: inside the source the
+        polarization relaxes to P_e over that length (D_min the smallest eigenvalue of D0, the
+        speed-up f >= 1 only widens the layer; k :meth:`source_rate`); {} without a source.
+        The DNP cells resolve it at the source surface (geometry/dnp_cell.py)."""
+        rate = self.source_rate()
+        if not rate > 0:
+            return {}
+        d_min = float(np.min(np.linalg.eigvalsh(np.atleast_2d(np.asarray(self.D0, float)))))
+        return {"source": math.sqrt(d_min / rate)} if d_min > 0 else {}
 
     def check_against(self, geometry, time) -> None:
         """Cross-section checks: the radial cell needs a scalar D0; pulses are bounded."""

@@ -3,7 +3,8 @@ r"""Observables declared once, reused by every model.
 * :class:`LumpedStatistics`: volume mean, min, max and total of a nodal field with the lumped
   (vertex-rule) masses the models conserve: :math:`\int u\,dV \approx \sum_i m_i u_i`;
 * :class:`RegionMean`: mean of an expression over a region (a nodal indicator and/or cell
-  groups), with its volume;
+  groups), with its volume; :class:`LumpedRegionMean` the same for a nodal field and a nodal
+  indicator on the vertex rule, as a dot product (no assembly per call);
 * :func:`integrate`: a compiled scalar form summed over the ranks (``scifem.assemble_scalar``);
 * :class:`FacetFlux`: the flux of a vector expression through a facet group;
 * :class:`PointValue` and :func:`axis_probe`: values at a point and along a line
@@ -23,7 +24,7 @@ from mpi4py import MPI
 from fem_spin.io.probes import LineProbe
 
 __all__ = ["integrate", "global_sum", "global_min", "global_max", "LumpedStatistics",
-           "RegionMean", "FacetFlux", "PointValue", "LineProbe", "axis_probe"]
+           "RegionMean", "LumpedRegionMean", "FacetFlux", "PointValue", "LineProbe", "axis_probe"]
 
 
 def integrate(form) -> float:
@@ -97,6 +98,29 @@ class RegionMean:
 
     def __call__(self) -> float:
         return self.integral() / self.volume if self.volume > 0 else math.nan
+
+
+class LumpedRegionMean:
+    """:class:`RegionMean` of a nodal field u over the region of a P1 ``indicator`` chi with the
+    vertex rule and the lumped masses m_i of ``statistics``: int chi u omega dx_l is exactly
+    sum_i m_i chi_i u_i (the vertex rule evaluates the integrand at the nodes), so it is a
+    dot product over the owned nodes instead of an assembly over every cell per call (on the
+    24k-DOF default cube the two assemblies per step took as long as the linear solves).
+    The indicator is read at each call (models may rescale it in place)."""
+
+    def __init__(self, statistics: LumpedStatistics, indicator, n_owned: int):
+        self.statistics, self.indicator, self.n_owned = statistics, indicator, n_owned
+        self.volume = statistics.total(self._chi())
+
+    def _chi(self) -> np.ndarray:
+        return self.indicator.x.array[: self.n_owned]
+
+    def integral(self, values: np.ndarray) -> float:
+        """int_R u omega dx_l for the owned nodal values of u."""
+        return self.statistics.total(self._chi() * values)
+
+    def __call__(self, values: np.ndarray) -> float:
+        return self.integral(values) / self.volume if self.volume > 0 else math.nan
 
 
 class FacetFlux:

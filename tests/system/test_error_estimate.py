@@ -49,9 +49,13 @@ def test_richardson_recovers_a_known_order_and_error():
 
 @pytest.mark.parallel
 def test_dnp_buildup_estimate_brackets_the_error_of_the_default_radial_mesh(tmp_path):
-    """The issue's DNP cell on the default radial mesh (t63 ~2.4 % short): measured
-    estimate/true 0.49 (t63), 0.47 (t90) with observed orders 1.6-1.7 (the coarse radial
-    meshes are not quite in the asymptotic range)."""
+    """The issue's DNP cell on the default radial mesh, which now resolves the source's boundary
+    layer: t63 0.37 % short, measured estimate/true 2.00 (t63), 2.04 (t90), 1.75 (final
+    Pbar) with observed orders 1.18-1.31 (variable-order BDF; with BDF2 2.01, 1.92, 1.89:
+    the coarsened graded meshes are not quite in the asymptotic range; the time part is
+    < 4 % of the estimate); on the former r_s/10 mesh
+    (2.4 % short) 0.49 (t63), 0.47 (t90), measured on main. The radial mesh's size ratios
+    from its DOFs in 1-D (Geometry.mesh_dimension)."""
     raw = copy.deepcopy(DNP_RADIAL)
     raw["time"]["tolerance"] = 1e-4
     table = run_with_estimate(raw, tmp_path)
@@ -64,7 +68,7 @@ def test_dnp_buildup_estimate_brackets_the_error_of_the_default_radial_mesh(tmp_
         within_factor_3(table[f"buildup.{key}"], converged["buildup"][key])
     within_factor_3(table["final.P_mean"], converged["final"]["P_mean"])
     assert table["buildup.t63_s"]["time"] < 0.1 * table["buildup.t63_s"]["space"]
-    assert format_estimate({"buildup.t63_s": table["buildup.t63_s"]})[0].startswith("t63 = 7.6")
+    assert format_estimate({"buildup.t63_s": table["buildup.t63_s"]})[0].startswith("t63 = 7.8")
 
 
 @pytest.mark.parallel

@@ -38,7 +38,8 @@ def _geometry(table: dict):
 MESHED = {
     "box": {"type": "box", "size": [1e-6, 1e-6, 1e-6], "mesh_size": 1e-7},
     "box_thin_film": {"type": "box", "size": [2e-6, 2e-6, 5e-8], "mesh_size": 1e-7},
-    "dnp_cube": {"type": "dnp_cube", "electron_concentration": "40 mM", "source_radius": 0.6e-9},
+    "dnp_cube": {"type": "dnp_cube", "electron_concentration": "40 mM", "source_radius": 0.6e-9,
+                 "mesh_size_source": 0.15e-9},
     "dnp_cube_barrier": {"type": "dnp_cube", "electron_concentration": "40 mM", "source_radius": 1e-9,
                          "barrier_radius": 0.4e-9, "mesh_size_bulk": 0.3e-9},
     "dnp_sphere": {"type": "dnp_sphere", "electron_concentration": 5.6e23, "source_radius": 1.4e-9,
@@ -64,6 +65,20 @@ def test_cell_and_vertex_estimates_match_real_meshes(name):
     assert not est.exact and est.key.startswith("geometry.")
 
 
+@pytest.mark.parametrize("cell,extra", [("dnp_sphere", {}), ("dnp_cube", {"barrier_radius": 0.25e-9})])
+def test_estimate_follows_the_default_size_field_at_the_source_surface(cell, extra):
+    """The default DNP mesh refined towards the source surface to resolve the model's
+    boundary layer (Geometry.with_length_scales): the estimate integrates the same size field
+    (at mesh_scale 2, the whole field twice as coarse: ~10 s a cell at 1 on a loaded machine)."""
+    geometry = _geometry({"type": cell, "electron_concentration": "200 mM", "source_radius": 0.5e-9,
+                          "mesh_scale": 2.0, **extra}).with_length_scales({"source": 0.05e-9})
+    assert geometry.surface_size() < geometry.source_size()
+    est = estimate_mesh(geometry)
+    cells, nodes = _gmsh_counts(geometry)
+    assert 0.6 <= est.cells / cells <= 2.0, (cell, est.cells, cells)
+    assert 0.55 <= est.vertices / nodes <= 2.5, (cell, est.vertices, nodes)
+
+
 def test_air_domain_estimate_of_the_fem_tip():
     """The magnetostatics mesh of onsager_transport's fem_tip field (sphere and cone tips)."""
     from fem_spin.geometry.mrfm import build_tip_air_domain
@@ -86,8 +101,14 @@ def test_structured_and_radial_counts_are_exact():
 
     for table in ({"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": 0.6e-9},
                   {"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": 1e-9,
-                   "barrier_radius": 0.3e-9, "mesh_size_source": 1e-11, "mesh_size_bulk": 1e-10}):
-        radial = _geometry(table)
+                   "barrier_radius": 0.3e-9, "mesh_size_source": 1e-11, "mesh_size_bulk": 1e-10},
+                  {"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": 0.5e-9,
+                   "barrier_radius": 0.2e-9, "layer": 2e-11},
+                  {"type": "dnp_radial", "electron_concentration": "10 mM", "source_radius": 0.5e-9,
+                   "layer": 1e-12}):
+        table = dict(table)
+        layer = table.pop("layer", None)
+        radial = _geometry(table).with_length_scales({"source": layer} if layer else {})
         real = len(radial_nodes(radial)) - 1
         assert real <= estimate_mesh(radial).cells <= 1.2 * real + 3, (estimate_mesh(radial), real)
 

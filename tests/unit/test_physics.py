@@ -34,6 +34,17 @@ def test_observables_on_the_unit_square():
     left = fem.Function(V)
     left.interpolate(lambda x: (x[0] <= 0.5 + 1e-12).astype(float))
     assert observables.RegionMean(u, ufl.dx, indicator=left)() == pytest.approx(1.25, rel=0.05)
+    # the lumped region mean is the vertex-rule form as a dot product (weights too), also for a
+    # nonlinear nodal integrand such as the DNP model's tanh(w)
+    weight = fem.Function(V)
+    weight.interpolate(lambda x: 1.0 + x[1] ** 2)
+    lumped = observables.LumpedStatistics(mesh.comm, terms.lumped_masses(V, weight, dx_l))
+    n = V.dofmap.index_map.size_local
+    for chi in (left, u):
+        fast = observables.LumpedRegionMean(lumped, chi, n)
+        form = observables.RegionMean(ufl.tanh(u), dx_l, weight, indicator=chi)
+        assert fast.volume == pytest.approx(form.volume, rel=1e-13)
+        assert fast(np.tanh(owned)) == pytest.approx(form(), rel=1e-13)
     # flux of grad u = (1, 0) out of the square: +1 through x = 1, -1 through x = 0
     assert observables.FacetFlux(ufl.grad(u), ufl.ds)() == pytest.approx(0.0, abs=1e-12)
     assert observables.integrate(fem.form(u * ufl.dx)) == pytest.approx(1.5)
