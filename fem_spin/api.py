@@ -163,10 +163,11 @@ def _simulate_one(config, comm, quiet: bool, label: str = "", sensitivities=(),
                   frozen_steps=None) -> Result:
     from fem_spin.engine import Engine, Run
     from fem_spin.io import outputs as out
+    from fem_spin.solvers import TimeStepper
 
     problem = _problem(config, comm)
     run = Run(config, problem, comm, label, tangent_keys=tuple(sensitivities),
-              frozen_steps=frozen_steps)
+              frozen_steps=frozen_steps, record_steps=True)
     run.summary.update(label=label, model=type(config.model).__name__, dofs=problem.num_dofs,
                        ranks=comm.size, status="running", restarts=0)
     engine_outputs: list = [out.Progress(quiet=quiet)] if not quiet else []
@@ -192,7 +193,7 @@ def _simulate_one(config, comm, quiet: bool, label: str = "", sensitivities=(),
                                         "linear_solves": run.tangent.linear_solves,
                                         "seconds": run.tangent.seconds}
         run.tangent.destroy()
-    if hasattr(run.stepper, "accepted_steps"):
+    if isinstance(run.stepper, TimeStepper):     # a sampled run's clock takes no steps
         steps = list(run.stepper.accepted_steps)
     problem.destroy()
     return Result(config=config, summary=run.summary, series=series, profiles=profiles,

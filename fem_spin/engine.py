@@ -230,6 +230,8 @@ class Run:
     tangent: Any = None
     #: replay these accepted steps (dt, order, t) instead of choosing them (TimeStepper)
     frozen_steps: list | None = None
+    #: keep the accepted steps in memory (TimeStepper.accepted_steps: in-memory runs only)
+    record_steps: bool = False
 
     @property
     def observed(self) -> dict:
@@ -374,7 +376,8 @@ class Engine:
                 raise ValueError("forward sensitivities are not carried across a resumed run")
             run.tangent = problem.tangent_linear(run.tangent_keys)
         stepper = run.stepper = TimeStepper(problem, config.time, output_times=run.times,
-                                            tangent=run.tangent, frozen_steps=run.frozen_steps)
+                                            tangent=run.tangent, frozen_steps=run.frozen_steps,
+                                            record_steps=run.record_steps)
         if state:
             stepper.restore(state["t"], state["step"], state["dt"], state["history"],
                             state.get("scheme_state"))

@@ -117,14 +117,16 @@ class TimeStepper:
 
     def __init__(self, problem: Steppable, time_cfg, output_times=(), on_step: Callable | None = None,
                  on_output: Callable | None = None, tangent=None,
-                 frozen_steps: "list[tuple[float, int, float]] | None" = None):
+                 frozen_steps: "list[tuple[float, int, float]] | None" = None, record_steps: bool = False):
         self.p, self.cfg = problem, time_cfg
         #: forward sensitivities carried along the accepted steps (solvers/sensitivity.py):
         #: ``start()`` at a (re)start of the history, ``accepted(coefficients)`` after each
         #: accepted step (the Newton solution of the step still in place)
         self.tangent = tangent
-        #: (dt, order, t after it) of every accepted step, in order: what a frozen replay needs
-        self.accepted_steps: list[tuple[float, int, float]] = []
+        #: (dt, order, t after it) of every accepted step, in order: what a frozen replay needs;
+        #: None unless ``record_steps`` (a long run streams its series to disk and must not
+        #: grow a list per step in memory)
+        self.accepted_steps: list[tuple[float, int, float]] | None = [] if record_steps else None
         #: replay exactly these accepted steps (dt, order, t) instead of choosing them: no error
         #: control, no rejection (a failed Newton solve stops the run). The derivative of the
         #: discrete map with the step sequence frozen (solvers/sensitivity.py) is checked
@@ -277,7 +279,8 @@ class TimeStepper:
             if abs(self.t - stop) <= 1e-12 * max(1.0, abs(stop)):
                 self.t = stop  # land exactly on output/event times
             self.step += 1
-            self.accepted_steps.append((dt, coefficients.order, self.t))
+            if self.accepted_steps is not None:
+                self.accepted_steps.append((dt, coefficients.order, self.t))
             self._history = (self._history + [(dt, q.copy())])[-scheme.history_length:]
             if not cfg.adaptive:
                 self.dt = cfg.dt_initial
@@ -322,7 +325,8 @@ class TimeStepper:
                 self.tangent.accepted(coefficients)
             self.t = t_after
             self.step += 1
-            self.accepted_steps.append((dt, coefficients.order, self.t))
+            if self.accepted_steps is not None:
+                self.accepted_steps.append((dt, coefficients.order, self.t))
             self._history = (self._history + [(dt, q.copy())])[-scheme.history_length:]
             if self.p.apply_events(self.t):
                 self._restart_history()
