@@ -157,6 +157,35 @@ def _gmsh_arrays(model, gdim: int = 3) -> tuple[dict[str, np.ndarray], dict]:
                     "facet_nodes": int(facet_nodes)}
 
 
+def _match_node_sets(listed: np.ndarray, values: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """For every row of ``local`` (sorted node indices of an entity), the value of the row of
+    ``listed`` (sorted too) with the same nodes, or int32 min where none has them; a node
+    set listed twice takes its last value. One integer per node set (the nodes in base
+    ``n``, the number of nodes) when that fits in int64, else rows compared as a whole."""
+    missing = np.iinfo(np.int32).min
+    found = np.full(local.shape[0], missing, dtype=np.int64)
+    if listed.shape[0] == 0 or local.shape[0] == 0:
+        return found
+    n = int(max(listed.max(), local.max())) + 1
+    if local.shape[1] * np.log2(max(n, 2)) < 62:
+        base = n ** np.arange(local.shape[1] - 1, -1, -1, dtype=np.int64)
+        listed_key, local_key = listed @ base, local @ base
+        # the last occurrence of each listed key wins (as a fancy assignment would do)
+        reversed_keys = listed_key[::-1]
+        keys, first = np.unique(reversed_keys, return_index=True)
+        key_values = np.asarray(values)[::-1][first]
+        pos = np.minimum(np.searchsorted(keys, local_key), keys.size - 1)
+        hit = keys[pos] == local_key
+        found[hit] = key_values[pos[hit]]
+        return found
+    rows = np.concatenate([listed, local])
+    _, ids = np.unique(rows, axis=0, return_inverse=True)
+    ids = ids.ravel()
+    value_of = np.full(ids.max(initial=-1) + 1, missing, dtype=np.int64)
+    value_of[ids[:listed.shape[0]]] = values
+    return value_of[ids[listed.shape[0]:]]
+
+
 def _tags_from_input(mesh, dim: int, entities: np.ndarray, values: np.ndarray):
     """MeshTags of the entities of dimension ``dim`` < tdim given by their input node indices
     (as ``create_mesh`` received them; every rank the full list): what
@@ -182,15 +211,8 @@ def _tags_from_input(mesh, dim: int, entities: np.ndarray, values: np.ndarray):
     emap = topology.index_map(dim)
     count = emap.size_local + emap.num_ghosts
     local = vertex_input[topology.connectivity(dim, 0).array.reshape(count, -1)]
-    # one id per distinct node set, over the listed and the local entities together
-    rows = np.sort(np.concatenate([np.asarray(entities, dtype=np.int64).reshape(-1, local.shape[1]),
-                                   local]), axis=1)
-    _, ids = np.unique(rows, axis=0, return_inverse=True)
-    ids = ids.ravel()
-    wanted, have = ids[:len(entities)], ids[len(entities):]
-    value_of = np.full(ids.max(initial=-1) + 1, np.iinfo(np.int32).min, dtype=np.int64)
-    value_of[wanted] = values
-    found = value_of[have]
+    listed = np.sort(np.asarray(entities, dtype=np.int64).reshape(-1, local.shape[1]), axis=1)
+    found = _match_node_sets(listed, np.asarray(values), np.sort(local, axis=1))
     index = np.flatnonzero(found != np.iinfo(np.int32).min).astype(np.int32)
     return dolfinx.mesh.meshtags(mesh, dim, index, found[index].astype(np.int32))
 
@@ -203,11 +225,64 @@ def _cell_tags(mesh, original: np.ndarray, values: np.ndarray):
     return dolfinx.mesh.meshtags(mesh, tdim, index, values[original].astype(np.int32))
 
 
+def _cached_partitioner(comm, mesh_key: str | None):
+    """(partitioner for ``create_mesh``, store) on more than one rank with a cacheable mesh
+    (``mesh_key``: its mesh-cache key, on rank 0), else (None, no-op). The partition of a
+    mesh (the rank of every input cell; rank 0 holds all input cells) is kept in the mesh
+    cache under the mesh's key and the rank count: a cached run distributes the cells as
+    the run that stored it did, so its partition-dependent entries (periodic constraint,
+    multigrid transfers) are found again and 2-rank runs repeat each other bit for bit (the
+    graph partitioner alone does not). ``store()`` (collective) writes a new partition."""
+    from fem_spin.geometry import mesh_cache
+
+    key = None
+    if comm.size > 1 and comm.rank == 0 and mesh_key is not None and mesh_cache.enabled():
+        key = mesh_cache.content_key("partition", {"ranks": comm.size}, [mesh_key])
+    key = comm.bcast(key, root=0)
+    if key is None:
+        return None, lambda: None
+    import dolfinx.cpp.graph
+    import dolfinx.mesh
+
+    found = None
+    if comm.rank == 0:
+        entry = mesh_cache.load(key)
+        if entry is not None and {"array", "offsets"} == set(entry[0]) \
+                and int(entry[1].get("ranks", -1)) == comm.size:
+            found = entry[0]
+    hit = comm.bcast(found is not None, root=0)
+    default = dolfinx.mesh.create_cell_partitioner(dolfinx.mesh.GhostMode.none)
+    made = []
+
+    def partition(mpi_comm, nparts, cell_types, cells):
+        if hit:
+            if comm.rank == 0:
+                return dolfinx.cpp.graph.AdjacencyList_int32(
+                    found["array"].astype(np.int32), found["offsets"].astype(np.int32))
+            return dolfinx.cpp.graph.AdjacencyList_int32(np.zeros(0, dtype=np.int32),
+                                                         np.zeros(1, dtype=np.int32))
+        dest = default(mpi_comm, nparts, cell_types, cells)
+        made.append((np.array(dest.array, dtype=np.int32), np.array(dest.offsets, dtype=np.int32)))
+        return dest
+
+    def store():
+        parts = comm.gather(made[0] if made else None, root=0)
+        if comm.rank == 0 and not hit and parts[0] is not None:
+            array, offsets = parts[0]
+            if all(p is not None and p[0].size == 0 for p in parts[1:]):   # rank 0 had every cell
+                mesh_cache.store(key, {"array": array, "offsets": offsets},
+                                 {"kind": "partition", "ranks": comm.size})
+
+    return (partition if hit or comm.size > 1 else None), store
+
+
 def _mesh_from_arrays(comm, arrays: dict | None, info: dict | None, unit: float,
-                      partitioner=None) -> tuple:
+                      partitioner=None, mesh_key: str | None = None) -> tuple:
     """(mesh, cell tags, facet tags) from :func:`_gmsh_arrays`' output on rank 0 (None on
     the others), distributed as ``gmshio.model_to_mesh`` does it; coordinates times
-    ``unit``. Every rank gets the tagged entities' lists (they are small next to the mesh)."""
+    ``unit``. Every rank gets the tagged entities' lists (they are small next to the mesh).
+    ``mesh_key`` (rank 0): the mesh's cache key, under which its partition is cached
+    (:func:`_cached_partitioner`) when no ``partitioner`` is given."""
     import dolfinx.mesh
     from dolfinx.io.gmshio import ufl_mesh
 
@@ -221,10 +296,14 @@ def _mesh_from_arrays(comm, arrays: dict | None, info: dict | None, unit: float,
         tagged = None
     cell_values, facets, facet_values = comm.bcast(tagged, root=0)
     domain = ufl_mesh(info["cell_id"], gdim, dtype=np.float64)
+    store_partition = lambda: None  # noqa: E731
+    if partitioner is None:
+        partitioner, store_partition = _cached_partitioner(comm, mesh_key)
     if partitioner is None:
         mesh = dolfinx.mesh.create_mesh(comm, cells, x, domain)
     else:
         mesh = dolfinx.mesh.create_mesh(comm, cells, x, domain, partitioner)
+    store_partition()
     tdim = mesh.topology.dim
     mesh.topology.create_connectivity(tdim, 0)
     original = np.asarray(mesh.topology.original_cell_index, dtype=np.int64)
@@ -285,7 +364,8 @@ def mesh_from_builder(build: Callable, params, comm: MPI.Comm = MPI.COMM_WORLD,
                                                         "geometry": type(params).__name__})
                 status = "stored" if stored is not None else "unstored"
     groups, status = comm.bcast((groups, status), root=0)
-    mesh, cell_tags, facet_tags = _mesh_from_arrays(comm, arrays, info, unit)
+    mesh_key = key if comm.rank == 0 and status in ("hit", "stored") else None
+    mesh, cell_tags, facet_tags = _mesh_from_arrays(comm, arrays, info, unit, mesh_key=mesh_key)
     return MeshData(mesh, cell_tags, facet_tags, *groups, cache=status)
 
 

@@ -9,6 +9,15 @@ arrays to ``dolfinx.mesh.create_mesh`` as an uncached one (geometry/base.py
 the same bit for bit, on any number of ranks (the entry does not depend on the rank count:
 rank 0 reads it where it would have run gmsh).
 
+Besides meshes the cache holds what a run derives from a mesh and would otherwise compute
+again: the cell partition of a mesh on more than one rank (geometry/base.py), the periodic
+constraint's arrays (solvers/periodic.py) and the multigrid transfer operators
+(solvers/multigrid.py). Their keys (:func:`content_key`) are SHA-256 digests of every input
+they were computed from -- the mesh key and rank count for a partition; every rank's
+coordinates, cell maps and dof layout for a constraint; coarse meshes, fine points and rows
+for the transfers -- so a stale entry is never found, and a cached run computes the same
+numbers as an uncached one.
+
 Location: ``$FEM_SPIN_MESH_CACHE`` if set, else ``$XDG_CACHE_HOME/fem_spin/meshes`` (default
 ``~/.cache/fem_spin/meshes``). ``FEM_SPIN_MESH_CACHE=off`` (or ``fem-spin --no-mesh-cache``)
 disables it: every run meshes with gmsh and nothing is read or written.
@@ -47,8 +56,8 @@ import numpy as np
 
 from fem_spin.io.checkpoint import file_sha256
 
-__all__ = ["CACHE_VERSION", "ENV", "cache_root", "enabled", "disable", "entry_key", "load",
-           "store", "MANIFEST"]
+__all__ = ["CACHE_VERSION", "ENV", "cache_root", "enabled", "disable", "entry_key", "content_key",
+           "array_digest", "load", "store", "MANIFEST"]
 
 #: bump when the stored form or what it means changes
 CACHE_VERSION = 1
@@ -97,6 +106,35 @@ def _source_digest(module_name: str) -> str:
     return _SOURCE_DIGESTS[module_name]
 
 
+_GMSH_VERSION: list[str] = []
+
+
+def gmsh_version() -> str:
+    """gmsh's version, read from its Python module's source (``GMSH_API_VERSION = "x.y.z"``)
+    without importing it: loading libgmsh costs a cached run 0.2-0.3 s. Falls back to
+    ``gmsh.__version__`` where the source does not say it plainly."""
+    if not _GMSH_VERSION:
+        import importlib.util
+        import re
+
+        version = None
+        try:
+            spec = importlib.util.find_spec("gmsh")
+            if spec is not None and spec.origin and spec.origin.endswith(".py"):
+                text = Path(spec.origin).read_text(errors="replace")
+                found = re.findall(r"^GMSH_API_VERSION\s*=\s*\"([^\"]+)\"\s*$", text, re.M)
+                if len(found) == 1 and re.search(r"^__version__\s*=\s*GMSH_API_VERSION\s*$", text, re.M):
+                    version = found[0]
+        except (OSError, ImportError, ValueError):
+            version = None
+        if version is None:
+            import gmsh
+
+            version = gmsh.__version__
+        _GMSH_VERSION.append(version)
+    return _GMSH_VERSION[0]
+
+
 def _describe(value):
     """A JSON-able, exact description of a parameter value (floats by repr: all digits)."""
     if isinstance(value, float):
@@ -114,7 +152,6 @@ def entry_key(params, build, unit: float, kind: str) -> str:
     """The cache key of the mesh ``build(model, params, unit)`` makes (``kind``: "mesh", or
     e.g. "coarse:4" for a multigrid level meshed at 4x the element size)."""
     import dolfinx
-    import gmsh
 
     described = {
         "version": CACHE_VERSION,
@@ -124,7 +161,7 @@ def entry_key(params, build, unit: float, kind: str) -> str:
         "params": {k: _describe(v) for k, v in sorted(vars(params).items())},
         "unit": repr(float(unit)),
         "builder": f"{build.__module__}.{build.__qualname__}",
-        "gmsh": gmsh.__version__,
+        "gmsh": gmsh_version(),
         "dolfinx": dolfinx.__version__,
         "numpy": np.__version__,
         "source": [_source_digest(m) for m in sorted({build.__module__, type(params).__module__,
@@ -132,6 +169,37 @@ def entry_key(params, build, unit: float, kind: str) -> str:
     }
     text = json.dumps(described, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def array_digest(*arrays) -> str:
+    """SHA-256 of arrays' dtypes, shapes and bytes (C order): what a derived entry was
+    computed from (:func:`content_key`)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.view(np.uint8).reshape(-1) if a.size else b"")
+    return h.hexdigest()
+
+
+def content_key(kind: str, description: dict, digests, modules=()) -> str:
+    """The key of an entry derived from a mesh (multigrid transfers, periodic constraints):
+    ``kind``, a JSON-able ``description`` of its parameters, the :func:`array_digest`\ s of
+    every input it was computed from (``digests``: e.g. one per rank, so the rank count and
+    the partition are part of it), the source of ``modules`` and of this module, and the
+    library versions. A stale entry cannot be found: any change of an input is a new key."""
+    import dolfinx
+
+    described = {
+        "version": CACHE_VERSION,
+        "kind": kind,
+        "description": _describe(description),
+        "inputs": list(digests),
+        "dolfinx": dolfinx.__version__,
+        "numpy": np.__version__,
+        "source": [_source_digest(m) for m in sorted({*modules, __name__})],
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
 def _verify(entry: Path) -> str | None:

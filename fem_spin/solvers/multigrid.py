@@ -322,6 +322,44 @@ def _transfer_plan(coarse, periodic, gathered, fine_rows):
     return [tuple(t) for t in triples], counts
 
 
+def _cached_transfer_plan(coarse, periodic, gathered, fine_rows):
+    """:func:`_transfer_plan` through the mesh cache (geometry/mesh_cache.py): the entry's
+    key is the SHA-256 of everything the plan is computed from -- the coarse meshes, the
+    periodic box, every rank's owned fine points and their global rows (so the rank count
+    and the partition are part of it) -- and of this module's source, so a stale plan is
+    never found. Rank 0 only."""
+    from fem_spin.geometry import mesh_cache
+
+    if not mesh_cache.enabled():
+        return _transfer_plan(coarse, periodic, gathered, fine_rows)
+    digests = [mesh_cache.array_digest(x, tets) for x, tets in coarse]
+    digests += [mesh_cache.array_digest(np.asarray(points, dtype=float), np.asarray(rows, dtype=np.int64))
+                for points, rows in gathered]
+    digests.append(mesh_cache.array_digest(np.asarray(fine_rows, dtype=np.int64)))
+    periodic_text = None if periodic is None else [np.asarray(periodic[0], float).tolist(),
+                                                   np.asarray(periodic[1], float).tolist(),
+                                                   [int(a) for a in periodic[2]]]
+    key = mesh_cache.content_key("multigrid-transfers", {"periodic": periodic_text,
+                                                         "levels": len(coarse)},
+                                 digests, modules=(__name__,))
+    found = mesh_cache.load(key)
+    if found is not None:
+        arrays, meta = found
+        levels = int(meta.get("levels", -1))
+        names = {f"{n}{k}" for k in range(levels) for n in ("rows", "cols", "weights", "counts")}
+        if levels == len(coarse) and names == set(arrays):
+            triples = [(arrays[f"rows{k}"], arrays[f"cols{k}"], arrays[f"weights{k}"])
+                       for k in range(levels)]
+            return triples, [arrays[f"counts{k}"] for k in range(levels)]
+    triples, counts = _transfer_plan(coarse, periodic, gathered, fine_rows)
+    arrays = {}
+    for k, ((rows, cols, weights), count) in enumerate(zip(triples, counts)):
+        arrays.update({f"rows{k}": rows, f"cols{k}": cols, f"weights{k}": weights, f"counts{k}": count})
+    mesh_cache.store(key, arrays, {"kind": "multigrid-transfers", "levels": len(coarse),
+                                   "ranks": len(gathered)})
+    return triples, counts
+
+
 class GeometricMultigrid:
     """A hierarchy of non-nested gmsh meshes for PETSc's PCMG (see module docstring).
 
@@ -329,10 +367,12 @@ class GeometricMultigrid:
     ``fine_slaves``: their local indices that are periodic slaves; ``fine_layout``:
     (local, global) size of the fine operator's rows; ``coarse``: on rank 0 the coarse
     meshes (x, tets) from the coarsest up, elsewhere ignored; ``periodic``: (lower, upper,
-    axes) of a periodic box, or None."""
+    axes) of a periodic box, or None; ``cache``: read and store the transfer plan in the
+    mesh cache (:func:`_cached_transfer_plan`)."""
 
     def __init__(self, comm: MPI.Comm, fine_points: np.ndarray, fine_slaves: np.ndarray,
-                 fine_layout: tuple[int, int], coarse: list | None, periodic=None):
+                 fine_layout: tuple[int, int], coarse: list | None, periodic=None,
+                 cache: bool = False):
         self.comm = comm
         n_fine, N_fine = fine_layout
         offset = comm.exscan(n_fine) or 0
@@ -343,7 +383,8 @@ class GeometricMultigrid:
 
         plan = None
         if comm.rank == 0:
-            plan = _on_root(lambda: _transfer_plan(coarse, periodic, gathered, fine_rows))
+            planner = _cached_transfer_plan if cache else _transfer_plan
+            plan = _on_root(lambda: planner(coarse, periodic, gathered, fine_rows))
         error = comm.bcast(plan if isinstance(plan, str) else None, root=0)
         if error is not None:
             raise RuntimeError(f"multigrid hierarchy: {error}")
@@ -438,4 +479,4 @@ def multigrid_for_space(V, geometry, slaves=(), levels: int = 0,
     periodic = geometry.periodic_box()
     points = V.tabulate_dof_coordinates()[:n_owned]
     return GeometricMultigrid(comm, points, np.asarray(slaves, dtype=np.int64),
-                              (n_owned, index_map.size_global), coarse, periodic)
+                              (n_owned, index_map.size_global), coarse, periodic, cache=True)

@@ -16,6 +16,7 @@ applying one direction after the other).
 from __future__ import annotations
 
 import numpy as np
+from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_spin.solvers.newton import Assembler
@@ -23,8 +24,15 @@ from fem_spin.solvers.newton import Assembler
 __all__ = ["periodic_constraint", "MPCAssembler", "constrained_update"]
 
 
-def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
-    """A finalised MultiPointConstraint making V periodic along ``axes`` of the box."""
+def periodic_constraint(V, lower, upper, axes=(0, 1, 2), cache: bool = True):
+    """A finalised MultiPointConstraint making V periodic along ``axes`` of the box.
+
+    With ``cache`` and the mesh cache enabled (geometry/mesh_cache.py) the constraint's
+    arrays (slaves, masters, coefficients, owners, offsets of every rank) are read from /
+    stored in the cache under the SHA-256 of every rank's mesh and dof layout (coordinates,
+    cell-node and cell-dof maps, global numbering, ghost owners), the box and the
+    dolfinx_mpc version: a run of the same mesh on the same partition skips dolfinx_mpc's
+    geometric search, and any other mesh or partition is a different key."""
     import dolfinx_mpc
 
     # dolfinx_mpc locates the images of slave points with absolute geometric tolerances,
@@ -49,15 +57,89 @@ def periodic_constraint(V, lower, upper, axes=(0, 1, 2)):
             out[a] = np.where(at, lower[a], x[a])
         return out
 
+    key = _constraint_key(V, lower, upper, axes, tol) if cache else None
+    cached = _load_constraint(V.mesh.comm, key) if key is not None else None
     geometry = V.mesh.geometry.x
+    # scaled and scaled back also when cached: the round trip can change the last bit of a
+    # coordinate, and a cached run must see the same mesh as an uncached one
     geometry /= scale
     try:
         mpc = dolfinx_mpc.MultiPointConstraint(V)
-        mpc.create_periodic_constraint_geometrical(V, on_upper, to_lower, [])
+        if cached is None:
+            mpc.create_periodic_constraint_geometrical(V, on_upper, to_lower, [])
+            # what finalize() consumes (it deletes these attributes)
+            computed = tuple(np.array(getattr(mpc, f"_{name}"), dtype=dtype)
+                             for name, dtype in _CONSTRAINT_FIELDS)
+        else:
+            mpc.add_constraint(V, *cached)
         mpc.finalize()
     finally:
         geometry *= scale
+    if key is not None and cached is None:
+        _store_constraint(V.mesh.comm, key, computed)
     return mpc
+
+
+_CONSTRAINT_FIELDS = (("slaves", np.int32), ("masters", np.int64), ("coeffs", np.float64),
+                      ("owners", np.int32), ("offsets", np.int32))
+
+
+def _constraint_key(V, lower, upper, axes, tol) -> str | None:
+    """The cache key of V's periodic constraint (None: the cache is off). Collective."""
+    from fem_spin.geometry import mesh_cache
+
+    comm = V.mesh.comm
+    if not comm.allreduce(mesh_cache.enabled(), op=MPI.LAND):
+        return None
+    import importlib.metadata
+
+    try:
+        mpc_version = importlib.metadata.version("dolfinx_mpc")
+    except importlib.metadata.PackageNotFoundError:
+        mpc_version = "unknown"
+    mesh = V.mesh
+    imap = V.dofmap.index_map
+    cmap = mesh.topology.index_map(mesh.topology.dim)
+    local = mesh_cache.array_digest(
+        mesh.geometry.x, mesh.geometry.dofmap, V.dofmap.list,
+        np.asarray(imap.local_range, dtype=np.int64), imap.ghosts, imap.owners,
+        np.asarray([imap.size_global, V.dofmap.index_map_bs], dtype=np.int64),
+        cmap.ghosts, cmap.owners, np.asarray(mesh.topology.original_cell_index, dtype=np.int64))
+    digests = comm.allgather(local)
+    description = {"lower": np.asarray(lower, float).tolist(), "upper": np.asarray(upper, float).tolist(),
+                   "axes": [int(a) for a in axes], "tol": tol, "element": repr(V.ufl_element()),
+                   "dolfinx_mpc": mpc_version}
+    return mesh_cache.content_key("periodic-constraint", description, digests, modules=(__name__,))
+
+
+def _load_constraint(comm, key):
+    """This rank's (slaves, masters, coeffs, owners, offsets) from the cache, or None on every
+    rank when any rank's part is missing. Rank 0 reads, every rank gets its own part."""
+    from fem_spin.geometry import mesh_cache
+
+    parts = None
+    if comm.rank == 0:
+        found = mesh_cache.load(key)
+        if found is not None:
+            arrays, meta = found
+            names = {f"{name}{r}" for r in range(comm.size) for name, _ in _CONSTRAINT_FIELDS}
+            if int(meta.get("ranks", -1)) == comm.size and set(arrays) == names:
+                parts = [tuple(arrays[f"{name}{r}"].astype(dtype, copy=False)
+                               for name, dtype in _CONSTRAINT_FIELDS) for r in range(comm.size)]
+    ok = comm.bcast(parts is not None, root=0)
+    if not ok:
+        return None
+    return comm.scatter(parts, root=0)
+
+
+def _store_constraint(comm, key, mine) -> None:
+    from fem_spin.geometry import mesh_cache
+
+    parts = comm.gather(mine, root=0)
+    if comm.rank == 0:
+        arrays = {f"{name}{r}": part[i] for r, part in enumerate(parts)
+                  for i, (name, _) in enumerate(_CONSTRAINT_FIELDS)}
+        mesh_cache.store(key, arrays, {"kind": "periodic-constraint", "ranks": comm.size})
 
 
 class MPCAssembler(Assembler):

@@ -54,6 +54,17 @@ def _entries(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if len(p.name) == 64) if root.exists() else []
 
 
+def _kinds(root: Path) -> dict[str, list[Path]]:
+    """The entries by kind: "mesh" (a fine mesh), "coarse" (a multigrid level), or the
+    ``kind`` of a derived entry ("multigrid-transfers", "periodic-constraint")."""
+    out: dict[str, list[Path]] = {}
+    for entry in _entries(root):
+        meta = json.loads((entry / "meta.json").read_text())
+        kind = meta.get("kind") or ("mesh" if "info" in meta else "coarse")
+        out.setdefault(kind, []).append(entry)
+    return out
+
+
 def _no_gmsh(monkeypatch):
     """Any gmsh meshing from here on fails the test."""
     from fem_spin.geometry import base
@@ -64,6 +75,19 @@ def _no_gmsh(monkeypatch):
 
     monkeypatch.setattr(base, "gmsh_session", fail)
     monkeypatch.setattr(multigrid, "_mesh_coarse", fail)
+
+
+def _no_derived_work(monkeypatch):
+    """Computing the multigrid transfers or dolfinx_mpc's periodic search fails the test."""
+    import dolfinx_mpc
+
+    from fem_spin.solvers import multigrid
+
+    def fail(*args, **kwargs):
+        raise AssertionError("derived data computed although it is cached")
+
+    monkeypatch.setattr(multigrid, "_transfer_plan", fail)
+    monkeypatch.setattr(dolfinx_mpc.MultiPointConstraint, "create_periodic_constraint_geometrical", fail)
 
 
 def _same_series(a, b, atol=0.0):
@@ -80,9 +104,12 @@ def test_second_run_reads_the_cache_without_gmsh_and_is_identical(cache, monkeyp
     assert first.summary["mesh_cache"] == "stored"
     entries = _entries(cache)
     assert len(entries) >= 2, entries        # the mesh and at least one coarse level
+    kinds = _kinds(cache)
+    assert {"mesh", "coarse", "multigrid-transfers", "periodic-constraint"} <= set(kinds), kinds
     assert first.summary["steps"] > 3
     with monkeypatch.context() as m:
         _no_gmsh(m)
+        _no_derived_work(m)
         second = _simulate(cube_raw())
     assert second.summary["mesh_cache"] == "hit"
     assert _entries(cache) == entries         # nothing new written
@@ -91,7 +118,17 @@ def test_second_run_reads_the_cache_without_gmsh_and_is_identical(cache, monkeyp
     uncached = _simulate(cube_raw())
     assert uncached.summary["mesh_cache"] == "off"
     _same_series(uncached, second, atol=1e-12)
-    # the test can fail: gmsh is really blocked when the entry is missing
+    # the test can fail: the transfers and the constraint are really blocked when not cached
+    monkeypatch.setenv(mesh_cache.ENV, str(cache))
+    for kind in ("multigrid-transfers", "periodic-constraint"):
+        (entry,) = _kinds(cache)[kind]
+        entry.rename(cache / f"held-{kind}")
+        with monkeypatch.context() as m:
+            _no_derived_work(m)
+            with pytest.raises(Exception, match="derived data computed"):
+                _simulate(cube_raw())
+        (cache / f"held-{kind}").rename(entry)
+    # and gmsh is really blocked when the entry is missing
     monkeypatch.setenv(mesh_cache.ENV, str(cache.parent / "empty_cache"))
     with monkeypatch.context() as m:
         _no_gmsh(m)
@@ -120,7 +157,7 @@ def test_key_follows_parameters_and_derived_values(cache):
 def test_damaged_entry_is_ignored_kept_aside_and_rebuilt(cache, monkeypatch, capfd):
     raw = cube_raw(preconditioner="ilu")
     first = _simulate(raw)
-    (entry,) = _entries(cache)
+    (entry,) = _kinds(cache)["mesh"]
     data = entry / "arrays.npz"
     blob = bytearray(data.read_bytes())
     blob[len(blob) // 2] ^= 0xFF                     # one flipped byte, same size
@@ -219,16 +256,23 @@ def test_cli_flag_one_and_two_ranks_and_summary_times(tmp_path, monkeypatch):
     assert off["summary"]["mesh_cache"] == "off" and not cache.exists()
     two_first = _cli_run(tmp_path, cache, "two_first", mpi=2)     # 2 ranks store ...
     assert two_first["summary"]["mesh_cache"] == "stored" and _entries(cache)
+    assert {"partition", "periodic-constraint", "multigrid-transfers"} <= set(_kinds(cache))
+    stored_by_two = _entries(cache)
     one = _cli_run(tmp_path, cache, "one")                        # ... 1 rank reads
     assert one["summary"]["mesh_cache"] == "hit"
     two = _cli_run(tmp_path, cache, "two", mpi=2)                 # and 2 ranks again
     assert two["summary"]["mesh_cache"] == "hit"
+    # the second 2-rank run found everything the first stored (partition, constraint,
+    # transfers) and, on the cached partition, repeats it bit for bit
+    new = [p for p in _entries(cache) if p not in stored_by_two]     # the 1-rank run's only
+    assert new and all(json.loads((p / "meta.json").read_text())["ranks"] == 1 for p in new)
+    np.testing.assert_array_equal(two["series"], two_first["series"])
     # same configuration, same mesh input: serially bit-identical to the uncached run
     np.testing.assert_array_equal(one["series"], off["series"])
     assert one["summary"]["dofs"] == two["summary"]["dofs"] == off["summary"]["dofs"]
-    # 2 ranks: the partitioner is not reproducible from one mpirun to the next (two uncached
-    # 2-rank runs differ too), so 2-rank runs agree with each other and with the serial one to
-    # the solver's round-off, as in the partition tests (rank_agreement)
+    # 2 ranks: the graph partitioner is not reproducible from one mpirun to the next (two
+    # uncached 2-rank runs differ), so 2-rank runs agree with the serial one to the solver's
+    # round-off, as in the partition tests (rank_agreement)
     for other in (two_first, two):
         assert other["series"].shape == one["series"].shape
         np.testing.assert_allclose(other["series"], one["series"], rtol=1e-7, atol=1e-12)
@@ -256,3 +300,65 @@ def test_steady_summary_has_setup_and_stepping(tmp_path):
     s = json.loads((path / "summary.json").read_text())
     assert s["setup_s"] > 0 and s["stepping_s"] > 0
     assert s["wall_time_s"] == pytest.approx(s["setup_s"] + s["stepping_s"])
+
+
+def test_facet_matching_by_keys_equals_row_comparison():
+    """geometry/base.py's facet tags: one int64 key per node set (the fast path) gives what
+    comparing whole rows gives (the path for meshes too large for such keys), including
+    a facet listed twice (the last value wins) and entities that are not listed."""
+    from fem_spin.geometry import base
+
+    rng = np.random.default_rng(3)
+    local = np.sort(rng.integers(0, 60, size=(400, 3)), axis=1)
+    listed = np.concatenate([local[rng.choice(400, 50, replace=False)],
+                             np.sort(rng.integers(60, 70, size=(5, 3)), axis=1)])
+    listed = np.concatenate([listed, listed[:7]])                # listed twice
+    values = rng.integers(1, 9, size=listed.shape[0]).astype(np.int32)
+    fast = base._match_node_sets(listed, values, local)
+    slow = base._match_node_sets(listed + 2 ** 40, values, local + 2 ** 40)  # too big for keys
+    np.testing.assert_array_equal(fast, slow)
+    expect = np.full(local.shape[0], np.iinfo(np.int32).min, dtype=np.int64)
+    for row, value in zip(listed, values):                       # in order: the last one wins
+        expect[np.all(local == row, axis=1)] = value
+    np.testing.assert_array_equal(fast, expect)
+    assert (fast != np.iinfo(np.int32).min).sum() >= 50
+
+
+@serial_only()
+def test_periodic_constraint_entry_follows_the_mesh(cache, monkeypatch):
+    """The cached periodic constraint equals the computed one; a mesh whose coordinates
+    differ in one node gets another entry (a stale constraint is never used)."""
+    import dolfinx.fem
+    import dolfinx.mesh
+    import dolfinx_mpc
+    from mpi4py import MPI
+
+    from fem_spin.solvers.periodic import periodic_constraint
+
+    def space():
+        mesh = dolfinx.mesh.create_unit_cube(MPI.COMM_WORLD, 4, 4, 4)
+        return mesh, dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
+
+    def arrays(mpc):
+        return (np.asarray(mpc.slaves), np.asarray(mpc.masters.array),
+                np.asarray(mpc.coefficients()[0]), np.asarray(mpc.coefficients()[1]))
+
+    mesh, V = space()
+    computed = periodic_constraint(V, (0, 0, 0), (1, 1, 1))
+    (entry,) = _entries(cache)
+    mesh2, V2 = space()
+    with monkeypatch.context() as m:
+        def fail(*args, **kwargs):
+            raise AssertionError("searched although cached")
+        m.setattr(dolfinx_mpc.MultiPointConstraint, "create_periodic_constraint_geometrical", fail)
+        cached = periodic_constraint(V2, (0, 0, 0), (1, 1, 1))
+    assert _entries(cache) == [entry]
+    for a, b in zip(arrays(computed), arrays(cached)):
+        np.testing.assert_array_equal(a, b)
+    assert len(computed.slaves) > 0
+    np.testing.assert_array_equal(mesh.geometry.x, mesh2.geometry.x)   # scaled back alike
+    mesh3, V3 = space()
+    inner = np.flatnonzero(np.all((mesh3.geometry.x > 0.1) & (mesh3.geometry.x < 0.9), axis=1))[0]
+    mesh3.geometry.x[inner, 0] += 1e-3
+    periodic_constraint(V3, (0, 0, 0), (1, 1, 1))
+    assert len(_entries(cache)) == 2
