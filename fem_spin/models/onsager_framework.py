@@ -361,7 +361,7 @@ class OnsagerFrameworkConfig(OnsagerTransportConfig):
         "moment and energy; = onsager_transport's nonlinear formulation) or two_species (species "
         "a: the keys above, species b: the second_* keys; moments conserved separately, one "
         "dipolar reservoir)")
-    second_spin_density: float | str = param(0.0, unit="1/m^3", doc="density Delta_b of the second "
+    second_spin_density: float | str | None = param(None, unit="1/m^3", doc="density Delta_b of the second "
                                              "species (two_species; uniform)", check=_density_check)
     second_gyromagnetic_ratio: float = param(FLUORINE_GYROMAGNETIC_RATIO, unit="rad/(s T)",
                                              doc="gamma_b of the second species (default 19F)",
@@ -385,7 +385,8 @@ class OnsagerFrameworkConfig(OnsagerTransportConfig):
             raise ConfigError("formulation", "the framework derives the nonlinear (entropy-variable) "
                                              "model; the semi-linear and linear comparison models are "
                                              "onsager_transport's")
-        object.__setattr__(self, "second_spin_density", number_density(self.second_spin_density))
+        if self.second_spin_density is not None:
+            object.__setattr__(self, "second_spin_density", number_density(self.second_spin_density))
         if self.second_dipolar_field is None:
             object.__setattr__(self, "second_dipolar_field", self.dipolar_field)
         if not 0 < self.second_dipolar_field <= 0.1:
@@ -393,7 +394,7 @@ class OnsagerFrameworkConfig(OnsagerTransportConfig):
                                                       f"<= 0.1 (got {self.second_dipolar_field})")
         if self.instance != "two_species":
             return
-        if not self.second_spin_density > 0:
+        if self.second_spin_density is None:
             raise ConfigError("second_spin_density", "instance = 'two_species' needs the density "
                                                      "of the second species (> 0)")
         for key, value, allowed in (("spin_density_regions", self.spin_density_regions, {}),
