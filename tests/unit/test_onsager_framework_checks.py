@@ -36,14 +36,26 @@ def test_the_single_species_entropy_is_strictly_concave():
     framework.check_entropy_concave(hessians, states, key="model.instance")
 
 
+def test_saturation_is_not_a_flat_direction():
+    """At large |Omega| the curvature of a bounded state decays as sech^2 w (1e-13 of the
+    largest eigenvalue for a minority species at w = 8): accepted; negative is not."""
+    states = framework.default_sample_states(2)
+    hessians = np.array([-analytic.covariance(w) for w in states])
+    hessians[5] = np.diag([1.0, 1e-16])
+    framework.check_entropy_concave(hessians, states)
+    hessians[5] = np.diag([1.0, -1e-6])
+    with pytest.raises(ModelError, match="not strictly concave"):
+        framework.check_entropy_concave(hessians, states)
+
+
 @pytest.mark.parametrize("case", ["indefinite", "semidefinite", "not_finite", "asymmetric"])
 def test_a_non_concave_entropy_is_rejected_naming_the_key(case):
     states = framework.default_sample_states(2)
     hessians = np.array([-analytic.covariance(w) for w in states])
     if case == "indefinite":          # psi = |Omega_1|^2/2 - |Omega_2|^2/2 at the fifth state
         hessians[5] = np.diag([1.0, -1.0])
-    elif case == "semidefinite":      # a flat direction: C singular
-        hessians[5] = np.diag([1.0, 0.0])
+    elif case == "semidefinite":      # a flat direction at infinite temperature: C singular
+        hessians[0] = np.diag([1.0, 0.0])
     elif case == "not_finite":
         hessians[3, 0, 0] = np.nan
     else:
@@ -54,7 +66,8 @@ def test_a_non_concave_entropy_is_rejected_naming_the_key(case):
     assert str(info.value).startswith("model.instance: ")
     if case in ("indefinite", "semidefinite"):
         assert "not strictly concave" in str(info.value)
-        assert np.array2string(states[5], precision=3) in str(info.value)
+        at = 5 if case == "indefinite" else 0
+        assert np.array2string(states[at], precision=3) in str(info.value)
 
 
 def test_the_instance1_map_is_regular_at_any_field_and_scale():
