@@ -149,6 +149,7 @@ SEEDS: dict[str, dict] = {
         "time": dict(ONSAGER_TIME),
         "output": dict(OUTPUT),
     },
+    "onsager_two_species": _toml(REPO / "examples" / "onsager_two_species.toml"),
     "onsager_mrfm": {
         "name": "onsager_mrfm",
         "geometry": {"type": "mrfm_film", "film_size": [400e-9, 400e-9], "film_thickness": 60e-9,
