@@ -25,7 +25,7 @@ from fem_spin.models.onsager_framework import (OnsagerFrameworkProblem, _single_
 from fem_spin.physics import onsager as framework
 from fem_spin.solvers import TimeStepper
 
-from test_onsager import BASE, T_UNIT, raw_config
+from test_onsager import T_UNIT, raw_config
 
 
 def framework_config(**sections) -> dict:

@@ -13,8 +13,7 @@ import pytest
 from mpi4py import MPI
 
 from fem_spin.analytic import onsager_two_species as two
-from fem_spin.models.onsager import OnsagerTransportProblem, PROTON_GYROMAGNETIC_RATIO
-from fem_spin.models.onsager_framework import OnsagerFrameworkProblem
+from fem_spin.models.onsager import PROTON_GYROMAGNETIC_RATIO
 
 from test_onsager import ELL, GAMMA, T_UNIT
 from test_onsager_framework import framework_config, run
