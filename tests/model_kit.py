@@ -73,6 +73,23 @@ ONSAGER = ModelCase(
                      "time": {"t_end": 40 * _T, "dt_initial": 10 * _T}},
     bounds={"rho_max": (0.0, 1.0, True)})
 
+ONSAGER_TWO_SPECIES = ModelCase(
+    "onsager_framework_two_species",
+    _run("kit_onsager_two", {"type": "interval", "x_min": -20 * _ELL, "x_max": 20 * _ELL, "cells": 80},
+         {"type": "onsager_framework", "instance": "two_species", "spin_density": 5e28,
+          "second_spin_density": 2e28, "second_rate_ratio": 0.5, "dipolar_field": 1e-4,
+          "transport_coefficient": _GAMMA, "B0": 1.0, "field_gradient": [1e4, 0.0, 0.0],
+          "initial_dipolar_order": 0.2, "initial_polarization": -0.8, "region_polarization": 0.6,
+          "second_initial_polarization": 0.3, "second_region_polarization": -0.4,
+          "initial_profile": "step", "step_position": 3 * _ELL, "step_width": 2 * _ELL},
+         {"t_end": 2 * _T, "dt_initial": 0.2 * _T}),
+    conserved=("moment_a", "moment_b", "energy", "P_mean", "Pb_mean"),
+    bound_overrides={"model": {"initial_dipolar_order": 0.0, "initial_polarization": -0.9999,
+                               "region_polarization": 0.9999, "second_initial_polarization": 0.9999,
+                               "second_region_polarization": -0.9999, "step_width": 0.0},
+                     "time": {"t_end": 40 * _T, "dt_initial": 10 * _T}},
+    bounds={"rho_max": (0.0, 1.0, True), "Pb_min": (-1.0, 1.0, True), "Pb_max": (-1.0, 1.0, True)})
+
 _CELL_MODEL = {"D0": 2e-18, "speedup": "global", "source": "cycle_averaged", "source_polarization": 0.7,
                "exchange_probability": 1.0, "repetition_rate": 50.0, "R1": 0.0, "initial_polarization": 0.2}
 TRIPLET_COUPLED = ModelCase(
@@ -103,4 +120,4 @@ LONGITUDINAL_RELAXATION = ModelCase(
     bounds={"M_min": (0.0, 1.0, False), "M_max": (0.0, 1.0, False)})
 
 #: every transient model of the package: one line each
-CASES = [NUCLEAR_DIFFUSION, ONSAGER, TRIPLET_COUPLED, LONGITUDINAL_RELAXATION]
+CASES = [NUCLEAR_DIFFUSION, ONSAGER, ONSAGER_TWO_SPECIES, TRIPLET_COUPLED, LONGITUDINAL_RELAXATION]

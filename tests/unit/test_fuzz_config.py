@@ -138,6 +138,18 @@ SEEDS: dict[str, dict] = {
         "time": dict(ONSAGER_TIME),
         "output": dict(OUTPUT),
     },
+    "onsager_framework_interval": {
+        "name": "onsager_framework_interval",
+        "geometry": {"type": "interval", "x_min": -5e-8, "x_max": 5e-8, "cells": 40},
+        "model": {"type": "onsager_framework", "instance": "two_quantity", "spin_density": 4.86e28,
+                  "B0": 1.0, "field": "linear", "field_gradient": [1e4, 0.0, 0.0],
+                  "dipolar_field": 1e-4, "transport_coefficient": 1e-15, "dipolar_rate_ratio": 2.0,
+                  "initial_profile": "step", "initial_polarization": -0.8, "region_polarization": 0.6,
+                  "initial_dipolar_order": 0.2, "speedup": "local"},
+        "time": dict(ONSAGER_TIME),
+        "output": dict(OUTPUT),
+    },
+    "onsager_two_species": _toml(REPO / "examples" / "onsager_two_species.toml"),
     "onsager_mrfm": {
         "name": "onsager_mrfm",
         "geometry": {"type": "mrfm_film", "film_size": [400e-9, 400e-9], "film_thickness": 60e-9,

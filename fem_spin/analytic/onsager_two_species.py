@@ -1,0 +1,127 @@
+r"""Thermodynamics of two spin-1/2 species sharing one dipolar reservoir (numpy), the
+three-quantity instance of docs/theory/onsager_framework.md section 3.
+
+Entropy variables Omega = (theta, omega_a, omega_b) (shape (3, ...)), species fractions
+x_a, x_b (x_a + x_b = 1) and kappa = mu_b B_db/(mu_a B_da):
+
+.. math::
+
+    \psi(\Omega) = x_a \psi_1(\theta, \omega_a) + x_b \psi_1(\kappa\theta, \omega_b),\qquad
+    \rho = -\partial\psi/\partial\Omega = (x_a r_a + \kappa x_b r_b,\ x_a p_a,\ x_b p_b),
+
+with (r_k, p_k) = -grad psi_1 at species k's variables (``onsager.density``). Used for
+initial states (the inverse map rho -> Omega by Newton on the convex psi + Omega.rho), the
+entropy and the small-amplitude modes of section 3.4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fem_spin.analytic import onsager
+
+__all__ = ["species_variables", "psi", "density", "covariance", "potentials", "species_state",
+           "entropy", "admissible", "mode_rates"]
+
+
+def species_variables(Omega, kappa: float):
+    """(Omega_a, Omega_b), each (2, ...): species a's (theta, omega_a), b's (kappa theta, omega_b)."""
+    Om = np.asarray(Omega, float)
+    return np.stack([Om[0], Om[1]]), np.stack([kappa * Om[0], Om[2]])
+
+
+def psi(Omega, x_a: float, kappa: float):
+    Oa, Ob = species_variables(Omega, kappa)
+    return x_a * onsager.psi(Oa) + (1.0 - x_a) * onsager.psi(Ob)
+
+
+def species_state(Omega, kappa: float):
+    """((r_a, p_a), (r_b, p_b)): each species' dipolar share and polarization."""
+    Oa, Ob = species_variables(Omega, kappa)
+    return onsager.density(Oa), onsager.density(Ob)
+
+
+def density(Omega, x_a: float, kappa: float) -> np.ndarray:
+    (ra, pa), (rb, pb) = species_state(Omega, kappa)
+    x_b = 1.0 - x_a
+    return np.stack([x_a * ra + kappa * x_b * rb, x_a * pa, x_b * pb])
+
+
+def covariance(Omega, x_a: float, kappa: float) -> np.ndarray:
+    """C = d rho/d Omega, shape (3, 3, ...) (theory note 3.2)."""
+    Oa, Ob = species_variables(Omega, kappa)
+    Ca, Cb = onsager.covariance(Oa), onsager.covariance(Ob)
+    x_b = 1.0 - x_a
+    C = np.zeros((3, 3) + Ca.shape[2:])
+    C[0, 0] = x_a * Ca[0, 0] + kappa ** 2 * x_b * Cb[0, 0]
+    C[0, 1] = C[1, 0] = x_a * Ca[0, 1]
+    C[0, 2] = C[2, 0] = kappa * x_b * Cb[0, 1]
+    C[1, 1] = x_a * Ca[1, 1]
+    C[2, 2] = x_b * Cb[1, 1]
+    return C
+
+
+def entropy(Omega, x_a: float, kappa: float):
+    """s = psi + Omega . rho per spin of the mixture (k_B units)."""
+    Om = np.asarray(Omega, float)
+    return psi(Om, x_a, kappa) + np.sum(Om * density(Om, x_a, kappa), axis=0)
+
+
+def admissible(rho, x_a: float, kappa: float) -> np.ndarray:
+    """Whether rho (3, n) is a state of the mixture: |p_k| < 1 and |rho_0| below the largest
+    dipolar order the species can hold at those polarizations."""
+    r = np.asarray(rho, float)
+    x_b = 1.0 - x_a
+    pa, pb = r[1] / x_a, r[2] / x_b
+    ok = (np.abs(pa) < 1) & (np.abs(pb) < 1)
+    room = x_a * np.sqrt(np.clip(1 - pa ** 2, 0, None)) + kappa * x_b * np.sqrt(np.clip(1 - pb ** 2, 0, None))
+    return ok & (np.abs(r[0]) < room)
+
+
+def potentials(rho, x_a: float, kappa: float, tol: float = 1e-13, max_iterations: int = 200
+               ) -> np.ndarray:
+    """Omega with density(Omega) = rho (3, n): damped Newton on the strictly convex
+    f(Omega) = psi(Omega) + Omega . rho (gradient rho - density, Hessian -C)."""
+    r = np.asarray(rho, float).reshape(3, -1)
+    if not np.all(admissible(r, x_a, kappa)):
+        raise ValueError("rho is not a state of the two-species mixture (|p_k| < 1 and the "
+                         "dipolar order within what the species can hold)")
+    Om = np.zeros_like(r)
+
+    def f(O):
+        return psi(O, x_a, kappa) + np.sum(O * r, axis=0)
+
+    for _ in range(max_iterations):
+        g = r - density(Om, x_a, kappa)                      # grad f
+        H = -np.moveaxis(covariance(Om, x_a, kappa), -1, 0)  # (n, 3, 3), SPD
+        step = -np.linalg.solve(H, g.T[..., None])[..., 0].T
+        # converged: the residual at round-off, or a Newton step below round-off of Omega
+        if np.all((np.max(np.abs(g), axis=0) < tol)
+                  | (np.max(np.abs(step), axis=0) < 1e-14 * (1 + np.max(np.abs(Om), axis=0)))):
+            return Om
+        t = np.ones(r.shape[1])
+        f0 = f(Om)
+        slope = np.sum(g * step, axis=0)
+        # Armijo backtracking per node; a step whose predicted decrease is below the round-off
+        # of f (the quadratic-convergence tail) is taken whole
+        tail = -slope < 1e-12 * (1 + np.abs(f0))
+        for _ in range(60):
+            trial = Om + t * step
+            bad = (f(trial) > f0 + 1e-4 * t * slope) & ~tail
+            if not np.any(bad):
+                break
+            t = np.where(bad, 0.5 * t, t)
+        Om = Om + t * step
+    raise ValueError("potentials: Newton did not converge (a state too close to the bound?)")
+
+
+def mode_rates(Omega_bar, x_a: float, kappa: float, rates) -> tuple[np.ndarray, np.ndarray]:
+    """Small-amplitude modes in a uniform field about the uniform state Omega_bar (theory note
+    3.4): (m, e) with (Sigma C Sigma) e = m C e; a cosine mode of wavenumber k decays as
+    exp(-Gamma k^2 m t). Columns of e are C-orthonormal (e^T (-C) e = I)."""
+    from scipy.linalg import eigh
+
+    C = covariance(np.asarray(Omega_bar, float), x_a, kappa)
+    S = np.diag(np.sqrt(np.asarray(rates, float)))
+    m, e = eigh(-(S @ C @ S), -C)
+    return m, e
