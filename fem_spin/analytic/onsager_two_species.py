@@ -16,12 +16,14 @@ entropy and the small-amplitude modes of section 3.4.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from fem_spin.analytic import onsager
 
 __all__ = ["species_variables", "psi", "density", "covariance", "potentials", "species_state",
-           "entropy", "admissible", "mode_rates"]
+           "entropy", "admissible", "mode_rates", "equilibrium_from_totals", "TwoSpeciesEquilibrium"]
 
 
 def species_variables(Omega, kappa: float):
@@ -125,3 +127,95 @@ def mode_rates(Omega_bar, x_a: float, kappa: float, rates) -> tuple[np.ndarray, 
     S = np.diag(np.sqrt(np.asarray(rates, float)))
     m, e = eigh(-(S @ C @ S), -C)
     return m, e
+
+
+class TwoSpeciesEquilibrium(NamedTuple):
+    """The equilibrium of the conserved totals (theory note 1.6 and 3.2)."""
+
+    theta: float          #: the common dipolar variable beta mu_a B_da (species b's: kappa theta)
+    omega_a0: float       #: omega_a at B = B_ref
+    omega_b0: float       #: omega_b at B = B_ref
+    B_ref: float          #: the reference field of omega_a0, omega_b0 (T)
+    Omega: np.ndarray     #: (3, n) entropy variables at the points
+    rho: np.ndarray       #: (3, n) the state (rho_0, x_a p_a, x_b p_b) at the points
+
+
+def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, mu_ratio: float,
+                            totals, B_ref: float | None = None, *, tol: float = 1e-12,
+                            max_iterations: int = 200) -> TwoSpeciesEquilibrium:
+    r"""The maximum of the total entropy sum_i w_i s(rho_i) at given conserved totals.
+
+    ``B`` (T) and ``weights`` w_i > 0 at n points (the lumped weights int Delta phi_i of the
+    mixture), ``totals`` = (T_a, T_b, T_E), the dimensionless totals sum_i w_i (A_i rho_i)
+    with the map of theory note 3.2 divided by its row scales (mu_a, mu_b, mu_a B_da):
+
+        T_a = sum w x_a p_a,   T_b = sum w x_b p_b,
+        T_E = sum w (rho_0 - (B/B_da) x_a p_a - mu_ratio (B/B_da) x_b p_b),
+
+    ``mu_ratio`` = mu_b/mu_a = gamma_b/gamma_a, ``kappa`` = mu_b B_db/(mu_a B_da).
+
+    Method (theory note 1.6): zero entropy production needs the potentials of the conserved
+    densities lambda = A^-T Omega uniform, i.e. Omega_i = (theta, omega_a0 - theta b_i,
+    omega_b0 - mu_ratio theta b_i) with b_i = (B_i - B_ref)/B_da; the constant
+    p = (theta, omega_a0, omega_b0) minimises the strictly convex dual
+    Phi(p) = sum_i w_i psi(Omega_i(p)) + p . y, whose gradient is y minus the totals of the
+    state Omega(p) (y: the totals referred to B_ref). Damped Newton (Armijo backtracking on
+    Phi: globally convergent when the totals are attainable). ``B_ref`` defaults to the
+    weighted mean of B (it only conditions the problem: T_E + (B_ref/B_da)(T_a + mu_ratio T_b)
+    is the energy referred to it).
+    """
+    Bv = np.asarray(B, float).ravel()
+    w = np.asarray(weights, float).ravel()
+    if Bv.shape != w.shape or w.size == 0:
+        raise ValueError("B and weights must be 1-D arrays of the same, non-zero length")
+    if not np.all(w > 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weights must be positive and finite")
+    if not (0 < x_a < 1 and B_da > 0 and kappa > 0 and mu_ratio > 0):
+        raise ValueError("need 0 < x_a < 1 and B_da, kappa, mu_ratio > 0")
+    W = float(w.sum())
+    if B_ref is None:
+        B_ref = float(np.dot(w, Bv) / W)
+    b = (Bv - B_ref) / B_da
+    T_a, T_b, T_E = (float(t) for t in totals)
+    if not (abs(T_a) < x_a * W and abs(T_b) < (1 - x_a) * W):
+        raise ValueError("the moments are not attainable: |p_k| < 1 needs |T_a| < x_a sum w "
+                         "and |T_b| < x_b sum w")
+    # y: (energy referred to B_ref, T_a, T_b), the gradient of -sum w psi(Omega(p)) at the solution
+    y = np.array([T_E + (B_ref / B_da) * (T_a + mu_ratio * T_b), T_a, T_b])
+    # Omega_i = M_i p with M_i = [[1, 0, 0], [-b_i, 1, 0], [-mu_ratio b_i, 0, 1]]
+    M = np.zeros((b.size, 3, 3))
+    M[:, 0, 0] = M[:, 1, 1] = M[:, 2, 2] = 1.0
+    M[:, 1, 0] = -b
+    M[:, 2, 0] = -mu_ratio * b
+
+    def state(p):
+        return np.einsum("nij,j->in", M, p)
+
+    def objective(p):
+        return float(np.dot(w, psi(state(p), x_a, kappa))) + float(p @ y)
+
+    def gradient(p):
+        rho = density(state(p), x_a, kappa)
+        return y - np.einsum("nij,in,n->j", M, rho, w)
+
+    def hessian(p):
+        C = covariance(state(p), x_a, kappa)                      # (3, 3, n)
+        return -np.einsum("nia,ijn,njb,n->ab", M, C, M, w)
+
+    scale = np.array([np.dot(w, np.sqrt(1 + b * b) * (1 + kappa)), W, W])
+    p = np.zeros(3)
+    for _ in range(max_iterations):
+        g = gradient(p)
+        if np.all(np.abs(g) < tol * scale):
+            Om = state(p)
+            return TwoSpeciesEquilibrium(float(p[0]), float(p[1]), float(p[2]), float(B_ref), Om,
+                                         density(Om, x_a, kappa))
+        step = -np.linalg.solve(hessian(p), g)
+        f0, slope, t = objective(p), float(g @ step), 1.0
+        for _ in range(60):
+            if objective(p + t * step) <= f0 + 1e-4 * t * slope or -slope < 1e-14 * (1 + abs(f0)):
+                break
+            t *= 0.5
+        p = p + t * step
+    raise ValueError("equilibrium_from_totals: Newton did not converge (totals not attainable: "
+                     "|energy| too large for these moments and this field range?)")

@@ -331,10 +331,44 @@ class OnsagerFrameworkProblem(OnsagerTransportProblem):
         return out
 
     def equilibrium(self):
-        if self.two_species:
-            raise ValueError("the equilibrium of the two-species totals is not computed yet "
-                             "(issue 22 step 5)")
-        return super().equilibrium()
+        """One species: onsager_transport's. Two species: (theta, (omega_a0, omega_b0), rho at
+        the owned nodes), the maximum of the total entropy at the run's initial totals
+        (theory note 1.6, 3.2; ``onsager_two_species.equilibrium_from_totals``), B_ref = B0."""
+        if not self.two_species:
+            return super().equilibrium()
+        from fem_spin.analytic import onsager_two_species as two
+
+        p = self.params
+        B = self.owned_nodal(self.field_magnitude.x.array)
+        Bs, ws = self.comm.allgather(B), self.comm.allgather(self.weights)
+        totals = [self.initial_totals[name] / scale for name, scale
+                  in zip(self.system.quantities, self.system.quantity_scales)]
+        eq = two.equilibrium_from_totals(np.concatenate(Bs), np.concatenate(ws), float(p.dipolar_field),
+                                         self.species_fraction, self.kappa,
+                                         p.second_gyromagnetic_ratio / p.gyromagnetic_ratio, totals,
+                                         B_ref=p.B0)
+        start = sum(len(b) for b in Bs[: self.comm.rank])
+        return eq.theta, (eq.omega_a0, eq.omega_b0), eq.rho[:, start:start + len(B)]
+
+    def write_extra_outputs(self, directory, times) -> None:
+        """equilibrium.json: for two species theta, omega_a0, omega_b0 (at B_ref = B0) and the
+        largest nodal distance |rho - rho_eq| of the final state."""
+        if not self.two_species:
+            return super().write_extra_outputs(directory, times)
+        import json
+
+        try:
+            theta, (omega_a0, omega_b0), _ = self.equilibrium()
+            distance = self.distance_to_equilibrium()
+            note = ("the maximum of the total entropy at the initial totals (moment_a, moment_b, "
+                    "energy); rho = (dipolar, x_a p_a, x_b p_b); theta = beta mu_a B_da")
+        except ValueError as exc:
+            theta = omega_a0 = omega_b0 = distance = math.nan
+            note = str(exc)
+        if self.comm.rank == 0:
+            data = {"theta": theta, "omega_a0": omega_a0, "omega_b0": omega_b0, "B_ref_T": self.params.B0,
+                    "max_distance_to_equilibrium": distance, "note": note}
+            (directory / "equilibrium.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
 
     def output_functions(self) -> list:
         extra = [self.second_polarization_out] if self.two_species else []
