@@ -211,9 +211,15 @@ def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, m
             return TwoSpeciesEquilibrium(float(p[0]), float(p[1]), float(p[2]), float(B_ref), Om,
                                          density(Om, x_a, kappa))
         step = -np.linalg.solve(hessian(p), g)
+        # a Newton step from far away (the Hessian of a saturating psi is small there) is
+        # capped: |theta b|, |omega| change by at most 4 per iteration
+        size = max(abs(step[0]) * (1 + np.abs(b).max() * max(1.0, mu_ratio)), abs(step[1]), abs(step[2]))
+        step *= min(1.0, 4.0 / size)
         f0, slope, t = objective(p), float(g @ step), 1.0
         for _ in range(60):
-            if objective(p + t * step) <= f0 + 1e-4 * t * slope or -slope < 1e-14 * (1 + abs(f0)):
+            with np.errstate(over="ignore", invalid="ignore"):
+                f = objective(p + t * step)
+            if (np.isfinite(f) and f <= f0 + 1e-4 * t * slope) or -slope < 1e-14 * (1 + abs(f0)):
                 break
             t *= 0.5
         p = p + t * step

@@ -21,6 +21,7 @@ takes ~5 s):
     rank_agreement            28.4-56       11.7-21.7   2 two-rank runs (not 3), no plots/pictures/fields
     speedup_in_a_box           2.5-2.7      2.5-2.6     nothing: stepping ~0.3 s, the rest imports/figure
     triplet_dnp_naphthalene    8.7-10.3     6.6-7.1     32 configurations (not 100) in the D0 estimate
+    two_species_separation     8.2          5.5-11.5    3 FEM runs (not 7); the steady-state sweeps stay
     sum                        ~105 (typ.)  ~50 (typ.)
 
 About 2 s of each demo is importing dolfinx, fem_spin and matplotlib, so ~20 s of the sum is
