@@ -8,6 +8,10 @@ data's times, ``c`` is the weighted linear least-squares solution (variable proj
 nuisances never enter the nonlinear optimiser), and the residuals ``(y - f0 - A c)/sigma``
 (unweighted without sigma) of all datasets are concatenated.
 
+A dataset whose observation's independent variable is a run key (``run_key()``, e.g. the
+spin valve's ``geometry.separation``) is one stationary run per distinct x instead, observed
+together (:meth:`Objective._point_parts`).
+
 Forward runs are cached by the physical values of the parameters acting on a dataset: a
 per-dataset parameter's finite-difference column re-runs that dataset only, and the final
 statistics reuse the runs of the last Jacobian.
