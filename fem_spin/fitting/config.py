@@ -113,6 +113,14 @@ class ParameterSpec:
     #: the datasets it acts on (default: all)
     datasets: tuple[str, ...] = ()
     index: int = 0
+    #: further run keys set to the same value (one parameter tying several keys, e.g. the
+    #: polarization of both tunnel barriers of a spin valve)
+    also: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every run key this parameter sets: ``key``, then ``also``."""
+        return (self.key,) + self.also
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,10 +280,15 @@ def _parse_dataset(source: str, base: Path, i: int, table) -> DatasetSpec:
     unit = table.get("time_unit", "s")
     if unit not in TIME_UNITS:
         raise _err(source, f"{prefix}time_unit", f"must be one of {', '.join(TIME_UNITS)} (got {unit!r})")
-    columns = _table(source, f"{prefix}columns", table.get("columns", {}))
-    _unknown(source, f"{prefix}columns.", columns, ("time", "value", "sigma"))
+    columns = dict(_table(source, f"{prefix}columns", table.get("columns", {})))
+    _unknown(source, f"{prefix}columns.", columns, ("time", "x", "value", "sigma"))
     for k, v in columns.items():
         _string(source, f"{prefix}columns.{k}", v)
+    if "x" in columns:   # the independent variable by its general name
+        if "time" in columns:
+            raise _err(source, f"{prefix}columns.x", "give either columns.time or columns.x (the same "
+                                                     "column: the independent variable), not both")
+        columns["time"] = columns.pop("x")
     sigma = _number(source, f"{prefix}sigma", table.get("sigma"), positive=True, allow_none=True)
     if sigma is not None and "sigma" in columns:
         raise _err(source, f"{prefix}sigma", "give either sigma or columns.sigma, not both")
@@ -288,6 +301,14 @@ def _parse_dataset(source: str, base: Path, i: int, table) -> DatasetSpec:
         flat.append((key, value))
     observation = parse_observation(table.get("observation", {"type": "dnp_buildup"}), source,
                                     f"{prefix}observation")
+    if observation.run_key() is not None:
+        if "time_unit" in table:
+            raise _err(source, f"{prefix}time_unit", f"the observation {observation.kind!r} observes "
+                       f"{observation.run_key()}, not a time: its unit is observation.unit")
+        for k, v in overrides.items():
+            if k == observation.run_key():
+                raise _err(source, f"{prefix}overrides.{k}", "is the observation's independent "
+                           "variable: each data point sets it")
     return DatasetSpec(name=name, file=(base / _string(source, f"{prefix}file", table["file"])),
                        run=(base / _string(source, f"{prefix}run", table["run"])), time_unit=unit,
                        value_unit=str(table.get("value_unit", "a.u.")),
@@ -296,7 +317,7 @@ def _parse_dataset(source: str, base: Path, i: int, table) -> DatasetSpec:
                        observation=observation, index=i)
 
 
-_PARAMETER_KEYS = {"key", "initial", "bounds", "scale", "shared", "datasets"}
+_PARAMETER_KEYS = {"key", "initial", "bounds", "scale", "shared", "datasets", "also"}
 
 
 def _parse_parameter(source: str, i: int, table, dataset_names: list[str]) -> ParameterSpec:
@@ -332,8 +353,14 @@ def _parse_parameter(source: str, i: int, table, dataset_names: list[str]) -> Pa
     if not isinstance(datasets, list) or any(d not in dataset_names for d in datasets):
         raise _err(source, f"{prefix}datasets", f"must be a list of dataset names from "
                                                 f"{dataset_names} (got {datasets!r})")
+    also = table.get("also", [])
+    if not isinstance(also, list) or any(not isinstance(k, str) or "." not in k for k in also):
+        raise _err(source, f"{prefix}also", f"must be a list of run-file keys 'section.key' set to "
+                                            f"the same value (got {also!r})")
+    if key in also or len(set(also)) != len(also):
+        raise _err(source, f"{prefix}also", f"names a key twice (with key = {key!r}: {also!r})")
     return ParameterSpec(key=key, initial=initial, lower=lower, upper=upper, scale=scale,
-                         shared=shared, datasets=tuple(datasets), index=i)
+                         shared=shared, datasets=tuple(datasets), index=i, also=tuple(also))
 
 
 def parse_fit_config(raw: dict, source: str = "<memory>", base_dir: Path | None = None) -> FitConfig:
@@ -357,14 +384,20 @@ def parse_fit_config(raw: dict, source: str = "<memory>", base_dir: Path | None 
     if not isinstance(parameters, list) or not parameters:
         raise _err(source, "parameter", "at least one [[parameter]] table is needed")
     params = tuple(_parse_parameter(source, i, t, names) for i, t in enumerate(parameters))
-    keys = [p.key for p in params]
-    for i, k in enumerate(keys):
-        if k in keys[:i]:
-            raise _err(source, f"parameter[{i}].key", f"{k!r} is given twice")
-        for d in specs:
-            if k in dict(d.overrides):
-                raise _err(source, f"parameter[{i}].key", f"{k!r} is also fixed by "
-                                                          f"dataset[{d.index}].overrides")
+    seen: list[str] = []
+    for i, p in enumerate(params):
+        for k in p.keys:
+            where = f"parameter[{i}].key" if k == p.key else f"parameter[{i}].also"
+            if k in seen:
+                raise _err(source, where, f"{k!r} is given twice")
+            seen.append(k)
+            for d in specs:
+                if k in dict(d.overrides):
+                    raise _err(source, where, f"{k!r} is also fixed by dataset[{d.index}].overrides")
+                run_key = d.observation.run_key()
+                if k == run_key:
+                    raise _err(source, where, f"{k!r} is the independent variable of "
+                                              f"dataset[{d.index}] (its observation sets it per point)")
     if isinstance(settings.profile, tuple):
         free = _free_names(params, specs)
         for n in settings.profile:

@@ -105,13 +105,17 @@ def read_dataset(spec, t_end: float | None = None, min_points: int = 1,
         if spec.sigma_column is not None or (spec.sigma is None and len(header) > 2) else None
     if it == iv or (isg is not None and isg in (it, iv)):
         raise DataError(path, header_line, "the time, value and sigma columns must differ")
-    factor = spec.time_factor
+    observation = spec.observation
+    per_point = observation is not None and observation.run_key() is not None
+    factor = observation.x_factor(spec) if observation is not None else spec.time_factor
+    x_name = observation.x_name if observation is not None else "time"
+    x_unit = observation.x_unit(spec) if observation is not None else spec.time_unit
     x, y, s, lines = [], [], [], []
     for number, cells in rows:
         if len(cells) != len(header):
             raise DataError(path, number, f"{len(cells)} cells, the header has {len(header)}")
         values = []
-        for index, what in ((it, "time"), (iv, "value"), (isg, "sigma")):
+        for index, what in ((it, x_name), (iv, "value"), (isg, "sigma")):
             if index is None:
                 continue
             try:
@@ -124,9 +128,9 @@ def read_dataset(spec, t_end: float | None = None, min_points: int = 1,
             values.append(v)
         t = values[0] * factor
         if t < 0:
-            raise DataError(path, number, f"time {values[0]:g} {spec.time_unit} is negative")
-        model_t = float(spec.observation.model_times(np.array([t]))[0]) if spec.observation else t
-        if t_end is not None and model_t > t_end * (1 + 1e-12):
+            raise DataError(path, number, f"{x_name} {values[0]:g} {x_unit} is negative")
+        model_t = float(spec.observation.model_times(np.array([t]))[0]) if spec.observation and not per_point else t
+        if t_end is not None and not per_point and model_t > t_end * (1 + 1e-12):
             dead = model_t - t
             extra = f" (+ dead time {dead:g} s)" if dead > 0 else ""
             raise DataError(path, number, f"time {values[0]:g} {spec.time_unit}{extra} is after the "

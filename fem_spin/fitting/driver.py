@@ -36,6 +36,11 @@ from fem_spin.fitting.statistics import FitStatistics, analyse
 __all__ = ["Estimate", "DatasetResult", "FitResult", "fit", "FitNotConverged"]
 
 
+#: the automatic finite-difference step (optimiser coordinates) when every dataset's runs are
+#: stationary (no time tolerance to size it by)
+STATIONARY_FD_STEP = 1e-3
+
+
 class FitNotConverged(RuntimeError):
     """The optimiser stopped without meeting its tolerances, or a forward run failed; the
     best state was written (``directory``)."""
@@ -94,6 +99,11 @@ class DatasetResult:
     chi2: float
     forward_steps: int
     observation: str
+    #: the independent variable: "time" (x in s, shown in time_unit) or, for an observation
+    #: whose x is a run key, e.g. "distance" (x in SI, shown in time_unit = its unit)
+    x_name: str = "time"
+    #: SI units per unit of time_unit
+    x_factor: float | None = None
 
 
 @dataclasses.dataclass
@@ -106,7 +116,7 @@ class FitResult:
     status: str
     optimiser: dict[str, Any]
     #: time.tolerance of the forward runs and the finite-difference step
-    time_tolerance: float
+    time_tolerance: float | None
     fd_step: float
     wall_time_s: float
     forward_runs: int
@@ -158,7 +168,8 @@ def _result(objective: Objective, at: Evaluation, J: np.ndarray, names: list[str
         results[d.spec.name] = DatasetResult(
             name=d.spec.name, file=str(d.spec.file), run=str(d.spec.run), x=d.data.x, y=d.data.y,
             sigma=d.data.sigma, model=fitted.model, residuals=fitted.residuals, nuisance=nuis,
-            time_unit=d.spec.time_unit, value_unit=d.spec.value_unit,
+            time_unit=d.spec.observation.x_unit(d.spec), value_unit=d.spec.value_unit,
+            x_name=d.spec.observation.x_name, x_factor=d.spec.observation.x_factor(d.spec),
             chi2=float(fitted.residuals @ fitted.residuals), forward_steps=fitted.parts.steps,
             observation=d.spec.observation.describe())
     return FitResult(config=config, parameters=params, datasets=results, statistics=stats,
@@ -188,8 +199,11 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
 
         rundir = RunDirectory(directory, config.name, overwrite=overwrite)
         rundir.check()
-    tolerance = min(d.time_tolerance for d in datasets)
-    step = auto_step(tolerance) if config.fit.fd_step == "auto" else float(config.fit.fd_step)
+    tolerances = [d.time_tolerance for d in datasets if d.time_tolerance is not None]
+    tolerance = min(tolerances) if tolerances else None
+    # stationary runs only (a linear solve to the solver's tolerance, the mesh fixed): 1e-3
+    step = (auto_step(tolerance) if tolerance is not None else STATIONARY_FD_STEP) \
+        if config.fit.fd_step == "auto" else float(config.fit.fd_step)
     use_sensitivities = config.fit.jacobian == "sensitivities"
     objective = Objective(config, datasets, simulate=simulate, sensitivities=use_sensitivities)
     method = Sensitivities(FiniteDifferences(step)) if objective.sensitivities else FiniteDifferences(step)
@@ -207,7 +221,8 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
     lower, upper = objective.bounds()
     say = (lambda *a: None) if quiet else (lambda msg: print(f"fem-spin: {msg}", flush=True))
     say(f"fitting {len(objective.free)} parameter(s) to {len(datasets)} dataset(s), "
-        f"{sum(len(d.data) for d in datasets)} points; forward runs at time.tolerance = {tolerance:g}")
+        f"{sum(len(d.data) for d in datasets)} points; forward runs " +
+        (f"at time.tolerance = {tolerance:g}" if tolerance is not None else "stationary"))
 
     iteration = [0]
 

@@ -8,6 +8,10 @@ data's times, ``c`` is the weighted linear least-squares solution (variable proj
 nuisances never enter the nonlinear optimiser), and the residuals ``(y - f0 - A c)/sigma``
 (unweighted without sigma) of all datasets are concatenated.
 
+A dataset whose observation's independent variable is a run key (``run_key()``, e.g. the
+spin valve's ``geometry.separation``) is one stationary run per distinct x instead, observed
+together (:meth:`Objective._point_parts`).
+
 Forward runs are cached by the physical values of the parameters acting on a dataset: a
 per-dataset parameter's finite-difference column re-runs that dataset only, and the final
 statistics reuse the runs of the last Jacobian.
@@ -122,6 +126,10 @@ class Objective:
         from fem_spin.solvers import SimulationFailed
 
         overrides = run_overrides(dataset, values)
+        if dataset.spec.observation.run_key() is not None:
+            parts = self._point_parts(dataset, values, overrides)
+            self._cache[key] = parts
+            return parts
         started = time.perf_counter()
         try:
             if keys:
@@ -146,6 +154,33 @@ class Objective:
                            tangent=tangents, run_steps=tuple(getattr(result, "steps", ()) or ()))
         self._cache[key] = parts
         return parts
+
+    def _point_parts(self, dataset: PreparedDataset, values: dict[str, float], overrides: dict) -> ModelParts:
+        """f0, A of an observation whose independent variable is a run key: one forward run
+        per distinct value of the data's x (repeated x share a run), then the observation's
+        basis of the Results, one per point. No sensitivities (finite differences)."""
+        from fem_spin.solvers import SimulationFailed
+
+        observation = dataset.spec.observation
+        run_key = observation.run_key()
+        by_x: dict[float, object] = {}
+        for x in dataset.data.x:
+            x = float(x)
+            if x in by_x:
+                continue
+            started = time.perf_counter()
+            try:
+                result = self.simulate(str(dataset.run_path), overrides={**overrides, run_key: x})
+            except SimulationFailed as exc:
+                shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
+                raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {run_key} = "
+                                    f"{x:g} failed at {shown}: {exc}") from exc
+            self.forward_seconds += time.perf_counter() - started
+            self.forward_runs += 1
+            result.fields = {}   # only the summary is observed: do not keep the meshes' functions
+            by_x[x] = result
+        f0, A, names = observation.basis([by_x[float(x)] for x in dataset.data.x], dataset.data.x)
+        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x))
 
     def fit_dataset(self, dataset: PreparedDataset, parts: ModelParts) -> DatasetFit:
         data = dataset.data

@@ -11,9 +11,17 @@ are the linear nuisance parameters (an NMR signal scale, an offset): the objecti
 never enter the nonlinear optimiser.
 
 One small class per observation, registered by its ``type`` in the fit file's
-``observation`` table with :func:`register_observation`. Phase 1 has ``dnp_buildup``; a
-nonlocal-voltage observation (valet_fert, Delta R vs L) or a dipolar-order decay (onsager)
-is one more class with its own ``check`` and ``basis``.
+``observation`` table with :func:`register_observation`. Two kinds of independent variable:
+
+* the run's time (``run_key()`` is None): one forward run per dataset, observed at the data's
+  times (``dnp_buildup``);
+* a run-file key (``run_key()``, e.g. ``"geometry.separation"``): one forward run per distinct
+  value of the data's independent variable, the key set to it (``x_factor`` converts the
+  CSV's unit to the key's SI unit); ``basis`` then receives the list of those runs' Results,
+  one per data point (``nonlocal_delta_r``: Delta R of a lateral spin valve against the
+  injector-detector distance L). The objective caches the runs with the parameter set.
+
+A dipolar-order decay (onsager) is one more class with its own ``check`` and ``basis``.
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ import numpy as np
 
 from fem_spin.config import ConfigError
 
-__all__ = ["Observation", "DNPBuildup", "register_observation", "observation_types",
-           "parse_observation"]
+__all__ = ["Observation", "DNPBuildup", "NonlocalDeltaR", "register_observation",
+           "observation_types", "parse_observation", "LENGTH_UNITS"]
+
+#: metres per unit of a length-valued independent variable
+LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "nm": 1e-9}
 
 _OBSERVATIONS: dict[str, type["Observation"]] = {}
 
@@ -64,6 +75,22 @@ class Observation(abc.ABC):
     def nuisance_names(self) -> tuple[str, ...]:
         """The linear nuisance parameters this observation solves for (the columns of A)."""
         return ()
+
+    def run_key(self) -> str | None:
+        """The run-file key the data's independent variable sets (one forward run per distinct
+        value; ``basis`` then gets one Result per point); None: it is the run's time."""
+        return None
+
+    #: what the independent variable is (messages, plots)
+    x_name: ClassVar[str] = "time"
+
+    def x_factor(self, spec) -> float:
+        """SI units per unit of the data's independent-variable column (``spec``: the
+        DatasetSpec; a time observation uses its ``time_unit``)."""
+        return spec.time_factor
+
+    def x_unit(self, spec) -> str:
+        return spec.time_unit
 
     def model_times(self, x: np.ndarray) -> np.ndarray:
         """The run's times (s) at which the data's independent variable ``x`` (s) is observed."""
@@ -182,6 +209,88 @@ class DNPBuildup(Observation):
         return f"signal = {scale} * {self.quantity}(t{' + t_dead' if dead else ''}) + {offset}{dead}"
 
 
+@register_observation("nonlocal_delta_r")
+@dataclasses.dataclass(frozen=True)
+class NonlocalDeltaR(Observation):
+    """A stationary ``valet_fert`` run's summary quantity (default ``delta_R_ohm``, the
+    nonlocal spin signal Delta R = R_P - R_AP) against a run-file key (default
+    ``geometry.separation``, the injector-detector distance L): ``value(x) = Q(run with
+    key = x) + offset``. One forward run per distinct x (one device per distance, as measured);
+    ``offset`` is ``"fit"`` (closed form) or a fixed number (default 0; Delta R has no
+    baseline, R_P alone has one)."""
+
+    quantity: str = "delta_R_ohm"
+    key: str = "geometry.separation"
+    unit: str = "um"
+    offset: float | str = 0.0
+
+    x_name: ClassVar[str] = "distance"
+
+    @classmethod
+    def from_table(cls, table: dict, source: str, key: str) -> "NonlocalDeltaR":
+        known = {"type", "quantity", "key", "unit", "offset"}
+        for k in table:
+            if k not in known:
+                raise ConfigError(f"{key}.{k}", f"unknown key (expected one of "
+                                  f"{', '.join(sorted(known))})", file=source)
+        quantity = table.get("quantity", "delta_R_ohm")
+        if not isinstance(quantity, str) or not quantity:
+            raise ConfigError(f"{key}.quantity", f"must be a summary key of the run such as "
+                              f"\"delta_R_ohm\" (got {quantity!r})", file=source)
+        run_key = table.get("key", "geometry.separation")
+        if not isinstance(run_key, str) or "." not in run_key:
+            raise ConfigError(f"{key}.key", f"must be a run-file key 'section.key' such as "
+                              f"\"geometry.separation\" (got {run_key!r})", file=source)
+        unit = table.get("unit", "um")
+        if unit not in LENGTH_UNITS:
+            raise ConfigError(f"{key}.unit", f"must be one of {', '.join(LENGTH_UNITS)} (got "
+                              f"{unit!r})", file=source)
+        return cls(quantity=quantity, key=run_key, unit=unit,
+                   offset=_fit_or_number(table.get("offset", 0.0), source, f"{key}.offset"))
+
+    def run_key(self) -> str:
+        return self.key
+
+    def x_factor(self, spec) -> float:
+        return LENGTH_UNITS[self.unit]
+
+    def x_unit(self, spec) -> str:
+        return self.unit
+
+    def check(self, run_config, source: str, key: str) -> None:
+        model = run_config.model
+        if run_config.time is not None or getattr(model, "model_type", None) != "valet_fert":
+            raise ConfigError(key, f"a nonlocal_delta_r observes a stationary valet_fert run; "
+                              f"{run_config.source} is a {'transient ' if run_config.time else ''}"
+                              f"{getattr(model, 'model_type', '?')} run", file=source)
+        if self.quantity == "delta_R_ohm" and set(model.configurations) != {"parallel", "antiparallel"}:
+            raise ConfigError(key, f"Delta R needs model.configurations = [\"parallel\", "
+                              f"\"antiparallel\"] ({run_config.source} has {model.configurations})",
+                              file=source)
+
+    def nuisance_names(self) -> tuple[str, ...]:
+        return ("offset",) if self.offset == "fit" else ()
+
+    def basis(self, results, x):
+        q = []
+        for r in results:
+            if self.quantity not in r.summary:
+                numeric = [k for k, v in r.summary.items() if isinstance(v, (int, float))
+                           and not isinstance(v, bool) and k.endswith("_ohm")]
+                raise ConfigError("observation.quantity", f"the run's summary has no "
+                                  f"{self.quantity!r} (it has {', '.join(numeric)})")
+            q.append(float(r.summary[self.quantity]))
+        q = np.array(q)
+        if self.offset == "fit":
+            return q, np.ones((len(q), 1)), ("offset",)
+        return q + self.offset, np.zeros((len(q), 0)), ()
+
+    def describe(self) -> str:
+        offset = "offset (fitted, closed form)" if self.offset == "fit" else f"{self.offset:g}"
+        return (f"value = {self.quantity} of the run with {self.key} = x ({self.unit}; one run "
+                f"per point) + {offset}")
+
+
 def parse_observation(table: Any, source: str, key: str) -> Observation:
     if not isinstance(table, dict):
         raise ConfigError(key, f"must be a table such as {{ type = \"dnp_buildup\" }} (got {table!r})",
@@ -189,6 +298,6 @@ def parse_observation(table: Any, source: str, key: str) -> Observation:
     kind = table.get("type", "dnp_buildup")
     if kind not in _OBSERVATIONS:
         raise ConfigError(f"{key}.type", f"unknown observation {kind!r} (expected one of "
-                          f"{', '.join(observation_types())}; valet_fert and onsager observations "
-                          f"are planned, issue 21)", file=source)
+                          f"{', '.join(observation_types())}; onsager observations are planned, "
+                          f"issue 21)", file=source)
     return _OBSERVATIONS[kind].from_table(table, source, key)

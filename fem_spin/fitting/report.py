@@ -58,7 +58,7 @@ def fit_json(result, command: str = "") -> dict:
                             "points": len(d.x), "chi2": d.chi2, "forward_steps": d.forward_steps,
                             "nuisance": {k: e.as_dict() for k, e in d.nuisance.items()},
                             "noise_in_run_quantity": _noise_in_quantity(result, name),
-                            "time_s": d.x, "value": d.y, "sigma": d.sigma, "model": d.model,
+                            ("time_s" if d.x_name == "time" else f"{d.x_name}_si"): d.x, "value": d.y, "sigma": d.sigma, "model": d.model,
                             "residual_weighted": d.residuals}
                      for name, d in result.datasets.items()},
         "statistics": s.as_dict(), "names": list(s.names),
@@ -156,9 +156,10 @@ def fit_report(result) -> str:
         noise = _noise_in_quantity(result, name)
         lines += [f"### {name}", "", f"- data `{d.file}` ({len(d.x)} points), run `{d.run}`",
                   f"- observation: {d.observation}",
-                  f"- chi^2 = {_fmt(d.chi2)}, rms weighted residual {_fmt(float(np.sqrt(np.mean(d.residuals**2))))}, "
-                  f"forward run of {d.forward_steps} time steps"]
-        if noise is not None:
+                  f"- chi^2 = {_fmt(d.chi2)}, rms weighted residual {_fmt(float(np.sqrt(np.mean(d.residuals**2))))}, " +
+                  (f"forward run of {d.forward_steps} time steps" if d.x_name == "time" else
+                   f"one forward run per distinct {d.x_name}: {d.forward_steps} runs per evaluation")]
+        if noise is not None and result.time_tolerance is not None:
             ratio = result.time_tolerance / noise if noise > 0 else math.inf
             verdict = "well below the noise" if ratio < 0.1 else "**not well below the noise: tighten fit.time_tolerance**"
             lines.append(f"- data noise in units of the run's quantity: {_fmt(noise)}; the forward runs' "
@@ -171,9 +172,10 @@ def fit_report(result) -> str:
               "- nuisance parameters (scale, offset) solved by weighted linear least squares at every "
               "evaluation (variable projection).",
               _jacobian_line(result),
-              f"- forward runs: {result.forward_runs} ({_fmt(result.forward_seconds)} s), time.tolerance "
-              f"= {result.time_tolerance:g} (absolute accuracy of the run's quantity); wall time "
-              f"{_fmt(result.wall_time_s)} s.", ""]
+              f"- forward runs: {result.forward_runs} ({_fmt(result.forward_seconds)} s), " +
+              (f"time.tolerance = {result.time_tolerance:g} (absolute accuracy of the run's quantity)"
+               if result.time_tolerance is not None else "stationary (no time tolerance)") +
+              f"; wall time {_fmt(result.wall_time_s)} s.", ""]
     return "\n".join(lines)
 
 
@@ -191,14 +193,16 @@ def _jacobian_line(result) -> str:
         why = info.get("not_by_sensitivities", {})
         reasons = "; ".join(f"{k}: {why[k]}" for k in by_fd if why.get(k))
         parts.append(f"one-sided finite differences, step {result.fd_step:g} in the optimiser's coordinates "
-                     f"(about 2 sqrt(time tolerance): the forward model is smooth in the parameters only to "
-                     f"the accuracy of its adaptive time stepping) for {', '.join(by_fd) or 'every parameter'}"
+                     + ("(about 2 sqrt(time tolerance): the forward model is smooth in the parameters only to "
+                        "the accuracy of its adaptive time stepping)" if result.time_tolerance is not None else
+                        "(stationary runs: a linear solve on a fixed mesh)") + f" for {', '.join(by_fd) or 'every parameter'}"
                      + (f" ({reasons})" if reasons else ""))
     return "- Jacobian by " + "; ".join(parts) + " (fem_spin/fitting/jacobian.py)."
 
 
 def dataset_csv(d) -> str:
-    rows = ["time_s,value,sigma,model,residual_weighted"]
+    x_column = "time_s" if d.x_name == "time" else f"{d.x_name}_si"
+    rows = [f"{x_column},value,sigma,model,residual_weighted"]
     sigma = d.sigma if d.sigma is not None else [math.nan] * len(d.x)
     for t, y, s, m, r in zip(d.x, d.y, sigma, d.model, d.residuals):
         rows.append(f"{t:.10g},{y:.10g},{s:.10g},{m:.10g},{r:.10g}")
@@ -220,7 +224,7 @@ def plot_dataset(d, png: Path) -> Path:
     from fem_spin.fitting.config import TIME_UNITS
 
     plt = _pyplot()
-    factor = TIME_UNITS[d.time_unit]
+    factor = d.x_factor or TIME_UNITS[d.time_unit]
     t = d.x / factor
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(6.4, 5.2), sharex=True, constrained_layout=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
@@ -236,7 +240,7 @@ def plot_dataset(d, png: Path) -> Path:
     axr.axhline(0.0, color="0.5", lw=0.8)
     axr.plot(t, d.residuals, "o", ms=3, color="C3")
     axr.set_ylabel("residual / sigma" if d.sigma is not None else f"residual ({d.value_unit})")
-    axr.set_xlabel(f"time ({d.time_unit})")
+    axr.set_xlabel(f"{d.x_name} ({d.time_unit})")
     if len(t) > 1 and t.min() > 0 and t.max() / t.min() > 100:
         axr.set_xscale("log")
     fig.savefig(png, dpi=120)

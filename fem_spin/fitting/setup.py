@@ -33,8 +33,8 @@ class PreparedDataset:
     #: the fixed overrides: the dataset's own and the fit's time tolerance
     fixed: tuple[tuple[str, Any], ...]
     t_end: float
-    #: time.tolerance of its forward runs (the fit's, or the run file's)
-    time_tolerance: float
+    #: time.tolerance of its forward runs (the fit's, or the run file's); None: stationary
+    time_tolerance: float | None
     #: run keys of its free parameters whose forward sensitivities the model and the
     #: observation support (solvers/sensitivity.py); the others go by finite differences
     tangent_keys: tuple[str, ...] = ()
@@ -51,7 +51,8 @@ def run_overrides(dataset: PreparedDataset, values: dict[str, float]) -> dict[st
     (``values``: free-parameter name -> physical value)."""
     out = dict(dataset.fixed)
     for p in dataset.parameters:
-        out[p.spec.key] = values[p.name]
+        for key in p.spec.keys:
+            out[key] = values[p.name]
     return out
 
 
@@ -93,15 +94,16 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
         raw = _read_run(spec.run, fit_source, f"{prefix}.run")
         params = tuple(p for p in free if spec.name in p.datasets)
         fixed = dict(spec.overrides)
-        if config.fit.time_tolerance is not None:
+        if config.fit.time_tolerance is not None and "time" in raw:   # not for stationary runs
             fixed["time.tolerance"] = config.fit.time_tolerance
         blame = {k: f"{prefix}.overrides.{k}" for k, _ in spec.overrides}
         blame["time.tolerance"] = "fit.time_tolerance"
         at = {p.name: p.spec.initial for p in params}
         for p in params:
-            blame[p.spec.key] = f"parameter[{p.spec.index}].initial"
-        run = _parse_run(raw, {**fixed, **{p.spec.key: at[p.name] for p in params}}, spec.run,
-                         fit_source, blame)
+            for k in p.spec.keys:
+                blame[k] = f"parameter[{p.spec.index}].initial"
+        run = _parse_run(raw, {**fixed, **{k: at[p.name] for p in params for k in p.spec.keys}},
+                         spec.run, fit_source, blame)
         if run.sweep:
             raise ConfigError("sweep", "a run file used by a fit must not have a [sweep] (each "
                               "dataset is one run; vary it with the dataset's overrides)",
@@ -109,12 +111,23 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
         for p in params:   # the run must accept the whole range the optimiser may try
             for bound in (p.spec.lower, p.spec.upper):
                 if math.isfinite(bound):
-                    _parse_run(raw, {**fixed, p.spec.key: bound}, spec.run, fit_source,
-                               {**blame, p.spec.key: f"parameter[{p.spec.index}].bounds"})
+                    _parse_run(raw, {**fixed, **{k: bound for k in p.spec.keys}}, spec.run, fit_source,
+                               {**blame, **{k: f"parameter[{p.spec.index}].bounds" for k in p.spec.keys}})
         spec.observation.check(run, fit_source, f"{prefix}.observation")
         t_end = run.time.t_end if run.time is not None else None
         n_free = len(params) + len(spec.observation.nuisance_names())
         data = read_dataset(spec, t_end=t_end, min_points=n_free, run_source=str(spec.run))
+        run_key = spec.observation.run_key()
+        if run_key is not None:   # every point is a run: the run must accept the data's extremes
+            for x, line in ((data.x.min(), data.lines[int(data.x.argmin())]),
+                            (data.x.max(), data.lines[int(data.x.argmax())])):
+                try:
+                    _parse_run(raw, {**fixed, run_key: float(x)}, spec.run, fit_source, {})
+                except ConfigError as exc:
+                    from fem_spin.fitting.data import DataError
+
+                    raise DataError(spec.file, line, f"{run_key} = {x:g} is refused by "
+                                    f"{spec.run.name}: {exc.message}") from None
         from fem_spin.solvers.sensitivity import sensitivity_support
 
         tangent_keys, refused = [], []
@@ -124,13 +137,15 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
                 f"the observation {spec.observation.kind!r} has no sensitivities"
             if reason is None and any(q != "P_mean" for q in observed):
                 reason = f"sensitivities of P_mean only (observed: {', '.join(observed)})"
+            if reason is None and p.spec.also:
+                reason = f"it sets several run keys ({', '.join(p.spec.keys)})"
             if reason is None:
                 tangent_keys.append(p.spec.key)
             else:
                 refused.append((p.spec.key, reason))
         prepared.append(PreparedDataset(spec=spec, data=data, run_raw=raw, parameters=params,
                                         fixed=tuple(fixed.items()), t_end=t_end,
-                                        time_tolerance=run.time.tolerance,
+                                        time_tolerance=run.time.tolerance if run.time is not None else None,
                                         tangent_keys=tuple(tangent_keys), tangent_refused=tuple(refused)))
     total = sum(len(d.data) for d in prepared)
     n_total = len(free) + sum(len(d.spec.observation.nuisance_names()) for d in prepared)

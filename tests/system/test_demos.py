@@ -14,6 +14,7 @@ takes ~5 s):
     dnp_buildup                4.0-4.2      3.1-3.4     P_e 0.1, 0.5, 0.99 (not 5 values): 9 runs, not 15
     dnp_cube_3d                4.4-4.9      4.3-4.5     nothing: stepping ~0.5 s, the rest imports/picture
     dnp_relaxation             3.3-4.2      2.8-3.0     P_e 0.5, 0.99 (not 3 values): 6 runs, not 9
+    fit_dnp_buildup            4.1-4.3      4.3-4.4     data on a 2x (not 4x) finer bulk mesh, 20 points (not 40)
     hanle                      4.4-4.6      4.0-4.3     13 fields, not 25 (time: imports, mesh, fit)
     mrfm_tip                  27.3-28.3     5.6-6.0     mesh 16-50 nm (not 8-30), t_end 0.1 s (not 0.5)
     nonlocal_spin_valve        4.6-4.9      4.0-4.1     4 electrode distances, not 7
@@ -22,12 +23,12 @@ takes ~5 s):
     speedup_in_a_box           2.5-2.7      2.5-2.6     nothing: stepping ~0.3 s, the rest imports/figure
     triplet_dnp_naphthalene    8.7-10.3     6.6-7.1     32 configurations (not 100) in the D0 estimate
     two_species_separation     8.2          5.5-11.5    3 FEM runs (not 7); the steady-state sweeps stay
-    sum                        ~105 (typ.)  ~50 (typ.)
+    sum                        ~113 (typ.)  ~60 (typ.)
 
 About 2 s of each demo is importing dolfinx, fem_spin and matplotlib, so ~20 s of the sum is
-the floor. The whole file (``xvfb-run -a python3 -m pytest tests/system/test_demos.py``, 11 tests):
-50 s with the cuts (the per-test times match the table); before them, about the full sum
-(not measured as a file).
+the floor. The whole file (``xvfb-run -a python3 -m pytest tests/system/test_demos.py``, 12 tests):
+50 s with the cuts before fit_dnp_buildup came (the per-test times match the table), so ~54 s
+now, ~60 s with two_species_separation; before the cuts, about the full sum (not measured as a file).
 """
 
 import os

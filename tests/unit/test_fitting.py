@@ -242,3 +242,72 @@ def test_cubic_interpolation_is_exact_for_cubics_and_refuses_outside():
 def test_finite_difference_step_follows_the_time_tolerance():
     assert auto_step(1e-6) == pytest.approx(2e-3)
     assert auto_step(1e-12) == 1e-4 and auto_step(1e-2) == 1e-2
+
+
+# --------------------------------------------------------------------------- nonlocal_delta_r
+_VALVE = Path(__file__).resolve().parents[2] / "examples" / "fit_nonlocal_spin_valve"
+
+
+def _valve_fit(tmp_path, data="L_um,dR,s\n0.5,0.15,0.001\n1.0,0.08,0.001\n2.0,0.02,0.001\n", **edits):
+    (tmp_path / "d.csv").write_text(data)
+    dataset = {"name": "v", "file": "d.csv", "run": str(_VALVE / "run.toml"),
+               "columns": {"x": "L_um", "value": "dR", "sigma": "s"},
+               "observation": {"type": "nonlocal_delta_r", "unit": "um"}}
+    dataset.update(edits.pop("dataset", {}))
+    raw = {"name": "v", "dataset": [dataset],
+           "parameter": [{"key": "model.regions.N.spin_diffusion_length", "initial": 1e-6,
+                          "bounds": [1e-7, 1e-5]},
+                         {"key": "model.regions.barrier1.polarization", "initial": 0.3,
+                          "bounds": [0.01, 0.95], "scale": "linear",
+                          "also": ["model.regions.barrier2.polarization"]}]}
+    raw.update(edits)
+    return parse_fit_config(raw, source="v.toml", base_dir=tmp_path)
+
+
+def test_nonlocal_delta_r_reads_distances_and_ties_both_barriers(tmp_path):
+    from fem_spin.fitting.setup import run_overrides
+
+    config = _valve_fit(tmp_path)
+    (d,) = prepare(config)
+    np.testing.assert_allclose(d.data.x, [0.5e-6, 1e-6, 2e-6])
+    assert d.time_tolerance is None and "time.tolerance" not in dict(d.fixed)
+    assert d.spec.observation.run_key() == "geometry.separation"
+    values = {p.name: p.spec.initial for p in d.parameters}
+    overrides = run_overrides(d, values)
+    assert overrides["model.regions.barrier1.polarization"] == overrides["model.regions.barrier2.polarization"] == 0.3
+    assert dict(d.tangent_refused)   # finite differences, with the reason
+
+
+@pytest.mark.parametrize("edit, key, words", [
+    ({"dataset": {"time_unit": "ms"}}, "dataset[0].time_unit", "observation.unit"),
+    ({"dataset": {"overrides": {"geometry.separation": 1e-6}}}, "dataset[0].overrides.geometry.separation",
+     "each data point sets it"),
+    ({"dataset": {"observation": {"type": "nonlocal_delta_r", "unit": "inch"}}}, "dataset[0].observation.unit",
+     "must be one of"),
+])
+def test_nonlocal_delta_r_bad_fit_file(tmp_path, edit, key, words):
+    with pytest.raises(ConfigError) as info:
+        _valve_fit(tmp_path, **edit)
+    assert info.value.key == key and words in str(info.value)
+
+
+def test_nonlocal_delta_r_refuses_the_independent_key_as_a_parameter_and_bad_distances(tmp_path):
+    with pytest.raises(ConfigError, match="independent variable"):
+        _valve_fit(tmp_path, parameter=[{"key": "geometry.separation", "initial": 1e-6, "bounds": [1e-7, 1e-5]}])
+    with pytest.raises(DataError, match=r"line 3: distance -1 um is negative"):
+        prepare(_valve_fit(tmp_path, data="L_um,dR,s\n0.5,0.1,0.001\n-1,0.1,0.001\n2,0.1,0.001\n"))
+
+
+def test_nonlocal_delta_r_refuses_a_transient_run(tmp_path):
+    config = _valve_fit(tmp_path)
+    bad = dataclasses_replace_run(config, Path(__file__).resolve().parents[2] / "examples" / "fit_dnp_radial" / "run.toml")
+    with pytest.raises(ConfigError, match="stationary valet_fert"):
+        prepare(bad)
+
+
+def dataclasses_replace_run(config, run):
+    import dataclasses
+
+    return dataclasses.replace(config, datasets=(dataclasses.replace(config.datasets[0], run=run),),
+                               parameters=(dataclasses.replace(config.parameters[0], key="model.D0",
+                                                               initial=1e-16, lower=1e-18, upper=1e-13),))
