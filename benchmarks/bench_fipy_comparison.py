@@ -1,7 +1,7 @@
 """fem_spin against FiPy at matched accuracy: the periodic-cube CW DNP buildup (physics.md 1.2).
 
     python3 benchmarks/bench_fipy_comparison.py [--case fast|slow] [--quick] [--out DIR]
-    python3 benchmarks/bench_fipy_comparison.py --total [--case fast|slow] [--quick] [--out DIR]
+    python3 benchmarks/bench_fipy_comparison.py --total [--case fast|slow] [--scheme bdf|bdf2] [--quick] [--out DIR]
 
 One problem, two codes: fem_spin (P1 tetrahedra graded towards the electron, Newton on
 w = artanh P, dolfinx_mpc periodicity) and FiPy (uniform ``PeriodicGrid3D`` finite
@@ -26,7 +26,8 @@ both: fem_spin's two finest meshes with adaptive BDF2 at a tight tolerance, extr
 (Richardson, order 2; a third, coarser mesh gives the observed order and the reference's spatial
 error estimate), its time error measured by a run of the third mesh at a ten times tighter
 tolerance. fem_spin climbs a ladder of (mesh, time.tolerance) pairs with the tolerance near the
-mesh's spatial error (adaptive BDF2, the default scheme); FiPy (backward Euler, first order)
+mesh's spatial error (``--scheme``: the variable-order BDF, fem_spin's default, or BDF2; its time
+error per unit tolerance from the third mesh at the two tolerances in that scheme); FiPy (backward Euler, first order)
 first runs a time study on one grid (steps x1, x4, x16 on the geometric grid) that gives its
 time error c/steps, then (grid, steps) levels. A FiPy level predicted (from the cost per step
 measured so far) to take longer than ``--fipy-budget`` is not run. Where a code has no measured
@@ -75,12 +76,13 @@ def step_grid(t_end: float, steps: int) -> np.ndarray:
     return np.unique(np.concatenate([np.geomspace(1e-5, t_end, steps), sample_times(t_end)]))
 
 
-def raw_config(case: dict, divisions: float, tolerance: float | None = None) -> dict:
+def raw_config(case: dict, divisions: float, tolerance: float | None = None, scheme: str = "bdf") -> dict:
     """The cube at h_s = r_s/divisions. Without ``tolerance``: backward Euler with adaptivity
-    off (the prescribed-grid mode); with it: the default adaptive BDF2 at that tolerance."""
+    off (the prescribed-grid mode); with it: adaptive ``scheme`` (the variable-order BDF by
+    default, or BDF2) at that tolerance."""
     time_cfg = ({"t_end": case["t_end"], "dt_initial": case["t_end"], "adaptive": False,
                  "scheme": "backward_euler"} if tolerance is None else
-                {"t_end": case["t_end"], "dt_initial": 1e-6, "scheme": "bdf2", "tolerance": tolerance})
+                {"t_end": case["t_end"], "dt_initial": 1e-6, "scheme": scheme, "tolerance": tolerance})
     return {"preset": "glassy_1H_nitroxide", "name": "bench_fipy",
             "geometry": {"type": "dnp_cube", "mesh_size_source": R_S / divisions},
             "model": {"speedup": "global", "source_polarization": 0.9,
@@ -88,17 +90,18 @@ def raw_config(case: dict, divisions: float, tolerance: float | None = None) -> 
             "time": time_cfg}
 
 
-def run_fem_spin(case: dict, divisions: float, grid: np.ndarray, tolerance: float | None = None) -> dict:
+def run_fem_spin(case: dict, divisions: float, grid: np.ndarray, tolerance: float | None = None,
+                 scheme: str = "bdf") -> dict:
     """fem_spin on the prescribed grid: every grid time is an output stop, so with adaptivity
     off and dt_initial = t_end each step lands on the next grid time (backward Euler). With
-    ``tolerance``: adaptive BDF2 at that tolerance, ``grid`` only the sample times."""
+    ``tolerance``: adaptive ``scheme`` at that tolerance, ``grid`` only the sample times."""
     from fem_spin.config import parse_config
     from fem_spin.models import NuclearDiffusionProblem
     from fem_spin.solvers import TimeStepper
 
     comm = MPI.COMM_WORLD
     t0 = time.perf_counter()
-    config = parse_config(raw_config(case, divisions, tolerance))
+    config = parse_config(raw_config(case, divisions, tolerance, scheme))
     problem = NuclearDiffusionProblem(config, comm).initialise()
     setup = time.perf_counter() - t0
     wanted = {float(t) for t in sample_times(case["t_end"])}
@@ -120,6 +123,7 @@ def run_fem_spin(case: dict, divisions: float, grid: np.ndarray, tolerance: floa
     solve = time.perf_counter() - t1
     out = {"code": "fem_spin", "resolution": f"h_s = r_s/{divisions:g}", "dofs": problem.num_dofs,
            "divisions": divisions, "tolerance": tolerance,
+           "scheme": "backward_euler" if tolerance is None else scheme,
            "steps": stepper.step, "newton_iterations": counts["newton"],
            "krylov_iterations": counts["krylov"], "rejected": counts["rejected"], "setup_s": setup, "solve_s": solve,
            "P_mean": [values[t] for t in sorted(wanted)]}
@@ -208,14 +212,19 @@ def report(out_dir: Path, name: str, data: dict) -> Path:
 TARGETS = ((1e-3, 20.0), (1e-4, 50.0))
 #: reference: fem_spin's two finest ``levels`` at ``tolerance`` (Richardson in space), a third,
 #: coarser level at that tolerance for the observed order, and that level again at ``tight`` for
-#: the time error of the reference's tolerance. fem_ladder: (r_s/d, time.tolerance) pairs with the
-#: tolerance near the level's spatial error. FiPy: a time study (one grid, steps x4, x16), then
+#: the time error of the reference's tolerance; always adaptive BDF2 (REFERENCE_SCHEME: the
+#: reference only has to be converged, and its runs are the stored ones). fem_ladder[scheme]:
+#: (r_s/d, time.tolerance) pairs with the tolerance near the level's spatial error, per
+#: time scheme (the variable-order BDF's time error per unit tolerance is smaller than BDF2's,
+#: so its tolerance for the same target is looser). The ladder scheme's own time error per
+#: unit tolerance comes from the third level at ``tolerance`` and ``tight`` in that scheme. FiPy: a time study (one grid, steps x4, x16), then
 #: (N, steps, kind) levels; kind "fit" always runs (within --fipy-budget), "target" only if
 #: the time study predicts a time error within the accuracy still to reach.
 TOTAL_CASES = {
     "slow": {"exchange_rate": 1e2, "t_end": 2.0,
              "reference": {"levels": [12, 16], "tolerance": 1e-5, "third": 8, "tight": 1e-6},
-             "fem_ladder": [[4, 3e-3], [6, 1e-3], [8, 3e-4], [10, 1e-4], [12, 5e-5]],
+             "fem_ladder": {"bdf2": [[4, 3e-3], [6, 1e-3], [8, 3e-4], [10, 1e-4], [12, 5e-5]],
+                            "bdf": [[4, 3e-3], [6, 1e-3], [8, 1e-3], [8, 3e-4], [10, 1e-4], [12, 5e-5]]},
              "fipy_time": {"n_cells": 8, "steps": [120, 480, 1920]},
              "fipy_ladder": [[12, 480, "fit"], [16, 480, "fit"], [24, 1920, "target"],
                              [32, 1920, "target"], [48, 7680, "target"]], "fipy_budget": 2000.0},
@@ -223,16 +232,27 @@ TOTAL_CASES = {
              "reference": {"levels": [20, 24], "tolerance": 1e-4, "third": 12, "tight": 1e-5},
              # the last rung is the finer reference level itself (its error: the Richardson
              # estimate; its tolerance is tighter than 1e-3 needs, so its cost is an upper bound)
-             "fem_ladder": [[12, 1e-3], [16, 1e-3], [20, 3e-4], [24, 1e-4]],
+             "fem_ladder": {"bdf2": [[12, 1e-3], [16, 1e-3], [20, 3e-4], [24, 1e-4]],
+                            # r_s/24's spatial error (6.5e-4) leaves the time error ~3e-4 for 1e-3
+                            "bdf": [[12, 1e-3], [16, 1e-3], [20, 1e-3], [24, 1e-3], [24, 3e-4]]},
              "fipy_time": {"n_cells": 12, "steps": [120, 480, 1920]},
              "fipy_ladder": [[24, 480, "fit"], [32, 480, "fit"], [48, 1920, "target"],
                              [64, 7680, "target"]], "fipy_budget": 800.0},
 }
 TOTAL_QUICK = {"exchange_rate": 1e2, "t_end": 0.5,
                "reference": {"levels": [2, 3], "tolerance": 1e-3, "third": 1.5, "tight": 2e-4},
-               "fem_ladder": [[1.5, 3e-3], [2, 1e-3]],
+               "fem_ladder": {"bdf2": [[1.5, 3e-3], [2, 1e-3]], "bdf": [[1.5, 3e-3], [2, 1e-3]]},
                "fipy_time": {"n_cells": 6, "steps": [20, 40, 80]},
                "fipy_ladder": [[8, 40, "fit"]]}
+
+
+#: the scheme of the reference runs (stored runs without a "scheme" key were BDF2)
+REFERENCE_SCHEME = "bdf2"
+SCHEME_NAMES = {"bdf": "variable-order BDF (orders 1-5)", "bdf2": "BDF2"}
+
+
+def _scheme(r: dict) -> str:
+    return r.get("scheme", "bdf2")
 
 
 def _loadavg() -> float:
@@ -292,17 +312,24 @@ def _best_split(target: float, cost) -> tuple[float, float]:
     return float(shares[i]), float(costs[i])
 
 
-def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_cheap: float, log) -> dict:
+def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_cheap: float, log,
+              scheme: str = "bdf", cost_checks: tuple = ()) -> dict:
     ref_cfg = case["reference"]
     cache = RunCache(out_dir / f"bench_fipy_total_{name}_runs.json", log)
     samples = sample_times(case["t_end"])
-    fem = lambda d, tol: cache.get(f"fem_spin r_s/{d:g} tol {tol:g}",  # noqa: E731
-                                   lambda: run_fem_spin(case, d, samples, tol))
+
+    def fem(d, tol, sch=REFERENCE_SCHEME):
+        # BDF2 runs keep the keys of the runs stored before the scheme became an option
+        key = f"fem_spin r_s/{d:g} tol {tol:g}" + ("" if sch == "bdf2" else f" {sch}")
+        r = cache.get(key, lambda: run_fem_spin(case, d, samples, tol, sch))
+        r.setdefault("scheme", "bdf2")
+        return r
+
     fipy_run = lambda n, s: cache.get(f"FiPy {n}^3 steps {s}",  # noqa: E731
                                       lambda: run_fipy(case, n, step_grid(case["t_end"], s)))
 
     def show(r):
-        extra = f"tol {r['tolerance']:g}" if r["code"] == "fem_spin" else ""
+        extra = f"{_scheme(r)} tol {r['tolerance']:g}" if r["code"] == "fem_spin" else ""
         log(f"  {r['code']:>8} {r['resolution']:>14} {extra:>10}: {r['dofs']:>7} unknowns, {r['steps']:>6} steps, "
             f"solve {r['solve_s']:8.1f} s (load {r['load_before']:.1f}->{r['load_after']:.1f})")
 
@@ -333,9 +360,20 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
     fem_ct = float(np.max(np.abs(fem_ct_vec)))
     ref_time = fem_ct * tol_ref
     ref_time_bound = ref_time * (r2 + 1) / (r2 - 1)
+    # the ladder scheme's time error per unit tolerance (the same runs when it is BDF2)
+    if scheme == REFERENCE_SCHEME:
+        ct_runs = [third_ref, tight_ref]
+    else:
+        ct_runs = [fem(third, tol_ref, scheme), fem(third, tight, scheme)]
+        for r in ct_runs:
+            show(r)
+    ladder_ct_vec = (_vec(ct_runs[0]) - _vec(ct_runs[1])) / (tol_ref - tight)
+    ladder_ct = float(np.max(np.abs(ladder_ct_vec)))
+    ct_by_scheme = {REFERENCE_SCHEME: fem_ct_vec, scheme: ladder_ct_vec}
     log(f"  reference: Richardson r_s/{d0:g} + r_s/{d1:g} at tolerance {tol_ref:g}; observed order in space "
         f"(r_s/{third:g}, /{d0:g}, /{d1:g}) {order:.2f}; estimated error: space {ref_space:.1e}, time "
         f"{ref_time:.1e} (at most {ref_time_bound:.1e} after the extrapolation)")
+    log(f"  time error per unit tolerance (r_s/{third:g}): {REFERENCE_SCHEME} {fem_ct:.3g}, {scheme} {ladder_ct:.3g}")
 
     # FiPy's time error: first order, P(S) = P_inf + c/S, from the two finest steps of its study
     s1, s2 = time_study[-2]["steps"], time_study[-1]["steps"]
@@ -349,9 +387,10 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
         f"time error ~ {fipy_c:.3g} / steps")
 
     def fem_errors(r):
+        ct_vec = ct_by_scheme[_scheme(r)]
         r["error"] = error(r, reference)
-        r["time_error_est"] = fem_ct * r["tolerance"]
-        r["space_error_est"] = float(np.max(np.abs(_vec(r) - _vec(reference) - fem_ct_vec * r["tolerance"])))
+        r["time_error_est"] = float(np.max(np.abs(ct_vec))) * r["tolerance"]
+        r["space_error_est"] = float(np.max(np.abs(_vec(r) - _vec(reference) - ct_vec * r["tolerance"])))
 
     def fipy_errors(r):
         r["error"] = error(r, reference)
@@ -359,7 +398,7 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
         r["time_error_est"] = fipy_c / s
         r["space_error_est"] = float(np.max(np.abs(_vec(r) - _vec(reference) - fipy_c_vec / s)))
 
-    for r in ref_runs:
+    for r in ref_runs + ct_runs:
         fem_errors(r)
     for r, s in zip(time_study, case["fipy_time"]["steps"]):
         r["steps_requested"] = s
@@ -367,7 +406,7 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
 
     # Phase 2: the two ladders, interleaved.
     fem_levels, fipy_levels, skipped = [], [], []
-    fem_todo, fipy_todo = list(case["fem_ladder"]), list(case["fipy_ladder"])
+    fem_todo, fipy_todo = list(case["fem_ladder"][scheme]), list(case["fipy_ladder"])
     smallest = min(t for t, _ in TARGETS)
 
     def fipy_cost_model():
@@ -380,7 +419,7 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
     while fem_todo or fipy_todo:
         if fem_todo:
             d, tol = fem_todo.pop(0)
-            r = fem(d, tol)
+            r = fem(d, tol, scheme)
             fem_errors(r)
             fem_levels.append(r)
             show(r)
@@ -413,14 +452,16 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
                 f"{predicted:.0f} s")
 
     # Extrapolation models from the measured runs.
-    fem_all = fem_levels + [third_ref]
+    fem_all = fem_levels + [ct_runs[0]]
     space_by_d = {r["divisions"]: r["space_error_est"] for r in fem_all}
     fem_space_pts = sorted((d, e) for d, e in space_by_d.items() if e > 2 * ref_space)[-3:]
     if len(fem_space_pts) < 2:
         fem_space_pts = sorted(space_by_d.items())[-3:]
     fem_a_s, fem_p = _fit_power([d for d, _ in fem_space_pts], [e for _, e in fem_space_pts])
     fem_p = -fem_p
-    fem_runs = fem_levels + ref_runs
+    # steps and cost per step: the ladder scheme's runs only (BDF2: the ladder and the reference
+    # runs, as in the first measurement, a run on both counted twice)
+    fem_runs = fem_levels + (ref_runs if scheme == REFERENCE_SCHEME else ct_runs)
     # DOFs and cost per step from the three finest meshes (the coarse ones are bulk-dominated)
     finest = sorted({r["divisions"] for r in fem_runs})[-3:]
     fine_runs = [r for r in fem_runs if r["divisions"] in finest]
@@ -430,7 +471,7 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
 
     def fem_cost(target, f):
         d = (fem_a_s / (f * target)) ** (1 / fem_p)
-        tol = (1 - f) * target / fem_ct
+        tol = (1 - f) * target / ladder_ct
         dofs = dof_a * d ** dof_k
         steps = st_a * tol ** st_q
         return steps * wps_a * dofs ** wps_b, d, tol, dofs, steps
@@ -451,7 +492,7 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
 
     models = {"fem_spin": {"space": f"{fem_a_s:.3g} d^-{fem_p:.2f} (fit on r_s/d = "
                                     f"{', '.join(f'{d:g}' for d, _ in fem_space_pts)})",
-                           "space_exponent": fem_p, "time": f"{fem_ct:.3g} x tolerance",
+                           "space_exponent": fem_p, "time": f"{ladder_ct:.3g} x tolerance ({scheme})",
                            "dofs": f"{dof_a:.3g} d^{dof_k:.2f} (fit on r_s/d = {', '.join(f'{d:g}' for d in finest)})", "steps": f"{st_a:.3g} tolerance^{st_q:.3f}",
                            "s_per_step": f"{wps_a:.3g} DOFs^{wps_b:.2f}"},
               "FiPy": {"space": f"{fipy_a_s:.3g} N^-{fipy_p:.2f} (fit on N = {', '.join(str(n) for n in sorted(by_n))})",
@@ -493,20 +534,49 @@ def run_total(case: dict, name: str, out_dir: Path, fipy_budget: float, fipy_che
             f"{row['fem_spin']['solve_s']:.1f} s; FiPy {row['FiPy']['how']} {row['FiPy']['level']} "
             f"{row['FiPy']['solve_s']:.1f} s: {row['ratio']:.0f}x (>= {row['ratio_low']:.0f}x), "
             f"target {wanted:g}x {'met' if row['met'] else 'NOT met'}")
+    # Cost check: FiPy N^3 on the prescribed-grid mode's STEPS-step grid, run now (so at the load of
+    # the fem_spin runs), its cost per step times the steps its time error alone needs for the
+    # first target, 1e-3 (fipy_c / target); spatially, N^3 is taken as good enough (FiPy's measured spatial
+    # error in the prescribed-grid mode: 1.02e-3 at 48^3 in the fast case). Optimistic for FiPy.
+    checks = []
+    for n in cost_checks:
+        r = fipy_run(n, STEPS)
+        r["steps_requested"] = STEPS
+        fipy_errors(r)
+        show(r)
+        per_step = r["solve_s"] / r["steps"]
+        for target, wanted in TARGETS[:1]:  # 1e-3 only: N^3 is no candidate for 1e-4
+            # every fem_spin level within the target (the cheapest first), not only the cheapest
+            for hit in sorted((r for r in fem_levels if r["error"] <= target), key=lambda r: r["solve_s"]):
+                steps_needed = math.ceil(fipy_c / target)
+                cost = per_step * steps_needed
+                checks.append({"n_cells": n, "target": target, "wanted_speedup": wanted, "s_per_step": per_step,
+                               "run_steps": r["steps"], "run_solve_s": r["solve_s"],
+                               "load": [r["load_before"], r["load_after"]], "steps_needed": steps_needed,
+                               "fipy_s": cost, "fem_spin_level": f"{hit['resolution']}, tol {hit['tolerance']:g}, "
+                                                                 f"error {hit['error']:.1e}",
+                               "fem_spin_s": hit["solve_s"], "ratio": cost / hit["solve_s"]})
+                log(f"  cost check {target:g}: FiPy {n}^3 {per_step:.3f} s/step now x {steps_needed} steps = {cost:.0f} s; "
+                    f"fem_spin {checks[-1]['fem_spin_level']} {hit['solve_s']:.1f} s: {cost / hit['solve_s']:.1f}x "
+                    f"(wanted {wanted:g}x)")
     loads = [r[k] for r in cache.runs.values() for k in ("load_before", "load_after") if k in r]
-    return {"mode": "total", "case": name, "exchange_rate": case["exchange_rate"], "t_end": case["t_end"],
+    return {"mode": "total", "case": name, "scheme": scheme, "reference_scheme": REFERENCE_SCHEME,
+            "exchange_rate": case["exchange_rate"], "t_end": case["t_end"],
             "reference": {"resolution": reference["resolution"], "tolerance": tol_ref, "P_mean": reference["P_mean"],
                           "observed_order": order, "space_error_est": ref_space, "time_error_est": ref_time,
                           "time_error_bound": ref_time_bound, "tight_tolerance": tight, "third": third},
-            "reference_runs": ref_runs, "fipy_time_study": time_study, "fipy_time_order": fipy_time_order,
+            "reference_runs": ref_runs, "time_error_runs": ct_runs if scheme != REFERENCE_SCHEME else [],
+            "fipy_time_study": time_study, "fipy_time_order": fipy_time_order,
             "fem_spin": fem_levels, "fipy": fipy_levels, "fipy_skipped": skipped, "models": models,
-            "summary": rows, "load_range": [min(loads), max(loads)] if loads else None,
+            "summary": rows, "cost_check": checks, "load_range": [min(loads), max(loads)] if loads else None,
             "fipy_budget_s": fipy_budget}
 
 
 def report_total(out_dir: Path, name: str, data: dict) -> Path:
     ref = data["reference"]
     lo, hi = data["load_range"] or (math.nan, math.nan)
+    scheme = data.get("scheme", "bdf2")
+    scheme_name = SCHEME_NAMES.get(scheme, scheme)
     lines = [f"# fem_spin vs FiPy at matched total accuracy: periodic-cube DNP buildup, case `{name}`", "",
              f"k_x = {data['exchange_rate']:g} 1/s, t_end = {data['t_end']:g} s, global speed-up, P_e = 0.9. "
              "Error: max |Pbar - Pbar_ref| at 10 log-spaced times, space and time together.", "",
@@ -518,13 +588,23 @@ def report_total(out_dir: Path, name: str, data: dict) -> Path:
              "the extrapolation).", "",
              f"Load average (1 min, 2 cores, shared machine) over the runs: {lo:.1f}-{hi:.1f}. Wall times are the "
              "time stepping (solve) only; setup is listed separately.", "",
+             f"fem_spin ladder: adaptive {scheme_name} (`time.scheme = \"{scheme}\"`); reference runs: adaptive "
+             f"{SCHEME_NAMES[data.get('reference_scheme', 'bdf2')]}.", "",
              "## Reference runs (fem_spin, adaptive BDF2)", "",
              "| resolution | tolerance | DOFs | steps | rejected | solve (s) | max |P - ref| |",
              "|---|---|---|---|---|---|---|"]
     for r in data["reference_runs"]:
         lines.append(f"| {r['resolution']} | {r['tolerance']:g} | {r['dofs']} | {r['steps']} | {r['rejected']} | "
                      f"{r['solve_s']:.1f} | {r['error']:.1e} |")
-    lines += ["", "## fem_spin ladder (adaptive BDF2; tolerance near the level's spatial error)", "",
+    if data.get("time_error_runs"):
+        lines += ["", f"Time error of the ladder's scheme ({scheme}; same mesh and tolerances as the reference's "
+                  "time-error runs):", "",
+                  "| resolution | tolerance | DOFs | steps | rejected | solve (s) | max |P - ref| |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in data["time_error_runs"]:
+            lines.append(f"| {r['resolution']} | {r['tolerance']:g} | {r['dofs']} | {r['steps']} | {r['rejected']} | "
+                         f"{r['solve_s']:.1f} | {r['error']:.1e} |")
+    lines += ["", f"## fem_spin ladder (adaptive {scheme_name}; tolerance near the level's spatial error)", "",
               "| resolution | tolerance | DOFs | steps | Newton its | solve (s) | setup (s) | est. time error | "
               "est. space error | total error |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["fem_spin"]:
@@ -563,6 +643,17 @@ def report_total(out_dir: Path, name: str, data: dict) -> Path:
         ratio = f"{row['ratio']:.0f}x" + (f" (>= {row['ratio_low']:.0f}x)" if row["ratio_low"] != row["ratio"] else "")
         lines.append(f"| {row['target']:g} | {fe_l} | {fe_s} | {fi_l} | {fi_s} | {ratio} | {row['wanted_speedup']:g}x | "
                      f"{'yes' if row['met'] else 'no'} |")
+    if data.get("cost_check"):
+        lines += ["", "## Cost check (FiPy cost per step measured in this call; steps from its time-error model)", "",
+                  "Each FiPy grid below is taken as spatially good enough for the target and given only the steps its "
+                  "time error alone needs (c / target): optimistic for FiPy.", "",
+                  "| target | FiPy grid | run (steps, solve s, load) | s/step | steps needed | FiPy (s) | fem_spin level | "
+                  "fem_spin solve (s) | FiPy / fem_spin | wanted |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in data["cost_check"]:
+            lines.append(f"| {c['target']:g} | {c['n_cells']}^3 | {c['run_steps']}, {c['run_solve_s']:.1f}, "
+                         f"{c['load'][0]:.1f}->{c['load'][1]:.1f} | {c['s_per_step']:.3f} | {c['steps_needed']} | "
+                         f"{c['fipy_s']:.0f} | {c['fem_spin_level']} | {c['fem_spin_s']:.1f} | {c['ratio']:.1f}x | "
+                         f"{c['wanted_speedup']:g}x |")
     lines.append("")
     md = out_dir / f"bench_fipy_total_{name}.md"
     md.write_text("\n".join(lines))
@@ -578,6 +669,14 @@ def main() -> None:
     ap.add_argument("--total", action="store_true",
                     help="total accuracy (space and time) against a reference converged in both: fem_spin "
                          "adaptive BDF2, FiPy backward Euler with refined time grids (bench_fipy_total_<case>.*)")
+    ap.add_argument("--scheme", choices=sorted(SCHEME_NAMES), default="bdf",
+                    help="--total: fem_spin's time scheme on its ladder (default: the variable-order BDF, "
+                         "fem_spin's default; bdf2 reproduces the first measurement); the reference runs are "
+                         "BDF2 either way")
+    ap.add_argument("--fipy-cost-check", type=int, action="append", default=[], metavar="N",
+                    help="--total: also run FiPy N^3 on the default mode's grid (cost per step at today's load) and "
+                         "price the steps its time error alone needs for 1e-3 (cross-check; N^3 "
+                         "assumed spatially good enough)")
     ap.add_argument("--fipy-budget", type=float, default=None,
                     help="--total: FiPy levels predicted to take longer (s) are extrapolated, not run "
                          "(default: the case's, 2000 s slow, 800 s fast, so that a case runs in about an hour)")
@@ -598,9 +697,10 @@ def main() -> None:
         name = "quick" if args.quick else args.case
         out_dir = Path(args.out)
         out_dir.mkdir(parents=True, exist_ok=True)
-        log(f"case {name}, total accuracy (space and time), load average {_loadavg():.1f}")
+        log(f"case {name}, total accuracy (space and time), fem_spin scheme {args.scheme}, "
+            f"load average {_loadavg():.1f}")
         budget = args.fipy_budget if args.fipy_budget is not None else case.get("fipy_budget", 900.0)
-        data = run_total(case, name, out_dir, budget, args.fipy_cheap, log)
+        data = run_total(case, name, out_dir, budget, args.fipy_cheap, log, args.scheme, tuple(args.fipy_cost_check))
         (out_dir / f"bench_fipy_total_{name}.json").write_text(json.dumps(data, indent=2) + "\n")
         log(f"wrote {report_total(out_dir, name, data)}")
         return
