@@ -293,7 +293,6 @@ class OnsagerForms:
         psi may depend on x; up to CHECK_CELLS cells per rank) and a singular A (at every
         local node)."""
         import dolfinx.fem as fem
-        import ufl
 
         system, mesh = self.system, self.mesh
         n = system.size
