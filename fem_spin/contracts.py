@@ -193,6 +193,12 @@ class ModelConfig:
         knows none."""
         return {}
 
+    def tangent_support(self, key: str, run_config) -> str | None:
+        """None if forward sensitivities (solvers/sensitivity.py) of a run of this model with
+        respect to the run key ``key`` are available, else why not (finite differences are
+        used then); models that differentiate their residual override it."""
+        return f"the model {type(self).__name__} has no forward sensitivities"
+
     def check_against(self, geometry: Geometry, time) -> None:
         """Check the (resolved) section against the other sections; may call config.warn."""
 

@@ -259,10 +259,10 @@ class NonlocalDeltaR(Observation):
 
     def check(self, run_config, source: str, key: str) -> None:
         model = run_config.model
-        if run_config.time is not None or getattr(model, "model_type", None) != "valet_fert":
+        if run_config.time is not None or model.model_type != "valet_fert":
             raise ConfigError(key, f"a nonlocal_delta_r observes a stationary valet_fert run; "
                               f"{run_config.source} is a {'transient ' if run_config.time else ''}"
-                              f"{getattr(model, 'model_type', '?')} run", file=source)
+                              f"{model.model_type} run", file=source)
         if self.quantity == "delta_R_ohm" and set(model.configurations) != {"parallel", "antiparallel"}:
             raise ConfigError(key, f"Delta R needs model.configurations = [\"parallel\", "
                               f"\"antiparallel\"] ({run_config.source} has {model.configurations})",

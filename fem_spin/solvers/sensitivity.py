@@ -55,13 +55,9 @@ class NotDifferentiable(ValueError):
 def sensitivity_support(run_config, key: str) -> str | None:
     """None when the model of ``run_config`` can give forward sensitivities with respect to
     the run key ``key`` (dotted, e.g. ``model.D0``), else the reason why not."""
-    model = run_config.model
-    support = getattr(type(model), "tangent_support", None)
-    if support is None:
-        return f"the model {type(model).__name__} has no forward sensitivities"
     if run_config.time is None:
         return "a stationary run has no time stepping to differentiate"
-    return model.tangent_support(key, run_config)
+    return run_config.model.tangent_support(key, run_config)
 
 
 class TangentLinear(abc.ABC):
