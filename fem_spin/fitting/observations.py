@@ -115,6 +115,14 @@ class Observation(abc.ABC):
         return self.kind
 
 
+def _reject_unknown_keys(table: dict, known: set[str], source: str, key: str) -> None:
+    """A ConfigError naming the first key of the observation table that is not in ``known``."""
+    for k in table:
+        if k not in known:
+            raise ConfigError(f"{key}.{k}", f"unknown key (expected one of "
+                              f"{', '.join(sorted(known))})", file=source)
+
+
 def _fit_or_number(value, source: str, key: str) -> float | str:
     if value == "fit":
         return "fit"
@@ -141,10 +149,7 @@ class DNPBuildup(Observation):
     @classmethod
     def from_table(cls, table: dict, source: str, key: str) -> "DNPBuildup":
         known = {"type", "quantity", "scale", "offset", "dead_time"}
-        for k in table:
-            if k not in known:
-                raise ConfigError(f"{key}.{k}", f"unknown key (expected one of "
-                                  f"{', '.join(sorted(known))})", file=source)
+        _reject_unknown_keys(table, known, source, key)
         quantity = table.get("quantity", "P_mean")
         if not isinstance(quantity, str) or not quantity:
             raise ConfigError(f"{key}.quantity", f"must be a time-series column name (got "
@@ -229,10 +234,7 @@ class NonlocalDeltaR(Observation):
     @classmethod
     def from_table(cls, table: dict, source: str, key: str) -> "NonlocalDeltaR":
         known = {"type", "quantity", "key", "unit", "offset"}
-        for k in table:
-            if k not in known:
-                raise ConfigError(f"{key}.{k}", f"unknown key (expected one of "
-                                  f"{', '.join(sorted(known))})", file=source)
+        _reject_unknown_keys(table, known, source, key)
         quantity = table.get("quantity", "delta_R_ohm")
         if not isinstance(quantity, str) or not quantity:
             raise ConfigError(f"{key}.quantity", f"must be a summary key of the run such as "

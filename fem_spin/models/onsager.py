@@ -419,12 +419,16 @@ class OnsagerTransportProblem(TransientProblem):
         """rho2 along the x axis through the centre of the sample (profiles.csv)."""
         return self.x_axis_probe(self.polarization_out, 401)
 
+    def conserved_quantities(self) -> tuple[str, ...]:
+        """Names of the conserved totals (time-series columns with a ``total_scales`` entry)."""
+        return ("moment", "energy")
+
     def analyse(self, series: dict[str, np.ndarray]) -> dict:
         """Conservation and entropy balance of the finished run (rank 0): the largest drift of
         the moment and energy relative to their fully polarized values, the smallest entropy
         change over a step, and the largest |rho| reached."""
         out = {}
-        for name in ("moment", "energy"):
+        for name in self.conserved_quantities():
             values = series[name]
             # relative to the total of the fully polarized sample (the total may vanish)
             out[f"{name}_drift_relative"] = float(np.max(np.abs(values - values[0]))

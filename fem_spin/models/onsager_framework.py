@@ -317,18 +317,8 @@ class OnsagerFrameworkProblem(OnsagerTransportProblem):
                 "rho_max": self.statistics.max(np.maximum(np.hypot(ra, pa), np.hypot(rb, pb))),
                 **self.totals()}
 
-    def analyse(self, series: dict[str, np.ndarray]) -> dict:
-        out = {}
-        for name in self.system.quantities:
-            values = series[name]
-            out[f"{name}_drift_relative"] = float(np.max(np.abs(values - values[0]))
-                                                  / self.total_scales[name])
-        s = series["entropy"]
-        if np.all(np.isfinite(s)):
-            out["entropy_min_step_change"] = float(np.min(np.diff(s))) if len(s) > 1 else 0.0
-        out["rho_max_over_run"] = float(np.max(series["rho_max"]))
-        out["left_unit_disc"] = bool(np.max(series["rho_max"]) >= 1)
-        return out
+    def conserved_quantities(self) -> tuple[str, ...]:
+        return tuple(self.system.quantities)
 
     def equilibrium(self):
         """One species: onsager_transport's. Two species: (theta, (omega_a0, omega_b0), rho at
