@@ -45,8 +45,9 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_spin.solvers.newton import (_KSP_REASONS, _LIVE_OPTION_KEYS, _PC_REASONS, _SOLVER_COUNTER,
-                                     LINEAR_SOLVER_DEFAULTS, NEWTON_DEFAULTS, Assembler,
-                                     NewtonResult, linear_solver_options, petsc_options_checked)
+                                     NEWTON_DEFAULTS, Assembler, NewtonResult,
+                                     default_linear_solver_options, linear_solver_options,
+                                     petsc_options_checked, RankOneCorrection)
 
 # --------------------------------------------------------------------------- the prototype
 
@@ -102,7 +103,7 @@ class SNESSolver:
             raise ValueError(f"line_search must be 'backtrack' or 'bt', not {self.settings['line_search']!r}")
         if self.settings["line_search"] == "bt" and self._recovers:
             raise ValueError("line_search 'bt' needs an assembler whose operator is the Jacobian")
-        options = linear_solver_options({**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults},
+        options = linear_solver_options(default_linear_solver_options(assembler, comm, petsc_options),
                                         dict(petsc_options or {}))
         self._reuse = (assembler.slowly_varying_jacobian
                        and options.get("ksp_type") != PETSc.KSP.Type.PREONLY)
@@ -120,6 +121,7 @@ class SNESSolver:
     # ------------------------------------------------------------------ set-up
     def _create(self) -> None:
         a = self.assembler
+        self.rank_one = RankOneCorrection(a)  # as NewtonSolver: the exact rank-one Jacobian term
         self.A = a.create_matrix()
         self.b = a.create_vector()           # F(u) of the state of record
         self.f = self.b.duplicate()          # SNES's residual vector
@@ -196,6 +198,10 @@ class SNESSolver:
             self._extra_linear += self.ksp.getIterationNumber()
             if self.ksp.getConvergedReason() < 0:
                 return self._fail(y, f"linear solver failed: {self._describe_ksp_failure()}")
+        failure, its = self.rank_one.apply(self.ksp, y)
+        self._extra_linear += its
+        if failure is not None:
+            return self._fail(y, failure)
         failure = a.recover_update(y)
         if failure is not None:
             return self._fail(y, failure)
@@ -264,6 +270,7 @@ class SNESSolver:
         s = self.settings
         self._failure, self._cached, self._negligible_step = None, False, False
         self._lag_change, self._extra_linear = 0.0, 0
+        self.rank_one.start_step()
         self._r = self._r0 = np.nan
         n = len(self.x.array_r)
         self.x.array_w[:] = self.assembler.u.x.array[:n]
@@ -308,7 +315,7 @@ class SNESSolver:
         return text
 
     def destroy(self) -> None:
-        for obj in (self.snes, self.A, self.b, self.f, self.x, self._zero):
+        for obj in (self.snes, self.A, self.b, self.f, self.x, self._zero, self.rank_one):
             obj.destroy()
 
     def clear_options(self) -> None:

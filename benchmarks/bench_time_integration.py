@@ -61,9 +61,9 @@ def fem_spin_run(speedup: str, scheme: str, tolerance: float) -> dict:
     raw["time"].update(scheme=scheme, tolerance=tolerance)
     cfg = parse_config(raw)
     problem = NuclearDiffusionProblem(cfg).initialise()
-    series = [(0.0, problem.observables()["P_mean"])]
+    series = [(0.0, problem.mean_polarization())]
     stepper = TimeStepper(problem, cfg.time,
-                          on_step=lambda info: series.append((info.t, problem.observables()["P_mean"])))
+                          on_step=lambda info: series.append((info.t, problem.mean_polarization())))
     start = time.perf_counter()
     stepper.run()
     wall = time.perf_counter() - start

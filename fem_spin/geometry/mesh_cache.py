@@ -184,7 +184,7 @@ def array_digest(*arrays) -> str:
 
 def content_key(kind: str, description: dict, digests, modules=()) -> str:
     """The key of an entry derived from a mesh (multigrid transfers, periodic constraints):
-    ``kind``, a JSON-able ``description`` of its parameters, the :func:`array_digest`\ s of
+    ``kind``, a JSON-able ``description`` of its parameters, the :func:`array_digest`\\ s of
     every input it was computed from (``digests``: e.g. one per rank, so the rank count and
     the partition are part of it), the source of ``modules`` and of this module, and the
     library versions. A stale entry cannot be found: any change of an input is a new key."""

@@ -56,6 +56,7 @@ an explicit predictor through the last states):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import Sequence
@@ -182,13 +183,13 @@ class BDF2(TimeScheme):
         return self.error_weight(dt, h1, h2) * (q_new - predictor), 2
 
 
-def _node_times(dt: float, history: History, count: int) -> list[float]:
+def _node_times(dt: float, history: History, count: int) -> tuple[float, ...]:
     """Times of the new state (0) and of the newest ``count`` states of ``history``, relative
     to the new one: 0, -dt, -dt - h_n, ... (h_n the step that led to q^n)."""
     times = [0.0, -dt]
     for h, _ in reversed(history[len(history) - count + 1:]):
         times.append(times[-1] - h)
-    return times[:count + 1]
+    return tuple(times[:count + 1])
 
 
 # The helpers below work on a handful of floats per step: plain Python is several times
@@ -201,7 +202,8 @@ def _product(values) -> float:
     return out
 
 
-def _lagrange_derivative_at_zero(nodes: list[float]) -> list[float]:
+@functools.lru_cache(maxsize=32)   # one step asks for the same nodes up to five times
+def _lagrange_derivative_at_zero(nodes: tuple[float, ...]) -> tuple[float, ...]:
     """l_j'(0) of the Lagrange basis on ``nodes`` (nodes[0] = 0): the weights of the
     derivative of the interpolating polynomial at the newest node."""
     n = len(nodes)
@@ -210,16 +212,26 @@ def _lagrange_derivative_at_zero(nodes: list[float]) -> list[float]:
         # d/dt prod_{m != j} (t - x_m) at t = 0: only the term without the (t - 0) factor
         numerator = _product(-nodes[m] for m in range(1, n) if m != j)
         out.append(numerator / _product(nodes[j] - nodes[m] for m in range(n) if m != j))
-    return out
+    return tuple(out)
 
 
-def _lagrange_at_zero(nodes: list[float]) -> list[float]:
+@functools.lru_cache(maxsize=32)
+def _bdf_error_constant(nodes: tuple[float, ...]) -> float:
+    """tau / alpha_0 of the BDF step on ``nodes`` (VariableOrderBDF's docstring; order k =
+    len(nodes) - 1)."""
+    k = len(nodes) - 1
+    alpha = _lagrange_derivative_at_zero(nodes)
+    tau = sum(a * x ** (k + 1) for a, x in zip(alpha[1:], nodes[1:])) / math.factorial(k + 1)
+    return tau / alpha[0]
+
+
+def _lagrange_at_zero(nodes: tuple[float, ...]) -> list[float]:
     """l_j(0) of the Lagrange basis on ``nodes`` (none of them 0): extrapolation weights."""
     n = len(nodes)
     return [_product(-nodes[m] / (nodes[j] - nodes[m]) for m in range(n) if m != j) for j in range(n)]
 
 
-def _divided_difference_weights(nodes: list[float]) -> list[float]:
+def _divided_difference_weights(nodes: tuple[float, ...]) -> list[float]:
     """Weights w_i of the divided difference f[x_0, ..., x_m] = sum_i w_i f(x_i)."""
     n = len(nodes)
     return [1.0 / _product(nodes[i] - nodes[m] for m in range(n) if m != i) for i in range(n)]
@@ -287,10 +299,7 @@ class VariableOrderBDF(TimeScheme):
     @staticmethod
     def _error_constant(dt: float, history: History, k: int) -> float:
         """tau / alpha_0 of an order-k step (class docstring): local error per y^(k+1)."""
-        nodes = _node_times(dt, history, k)
-        alpha = _lagrange_derivative_at_zero(nodes)
-        tau = sum(a * x ** (k + 1) for a, x in zip(alpha[1:], nodes[1:])) / math.factorial(k + 1)
-        return tau / alpha[0]
+        return _bdf_error_constant(_node_times(dt, history, k))
 
     def local_error(self, q_new, dt, history, order=None):
         if len(history) < 2:
@@ -309,13 +318,13 @@ class VariableOrderBDF(TimeScheme):
         if steps_at_order < k + 1:
             return k, None
         factors = {}
-        states = [q_new] + [q for _, q in reversed(history)]
-        for j in (k - 1, k, k + 1):
-            if not 1 <= j <= self.max_order or j + 1 > len(history):
-                continue
+        orders = [j for j in (k - 1, k, k + 1) if 1 <= j <= self.max_order and j + 1 <= len(history)]
+        # the states as rows of one array: each divided difference is then one product
+        states = np.array([q_new] + [q for _, q in reversed(history)][: max(orders) + 1])
+        for j in orders:
             nodes = _node_times(dt, history, j + 1)
-            weights = _divided_difference_weights(nodes)
-            derivative = math.factorial(j + 1) * sum(w * q for w, q in zip(weights, states))
+            weights = np.array(_divided_difference_weights(nodes))
+            derivative = math.factorial(j + 1) * (weights @ states[: j + 2])
             E = norm(abs(self._error_constant(dt, history, j)) * derivative)
             factors[j] = E ** (-1.0 / (j + 1)) if E > 0 else np.inf
         best = max(factors, key=lambda j: (factors[j], -abs(j - k)))

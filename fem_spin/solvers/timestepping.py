@@ -163,10 +163,13 @@ class TimeStepper:
 
     # ------------------------------------------------------------------ norms
     def _max(self, value: float) -> float:
-        return self.p.comm.allreduce(value, op=MPI.MAX)
+        comm = self.p.comm
+        return value if comm.size == 1 else comm.allreduce(value, op=MPI.MAX)
 
     def _all_finite(self, a: np.ndarray) -> bool:
-        return bool(self.p.comm.allreduce(bool(np.all(np.isfinite(a))), op=MPI.LAND))
+        finite = bool(np.isfinite(a).all())
+        comm = self.p.comm
+        return finite if comm.size == 1 else bool(comm.allreduce(finite, op=MPI.LAND))
 
     def weighted_norm(self, error: np.ndarray, q: np.ndarray) -> float:
         """max_i |e_i| / (tolerance s_i + relative_tolerance |q_i|) over every rank, with s the

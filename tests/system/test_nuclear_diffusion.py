@@ -3,10 +3,12 @@ convergence orders, conservation, bounds, relaxation, the speed-up factor."""
 
 import numpy as np
 import pytest
+from mpi4py import MPI
 
 from fem_spin.models.nuclear_diffusion import NuclearDiffusionProblem, speedup_factor
 from fem_spin.solvers import TimeStepper
-from conftest import make_config
+from conftest import make_config, make_raw
+from fem_spin.config import parse_config
 
 pytestmark = pytest.mark.parallel
 
@@ -199,7 +201,6 @@ def test_nodal_newton_update_lands_on_P_and_refuses_to_leave_the_unit_interval()
     cfg = make_config(geometry={"cells": [6, 1, 1]}, model={"speedup": "global"})
     problem = NuclearDiffusionProblem(cfg).initialise()
     assembler = problem.newton.assembler
-    assert problem.newton.ksp.getType() == "cg"
     n = assembler.n_owned
     problem.u.x.array[:] = np.arctanh(0.9)
     dx = assembler.create_vector()
@@ -215,22 +216,40 @@ def test_nodal_newton_update_lands_on_P_and_refuses_to_leave_the_unit_interval()
     problem.destroy()
 
 
-@pytest.mark.parametrize("user, ksp_type, pc_type, rtol", [
-    ({}, "cg", "bjacobi", 1e-6),                                   # the model's defaults
-    ({"pc_type": "jacobi"}, "cg", "jacobi", 1e-6),                 # keeps CG and its forcing term
-    ({"pc_type": "jacobi", "ksp_rtol": 1e-9}, "cg", "jacobi", 1e-9),
-    ({"ksp_type": "gmres", "pc_type": "jacobi"}, "gmres", "jacobi", 1e-5),  # the user's whole solver
+@pytest.mark.parametrize("user, max_dofs, ksp_type, pc_type, rtol", [
+    ({}, 20000, "preonly", "lu", None),                                  # a small 1-D system: direct
+    ({}, 0, "cg", "bjacobi", 1e-6),                                      # the model's Krylov defaults
+    ({"pc_type": "jacobi"}, 20000, "cg", "jacobi", 1e-6),                # keeps CG and its forcing term
+    ({"pc_type": "jacobi", "ksp_rtol": 1e-9}, 20000, "cg", "jacobi", 1e-9),
+    ({"ksp_type": "gmres", "pc_type": "jacobi"}, 20000, "gmres", "jacobi", 1e-5),  # the user's whole solver
 ])
-def test_user_preconditioner_keeps_the_models_krylov_method_and_tolerance(user, ksp_type, pc_type, rtol):
-    """[solver].petsc_options = {pc_type = ...} swaps the preconditioner only: the nodal-flux
-    Newton keeps CG and its 1e-6 forcing term (not PETSc's GMRES and rtol 1e-5); naming
-    ksp_type hands over the whole linear solver."""
-    cfg = make_config(geometry={"cells": [4, 1, 1]}, model={"speedup": "none"},
-                      solver={"petsc_options": user})
+def test_user_preconditioner_keeps_the_models_krylov_method_and_tolerance(monkeypatch, user, max_dofs,
+                                                                          ksp_type, pc_type, rtol):
+    """A 1-D system of at most DIRECT_SOLVE_MAX_DOFS unknowns is solved directly (LU; MUMPS
+    on several ranks); above it (and in 2-D/3-D: the box below, then) the nodal-flux Newton
+    uses CG with a 1e-6 forcing term.
+    [solver].petsc_options = {pc_type = ...} swaps the preconditioner only: the nodal-flux
+    Newton keeps CG and its forcing term (not PETSc's GMRES and rtol 1e-5, and not the
+    direct solve's "preonly"); naming ksp_type hands over the whole linear solver."""
+    from fem_spin.solvers import newton
+
+    monkeypatch.setattr(newton, "DIRECT_SOLVE_MAX_DOFS", max_dofs)
+    raw = make_raw(model={"speedup": "none"}, solver={"petsc_options": user})
+    raw["geometry"] = {"type": "interval", "x_min": 0.0, "x_max": 1e-7, "cells": 8}
+    cfg = parse_config(raw)
     problem = NuclearDiffusionProblem(cfg).initialise()
     ksp = problem.newton.ksp
     assert (ksp.getType(), ksp.getPC().getType()) == (ksp_type, pc_type)
-    assert ksp.getTolerances()[0] == pytest.approx(rtol, rel=1e-12)
+    if rtol is not None:
+        assert ksp.getTolerances()[0] == pytest.approx(rtol, rel=1e-12)
+    else:
+        from petsc4py import PETSc
+
+        key, opts = f"{problem.newton.prefix}pc_factor_mat_solver_type", PETSc.Options()
+        if problem.comm.size > 1:
+            assert opts.getString(key) == "mumps"
+        else:
+            assert not opts.hasName(key)                # PETSc's own LU on one rank
     problem.destroy()
 
 
@@ -260,8 +279,10 @@ def test_a_petsc_error_in_a_reused_preconditioner_solve_is_retried_with_the_real
     from petsc4py import PETSc
 
     def one_step(fail_on_call):
-        # relaxation moves Pbar, so the global speed-up's fixed point takes several iterations
-        cfg = make_config(geometry={"cells": [8, 1, 1]}, model={"speedup": "global", "R1": RATE})
+        # relaxation moves Pbar, so the global speed-up's fixed point takes several iterations;
+        # the Krylov solver (not the small system's direct solve), which keeps its preconditioner
+        cfg = make_config(geometry={"cells": [8, 1, 1]}, model={"speedup": "global", "R1": RATE},
+                          solver={"petsc_options": {"pc_type": "bjacobi"}})
         problem = NuclearDiffusionProblem(cfg, initial_polarization=lambda x: exact(x, 0.0))
         problem.initialise()
         newton, calls = problem.newton, [0]
@@ -307,3 +328,69 @@ def test_newton_starts_from_the_extrapolated_state_but_not_across_an_event():
     problem.set_time_step(1.5, 0.5)
     np.testing.assert_allclose(u, 0.3, rtol=1e-14)
     problem.destroy()
+
+
+@pytest.mark.skipif(MPI.COMM_WORLD.size > 1, reason="a dense Jacobian of one rank's unknowns")
+def test_global_speedup_newton_takes_the_exact_update_of_the_coupled_system():
+    """With f = f(Pbar^{n+1}) the Jacobian in P is A + s dt f'(Pbar) (K P)(m/V)^T; Newton
+    solves with it by Sherman-Morrison (NodalFluxAssembler.rank_one_term), so its update is
+    the Newton update of the coupled system: here against a dense central-difference
+    Jacobian of the residual with f refreshed at every perturbed state."""
+    cfg = make_config(geometry={"cells": [6, 1, 1]}, model={"speedup": "global", "R1": RATE},
+                      solver={"petsc_options": {"ksp_type": "preonly", "pc_type": "lu"}})   # exact solves
+    problem = NuclearDiffusionProblem(cfg, initial_polarization=lambda x: exact(x, 0.0))
+    problem.initialise()
+    newton, assembler = problem.newton, problem.newton.assembler
+    n = assembler.n_owned
+    problem.set_time_step(2.0 / RATE, 2.0 / RATE)
+    problem.set_scheme_terms(2.0 / RATE, np.tanh(problem.u_n.x.array[:n]))
+    w0 = problem.u.x.array[:n].copy() + 0.05 * np.linspace(-1.0, 1.0, n)   # not the solution
+    b = assembler.create_vector()
+
+    def residual(P):
+        problem.u.x.array[:n] = np.arctanh(P)
+        problem.u.x.scatter_forward()
+        problem._refresh_speedup()
+        assembler.residual(b)
+        return b.array_r[:n].copy()
+
+    P0 = np.tanh(w0)
+    F0, h = residual(P0), 1e-6
+    J = np.column_stack([(residual(P0 + h * e) - residual(P0 - h * e)) / (2 * h) for e in np.eye(n)])
+    expected = np.linalg.solve(J, F0)
+
+    def newton_update():
+        residual(P0)                                   # at P0 with its f
+        assembler.residual(newton.b)
+        assert newton._newton_update(False)[0] is None
+        return P0 - np.tanh(w0 - newton.dx.array_r[:n])
+
+    scale = np.max(np.abs(expected))
+    np.testing.assert_allclose(newton_update(), expected, rtol=0, atol=1e-6 * scale)
+    # with f lagged (no rank-one term) the update is measurably another one
+    assembler.rank_one_term = lambda: None
+    assert np.max(np.abs(newton_update() - expected)) > 1e-3 * scale
+    b.destroy()
+    problem.destroy()
+
+
+def test_global_speedup_steps_take_about_two_newton_iterations():
+    """The exact rank-one Jacobian (above; with a direct solve, as on this radial DNP cell,
+    benchmarks/bench_time_integration.py) makes the fixed point on f(Pbar) converge with
+    Newton: ~2.1 iterations per step, against ~2.8 with f lagged (refresh "off", the
+    Krylov default)."""
+    means = {}
+    for refresh in ("auto", "off"):
+        raw = make_raw(model={"speedup": "global", "D0": 5e-16, "source": "continuous",
+                              "source_polarization": 0.9, "exchange_rate": 1e6},
+                       time={"t_end": 0.03, "dt_initial": 1e-8, "tolerance": 1e-4, "adaptive": True})
+        raw["geometry"] = {"type": "dnp_radial", "electron_concentration": "40 mM", "source_radius": 0.5e-9}
+        cfg = parse_config(raw)
+        problem = NuclearDiffusionProblem(cfg).initialise()
+        problem.newton.rank_one.refresh = refresh
+        iterations = []
+        TimeStepper(problem, cfg.time, on_step=lambda info: iterations.append(info.newton_iterations)).run()
+        problem.destroy()
+        assert len(iterations) > 100
+        means[refresh] = np.mean(iterations)
+    assert means["auto"] <= 2.3 and means["off"] >= means["auto"] + 0.4, means
