@@ -260,14 +260,25 @@ def cmd_render(args) -> int:
 def cmd_fit(args) -> int:
     """Fit the models of a fit file to its datasets (fem_spin/fitting); the results go to
     ``<output-dir or [output] directory>/<name>``, guarded like a run directory."""
+    from mpi4py import MPI
+
     from fem_spin.fitting.config import load_fit_config
     from fem_spin.fitting.driver import FitNotConverged, fit
+    from fem_spin.fitting.parallel import check_ranks_per_model
 
     config = load_fit_config(args.config)
+    ranks_per_model = None
+    if args.ranks_per_model is not None:
+        try:
+            value = int(args.ranks_per_model)
+        except ValueError:
+            value = args.ranks_per_model   # refused below, by name
+        ranks_per_model = check_ranks_per_model(value, MPI.COMM_WORLD.size, "--ranks-per-model",
+                                                "command line")
     directory = args.output_dir or config.output_directory
     try:
         result = fit(config, directory=directory, overwrite=args.overwrite, quiet=args.quiet,
-                     command=" ".join(["fem-spin", *sys.argv[1:]]))
+                     command=" ".join(["fem-spin", *sys.argv[1:]]), ranks_per_model=ranks_per_model)
     except FitNotConverged as exc:
         _error(str(exc))
         return EXIT_FAILED
@@ -380,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "file's [output] directory)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing fit directory "
                    "(only one fem_spin made)")
+    s.add_argument("--ranks-per-model", metavar="N", help="under mpirun: MPI ranks per forward "
+                   "model; the ranks are cut into groups of N that run independent forward runs "
+                   "at once (default: the fit file's fit.ranks_per_model, 1); must divide the "
+                   "number of ranks")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_fit)
 

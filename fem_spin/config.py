@@ -84,6 +84,9 @@ class ConfigError(ValueError):
         key = f"{self.key}: " if self.key else ""
         return _one_line(f"{where}{key}{self.message}")
 
+    def __reduce__(self):  # pickle (an error of a fit's forward run travels to every MPI rank)
+        return (type(self), (self.key, self.message, self.file))
+
 
 @contextlib.contextmanager
 def naming_the_key(file: str | None):

@@ -73,6 +73,10 @@ class FitSettings:
     profile: str | tuple[str, ...] = "auto"
     #: points per side of a profile at most
     profile_points: int = 10
+    #: MPI ranks per forward model: the fit's ranks are cut into groups of this many, each
+    #: running its own forward models (fitting/parallel.py); must divide the number of ranks
+    #: (checked when the fit starts); ``--ranks-per-model`` overrides it
+    ranks_per_model: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +258,10 @@ def _parse_settings(source: str, table: dict) -> FitSettings:
             else:
                 raise _err(source, k, f"must be \"auto\", \"all\", \"none\" or a list of parameter "
                                       f"names (got {value!r})")
+        elif key == "ranks_per_model":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _err(source, k, f"must be a positive integer (got {value!r})")
+            kw[key] = value
         elif key == "profile_points":
             if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 100:
                 raise _err(source, k, f"must be an integer from 2 to 100 (got {value!r})")

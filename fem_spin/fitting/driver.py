@@ -15,6 +15,11 @@
    correlation plot (:mod:`~fem_spin.fitting.report`), staged and swapped in as a run
    directory is. A fit that does not converge, or whose forward run fails, still writes its
    best state, with the reason in ``status``.
+
+Under MPI every rank runs this whole function with the same inputs; the forward runs are
+spread over rank groups of ``ranks_per_model`` ranks (:mod:`~fem_spin.fitting.parallel`) and
+gathered, so the optimiser takes the same steps everywhere; only rank 0 of ``comm`` prints
+and writes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 from fem_spin.fitting.config import FitConfig, FreeParameter, load_fit_config
 from fem_spin.fitting.jacobian import FiniteDifferences, Sensitivities, auto_step, full_jacobian
 from fem_spin.fitting.objective import Evaluation, ForwardFailed, Objective
+from fem_spin.fitting.parallel import check_ranks_per_model, rank_groups
 from fem_spin.fitting.setup import PreparedDataset, prepare
 from fem_spin.fitting.statistics import FitStatistics, analyse
 
@@ -127,6 +133,8 @@ class FitResult:
     jacobian: dict = dataclasses.field(default_factory=dict)
     #: profile-likelihood intervals (fitting/profile.py), by parameter name
     profiles: dict = dataclasses.field(default_factory=dict)
+    #: how the forward runs were spread: MPI ranks, ranks per model, rank groups
+    parallel: dict = dataclasses.field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Estimate:
         return self.parameters[name]
@@ -177,27 +185,48 @@ def _result(objective: Objective, at: Evaluation, J: np.ndarray, names: list[str
                      **info)
 
 
+def _groups(config: FitConfig, comm, ranks_per_model: int | None):
+    """The rank groups of the fit: ``ranks_per_model`` (the argument, else the fit file's
+    ``fit.ranks_per_model``) must divide the ranks of ``comm``; the error names the key."""
+    from mpi4py import MPI
+
+    comm = comm if comm is not None else MPI.COMM_WORLD
+    if ranks_per_model is not None:
+        rpm = check_ranks_per_model(ranks_per_model, comm.size, "ranks_per_model", "fem_spin.fit")
+    else:
+        rpm = check_ranks_per_model(config.fit.ranks_per_model, comm.size, "fit.ranks_per_model",
+                                    config.source)
+    return rank_groups(comm, rpm)
+
+
 def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | None = None,
         overwrite: bool = False, quiet: bool = True, simulate: Callable | None = None,
-        command: str = "") -> FitResult:
+        command: str = "", ranks_per_model: int | None = None, comm=None) -> FitResult:
     """Fit the models of a fit file (a path or a parsed :class:`FitConfig`) to its datasets.
 
     In memory by default; with ``directory`` the results go to ``directory/<name>`` (fit.json,
     fit_report.md, plots), refused if that exists unless ``overwrite`` (and then only a
     directory fem_spin made). Raises ConfigError (one line naming the file and the key or
     line) before any simulation for bad input, :class:`FitNotConverged` (after writing the
-    best state) when the optimiser stops short or a forward run fails."""
+    best state) when the optimiser stops short or a forward run fails.
+
+    Under MPI (every rank of ``comm``, default COMM_WORLD, calls it): the forward runs are
+    spread over groups of ``ranks_per_model`` ranks (default: the fit file's
+    ``fit.ranks_per_model``, 1: every rank runs serial models); it must divide the number
+    of ranks. The result is the same on every rank and, with 1 rank per model, the serial
+    fit's (fitting/parallel.py)."""
     from scipy.optimize import least_squares
 
     started = time.perf_counter()
     config = fit_config_or_path if isinstance(fit_config_or_path, FitConfig) \
         else load_fit_config(fit_config_or_path)
+    groups = _groups(config, comm, ranks_per_model)
     datasets: tuple[PreparedDataset, ...] = prepare(config)
     rundir = None
     if directory is not None:
         from fem_spin.io import RunDirectory
 
-        rundir = RunDirectory(directory, config.name, overwrite=overwrite)
+        rundir = RunDirectory(directory, config.name, comm=groups.comm, overwrite=overwrite)
         rundir.check()
     tolerances = [d.time_tolerance for d in datasets if d.time_tolerance is not None]
     tolerance = min(tolerances) if tolerances else None
@@ -205,7 +234,8 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
     step = (auto_step(tolerance) if tolerance is not None else STATIONARY_FD_STEP) \
         if config.fit.fd_step == "auto" else float(config.fit.fd_step)
     use_sensitivities = config.fit.jacobian == "sensitivities"
-    objective = Objective(config, datasets, simulate=simulate, sensitivities=use_sensitivities)
+    objective = Objective(config, datasets, simulate=simulate, sensitivities=use_sensitivities,
+                          groups=groups)
     method = Sensitivities(FiniteDifferences(step)) if objective.sensitivities else FiniteDifferences(step)
     columns = method.columns(objective)
     why = {}
@@ -219,10 +249,14 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
                                                        else "the injected forward model has no sensitivities")
                                               for p in objective.free if columns[p.name] != "sensitivities"}}
     lower, upper = objective.bounds()
-    say = (lambda *a: None) if quiet else (lambda msg: print(f"fem-spin: {msg}", flush=True))
+    say = (lambda *a: None) if quiet or not groups.is_root else (lambda msg: print(f"fem-spin: {msg}", flush=True))
+    parallel = {"ranks": groups.comm.size, "ranks_per_model": groups.ranks_per_model,
+                "groups": groups.count}
     say(f"fitting {len(objective.free)} parameter(s) to {len(datasets)} dataset(s), "
         f"{sum(len(d.data) for d in datasets)} points; forward runs " +
-        (f"at time.tolerance = {tolerance:g}" if tolerance is not None else "stationary"))
+        (f"at time.tolerance = {tolerance:g}" if tolerance is not None else "stationary") +
+        (f", spread over {groups.count} rank groups of {groups.ranks_per_model} rank(s)"
+         if groups.count > 1 else ""))
 
     iteration = [0]
 
@@ -256,19 +290,21 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
     jacobian_info["jacobian_evaluations"] = iteration[0]
     result = _result(objective, at, J, names, config, converged=converged, status=status,
                      optimiser=info, time_tolerance=tolerance, fd_step=step,
-                     wall_time_s=time.perf_counter() - started, jacobian=jacobian_info)
+                     wall_time_s=time.perf_counter() - started, jacobian=jacobian_info,
+                     parallel=parallel)
     if converged:
-        from fem_spin.fitting.profile import profile_parameter, select_profiled
+        from fem_spin.fitting.profile import profile_parameters, select_profiled
 
-        for j in select_profiled(config.fit.profile, objective.free, result.statistics, result.parameters):
-            name = objective.free[j].name
-            say(f"  profile likelihood of {name}")
-            try:
-                result.profiles[name] = profile_parameter(objective, method, at, result.statistics, j,
-                                                          result.parameters[name],
-                                                          max_points=config.fit.profile_points)
-            except ForwardFailed as exc:
-                say(f"  profile of {name} stopped: {exc}")
+        profiled = select_profiled(config.fit.profile, objective.free, result.statistics, result.parameters)
+        if profiled:
+            say("  profile likelihood of " + ", ".join(objective.free[j].name for j in profiled))
+        profiles = profile_parameters(objective, method, at, result.statistics, profiled, result.parameters,
+                                      max_points=config.fit.profile_points)
+        for name, outcome in profiles.items():
+            if isinstance(outcome, ForwardFailed):
+                say(f"  profile of {name} stopped: {outcome}")
+            else:
+                result.profiles[name] = outcome
         result.forward_runs = objective.forward_runs
         result.forward_seconds = objective.forward_seconds
         result.wall_time_s = time.perf_counter() - started

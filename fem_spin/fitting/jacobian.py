@@ -103,17 +103,29 @@ class FiniteDifferences(JacobianMethod):
         _, upper = objective.bounds()
         return np.where(z + self.step > upper, -self.step, self.step)
 
-    def perturbed(self, objective: Objective, z: np.ndarray, which=None) -> list[tuple[int, float, Evaluation]]:
-        """(j, signed step, the evaluation at z + step e_j) per free parameter j (``which``:
-        only these)."""
+    def points(self, objective: Objective, z: np.ndarray, which=None) -> list[tuple[int, float, np.ndarray]]:
+        """(j, signed step, z + step e_j) per free parameter j (``which``: only these)."""
         out = []
         for j, h in enumerate(self._steps(objective, z)):
             if which is not None and j not in which:
                 continue
             zj = np.array(z, float)
             zj[j] += h
-            out.append((j, float(h), objective.evaluate(zj, tangent=False)))
+            out.append((j, float(h), zj))
         return out
+
+    @staticmethod
+    def prefetch(objective: Objective, zs) -> None:
+        """Ask for the forward runs of every dataset at every z of ``zs`` at once: each
+        (column, dataset) run is one task for the rank groups."""
+        objective.prefetch((d, objective.physical(z), False) for z in zs for d in objective.datasets)
+
+    def perturbed(self, objective: Objective, z: np.ndarray, which=None) -> list[tuple[int, float, Evaluation]]:
+        """(j, signed step, the evaluation at z + step e_j) per free parameter j (``which``:
+        only these)."""
+        points = self.points(objective, z, which)
+        self.prefetch(objective, [zj for _, _, zj in points])
+        return [(j, h, objective.evaluate(zj, tangent=False)) for j, h, zj in points]
 
     def _difference(self, objective, at, which=None):
         out = [[None] * len(objective.free) for _ in objective.datasets]
@@ -128,8 +140,10 @@ class FiniteDifferences(JacobianMethod):
 
     def __call__(self, objective: Objective, z: np.ndarray) -> np.ndarray:
         """Differences of the projected residuals (phase 1's Jacobian, kept as it was)."""
+        points = self.points(objective, z)
+        self.prefetch(objective, [z] + [zj for _, _, zj in points])
         base = objective.evaluate(z, tangent=False).residuals
-        columns = [(ev.residuals - base) / h for _, h, ev in self.perturbed(objective, z)]
+        columns = [(objective.evaluate(zj, tangent=False).residuals - base) / h for _, h, zj in points]
         return np.column_stack(columns)
 
 

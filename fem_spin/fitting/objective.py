@@ -15,18 +15,26 @@ together (:meth:`Objective._point_parts`).
 Forward runs are cached by the physical values of the parameters acting on a dataset: a
 per-dataset parameter's finite-difference column re-runs that dataset only, and the final
 statistics reuse the runs of the last Jacobian.
+
+The forward runs one step of the fit needs (the datasets of an evaluation; the
+finite-difference columns of a Jacobian) are asked for together (:meth:`Objective.prefetch`)
+and spread over the MPI rank groups (:mod:`~fem_spin.fitting.parallel`); every rank caches
+all of them, and the evaluations then read the cache exactly as a serial fit does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
 import time
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from fem_spin.fitting.config import FitConfig
+from fem_spin.fitting.parallel import RankGroups, rank_groups
 from fem_spin.fitting.setup import PreparedDataset, run_overrides
 from fem_spin.fitting.statistics import solve_nuisance
 
@@ -81,17 +89,26 @@ class Objective:
     """Residuals of the fit as a function of the optimiser's vector ``z``."""
 
     def __init__(self, config: FitConfig, datasets: tuple[PreparedDataset, ...],
-                 simulate: Callable | None = None, sensitivities: bool = False):
+                 simulate: Callable | None = None, sensitivities: bool = False,
+                 groups: RankGroups | None = None):
         self.config = config
         self.datasets = datasets
         self.free = config.free_parameters()
         #: forward runs carry sensitivities (for the keys each dataset's model differentiates);
         #: an injected forward model only if it says it can (``supports_sensitivities``)
         self.sensitivities = sensitivities and (simulate is None or getattr(simulate, "supports_sensitivities", False))
-        if simulate is None:
-            from fem_spin.api import simulate
+        #: the rank groups the forward runs are spread over (default: one group, all of
+        #: COMM_WORLD, as a plain fem_spin.simulate runs)
+        self.groups = groups if groups is not None else rank_groups()
+        if simulate is None:   # an injected forward model is serial and called as it always was
+            from fem_spin.api import simulate as api_simulate
+
+            simulate = functools.partial(api_simulate, comm=self.groups.model)
         self.simulate = simulate
         self._cache: dict[tuple, ModelParts] = {}
+        #: the steps of each dataset's last run: the cost estimate of the schedule (from the
+        #: gathered results, hence the same on every rank)
+        self._cost: dict[str, float] = {}
         self.forward_runs = 0
         self.forward_seconds = 0.0
         self.evaluations = 0
@@ -114,22 +131,61 @@ class Objective:
         """Whether the forward runs of ``dataset`` carry the sensitivity to ``parameter``."""
         return self.sensitivities and parameter.spec.key in dataset.tangent_keys
 
+    def _key(self, dataset: PreparedDataset, values: dict[str, float]) -> tuple:
+        return (dataset.spec.name, tuple(values[p.name] for p in dataset.parameters))
+
+    def _tangent_keys(self, dataset: PreparedDataset, tangent: bool) -> tuple[str, ...]:
+        if not (self.sensitivities and tangent):
+            return ()
+        acting = {p.spec.key for p in dataset.parameters}
+        return tuple(k for k in dataset.tangent_keys if k in acting)
+
+    def _cached(self, dataset: PreparedDataset, values: dict[str, float], tangent: bool) -> ModelParts | None:
+        cached = self._cache.get(self._key(dataset, values))
+        if cached is not None and (not self._tangent_keys(dataset, tangent) or cached.tangent is not None):
+            return cached
+        return None
+
     def parts(self, dataset: PreparedDataset, values: dict[str, float], tangent: bool = True) -> ModelParts:
         """f0, A of ``dataset`` at the parameter ``values`` (one forward run unless cached),
         with their sensitivities when the objective computes them and ``tangent``."""
-        key = (dataset.spec.name, tuple(values[p.name] for p in dataset.parameters))
-        keys = tuple(k for k in dataset.tangent_keys if k in {p.spec.key for p in dataset.parameters}) \
-            if (self.sensitivities and tangent) else ()
-        cached = self._cache.get(key)
-        if cached is not None and (not keys or cached.tangent is not None):
-            return cached
+        cached = self._cached(dataset, values, tangent)
+        if cached is None:
+            self.prefetch([(dataset, values, tangent)])
+            cached = self._cache[self._key(dataset, values)]
+        return cached
+
+    def prefetch(self, requests: Iterable[tuple[PreparedDataset, dict[str, float], bool]]) -> None:
+        """Run the forward runs of ``requests`` (dataset, parameter values, with sensitivities)
+        that are not cached, spread over the rank groups, and cache them on every rank.
+        Every rank of the fit calls it with the same requests (the fit is the same on every
+        rank). Raises the ForwardFailed of the first failed request, as a serial fit would."""
+        todo, seen = [], set()
+        for dataset, values, tangent in requests:
+            key = self._key(dataset, values)
+            if key in seen or self._cached(dataset, values, tangent) is not None:
+                continue
+            seen.add(key)
+            todo.append((dataset, dict(values), self._tangent_keys(dataset, tangent)))
+        if not todo:
+            return
+        costs = [self._cost.get(d.spec.name, 1.0) for d, _, _ in todo]
+        outcomes = self.groups.run(lambda task: self._forward(*task), todo, costs)
+        for (dataset, values, _), (parts, runs, seconds) in zip(todo, outcomes):
+            self._cache[self._key(dataset, values)] = parts
+            self.forward_runs += runs
+            self.forward_seconds += seconds
+            self._cost[dataset.spec.name] = float(max(parts.steps, 1))
+
+    def _forward(self, dataset: PreparedDataset, values: dict[str, float],
+                 keys: tuple[str, ...]) -> tuple[ModelParts, int, float]:
+        """The forward run(s) of ``dataset`` at ``values`` (with the sensitivities to ``keys``)
+        on this rank's group: (parts, number of forward runs, their wall time)."""
         from fem_spin.solvers import SimulationFailed
 
         overrides = run_overrides(dataset, values)
         if dataset.spec.observation.run_key() is not None:
-            parts = self._point_parts(dataset, values, overrides)
-            self._cache[key] = parts
-            return parts
+            return self._point_parts(dataset, values, overrides)
         started = time.perf_counter()
         try:
             if keys:
@@ -140,8 +196,7 @@ class Objective:
             shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
             raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} failed at "
                                 f"{shown}: {exc}") from exc
-        self.forward_seconds += time.perf_counter() - started
-        self.forward_runs += 1
+        seconds = time.perf_counter() - started
         f0, A, names = dataset.spec.observation.basis(result, dataset.data.x)
         tangents = None
         if keys:
@@ -152,10 +207,10 @@ class Objective:
                         result, dataset.data.x, result.sensitivities[p.spec.key])
         parts = ModelParts(f0=f0, A=A, names=names, steps=len(result.series.get("t", ())) - 1,
                            tangent=tangents, run_steps=tuple(getattr(result, "steps", ()) or ()))
-        self._cache[key] = parts
-        return parts
+        return parts, 1, seconds
 
-    def _point_parts(self, dataset: PreparedDataset, values: dict[str, float], overrides: dict) -> ModelParts:
+    def _point_parts(self, dataset: PreparedDataset, values: dict[str, float],
+                     overrides: dict) -> tuple[ModelParts, int, float]:
         """f0, A of an observation whose independent variable is a run key: one forward run
         per distinct value of the data's x (repeated x share a run), then the observation's
         basis of the Results, one per point. No sensitivities (finite differences)."""
@@ -164,6 +219,7 @@ class Objective:
         observation = dataset.spec.observation
         run_key = observation.run_key()
         by_x: dict[float, object] = {}
+        seconds = 0.0
         for x in dataset.data.x:
             x = float(x)
             if x in by_x:
@@ -175,12 +231,11 @@ class Objective:
                 shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
                 raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {run_key} = "
                                     f"{x:g} failed at {shown}: {exc}") from exc
-            self.forward_seconds += time.perf_counter() - started
-            self.forward_runs += 1
+            seconds += time.perf_counter() - started
             result.fields = {}   # only the summary is observed: do not keep the meshes' functions
             by_x[x] = result
         f0, A, names = observation.basis([by_x[float(x)] for x in dataset.data.x], dataset.data.x)
-        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x))
+        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x)), len(by_x), seconds
 
     def fit_dataset(self, dataset: PreparedDataset, parts: ModelParts) -> DatasetFit:
         data = dataset.data
@@ -194,6 +249,7 @@ class Objective:
     def evaluate(self, z: np.ndarray, tangent: bool = True) -> Evaluation:
         z = np.asarray(z, float).copy()
         values = self.physical(z)
+        self.prefetch((d, values, tangent) for d in self.datasets)
         fits = tuple(self.fit_dataset(d, self.parts(d, values, tangent)) for d in self.datasets)
         evaluation = Evaluation(z, values, fits)
         if self.best is None or evaluation.chi2 < self.best.chi2:
@@ -204,3 +260,18 @@ class Objective:
         """What the optimiser calls (counted in ``evaluations``)."""
         self.evaluations += 1
         return self.evaluate(z).residuals
+
+    @contextlib.contextmanager
+    def on_own_group(self) -> Iterator["Objective"]:
+        """For a task one group runs by itself (a side of a profile likelihood): its forward
+        runs stay on this rank's group, and afterwards the cache, the counters and the best
+        evaluation are as before, so that every rank's objective is the same again (the
+        task's runs are counted from its gathered result)."""
+        saved = (self.groups, dict(self._cache), dict(self._cost), self.forward_runs,
+                 self.forward_seconds, self.evaluations, self.best)
+        self.groups = self.groups.local()
+        try:
+            yield self
+        finally:
+            (self.groups, self._cache, self._cost, self.forward_runs, self.forward_seconds,
+             self.evaluations, self.best) = saved

@@ -30,7 +30,8 @@ import math
 
 import numpy as np
 
-__all__ = ["Profile", "profile_parameter", "select_profiled"]
+__all__ = ["Profile", "ProfileSide", "profile_side", "assemble_profile", "profile_parameter",
+           "profile_parameters", "select_profiled"]
 
 
 @dataclasses.dataclass
@@ -123,70 +124,135 @@ def _crossing(z_a, d_a, z_b, d_b, threshold):
     return z_a + (st - sa) / (sb - sa) * (z_b - z_a)
 
 
-def profile_parameter(objective, method, at, statistics, j: int, estimate, *, max_points: int = 10,
-                      max_evaluations: int = 30) -> Profile:
-    """The profile of free parameter ``j`` around the optimum ``at`` (module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class ProfileSide:
+    """One side of a profile, walked outwards from the optimum (a task of its own for the
+    rank groups: the two sides of every profiled parameter are independent)."""
+
+    #: (z_j, Delta chi^2) of every point taken, outwards
+    points: tuple[tuple[float, float], ...]
+    #: None: the threshold was crossed at ``end``; else why the side is open (``end``: the
+    #: last z_j explored)
+    open_reason: str | None
+    end: float
+    note: str
+    forward_runs: int
+    forward_seconds: float
+
+
+def _threshold(statistics) -> float:
+    return statistics.reduced_chi2 if statistics.scaled else 1.0
+
+
+def profile_side(objective, method, at, statistics, j: int, direction: float, *, max_points: int = 10,
+                 max_evaluations: int = 30) -> ProfileSide:
+    """The side ``direction`` (-1: below, +1: above the optimum ``at``) of the profile of free
+    parameter ``j`` (module docstring)."""
     p = objective.free[j]
-    runs_before = objective.forward_runs
+    runs_before, seconds_before = objective.forward_runs, objective.forward_seconds
     chi0 = at.chi2
-    threshold = statistics.reduced_chi2 if statistics.scaled else 1.0
+    threshold = _threshold(statistics)
     lower, upper = objective.bounds()
     se = float(statistics.standard_errors[j])
-    step0 = 0.5 * se if math.isfinite(se) and se > 0 else 0.1
-    step0 = min(max(step0, 1e-4), 1.0)
-    points = [(float(at.z[j]), 0.0)]
-    open_side = {}
+    step = 0.5 * se if math.isfinite(se) and se > 0 else 0.1
+    step = min(max(step, 1e-4), 1.0)
     note = ""
-    for direction in (-1.0, 1.0):
-        bound = lower[j] if direction < 0 else upper[j]
-        z_prev = np.array(at.z, float)
-        step = step0
-        side = []
-        reason = "beyond the explored range"
-        for _ in range(max_points):
-            target = z_prev[j] + direction * step
-            hit_bound = math.isfinite(bound) and (target - bound) * direction >= 0
-            if hit_bound:
-                target = bound
-            if abs(target - z_prev[j]) < 1e-12:
-                break
-            z = np.array(z_prev, float)
-            z[j] = target
-            z, ev = _reoptimise(objective, method, z, j, max_evaluations)
-            delta = ev.chi2 - chi0
-            if delta < -1e-3 * threshold:
-                note = (f"the profile found a lower chi^2 (by {-delta:.3g}) than the fit's optimum: the "
-                        f"optimiser had not converged fully")
-            side.append((float(target), float(delta)))
-            z_prev = z
-            if delta > 4.0 * threshold:
-                reason = None
-                break
-            if hit_bound:
-                reason = f"at the bound {p.to_physical(float(bound)):.4g}"
-                break
-            if delta < 0.25 * threshold:
-                step *= 2.0
-        points += side
-        # the first crossing outward from the optimum
-        prev = (float(at.z[j]), 0.0)
-        crossing = None
-        for zz, dd in side:
-            if dd >= threshold:
-                crossing = _crossing(prev[0], prev[1], zz, dd, threshold)
-                break
-            prev = (zz, dd)
-        if crossing is None:
-            open_side[direction] = (reason or "beyond the explored range",
-                                    side[-1][0] if side else float(at.z[j]))
-        else:
-            open_side[direction] = (None, crossing)
-    points.sort()
-    values = np.array([p.to_physical(z) for z, _ in points])
-    deltas = np.array([d for _, d in points])
-    lo_reason, lo_z = open_side[-1.0]
-    hi_reason, hi_z = open_side[1.0]
-    return Profile(name=p.name, values=values, delta_chi2=deltas, threshold=threshold,
-                   lower=p.to_physical(lo_z), upper=p.to_physical(hi_z), open_lower=lo_reason,
-                   open_upper=hi_reason, gaussian=estimate.interval, best=estimate.value,
-                   forward_runs=objective.forward_runs - runs_before, note=note)
+    bound = lower[j] if direction < 0 else upper[j]
+    z_prev = np.array(at.z, float)
+    side = []
+    reason = "beyond the explored range"
+    for _ in range(max_points):
+        target = z_prev[j] + direction * step
+        hit_bound = math.isfinite(bound) and (target - bound) * direction >= 0
+        if hit_bound:
+            target = bound
+        if abs(target - z_prev[j]) < 1e-12:
+            break
+        z = np.array(z_prev, float)
+        z[j] = target
+        z, ev = _reoptimise(objective, method, z, j, max_evaluations)
+        delta = ev.chi2 - chi0
+        if delta < -1e-3 * threshold:
+            note = (f"the profile found a lower chi^2 (by {-delta:.3g}) than the fit's optimum: the "
+                    f"optimiser had not converged fully")
+        side.append((float(target), float(delta)))
+        z_prev = z
+        if delta > 4.0 * threshold:
+            reason = None
+            break
+        if hit_bound:
+            reason = f"at the bound {p.to_physical(float(bound)):.4g}"
+            break
+        if delta < 0.25 * threshold:
+            step *= 2.0
+    # the first crossing outward from the optimum
+    prev = (float(at.z[j]), 0.0)
+    crossing = None
+    for zz, dd in side:
+        if dd >= threshold:
+            crossing = _crossing(prev[0], prev[1], zz, dd, threshold)
+            break
+        prev = (zz, dd)
+    runs = objective.forward_runs - runs_before
+    seconds = objective.forward_seconds - seconds_before
+    if crossing is None:
+        return ProfileSide(tuple(side), reason or "beyond the explored range",
+                           side[-1][0] if side else float(at.z[j]), note, runs, seconds)
+    return ProfileSide(tuple(side), None, crossing, note, runs, seconds)
+
+
+def assemble_profile(objective, at, statistics, j: int, estimate, below: ProfileSide,
+                     above: ProfileSide) -> Profile:
+    """The :class:`Profile` of free parameter ``j`` from its two sides."""
+    p = objective.free[j]
+    points = sorted([(float(at.z[j]), 0.0), *below.points, *above.points])
+    return Profile(name=p.name, values=np.array([p.to_physical(z) for z, _ in points]),
+                   delta_chi2=np.array([d for _, d in points]), threshold=_threshold(statistics),
+                   lower=p.to_physical(below.end), upper=p.to_physical(above.end),
+                   open_lower=below.open_reason, open_upper=above.open_reason,
+                   gaussian=estimate.interval, best=estimate.value,
+                   forward_runs=below.forward_runs + above.forward_runs,
+                   note=above.note or below.note)
+
+
+def profile_parameter(objective, method, at, statistics, j: int, estimate, *, max_points: int = 10,
+                      max_evaluations: int = 30) -> Profile:
+    """The profile of free parameter ``j`` around the optimum ``at`` (module docstring), both
+    sides on this rank's group."""
+    below, above = (profile_side(objective, method, at, statistics, j, direction, max_points=max_points,
+                                 max_evaluations=max_evaluations) for direction in (-1.0, 1.0))
+    return assemble_profile(objective, at, statistics, j, estimate, below, above)
+
+
+def profile_parameters(objective, method, at, statistics, indices, estimates, *, max_points: int = 10,
+                       max_evaluations: int = 30) -> dict:
+    """The profiles of the free parameters ``indices``: name -> :class:`Profile`, or the
+    ForwardFailed that stopped one of its sides. The sides are tasks spread over the
+    objective's rank groups; each is walked by one group alone (its re-optimisations call
+    the objective many times: their runs are not spread further) and gathered on every
+    rank."""
+    from fem_spin.fitting.objective import ForwardFailed
+
+    def walk(task):
+        j, direction = task
+        with objective.on_own_group():
+            try:
+                return profile_side(objective, method, at, statistics, j, direction,
+                                    max_points=max_points, max_evaluations=max_evaluations)
+            except ForwardFailed as exc:   # stops this parameter's profile, not the others'
+                return exc
+
+    tasks = [(j, direction) for j in indices for direction in (-1.0, 1.0)]
+    sides = dict(zip(tasks, objective.groups.run(walk, tasks)))
+    out = {}
+    for j in indices:
+        name = objective.free[j].name
+        below, above = sides[(j, -1.0)], sides[(j, 1.0)]
+        for side in (below, above):
+            if isinstance(side, ProfileSide):
+                objective.forward_runs += side.forward_runs
+                objective.forward_seconds += side.forward_seconds
+        failed = next((side for side in (below, above) if isinstance(side, ForwardFailed)), None)
+        out[name] = failed if failed is not None else \
+            assemble_profile(objective, at, statistics, j, estimates[name], below, above)
+    return out

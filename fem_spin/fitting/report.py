@@ -69,6 +69,7 @@ def fit_json(result, command: str = "") -> dict:
         "profiles": {k: pr.as_dict() for k, pr in result.profiles.items()},
         "time_tolerance": result.time_tolerance, "forward_runs": result.forward_runs,
         "forward_seconds": result.forward_seconds, "wall_time_s": result.wall_time_s,
+        "parallel": result.parallel,
     })
 
 
@@ -172,11 +173,20 @@ def fit_report(result) -> str:
               "- nuisance parameters (scale, offset) solved by weighted linear least squares at every "
               "evaluation (variable projection).",
               _jacobian_line(result),
-              f"- forward runs: {result.forward_runs} ({_fmt(result.forward_seconds)} s), " +
+              f"- forward runs: {result.forward_runs} ({_fmt(result.forward_seconds)} s{_spread(result)}), " +
               (f"time.tolerance = {result.time_tolerance:g} (absolute accuracy of the run's quantity)"
                if result.time_tolerance is not None else "stationary (no time tolerance)") +
               f"; wall time {_fmt(result.wall_time_s)} s.", ""]
     return "\n".join(lines)
+
+
+def _spread(result) -> str:
+    """How the forward runs were spread over MPI rank groups (nothing for one group)."""
+    par = result.parallel or {}
+    if par.get("groups", 1) <= 1:
+        return ""
+    return (f", summed over {par['groups']} MPI rank groups of {par['ranks_per_model']} rank(s) running "
+            f"at once")
 
 
 def _jacobian_line(result) -> str:
