@@ -9,8 +9,8 @@ nuisances never enter the nonlinear optimiser), and the residuals ``(y - f0 - A 
 (unweighted without sigma) of all datasets are concatenated.
 
 A dataset whose observation's independent variable is a run key (``run_key()``, e.g. the
-spin valve's ``geometry.separation``) is one stationary run per distinct x instead, observed
-together (:meth:`Objective._point_parts`).
+spin valve's ``geometry.separation``) is one stationary run per distinct x instead (each a
+task of its own for the rank groups: :meth:`Objective._point_run`), observed together.
 
 Forward runs are cached by the physical values of the parameters acting on a dataset: a
 per-dataset parameter's finite-difference column re-runs that dataset only, and the final
@@ -38,7 +38,7 @@ from fem_spin.fitting.parallel import RankGroups, rank_groups
 from fem_spin.fitting.setup import PreparedDataset, run_overrides
 from fem_spin.fitting.statistics import solve_nuisance
 
-__all__ = ["ForwardFailed", "ModelParts", "DatasetFit", "Evaluation", "Objective"]
+__all__ = ["ForwardFailed", "ModelParts", "PointRun", "DatasetFit", "Evaluation", "Objective"]
 
 
 class ForwardFailed(RuntimeError):
@@ -58,6 +58,15 @@ class ModelParts:
     tangent: dict | None = None
     #: the run's accepted steps (dt, order, t): a frozen replay reproduces its discrete map
     run_steps: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PointRun:
+    """What an observation whose x is a run key reads of the run at one x (its summary and
+    series; not the fields): small enough to gather from the rank group that ran it."""
+
+    summary: dict
+    series: dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,23 +178,43 @@ class Objective:
             todo.append((dataset, dict(values), self._tangent_keys(dataset, tangent)))
         if not todo:
             return
-        costs = [self._cost.get(d.spec.name, 1.0) for d, _, _ in todo]
-        outcomes = self.groups.run(lambda task: self._forward(*task), todo, costs)
-        for (dataset, values, _), (parts, runs, seconds) in zip(todo, outcomes):
-            self._cache[self._key(dataset, values)] = parts
-            self.forward_runs += runs
+        # one task per request, or per distinct x of a request whose x is a run key
+        tasks = []
+        for r, (dataset, _, _) in enumerate(todo):
+            if dataset.spec.observation.run_key() is None:
+                tasks.append((r, None))
+            else:
+                tasks += [(r, x) for x in dict.fromkeys(float(x) for x in dataset.data.x)]
+        costs = [self._cost.get(todo[r][0].spec.name, 1.0) for r, _ in tasks]
+        outcomes = self.groups.run(lambda task: self._task(todo[task[0]], task[1]), tasks, costs)
+        points: dict[int, dict[float, PointRun]] = {}
+        for (r, x), (out, seconds) in zip(tasks, outcomes):
+            self.forward_runs += 1
             self.forward_seconds += seconds
-            self._cost[dataset.spec.name] = float(max(parts.steps, 1))
+            dataset, values, _ = todo[r]
+            if x is None:
+                self._cache[self._key(dataset, values)] = out
+                self._cost[dataset.spec.name] = float(max(out.steps, 1))
+            else:
+                points.setdefault(r, {})[x] = out
+                self._cost[dataset.spec.name] = 1.0
+        for r, by_x in points.items():
+            dataset, values, _ = todo[r]
+            x = dataset.data.x
+            f0, A, names = dataset.spec.observation.basis([by_x[float(v)] for v in x], x)
+            self._cache[self._key(dataset, values)] = ModelParts(f0=f0, A=A, names=names, steps=len(by_x))
+
+    def _task(self, request, x: float | None):
+        """One task of :meth:`prefetch`: the run of a request, or of its point ``x``."""
+        return self._forward(*request) if x is None else self._point_run(*request[:2], x)
 
     def _forward(self, dataset: PreparedDataset, values: dict[str, float],
-                 keys: tuple[str, ...]) -> tuple[ModelParts, int, float]:
-        """The forward run(s) of ``dataset`` at ``values`` (with the sensitivities to ``keys``)
-        on this rank's group: (parts, number of forward runs, their wall time)."""
+                 keys: tuple[str, ...]) -> tuple[ModelParts, float]:
+        """The forward run of ``dataset`` at ``values`` (with the sensitivities to ``keys``)
+        on this rank's group: (parts, its wall time)."""
         from fem_spin.solvers import SimulationFailed
 
         overrides = run_overrides(dataset, values)
-        if dataset.spec.observation.run_key() is not None:
-            return self._point_parts(dataset, values, overrides)
         started = time.perf_counter()
         try:
             if keys:
@@ -207,35 +236,23 @@ class Objective:
                         result, dataset.data.x, result.sensitivities[p.spec.key])
         parts = ModelParts(f0=f0, A=A, names=names, steps=len(result.series.get("t", ())) - 1,
                            tangent=tangents, run_steps=tuple(getattr(result, "steps", ()) or ()))
-        return parts, 1, seconds
+        return parts, seconds
 
-    def _point_parts(self, dataset: PreparedDataset, values: dict[str, float],
-                     overrides: dict) -> tuple[ModelParts, int, float]:
-        """f0, A of an observation whose independent variable is a run key: one forward run
-        per distinct value of the data's x (repeated x share a run), then the observation's
-        basis of the Results, one per point. No sensitivities (finite differences)."""
+    def _point_run(self, dataset: PreparedDataset, values: dict[str, float], x: float) -> tuple[PointRun, float]:
+        """The run of an observation whose independent variable is a run key, at one x (the
+        points of a dataset share its runs: repeated x, one run). No sensitivities (finite
+        differences). (what the observation reads of it, its wall time)"""
         from fem_spin.solvers import SimulationFailed
 
-        observation = dataset.spec.observation
-        run_key = observation.run_key()
-        by_x: dict[float, object] = {}
-        seconds = 0.0
-        for x in dataset.data.x:
-            x = float(x)
-            if x in by_x:
-                continue
-            started = time.perf_counter()
-            try:
-                result = self.simulate(str(dataset.run_path), overrides={**overrides, run_key: x})
-            except SimulationFailed as exc:
-                shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
-                raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {run_key} = "
-                                    f"{x:g} failed at {shown}: {exc}") from exc
-            seconds += time.perf_counter() - started
-            result.fields = {}   # only the summary is observed: do not keep the meshes' functions
-            by_x[x] = result
-        f0, A, names = observation.basis([by_x[float(x)] for x in dataset.data.x], dataset.data.x)
-        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x)), len(by_x), seconds
+        run_key = dataset.spec.observation.run_key()
+        started = time.perf_counter()
+        try:
+            result = self.simulate(str(dataset.run_path), overrides={**run_overrides(dataset, values), run_key: x})
+        except SimulationFailed as exc:
+            shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
+            raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {run_key} = "
+                                f"{x:g} failed at {shown}: {exc}") from exc
+        return PointRun(summary=result.summary, series=getattr(result, "series", {})), time.perf_counter() - started
 
     def fit_dataset(self, dataset: PreparedDataset, parts: ModelParts) -> DatasetFit:
         data = dataset.data

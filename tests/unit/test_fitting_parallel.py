@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +190,63 @@ def test_ranks_per_model_is_checked_before_any_forward_run(tmp_path, capsys):
     assert code == 2 and not out.exists()
     if WORLD.rank == 0:
         assert err.strip() == "fem-spin: error: command line: --ranks-per-model: must be a positive integer (got 'x')"
+
+
+SPIN_VALVE_RUN = Path(__file__).resolve().parents[2] / "examples" / "fit_nonlocal_spin_valve" / "run.toml"
+LAMBDA, POLARIZATION = "model.regions.N.spin_diffusion_length", "model.regions.barrier1.polarization"
+
+
+def _delta_r_model():
+    """Delta R(L) = P^2 (lambda/1 um) exp(-L/lambda) Ohm (the tunnel-contact form): one
+    'device' per distance L; records its calls."""
+    calls = []
+
+    def simulate(path, overrides):
+        calls.append(dict(overrides))
+        lam, P, L = overrides[LAMBDA], overrides[POLARIZATION], overrides["geometry.separation"]
+        return types.SimpleNamespace(summary={"delta_R_ohm": P * P * lam / 1e-6 * np.exp(-L / lam)},
+                                     series={})
+    simulate.calls = calls
+    return simulate
+
+
+@pytest.mark.parallel
+def test_a_fit_whose_points_are_runs_spreads_the_points_and_is_the_serial_fit(tmp_path):
+    """A nonlocal_delta_r dataset: every distance is a run of its own, hence a task."""
+    L = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0])
+    y = 0.35 ** 2 * 0.8 * np.exp(-L / 0.8) + np.random.default_rng(4).normal(0, 1e-3, L.size)
+    (tmp_path / "dr.csv").write_text("L_um,dR,sigma\n" + "".join(f"{a},{b},0.001\n" for a, b in zip(L, y)))
+    (tmp_path / "fit.toml").write_text(f"""\
+name = "nl"
+[fit]
+profile = "none"
+[[dataset]]
+name = "devices"
+file = "dr.csv"
+run = "{SPIN_VALVE_RUN}"
+columns = {{ x = "L_um", value = "dR", sigma = "sigma" }}
+observation = {{ type = "nonlocal_delta_r" }}
+[[parameter]]
+key = "{LAMBDA}"
+initial = 1.2e-6
+bounds = [1e-7, 1e-5]
+[[parameter]]
+key = "{POLARIZATION}"
+also = ["model.regions.barrier2.polarization"]
+initial = 0.25
+bounds = [0.01, 0.95]
+scale = "linear"
+""")
+    config = load_fit_config(tmp_path / "fit.toml")
+    serial_model, spread_model = _delta_r_model(), _delta_r_model()
+    serial = fit(config, simulate=serial_model, comm=MPI.COMM_SELF)
+    spread = fit(config, simulate=spread_model, ranks_per_model=1)
+    assert serial.converged and abs(serial[LAMBDA].value / 0.8e-6 - 1) < 3 * serial[LAMBDA].relative_error
+    for name, e in serial.parameters.items():
+        assert (spread[name].value, spread[name].standard_error) == (e.value, e.standard_error), name
+    np.testing.assert_array_equal(spread.datasets["devices"].model, serial.datasets["devices"].model)
+    assert spread.forward_runs == serial.forward_runs == len(serial_model.calls)
+    counts = WORLD.allgather(len(spread_model.calls))
+    assert sum(counts) == len(serial_model.calls)
+    if WORLD.size > 1:   # one dataset, yet both ranks ran its devices
+        assert min(counts) > 0.25 * len(serial_model.calls)
