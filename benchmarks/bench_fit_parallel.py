@@ -12,7 +12,9 @@ differences (each Jacobian adds two columns of three datasets: six tasks). One u
 first (mesh, forms), then ``--repeats`` timed fits in the same process; the fastest and the
 median are kept. Every rank runs the fit; the wall time is rank 0's, between barriers.
 Recorded with each entry: the date, the load average (os.getloadavg, before and after) and
-the fitted values, which must be the same for every layout. Entries are keyed by (Jacobian
+the fitted values and standard errors; the report gives their largest relative difference
+from the serial fit's (0 for groups of one rank: the same runs; rounding level for groups of
+several ranks, which solve with MUMPS instead of LU). Entries are keyed by (Jacobian
 method, ranks, ranks per model) in DIR/bench_fit_parallel.json (rank 0 writes; reruns
 replace their entries); --report writes DIR/bench_fit_parallel.md. Numbers are
 measurements of this machine, never asserted by tests.
@@ -63,24 +65,35 @@ def measure(method: str, repeats: int, ranks_per_model: int | None) -> dict:
             "load_after": list(os.getloadavg()), "cpus": os.cpu_count()}
 
 
+def _difference(entry: dict, base: dict) -> float:
+    """Largest relative difference of the fitted values and standard errors from ``base``."""
+    worst = 0.0
+    for name, p in entry["parameters"].items():
+        q = base["parameters"][name]
+        for field in ("value", "standard_error"):
+            worst = max(worst, abs(p[field] / q[field] - 1))
+    return worst
+
+
 def report(entries: list[dict]) -> str:
     lines = ["# Fit wall time over MPI rank groups (benchmarks/bench_fit_parallel.py)", "",
              "examples/fit_dnp_global (3 datasets, 2 shared parameters, 3 closed-form scales); wall "
              "time of a whole fit in a warm process (mesh and forms from an untimed first fit).", "",
              "| Jacobian | ranks | ranks per model | groups | wall, fastest (s) | wall, median (s) | "
              "speed-up over 1 group (fastest) | forward runs | load average before/after (1 min) | date | "
-             "D0 (m^2/s) | k_x (1/s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "D0 (m^2/s) | k_x (1/s) | largest relative difference from the serial fit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method in METHODS:
         rows = sorted((e for e in entries if e["method"] == method), key=lambda e: (e["ranks"], -e["groups"]))
         base = next((e for e in rows if e["groups"] == 1 and e["ranks"] == 1), None)
         for e in rows:
             speedup = f"{base['wall_min_s'] / e['wall_min_s']:.2f}" if base else "n/a"
+            difference = f"{_difference(e, base):.1e}" if base else "n/a"
             d0, kx = e["parameters"]["model.D0"], e["parameters"]["model.exchange_rate"]
             lines.append(f"| {method} | {e['ranks']} | {e['ranks_per_model']} | {e['groups']} | "
                          f"{e['wall_min_s']:.2f} | {e['wall_median_s']:.2f} | {speedup} | {e['forward_runs']} | "
                          f"{e['load_before'][0]:.1f}/{e['load_after'][0]:.1f} | {e['date']} | "
-                         f"{d0['value']:.10g} | {kx['value']:.10g} |")
+                         f"{d0['value']:.10g} | {kx['value']:.10g} | {difference} |")
     return "\n".join(lines) + "\n"
 
 
