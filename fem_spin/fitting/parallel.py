@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import time
 from typing import Any, Callable, Sequence
 
 from fem_spin.config import ConfigError
@@ -39,6 +40,8 @@ __all__ = ["RankGroups", "rank_groups", "schedule", "check_ranks_per_model"]
 #: meshes are cached per communicator handle (api._MESHES), and a freed handle reused by a
 #: later communicator would find a mesh distributed over another one
 _SPLITS: dict[tuple[int, int, int, int], Any] = {}
+#: how often a rank that finished its tasks looks whether the others have (s)
+WAIT_POLL_S = 5e-4
 
 
 def check_ranks_per_model(value, ranks: int, key: str, file: str) -> int:
@@ -62,6 +65,15 @@ def schedule(costs: Sequence[float], groups: int) -> list[int]:
         owner[i] = g
         load[g] += float(costs[i])
     return owner
+
+
+def _wait_for_all(comm) -> None:
+    """Return once every rank of ``comm`` got here, sleeping meanwhile: a rank waiting in a
+    blocking collective busy-polls (Open MPI), and on a shared machine it takes the core a
+    rank still running its forward models needs."""
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(WAIT_POLL_S)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -123,6 +135,7 @@ class RankGroups:
         sent = {i: (ok, value if ok else _portable(value)) for i, (ok, value) in mine.items()} \
             if self.model.rank == 0 else {}
         gathered: dict[int, tuple[bool, Any]] = {}
+        _wait_for_all(self.comm)
         for part in self.comm.allgather(sent):
             gathered.update(part)
         failures = sorted(i for i, (ok, _) in gathered.items() if not ok)
