@@ -86,9 +86,6 @@ _SMALL_Q = 1e-3
 #: the spin-density-weighted means of rho2 and rho1 over the slice, what MRFM detects
 SLICE_OBSERVABLES = ("P_slice", "dipolar_slice")
 
-#: Gauss degree, per mesh dimension, of the slice weights int_slice Delta phi_i: the slice
-#: boundary cuts cells, whose indicator the rule integrates to ~h/(points per direction)
-_SLICE_QUADRATURE_DEGREE = {1: 20, 2: 10, 3: 6}
 
 
 def dougherty_parameters(spin_density: float, gyromagnetic_ratio: float = PROTON_GYROMAGNETIC_RATIO
@@ -404,26 +401,16 @@ class OnsagerTransportProblem(TransientProblem):
 
     def slice_statistics(self) -> observables.LumpedStatistics:
         """Means over the resonant slice |B_h - resonant_field| <= slice_half_width with the
-        owned weights s_i = int_slice Delta phi_i, so that sum_i s_i u_i is the integral of
-        the P1 field over the slice: a node on the slice's edge counts with the part of its
-        hat function inside (a nodal 0/1 indicator would shift the slice's edges by up to a
-        cell, an O(h) error of the signal a fit would turn into a bias of Gamma).
+        owned weights int_slice Delta phi_i (observables.band_weights: a node on the slice's
+        edge counts with the part of its hat function inside; a 0/1 nodal indicator would
+        shift the edges by up to a cell, an O(h) error a fit would turn into a bias of Gamma).
         Collective; built on first use (the field and Delta exist from the initial state on)."""
         if self._slice_statistics is None:
-            import dolfinx.fem as fem
-            import dolfinx.la
-            import ufl
-
             p = self.params
-            inside = ufl.conditional(ufl.le(abs(self.field_magnitude - p.resonant_field),
-                                            p.slice_half_width), 1.0, 0.0)
-            dx = terms.quadrature_measure(self.mesh, _SLICE_QUADRATURE_DEGREE[self.mesh.topology.dim],
-                                          self.mesh_data.cell_tags)
-            form = fem.form(inside * self.spin_density * ufl.TestFunction(self.V0) * dx)
-            weights = fem.assemble_vector(form)
-            weights.scatter_reverse(dolfinx.la.InsertMode.add)
-            statistics = observables.LumpedStatistics(
-                self.comm, weights.array[: self.V0.dofmap.index_map.size_local].copy())
+            weights = observables.band_weights(self.field_magnitude, self.spin_density,
+                                               p.resonant_field - p.slice_half_width,
+                                               p.resonant_field + p.slice_half_width)
+            statistics = observables.LumpedStatistics(self.comm, weights)
             if not statistics.volume > 0:
                 raise ModelError(f"the resonant slice |B - {p.resonant_field:g} T| <= "
                                  f"{p.slice_half_width:g} T misses the sample", key="model.resonant_field")
