@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from fem_spin.config import ConfigError
 from fem_spin.fitting.observations import DNPBuildup, register_observation
 
@@ -78,6 +80,15 @@ class OnsagerSignal(DNPBuildup):
             raise ConfigError(f"{key}.quantity", f"{run_config.source} records no {self.quantity!r} "
                               f"({MEASURED_QUANTITIES[self.quantity]}): it needs model.resonant_field "
                               f"and model.slice_half_width > 0", file=source)
+
+    def basis(self, result, x):
+        # a mean over an empty slice is NaN (only known once the mesh exists): say why
+        if self.quantity.endswith("_slice") and not np.all(np.isfinite(result.series.get(self.quantity, ()))):
+            raise ConfigError("observation.quantity", f"{self.quantity} of the run is not finite: "
+                              f"the resonant slice (model.resonant_field +- model.slice_half_width, "
+                              f"with the dataset's overrides) misses the sample of "
+                              f"{getattr(result.config, 'source', 'the run')}")
+        return super().basis(result, x)
 
     def describe(self) -> str:
         return f"{super().describe()} ({MEASURED_QUANTITIES[self.quantity]})"

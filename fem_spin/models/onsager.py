@@ -87,7 +87,6 @@ _SMALL_Q = 1e-3
 SLICE_OBSERVABLES = ("P_slice", "dipolar_slice")
 
 
-
 def dougherty_parameters(spin_density: float, gyromagnetic_ratio: float = PROTON_GYROMAGNETIC_RATIO
                          ) -> tuple[float, float]:
     """(B_d in T, Gamma in m^2/s) estimated as Dougherty et al., J. Magn. Reson. 143, 106 (2000):
@@ -395,8 +394,9 @@ class OnsagerTransportProblem(TransientProblem):
         }
         if self.params.has_resonant_slice:
             weights = self.slice_statistics()
-            values["P_slice"] = weights.mean(rho[1])
-            values["dipolar_slice"] = weights.mean(rho[0])
+            empty = not weights.volume > 0   # the slice misses the sample: NaN, as RegionMean
+            values["P_slice"] = math.nan if empty else weights.mean(rho[1])
+            values["dipolar_slice"] = math.nan if empty else weights.mean(rho[0])
         return values
 
     def slice_statistics(self) -> observables.LumpedStatistics:
@@ -410,11 +410,7 @@ class OnsagerTransportProblem(TransientProblem):
             weights = observables.band_weights(self.field_magnitude, self.spin_density,
                                                p.resonant_field - p.slice_half_width,
                                                p.resonant_field + p.slice_half_width)
-            statistics = observables.LumpedStatistics(self.comm, weights)
-            if not statistics.volume > 0:
-                raise ModelError(f"the resonant slice |B - {p.resonant_field:g} T| <= "
-                                 f"{p.slice_half_width:g} T misses the sample", key="model.resonant_field")
-            self._slice_statistics = statistics
+            self._slice_statistics = observables.LumpedStatistics(self.comm, weights)
         return self._slice_statistics
 
     def equilibrium(self):

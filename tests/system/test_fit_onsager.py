@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import fem_spin
+from fem_spin.config import ConfigError
 from fem_spin.analysis import interpolate_cubic
 from fem_spin.fitting.config import parse_fit_config
 
@@ -96,3 +97,19 @@ def test_recovers_gamma_and_dipolar_field_within_two_standard_errors(tmp_path):
         assert abs(e.value - true) < 2 * e.standard_error, (name, e)
     assert 0.3 < result.statistics.reduced_chi2 < 2.5
     assert set(result.jacobian["columns"].values()) == {"finite_differences"}   # no sensitivities
+
+
+def test_a_slice_that_misses_the_sample_is_named(tmp_path):
+    """resonant_field 0.1 T is 14 um of the gradient away from the 100 nm sample: the run's
+    P_slice is NaN (as any mean over an empty region), and the fit stops at its first forward
+    run with one line naming the observation's quantity, before the optimiser sees a NaN."""
+    (tmp_path / "d.csv").write_text("t_ms,signal\n0.5,88\n1,87\n2,80\n")
+    raw = {"name": "o", "dataset": [{
+        "name": "s", "file": "d.csv", "run": str(RUN), "time_unit": "ms",
+        "overrides": {"model.resonant_field": 0.1, "time.t_end": 2e-3},
+        "observation": {"type": "onsager_signal"}}],
+        "parameter": [{"key": "model.transport_coefficient", "initial": 2e-15, "bounds": [1e-16, 1e-13]}]}
+    with pytest.raises(ConfigError) as info:
+        fem_spin.fit(parse_fit_config(raw, source="o.toml", base_dir=tmp_path))
+    assert info.value.key == "observation.quantity" and "misses the sample" in str(info.value)
+    assert "\n" not in str(info.value)
