@@ -21,13 +21,16 @@ One small class per observation, registered by its ``type`` in the fit file's
   one per data point (``nonlocal_delta_r``: Delta R of a lateral spin valve against the
   injector-detector distance L). The objective caches the runs with the parameter set.
 
-A dipolar-order decay (onsager) is one more class with its own ``check`` and ``basis``.
+Observations of other models live in their own modules (:data:`OBSERVATION_MODULES`,
+imported at the end of this one so that they register): ``onsager_signal``
+(fem_spin/fitting/onsager_signal.py).
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 import math
 from typing import Any, ClassVar
 
@@ -300,6 +303,11 @@ def parse_observation(table: Any, source: str, key: str) -> Observation:
     kind = table.get("type", "dnp_buildup")
     if kind not in _OBSERVATIONS:
         raise ConfigError(f"{key}.type", f"unknown observation {kind!r} (expected one of "
-                          f"{', '.join(observation_types())}; onsager observations are planned, "
-                          f"issue 21)", file=source)
+                          f"{', '.join(observation_types())})", file=source)
     return _OBSERVATIONS[kind].from_table(table, source, key)
+
+
+#: modules defining further observations (each registers its classes when imported)
+OBSERVATION_MODULES = ("fem_spin.fitting.onsager_signal",)
+for _module in OBSERVATION_MODULES:
+    importlib.import_module(_module)
