@@ -55,6 +55,8 @@ OBSERVED = ("resistance_ohm", "voltage_V")
 SUMMARY = ("R_parallel_ohm", "R_antiparallel_ohm", "delta_R_ohm")
 #: fields that change a region's spin-flip length (and so, possibly, the mesh)
 _LENGTH_FIELDS = ("spin_diffusion_length", "spin_lifetime", "diffusion_constant")
+#: spin-flip lengths tried against the mesh's size rule, relative to the current one
+_LENGTH_FACTORS = (1e-3, 0.1, 0.99, 1.01, 10.0, 1e3)
 
 
 def _region_key(key: str) -> tuple[str, str] | None:
@@ -72,18 +74,20 @@ def _lifetime_given(model, name: str) -> bool:
 
 def _mesh_follows(model, run_config, name: str) -> bool:
     """Whether the geometry's mesh changes with the spin-flip length of region ``name``: the
-    geometry sized by the model's lengths and by those with ``name``'s 1 % longer, compared by
-    their effective element sizes (``coarsened(1)``), else as sections."""
+    geometry sized by the model's lengths and by those with ``name``'s scaled over six decades
+    (a fit may go there; a size rule with a min/max is flat near the current value only),
+    compared by their effective element sizes (``coarsened(1)``), else as sections."""
     geometry = run_config.geometry
     lengths = model.length_scales()
     if name not in lengths or not math.isfinite(lengths[name]):
         return False
-    longer = {**lengths, name: 1.01 * lengths[name]}
-    a, b = geometry.with_length_scales(lengths), geometry.with_length_scales(longer)
-    sizes_a, sizes_b = a.coarsened(1.0), b.coarsened(1.0)
-    if sizes_a is None or sizes_b is None:
-        return a != b
-    return sizes_a != sizes_b
+    a = geometry.with_length_scales(lengths)
+    for factor in _LENGTH_FACTORS:
+        b = geometry.with_length_scales({**lengths, name: factor * lengths[name]})
+        sizes_a, sizes_b = a.coarsened(1.0), b.coarsened(1.0)
+        if (a != b) if sizes_a is None or sizes_b is None else (sizes_a != sizes_b):
+            return True
+    return False
 
 
 def tangent_support(model, key: str, run_config) -> str | None:
