@@ -275,7 +275,8 @@ def test_nonlocal_delta_r_reads_distances_and_ties_both_barriers(tmp_path):
     values = {p.name: p.spec.initial for p in d.parameters}
     overrides = run_overrides(d, values)
     assert overrides["model.regions.barrier1.polarization"] == overrides["model.regions.barrier2.polarization"] == 0.3
-    assert dict(d.tangent_refused)   # finite differences, with the reason
+    # both by the valet_fert sensitivities, P_J as the sum over the barriers' keys
+    assert set(d.tangent_keys) == {p.spec.key for p in d.parameters} and d.tangent_refused == ()
 
 
 @pytest.mark.parametrize("edit, key, words", [
