@@ -129,8 +129,8 @@ def test_missing_dataset_and_named_columns(tmp_path):
     (lambda f: f + '[fit]\njacobian = "adjoint"\n', "fit.jacobian", "must be \"sensitivities\""),
     (lambda f: f + '[fit]\nbogus = 1\n', "fit.bogus", "unknown key"),
     (lambda f: f.replace('time_unit = "ms"', 'time_unit = "fortnight"'), "dataset[0].time_unit", "must be one of"),
-    (lambda f: f.replace('time_unit = "ms"', 'time_unit = "ms"\nobservation = { type = "hanle" }'),
-     "dataset[0].observation.type", "unknown observation 'hanle'"),
+    (lambda f: f.replace('time_unit = "ms"', 'time_unit = "ms"\nobservation = { type = "kerr_rotation" }'),
+     "dataset[0].observation.type", "unknown observation 'kerr_rotation'"),
     (lambda f: f.replace('time_unit = "ms"', 'time_unit = "ms"\nobservation = { scale = "x" }'),
      "dataset[0].observation.scale", "must be \"fit\""),
 ])
