@@ -57,7 +57,7 @@ from fem_spin.materials import get_material
 # results/demos/ of the repository (git-ignored).
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: 13 fields
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: 9 fields
 # (not 25) and the "measurement" on a 35/250 nm mesh (not 25/150 nm); the fit itself is the
 # same. The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
@@ -67,7 +67,7 @@ RUN = Path(__file__).resolve().parents[1] / "examples" / "fit_hanle" / "run.toml
 TAU, P_J = 120e-12, 0.28              # the truth: tau_sf (s) and the barriers' polarization
 BASELINE, SIGMA, SEED = 0.5e-3, 1e-3, 20261222         # Ohm (noise ~0.8 % of the peak)
 SEPARATION = 650e-9
-fields = np.linspace(-0.3, 0.3, 13 if SHORT else 25)    # T
+fields = np.linspace(-0.3, 0.3, 9 if SHORT else 25)     # T
 fine = ({"geometry.mesh_size_junction": 35e-9, "geometry.mesh_size": 250e-9} if SHORT
         else {"geometry.mesh_size_junction": 25e-9, "geometry.mesh_size": 150e-9})
 # -
