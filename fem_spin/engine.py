@@ -427,12 +427,18 @@ class Engine:
         done = len(finished_rows or [])
         problem.completed_cases = tuple(finished_rows or ())
         run.summary.update(status="running")
+        if run.tangent_keys:   # stationary sensitivities: solvers/sensitivity.SteadyTangent
+            if done:
+                raise ValueError("forward sensitivities are not carried across a resumed run")
+            run.tangent = problem.tangent_linear(run.tangent_keys)
         count = 0
         try:
             with stop_on_signals() as request, armed(request):
                 self._each("start", run)
                 for row, write_fields in problem.solve_cases():
                     if count >= done:
+                        if run.tangent is not None:
+                            run.tangent.case()
                         write_error = ""
                         for output in self.outputs:
                             try:
@@ -448,6 +454,8 @@ class Engine:
                         raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
             run.summary["status"] = "completed"
             run.summary.update(problem.summary())
+            if run.tangent is not None:
+                run.tangent.finish(run.summary)
         except (Interrupted, OutputFailed) as exc:
             run.failure = exc
             run.summary["status"] = f"stopped: {exc}"

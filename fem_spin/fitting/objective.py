@@ -77,6 +77,16 @@ class Evaluation:
         return float(r @ r)
 
 
+def _summed(sensitivities: dict, keys: tuple[str, ...]) -> dict:
+    """quantity -> the sum over ``keys`` of its sensitivities: the derivative with respect to a
+    parameter that sets all of them to one value (chain rule)."""
+    first, *rest = keys
+    out = dict(sensitivities[first])
+    for k in rest:
+        out = {q: v + sensitivities[k][q] for q, v in out.items()}
+    return out
+
+
 class Objective:
     """Residuals of the fit as a function of the optimiser's vector ``z``."""
 
@@ -118,8 +128,9 @@ class Objective:
         """f0, A of ``dataset`` at the parameter ``values`` (one forward run unless cached),
         with their sensitivities when the objective computes them and ``tangent``."""
         key = (dataset.spec.name, tuple(values[p.name] for p in dataset.parameters))
-        keys = tuple(k for k in dataset.tangent_keys if k in {p.spec.key for p in dataset.parameters}) \
-            if (self.sensitivities and tangent) else ()
+        # every run key of a differentiated parameter (``also`` keys too: their sum is its column)
+        keys = tuple(k for p in dataset.parameters if p.spec.key in dataset.tangent_keys
+                     for k in p.spec.keys) if (self.sensitivities and tangent) else ()
         cached = self._cache.get(key)
         if cached is not None and (not keys or cached.tangent is not None):
             return cached
@@ -127,7 +138,7 @@ class Objective:
 
         overrides = run_overrides(dataset, values)
         if dataset.spec.observation.run_key() is not None:
-            parts = self._point_parts(dataset, values, overrides)
+            parts = self._point_parts(dataset, values, overrides, keys)
             self._cache[key] = parts
             return parts
         started = time.perf_counter()
@@ -149,16 +160,18 @@ class Objective:
             for p in dataset.parameters:
                 if p.spec.key in keys:
                     tangents[p.name] = dataset.spec.observation.basis_tangent(
-                        result, dataset.data.x, result.sensitivities[p.spec.key])
+                        result, dataset.data.x, _summed(result.sensitivities, p.spec.keys))
         parts = ModelParts(f0=f0, A=A, names=names, steps=len(result.series.get("t", ())) - 1,
                            tangent=tangents, run_steps=tuple(getattr(result, "steps", ()) or ()))
         self._cache[key] = parts
         return parts
 
-    def _point_parts(self, dataset: PreparedDataset, values: dict[str, float], overrides: dict) -> ModelParts:
+    def _point_parts(self, dataset: PreparedDataset, values: dict[str, float], overrides: dict,
+                     keys: tuple[str, ...] = ()) -> ModelParts:
         """f0, A of an observation whose independent variable is a run key: one forward run
         per distinct value of the data's x (repeated x share a run), then the observation's
-        basis of the Results, one per point. No sensitivities (finite differences)."""
+        basis of the Results, one per point; with ``keys`` each run carries the sensitivities
+        of the observed quantities (a stationary model's, solvers/sensitivity.SteadyTangent)."""
         from fem_spin.solvers import SimulationFailed
 
         observation = dataset.spec.observation
@@ -169,8 +182,10 @@ class Objective:
             if x in by_x:
                 continue
             started = time.perf_counter()
+            point = {**overrides, run_key: observation.run_value(x)}
             try:
-                result = self.simulate(str(dataset.run_path), overrides={**overrides, run_key: x})
+                result = (self.simulate(str(dataset.run_path), overrides=point, sensitivities=keys)
+                          if keys else self.simulate(str(dataset.run_path), overrides=point))
             except SimulationFailed as exc:
                 shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
                 raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {run_key} = "
@@ -179,8 +194,17 @@ class Objective:
             self.forward_runs += 1
             result.fields = {}   # only the summary is observed: do not keep the meshes' functions
             by_x[x] = result
-        f0, A, names = observation.basis([by_x[float(x)] for x in dataset.data.x], dataset.data.x)
-        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x))
+        results = [by_x[float(x)] for x in dataset.data.x]
+        f0, A, names = observation.basis(results, dataset.data.x)
+        tangents = None
+        if keys:
+            tangents = {}
+            for p in dataset.parameters:
+                if p.spec.key in keys:   # per point: the quantities' derivatives
+                    per_point = [_summed(r.sensitivities, p.spec.keys) for r in results]
+                    tangents[p.name] = observation.basis_tangent(results, dataset.data.x, {
+                        q: np.array([float(d[q]) for d in per_point]) for q in observation.tangent_quantities()})
+        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x), tangent=tangents)
 
     def fit_dataset(self, dataset: PreparedDataset, parts: ModelParts) -> DatasetFit:
         data = dataset.data
