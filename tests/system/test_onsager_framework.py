@@ -9,7 +9,6 @@ marked ``parallel`` (they also run on 2 ranks).
 
 from __future__ import annotations
 
-import copy
 import tomllib
 
 import numpy as np
@@ -67,7 +66,7 @@ def test_instance1_equals_onsager_transport_nonlinear_on_fig8(time):
         raw["model"]["type"] = model
         problem, rows, steps = run(raw, cls)
         results[model] = (problem.owned(problem.u.x.array).copy(), rows, problem)
-    (u_ref, rows_ref, ref), (u, rows, fw) = results["onsager_transport"], results["onsager_framework"]
+    (u_ref, rows_ref, ref), (u, rows, _) = results["onsager_transport"], results["onsager_framework"]
     assert len(rows) == len(rows_ref) > 40
     difference = MPI.COMM_WORLD.allreduce(float(np.abs(u - u_ref).max(initial=0.0)), op=MPI.MAX)
     print("max |Omega - Omega_ref|", difference)
