@@ -26,7 +26,7 @@ from test_onsager_two_species import SECOND
 BOX = {"type": "box", "origin": [-20 * ELL, -10 * ELL, -10 * ELL], "size": [40 * ELL, 20 * ELL, 20 * ELL],
        "cells": [6, 3, 3]}
 #: |grad B| = 1e4 T/m as in the 1-D tests, oblique so that every direction carries flux
-GRADIENT = list(1e4 * np.array([2.0, 1.0, 1.0]) / np.sqrt(6.0))
+GRADIENT = [float(g) for g in 1e4 * np.array([2.0, 1.0, 1.0]) / np.sqrt(6.0)]
 BALL = {"initial_profile": "ball", "region_center": [3 * ELL, 2 * ELL, -1 * ELL], "region_radius": 8 * ELL,
         "field_gradient": GRADIENT}
 INSTANCES = {"two_quantity": {}, "two_species": SECOND}
