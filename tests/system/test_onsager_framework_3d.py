@@ -3,8 +3,8 @@
 Both instances (two_quantity: one species; two_species: three quantities) on a small box of
 hexahedra with a field gradient oblique to the axes and a ball of opposite polarization:
 every conserved total kept to 1e-10 of its scale, the entropy non-decreasing at every
-backward-Euler step (theory note 1.4-1.5), and |rho| < 1 per species under steps hundreds
-of times the diffusion time of a cell. The 1-D versions are in test_onsager_framework.py
+backward-Euler step (theory note 1.4-1.5), and |rho| < 1 per species under steps of over
+ten times the diffusion time of a cell. The 1-D versions are in test_onsager_framework.py
 and test_onsager_two_species.py; all are marked ``parallel``.
 """
 
@@ -62,13 +62,14 @@ def test_3d_totals_conserved_and_entropy_grows_every_step(instance):
 @pytest.mark.parallel
 @pytest.mark.parametrize("instance", list(INSTANCES))
 def test_3d_bounded_with_huge_steps(instance):
-    """|p| = 0.9999 on both sides of the ball's sharp edge, steps of 50 l^2/Gamma (~30 times
-    the diffusion time of a cell): rho(Omega) stays a state, and the totals are kept."""
+    """|p| = 0.9999 on both sides of the ball's sharp edge, steps of 500 l^2/Gamma (11 times
+    the diffusion time h^2/Gamma of a cell, h = 6.7 l; the first is cut by Newton failures and
+    the steps grow back to 500): rho(Omega) stays a state, and the totals are kept."""
     near = {"initial_dipolar_order": 0.0, "initial_polarization": -0.9999, "region_polarization": 0.9999}
     if instance == "two_species":
         near.update(second_initial_polarization=0.9999, second_region_polarization=-0.9999)
     cfg = parse_config(config_3d(instance, model=near, time={
-        "t_end": 200 * T_UNIT, "dt_initial": 50 * T_UNIT, "adaptive": False, "scheme": "backward_euler"}))
+        "t_end": 2000 * T_UNIT, "dt_initial": 500 * T_UNIT, "adaptive": False, "scheme": "backward_euler"}))
     problem = OnsagerFrameworkProblem(cfg, MPI.COMM_WORLD).initialise()
     rows, steps = [problem.observables()], []
 
@@ -78,15 +79,15 @@ def test_3d_bounded_with_huge_steps(instance):
 
     TimeStepper(problem, cfg.time, on_step=record).run()
     print(instance, "steps / (l^2/Gamma)", np.array(steps) / T_UNIT)
-    assert rows[0]["rho_max"] > 0.9998 and max(steps) > 10 * T_UNIT
+    assert rows[0]["rho_max"] > 0.9998 and max(steps) >= 500 * T_UNIT
     assert max(r["rho_max"] for r in rows) < 1
     for key in ("P_min", "P_max") + (("Pb_min", "Pb_max") if instance == "two_species" else ()):
         assert all(-1 < r[key] < 1 for r in rows), key
-    # Near saturation Newton stops with the moments kept to ~1e-12 of their scale (measured:
-    # 5e-13 one species; 6e-14 and 3e-12 two species); the energy holds -B0 times the moments,
-    # which its scale leaves out (B0 = 1 T against B_d + max|B - B0| = 3 mT), so its drift is
-    # checked with that part removed: E + B0 (M_a + M_b), the Zeeman energy in B - B0 plus the
-    # dipolar energy (raw energy drift measured: 1.8e-10 and 2.5e-10 of the scale).
+    # Near saturation Newton stops with the moments kept to ~1e-12 of their scales (printed);
+    # the energy holds -B0 times the moments, which its scale leaves out (B0 = 1 T against
+    # B_d + max|B - B0| = 4 mT), so that its raw drift is ~250 times theirs: it is checked
+    # with that part removed, E + B0 (M_a + M_b), the Zeeman energy in B - B0 plus the dipolar
+    # energy (theory note 1.6).
     moments = [name for name in problem.system.quantities if name.startswith("moment")]
     series = {name: np.array([r[name] for r in rows]) for name in problem.system.quantities}
     series["energy"] = series["energy"] + problem.params.B0 * sum(series[name] for name in moments)

@@ -41,7 +41,7 @@ def _run(raw, directory) -> Path:
 def test_two_species_run_writes_each_quantity_and_the_equilibrium_of_its_totals(tmp_path_factory):
     comm = MPI.COMM_WORLD
     base = comm.bcast(str(tmp_path_factory.mktemp("o2s")) if comm.rank == 0 else None, root=0)
-    raw = two_species_config(geometry={"cells": 80}, time={"t_end": 5 * T_UNIT, "tolerance": 1e-2})
+    raw = two_species_config(geometry={"cells": 40}, time={"t_end": 3 * T_UNIT, "tolerance": 1e-2})
     raw["output"] = {"plot": True, "render": False}
     path = _run(raw, base)
     if comm.rank != 0:
