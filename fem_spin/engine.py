@@ -222,6 +222,8 @@ class Run:
     snapshot_times: list[float] = dataclasses.field(default_factory=list)
     #: probe-line profiles so far: time -> values (checkpointed with the state)
     profiles: dict = dataclasses.field(default_factory=dict)
+    #: the model's further probe lines (``extra_profile_probes``): name -> {time -> values}
+    extra_profiles: dict = dataclasses.field(default_factory=dict)
     #: the exception that stops the run, once there is one
     failure: BaseException | None = None
     #: forward sensitivities (solvers/sensitivity.py) with respect to these run keys

@@ -219,8 +219,6 @@ class OnsagerTransportProblem(TransientProblem):
                                          p.spin_density, "spin_density", key="model.spin_density_regions")
 
     def define_initial_condition(self) -> None:
-        import dolfinx.fem as fem
-
         from fem_spin.analytic import onsager
 
         self.define_field()
@@ -451,6 +449,10 @@ class OnsagerTransportProblem(TransientProblem):
         """rho2 along the x axis through the centre of the sample (profiles.csv)."""
         return self.x_axis_probe(self.polarization_out, 401)
 
+    def extra_profile_probes(self) -> dict:
+        """rho1 on the same line (profiles_dipolar_order.csv): a profile per density."""
+        return {"dipolar_order": self.x_axis_probe(self.dipolar_out, 401)}
+
     def conserved_quantities(self) -> tuple[str, ...]:
         """Names of the conserved totals (time-series columns with a ``total_scales`` entry)."""
         return ("moment", "energy")
@@ -465,6 +467,8 @@ class OnsagerTransportProblem(TransientProblem):
             # relative to the total of the fully polarized sample (the total may vanish)
             out[f"{name}_drift_relative"] = float(np.max(np.abs(values - values[0]))
                                                   / self.total_scales[name])
+        # the scales themselves, so that the drift over time can be drawn from the series
+        out["total_scales"] = {name: float(self.total_scales[name]) for name in self.conserved_quantities()}
         s = series["entropy"]
         if np.all(np.isfinite(s)):
             out["entropy_min_step_change"] = float(np.min(np.diff(s))) if len(s) > 1 else 0.0
