@@ -13,8 +13,8 @@ first (mesh, forms), then ``--repeats`` timed fits in the same process; the fast
 median are kept. Every rank runs the fit; the wall time is rank 0's, between barriers.
 Recorded with each entry: the date, the load average (os.getloadavg, before and after) and
 the fitted values and standard errors; the report gives their largest relative difference
-from the serial fit's (0 for groups of one rank: the same runs; rounding level for groups of
-several ranks, which solve with MUMPS instead of LU). Entries are keyed by (Jacobian
+from the serial fit's (0 for groups of one rank: the same runs; within the solvers' tolerances
+for groups of several ranks, where a 1-D system is solved by a Krylov method instead of LU). Entries are keyed by (Jacobian
 method, ranks, ranks per model) in DIR/bench_fit_parallel.json (rank 0 writes; reruns
 replace their entries); --report writes DIR/bench_fit_parallel.md. Numbers are
 measurements of this machine, never asserted by tests.

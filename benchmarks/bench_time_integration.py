@@ -44,6 +44,7 @@ RAW = {
     "time": {"t_end": T_END, "dt_initial": 1e-8},
     "output": {"plot": False, "render": False},
 }
+FAST_RUN_S, REPEATS = 1.0, 5   # runs below FAST_RUN_S are timed REPEATS times
 SAMPLES = np.union1d(np.geomspace(1e-6, T_END, 400), TIMES)   # for t63 by interpolation
 
 
@@ -129,7 +130,13 @@ def main() -> None:
                                    ("backward_euler", (1e-3, 1e-4) if not args.quick else (1e-3,)),
                                    ("scipy_bdf", (1e-4, 1e-5, 1e-6, 1e-7) if not args.quick else (1e-4,))):
             for tol in tolerances:
-                r = scipy_run(speedup, tol) if scheme == "scipy_bdf" else fem_spin_run(speedup, scheme, tol)
+                run = (lambda: scipy_run(speedup, tol)) if scheme == "scipy_bdf" \
+                    else (lambda: fem_spin_run(speedup, scheme, tol))
+                r = run()
+                if r["wall_s"] < FAST_RUN_S:
+                    # sub-second runs: the least of REPEATS walls (the machine's load lands on
+                    # any single one; steps and errors do not change)
+                    r["wall_s"] = min([r["wall_s"]] + [run()["wall_s"] for _ in range(REPEATS - 1)])
                 rows.append({"speedup": speedup, "integrator": scheme, "tolerance": tol,
                              "steps_or_rhs": r.get("rhs_calls", r["steps"]), "wall_s": round(r["wall_s"], 3),
                              "t63_rel_error": abs(r["t63"] / reference["t63"] - 1),
@@ -143,6 +150,22 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['speedup']} | {r['integrator']} | {r['tolerance']:g} | {r['steps_or_rhs']} | "
               f"{r['wall_s']:.2f} | {r['t63_rel_error']:.1e} | {r['pbar_error']:.1e} |" for r in rows]
+    lines += ["", "Cost of t63 to 1e-4 relative and Pbar(t) to 1e-4 (the cheapest tolerance of each "
+              "integrator that reaches both; one criterion alone can be met by a lucky cancellation at a "
+              "loose tolerance; wall: least of repeats):", "",
+              "| speed-up | bdf: tolerance, steps, wall (s) | scipy BDF: tolerance, RHS calls, wall (s) | wall ratio |",
+              "|---|---|---|---|"]
+    for speedup in modes:
+        best = {}
+        for integrator in ("bdf", "scipy_bdf"):
+            ok = [r for r in rows if r["speedup"] == speedup and r["integrator"] == integrator
+                  and r["t63_rel_error"] <= 1e-4 and r["pbar_error"] <= 1e-4]
+            best[integrator] = min(ok, key=lambda r: r["wall_s"]) if ok else None
+        f, sp = best["bdf"], best["scipy_bdf"]
+        if f and sp:
+            lines.append(f"| {speedup} | {f['tolerance']:g}, {f['steps_or_rhs']}, {f['wall_s']:.3f} | "
+                         f"{sp['tolerance']:g}, {sp['steps_or_rhs']}, {sp['wall_s']:.3f} | "
+                         f"{f['wall_s'] / sp['wall_s']:.2f} |")
     (out / f"bench_time_integration{'' if args.modes == parser.get_default('modes') else '_' + '_'.join(modes)}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -233,9 +233,10 @@ def simulate(config, overrides: Mapping[str, Any] | None = None, *,
     a :class:`~fem_spin.config.ConfigError` (the physics' own errors too).
 
     ``sensitivities``: run keys (``"model.D0"``, ...) to differentiate the discrete solution
-    with respect to (forward sensitivities, solvers/sensitivity.py; in memory, transient, no
-    sweep): ``result.sensitivities[key]["P_mean"]`` per row of the series;
-    NotDifferentiable when the model cannot. ``frozen_steps``: a ``result.steps`` to replay
+    with respect to (forward sensitivities, solvers/sensitivity.py; in memory, no sweep):
+    ``result.sensitivities[key]["P_mean"]`` per row of the series (a stationary run: per row
+    of its results table, e.g. ``"resistance_ohm"``, and its summary's differentiated numbers
+    such as ``"delta_R_ohm"`` as 0-d arrays); NotDifferentiable when the model cannot. ``frozen_steps``: a ``result.steps`` to replay
     exactly (the same dt and order per step, no error control) instead of choosing steps."""
     from fem_spin.config import naming_the_key
 

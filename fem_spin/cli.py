@@ -276,6 +276,8 @@ def cmd_fit(args) -> int:
         ranks_per_model = check_ranks_per_model(value, MPI.COMM_WORLD.size, "--ranks-per-model",
                                                 "command line")
     directory = args.output_dir or config.output_directory
+    if args.compare:
+        return _compare_fits(config, args, directory)
     try:
         result = fit(config, directory=directory, overwrite=args.overwrite, quiet=args.quiet,
                      command=" ".join(["fem-spin", *sys.argv[1:]]), ranks_per_model=ranks_per_model)
@@ -290,6 +292,24 @@ def cmd_fit(args) -> int:
                   f"(correlation {pair[2]:+.3f}); see fit_report.md", file=sys.stderr)
         print(f"fem-spin: reduced chi^2 = {result.statistics.reduced_chi2:.3g}; results in {result.directory}")
     return 0
+
+
+def _compare_fits(config, args, directory) -> int:
+    """``fem-spin fit FIT.toml --compare KEY=V1,V2,...`` (fitting/compare.py)."""
+    from fem_spin.fitting.compare import compare, parse_compare_option
+
+    key, values = parse_compare_option(args.compare)
+    comparison = compare(config, key, values, directory=directory, overwrite=args.overwrite,
+                         quiet=args.quiet, command=" ".join(["fem-spin", *sys.argv[1:]]))
+    if _rank() == 0:
+        for f in comparison.fits:
+            if f.result is None:
+                print(f"{key} = {f.value!s}: failed: {f.failure}")
+            else:
+                print(f"{key} = {f.value!s}: AIC {f.aic:.5g} (Delta {f.delta_aic:.3g}, weight "
+                      f"{f.akaike_weight:.3f}), BIC {f.bic:.5g} (Delta {f.delta_bic:.3g})")
+        print(f"fem-spin: {comparison.verdict()}; results in {comparison.directory}")
+    return 0 if any(f.result is not None for f in comparison.fits) else EXIT_FAILED
 
 
 _STRUCTURE_OPTIONS = {"structure": "FILE", "lattice": "--lattice", "lattice_constant": "--a",
@@ -396,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "at once (default: the fit file's fit.ranks_per_model, 1); must divide the "
                    "number of ranks")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    s.add_argument("--compare", metavar="KEY=V1,V2,...",
+                   help="fit once per value of a run key the fit does not vary (e.g. "
+                        "model.speedup=none,global,local) and rank the fits by AIC/BIC")
     s.set_defaults(func=cmd_fit)
 
     s = sub.add_parser("render", help="pyvista picture(s) of a run's fields (off-screen PNG)")

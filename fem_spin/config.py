@@ -27,7 +27,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, Literal
 
 from fem_spin import contracts
 from fem_spin.contracts import Geometry, ModelConfig, ResolveContext

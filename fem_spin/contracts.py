@@ -199,6 +199,11 @@ class ModelConfig:
         used then); models that differentiate their residual override it."""
         return f"the model {type(self).__name__} has no forward sensitivities"
 
+    def tangent_observables(self) -> tuple[str, ...]:
+        """The quantities (time-series columns; a stationary run's results columns and
+        summary numbers) whose sensitivities the model's runs report."""
+        return ()
+
     def check_against(self, geometry: Geometry, time) -> None:
         """Check the (resolved) section against the other sections; may call config.warn."""
 

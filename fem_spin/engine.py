@@ -222,6 +222,8 @@ class Run:
     snapshot_times: list[float] = dataclasses.field(default_factory=list)
     #: probe-line profiles so far: time -> values (checkpointed with the state)
     profiles: dict = dataclasses.field(default_factory=dict)
+    #: the model's further probe lines (``extra_profile_probes``): name -> {time -> values}
+    extra_profiles: dict = dataclasses.field(default_factory=dict)
     #: the exception that stops the run, once there is one
     failure: BaseException | None = None
     #: forward sensitivities (solvers/sensitivity.py) with respect to these run keys
@@ -427,12 +429,18 @@ class Engine:
         done = len(finished_rows or [])
         problem.completed_cases = tuple(finished_rows or ())
         run.summary.update(status="running")
+        if run.tangent_keys:   # stationary sensitivities: solvers/sensitivity.SteadyTangent
+            if done:
+                raise ValueError("forward sensitivities are not carried across a resumed run")
+            run.tangent = problem.tangent_linear(run.tangent_keys)
         count = 0
         try:
             with stop_on_signals() as request, armed(request):
                 self._each("start", run)
                 for row, write_fields in problem.solve_cases():
                     if count >= done:
+                        if run.tangent is not None:
+                            run.tangent.case()
                         write_error = ""
                         for output in self.outputs:
                             try:
@@ -448,6 +456,8 @@ class Engine:
                         raise Interrupted(f"stopped by {request.signal_name or 'a signal on another rank'}")
             run.summary["status"] = "completed"
             run.summary.update(problem.summary())
+            if run.tangent is not None:
+                run.tangent.finish(run.summary)
         except (Interrupted, OutputFailed) as exc:
             run.failure = exc
             run.summary["status"] = f"stopped: {exc}"

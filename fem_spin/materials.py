@@ -563,6 +563,32 @@ def _forbid(entries: dict, key: str, fields: tuple[str, ...], mode: str) -> None
             raise ConfigError(f"{key}.{field}", f"cannot be combined with {mode}")
 
 
+#: a region table may give the spin lifetime tau_sf instead of lambda_sf (Hanle fits measure
+#: tau_sf; the material stores lambda_sf = sqrt(D tau_sf))
+_LIFETIME_FIELD = "spin_lifetime"
+
+
+def _lifetime_as_length(entries: dict, key: str, library_diffusion: float | None) -> dict:
+    """``entries`` with ``spin_lifetime`` replaced by ``spin_diffusion_length`` = sqrt(D tau_sf),
+    D the table's diffusion_constant or else the library material's."""
+    if _LIFETIME_FIELD not in entries:
+        return entries
+    if "spin_diffusion_length" in entries:
+        raise ConfigError(f"{key}.{_LIFETIME_FIELD}", "give either spin_lifetime or "
+                                                      "spin_diffusion_length, not both")
+    out = dict(entries)
+    tau = out.pop(_LIFETIME_FIELD)
+    diffusion = out.get("diffusion_constant", library_diffusion)
+    if diffusion is None:
+        raise ConfigError(f"{key}.{_LIFETIME_FIELD}", "needs a diffusion_constant (m^2/s): "
+                                                      "lambda_sf = sqrt(D tau_sf)")
+    try:
+        out["spin_diffusion_length"] = spin_diffusion_length_from(diffusion, tau)
+    except ValueError as error:
+        raise _config_error(error, key, {**entries, _LIFETIME_FIELD: tau}) from None
+    return out
+
+
 def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> Material:
     """The Material described by a region table of a run file (``key`` e.g. "model.regions.N").
 
@@ -574,6 +600,8 @@ def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> 
 
     * explicit fields: ``resistivity`` and ``spin_diffusion_length`` (required),
       ``bulk_polarization``, ``diffusion_constant``, ``temperature``, ``name``, ``source``;
+      in the first two forms ``spin_lifetime`` tau_sf (s) may replace ``spin_diffusion_length``
+      (then lambda_sf = sqrt(D tau_sf) with the table's or the library's diffusion_constant);
     * microscopic fields: ``fermi_velocity``, ``momentum_relaxation_time``,
       ``density_of_states`` and exactly one of ``spin_flip_probability`` (Elliott–Yafet)
       or ``spin_orbit_frequency`` (Dyakonov–Perel), optionally ``bulk_polarization``,
@@ -581,7 +609,7 @@ def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> 
 
     Unknown keys, wrong types, missing or invalid values raise ConfigError("<key>.<field>", ...).
     """
-    allowed = ("material",) + _MATERIAL_FIELDS + _MICROSCOPIC_FIELDS
+    allowed = ("material",) + _MATERIAL_FIELDS + (_LIFETIME_FIELD,) + _MICROSCOPIC_FIELDS
     entries = _checked_entries(table, key, allowed, ignore)
     default_name = key.rsplit(".", 1)[-1] if key else "material"
     microscopic = [f for f in _MICROSCOPIC_FIELDS if f in entries]
@@ -593,10 +621,11 @@ def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> 
             except ValueError as error:
                 raise ConfigError(f"{key}.material", str(error)) from None
             overrides = {f: v for f, v in entries.items() if f != "material"}
-            return base.with_values(**overrides)
+            return base.with_values(**_lifetime_as_length(overrides, key, base.diffusion_constant))
         if microscopic:
             mode = "microscopic fields"
-            _forbid(entries, key, tuple(f for f in _MATERIAL_FIELDS if f not in _MICROSCOPIC_EXTRA),
+            _forbid(entries, key, tuple(f for f in _MATERIAL_FIELDS + (_LIFETIME_FIELD,)
+                                        if f not in _MICROSCOPIC_EXTRA),
                     f"{mode} ({', '.join(microscopic)})")
             _require(entries, key, ("fermi_velocity", "momentum_relaxation_time",
                                     "density_of_states"), mode)
@@ -609,6 +638,7 @@ def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> 
             kwargs = dict(entries)
             kwargs.setdefault("name", default_name)
             return material_from_microscopic(**kwargs)
+        entries = _lifetime_as_length(entries, key, None)
         _require(entries, key, ("resistivity", "spin_diffusion_length"),
                  "give 'material', explicit fields or microscopic fields")
         kwargs = dict(entries)

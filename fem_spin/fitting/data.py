@@ -127,7 +127,7 @@ def read_dataset(spec, t_end: float | None = None, min_points: int = 1,
                 raise DataError(path, number, f"column {header[index]!r} ({what}): not finite ({cells[index]})")
             values.append(v)
         t = values[0] * factor
-        if t < 0:
+        if t < 0 and not (observation is not None and observation.x_signed):
             raise DataError(path, number, f"{x_name} {values[0]:g} {x_unit} is negative")
         model_t = float(spec.observation.model_times(np.array([t]))[0]) if spec.observation and not per_point else t
         if t_end is not None and not per_point and model_t > t_end * (1 + 1e-12):

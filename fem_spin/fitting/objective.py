@@ -62,11 +62,14 @@ class ModelParts:
 
 @dataclasses.dataclass(frozen=True)
 class PointRun:
-    """What an observation whose x is a run key reads of the run at one x (its summary and
-    series; not the fields): small enough to gather from the rank group that ran it."""
+    """What an observation whose x is a run key reads of the run at one x (its summary,
+    series and sensitivities; not the fields): small enough to gather from the rank group that
+    ran it."""
 
     summary: dict
     series: dict
+    #: run key -> quantity -> derivative (with sensitivities), else {}
+    sensitivities: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +95,16 @@ class Evaluation:
     def chi2(self) -> float:
         r = self.residuals
         return float(r @ r)
+
+
+def _summed(sensitivities: dict, keys: tuple[str, ...]) -> dict:
+    """quantity -> the sum over ``keys`` of its sensitivities: the derivative with respect to a
+    parameter that sets all of them to one value (chain rule)."""
+    first, *rest = keys
+    out = dict(sensitivities[first])
+    for k in rest:
+        out = {q: v + sensitivities[k][q] for q, v in out.items()}
+    return out
 
 
 class Objective:
@@ -144,10 +157,11 @@ class Objective:
         return (dataset.spec.name, tuple(values[p.name] for p in dataset.parameters))
 
     def _tangent_keys(self, dataset: PreparedDataset, tangent: bool) -> tuple[str, ...]:
+        """The run keys a forward run differentiates: every run key of a differentiated
+        parameter (``also`` keys too: their sum is its column)."""
         if not (self.sensitivities and tangent):
             return ()
-        acting = {p.spec.key for p in dataset.parameters}
-        return tuple(k for k in dataset.tangent_keys if k in acting)
+        return tuple(k for p in dataset.parameters if p.spec.key in dataset.tangent_keys for k in p.spec.keys)
 
     def _cached(self, dataset: PreparedDataset, values: dict[str, float], tangent: bool) -> ModelParts | None:
         cached = self._cache.get(self._key(dataset, values))
@@ -199,14 +213,12 @@ class Objective:
                 points.setdefault(r, {})[x] = out
                 self._cost[dataset.spec.name] = 1.0
         for r, by_x in points.items():
-            dataset, values, _ = todo[r]
-            x = dataset.data.x
-            f0, A, names = dataset.spec.observation.basis([by_x[float(v)] for v in x], x)
-            self._cache[self._key(dataset, values)] = ModelParts(f0=f0, A=A, names=names, steps=len(by_x))
+            dataset, values, keys = todo[r]
+            self._cache[self._key(dataset, values)] = self._point_parts(dataset, keys, by_x)
 
     def _task(self, request, x: float | None):
         """One task of :meth:`prefetch`: the run of a request, or of its point ``x``."""
-        return self._forward(*request) if x is None else self._point_run(*request[:2], x)
+        return self._forward(*request) if x is None else self._point_run(*request, x)
 
     def _forward(self, dataset: PreparedDataset, values: dict[str, float],
                  keys: tuple[str, ...]) -> tuple[ModelParts, float]:
@@ -233,26 +245,49 @@ class Objective:
             for p in dataset.parameters:
                 if p.spec.key in keys:
                     tangents[p.name] = dataset.spec.observation.basis_tangent(
-                        result, dataset.data.x, result.sensitivities[p.spec.key])
+                        result, dataset.data.x, _summed(result.sensitivities, p.spec.keys))
         parts = ModelParts(f0=f0, A=A, names=names, steps=len(result.series.get("t", ())) - 1,
                            tangent=tangents, run_steps=tuple(getattr(result, "steps", ()) or ()))
         return parts, seconds
 
-    def _point_run(self, dataset: PreparedDataset, values: dict[str, float], x: float) -> tuple[PointRun, float]:
+    def _point_run(self, dataset: PreparedDataset, values: dict[str, float], keys: tuple[str, ...],
+                   x: float) -> tuple[PointRun, float]:
         """The run of an observation whose independent variable is a run key, at one x (the
-        points of a dataset share its runs: repeated x, one run). No sensitivities (finite
-        differences). (what the observation reads of it, its wall time)"""
+        points of a dataset share its runs: repeated x, one run); with ``keys`` it carries
+        the sensitivities of the observed quantities (a stationary model's,
+        solvers/sensitivity.SteadyTangent). (what the observation reads of it, its wall time)"""
         from fem_spin.solvers import SimulationFailed
 
-        run_key = dataset.spec.observation.run_key()
+        observation = dataset.spec.observation
+        point = {**run_overrides(dataset, values), observation.run_key(): observation.run_value(x)}
         started = time.perf_counter()
         try:
-            result = self.simulate(str(dataset.run_path), overrides={**run_overrides(dataset, values), run_key: x})
+            result = (self.simulate(str(dataset.run_path), overrides=point, sensitivities=keys)
+                      if keys else self.simulate(str(dataset.run_path), overrides=point))
         except SimulationFailed as exc:
             shown = ", ".join(f"{p.spec.key} = {values[p.name]:.6g}" for p in dataset.parameters)
-            raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {run_key} = "
+            raise ForwardFailed(f"the forward run of dataset {dataset.spec.name!r} at {observation.run_key()} = "
                                 f"{x:g} failed at {shown}: {exc}") from exc
-        return PointRun(summary=result.summary, series=getattr(result, "series", {})), time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        return PointRun(summary=result.summary, series=getattr(result, "series", {}),
+                        sensitivities=getattr(result, "sensitivities", {}) if keys else {}), seconds
+
+    def _point_parts(self, dataset: PreparedDataset, keys: tuple[str, ...], by_x: dict[float, PointRun]) -> ModelParts:
+        """f0, A of an observation whose independent variable is a run key, from its runs
+        ``by_x``: the observation's basis of the points' runs, and per differentiated
+        parameter the basis of the quantities' derivatives at every point."""
+        observation = dataset.spec.observation
+        results = [by_x[float(x)] for x in dataset.data.x]
+        f0, A, names = observation.basis(results, dataset.data.x)
+        tangents = None
+        if keys:
+            tangents = {}
+            for p in dataset.parameters:
+                if p.spec.key in keys:   # per point: the quantities' derivatives
+                    per_point = [_summed(r.sensitivities, p.spec.keys) for r in results]
+                    tangents[p.name] = observation.basis_tangent(results, dataset.data.x, {
+                        q: np.array([float(d[q]) for d in per_point]) for q in observation.tangent_quantities()})
+        return ModelParts(f0=f0, A=A, names=names, steps=len(by_x), tangent=tangents)
 
     def fit_dataset(self, dataset: PreparedDataset, parts: ModelParts) -> DatasetFit:
         data = dataset.data

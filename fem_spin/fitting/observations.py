@@ -19,15 +19,20 @@ One small class per observation, registered by its ``type`` in the fit file's
   value of the data's independent variable, the key set to it (``x_factor`` converts the
   CSV's unit to the key's SI unit); ``basis`` then receives the list of those runs' Results,
   one per data point (``nonlocal_delta_r``: Delta R of a lateral spin valve against the
-  injector-detector distance L). The objective caches the runs with the parameter set.
+  injector-detector distance L; ``hanle`` in fem_spin/fitting/hanle.py: R_NL against the
+  perpendicular field B, the key set to ``run_value(x)``). The objective caches the runs with
+  the parameter set.
 
-A dipolar-order decay (onsager) is one more class with its own ``check`` and ``basis``.
+Observations of other models live in their own modules (:data:`OBSERVATION_MODULES`,
+imported at the end of this one so that they register): ``onsager_signal``
+(fem_spin/fitting/onsager_signal.py).
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 import math
 from typing import Any, ClassVar
 
@@ -83,6 +88,13 @@ class Observation(abc.ABC):
 
     #: what the independent variable is (messages, plots)
     x_name: ClassVar[str] = "time"
+    #: whether the data's independent variable may be negative (a magnetic field); a time or
+    #: a distance may not
+    x_signed: ClassVar[bool] = False
+
+    def run_value(self, x: float) -> Any:
+        """The value the run key is set to for a data point at ``x`` (SI units)."""
+        return x
 
     def x_factor(self, spec) -> float:
         """SI units per unit of the data's independent-variable column (``spec``: the
@@ -108,7 +120,8 @@ class Observation(abc.ABC):
     def basis_tangent(self, result, x: np.ndarray, sensitivity: dict[str, np.ndarray]
                       ) -> tuple[np.ndarray, np.ndarray]:
         """(d f0/dp, d A/dp) at ``x`` from ``sensitivity`` (column -> d column/dp per row of
-        the run's series)."""
+        the run's series; an observation with a ``run_key``: ``result`` is the list of the
+        points' Results and ``sensitivity`` quantity -> its derivative per data point)."""
         raise NotImplementedError(f"the observation {self.kind!r} has no sensitivities")
 
     def describe(self) -> str:
@@ -287,6 +300,14 @@ class NonlocalDeltaR(Observation):
             return q, np.ones((len(q), 1)), ("offset",)
         return q + self.offset, np.zeros((len(q), 0)), ()
 
+    def tangent_quantities(self) -> tuple[str, ...]:
+        return (self.quantity,)
+
+    def basis_tangent(self, results, x, sensitivity):
+        """Q enters f0 (or the fixed offset's f0) linearly; the offset's column is constant."""
+        dq = np.asarray(sensitivity[self.quantity], float)
+        return dq, np.zeros((len(dq), 1 if self.offset == "fit" else 0))
+
     def describe(self) -> str:
         offset = "offset (fitted, closed form)" if self.offset == "fit" else f"{self.offset:g}"
         return (f"value = {self.quantity} of the run with {self.key} = x ({self.unit}; one run "
@@ -294,12 +315,18 @@ class NonlocalDeltaR(Observation):
 
 
 def parse_observation(table: Any, source: str, key: str) -> Observation:
+    importlib.import_module("fem_spin.fitting.hanle")   # registers "hanle" (it extends this module)
     if not isinstance(table, dict):
         raise ConfigError(key, f"must be a table such as {{ type = \"dnp_buildup\" }} (got {table!r})",
                           file=source)
     kind = table.get("type", "dnp_buildup")
     if kind not in _OBSERVATIONS:
         raise ConfigError(f"{key}.type", f"unknown observation {kind!r} (expected one of "
-                          f"{', '.join(observation_types())}; onsager observations are planned, "
-                          f"issue 21)", file=source)
+                          f"{', '.join(observation_types())})", file=source)
     return _OBSERVATIONS[kind].from_table(table, source, key)
+
+
+#: modules defining further observations (each registers its classes when imported)
+OBSERVATION_MODULES = ("fem_spin.fitting.onsager_signal",)
+for _module in OBSERVATION_MODULES:
+    importlib.import_module(_module)

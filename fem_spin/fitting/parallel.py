@@ -17,8 +17,9 @@ the group that ran it (a forward model on R ranks), never on which group ran it,
 what else that group ran (the objective's cache only saves runs, it never changes a value).
 With R = 1 every forward run is the serial run, so the fit is the serial fit bit for bit
 (tests/unit/test_fitting_parallel.py, with an analytic forward model). With R > 1 the runs
-differ from serial ones at rounding level (LU on one rank, MUMPS on several:
-solvers/newton.py), and so do the fitted values (tests/system/test_fit_parallel.py: 1e-8).
+differ from serial ones within the solvers' tolerances (a 1-D system is solved directly on one
+rank and by a Krylov method on several: solvers/newton.py), and so do the fitted values
+(tests/system/test_fit_parallel.py: 1e-8).
 
 An error in a task (a forward run that fails) is raised on every rank: the one of the
 lowest task index, which is the one a serial fit raises (each group runs its tasks in

@@ -196,9 +196,11 @@ def _jacobian_line(result) -> str:
     by_fd = [k for k, v in columns.items() if v != "sensitivities"]
     parts = []
     if by_sens:
-        parts.append(f"forward sensitivities of the discrete solution (exact derivatives of the time-discrete "
-                     f"map with its steps frozen: one extra linear solve per parameter per step) for "
-                     f"{', '.join(by_sens)}")
+        how = ("exact derivatives of the time-discrete map with its steps frozen: one extra linear solve "
+               "per parameter per step" if result.time_tolerance is not None else
+               "exact derivatives of the stationary discrete problem: one extra linear solve per "
+               "parameter per run")
+        parts.append(f"forward sensitivities of the discrete solution ({how}) for {', '.join(by_sens)}")
     if by_fd or not columns:
         why = info.get("not_by_sensitivities", {})
         reasons = "; ".join(f"{k}: {why[k]}" for k in by_fd if why.get(k))

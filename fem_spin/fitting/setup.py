@@ -122,7 +122,8 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
             for x, line in ((data.x.min(), data.lines[int(data.x.argmin())]),
                             (data.x.max(), data.lines[int(data.x.argmax())])):
                 try:
-                    _parse_run(raw, {**fixed, run_key: float(x)}, spec.run, fit_source, {})
+                    _parse_run(raw, {**fixed, run_key: spec.observation.run_value(float(x))},
+                               spec.run, fit_source, {})
                 except ConfigError as exc:
                     from fem_spin.fitting.data import DataError
 
@@ -132,13 +133,14 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
 
         tangent_keys, refused = [], []
         observed = spec.observation.tangent_quantities()
+        differentiated = run.model.tangent_observables()
         for p in params:
-            reason = sensitivity_support(run, p.spec.key) if observed else \
-                f"the observation {spec.observation.kind!r} has no sensitivities"
-            if reason is None and any(q != "P_mean" for q in observed):
-                reason = f"sensitivities of P_mean only (observed: {', '.join(observed)})"
-            if reason is None and p.spec.also:
-                reason = f"it sets several run keys ({', '.join(p.spec.keys)})"
+            # a parameter setting several keys (``also``) has the sum of their sensitivities
+            reason = next((r for k in p.spec.keys if (r := sensitivity_support(run, k))), None) \
+                if observed else f"the observation {spec.observation.kind!r} has no sensitivities"
+            if reason is None and any(q not in differentiated for q in observed):
+                reason = (f"the model's sensitivities are of {', '.join(differentiated) or 'nothing'} "
+                          f"(observed: {', '.join(observed)})")
             if reason is None:
                 tangent_keys.append(p.spec.key)
             else:

@@ -7,7 +7,7 @@ output                 job                                                      
 :class:`TimeSeries`    the observables of every accepted step                   timeseries.csv
 :class:`MemorySeries`  the same, in memory (analysis, :func:`fem_spin.simulate`)  --
 :class:`FieldSnapshots`  fields at output times / chosen cases (VTX + VTK)       fields.*
-:class:`Profiles`      the model's probe line at output times                   profiles.csv
+:class:`Profiles`      the model's probe lines at output times                  profiles*.csv
 :class:`Checkpoints`   the state at intervals, at a stop and at the end         checkpoint/
 :class:`ResultsTable`  one row per solved case of a stationary model            results.csv
 :class:`Summary`       status, counters, the model's analysis                   summary.json
@@ -277,17 +277,27 @@ class FieldSnapshots(Output):
 
 class Profiles(Output):
     """The model's probe line (``problem.profile_probe()``) at the output times, written as
-    ``profiles.csv`` (distance, one column per time) when the run ends (rank 0)."""
+    ``profiles.csv`` (distance, one column per time) when the run ends (rank 0); each of the
+    model's further probe lines (``problem.extra_profile_probes()``, e.g. one per conserved
+    quantity's density) likewise as ``profiles_<name>.csv``."""
 
     def __init__(self, directory: Path | None):
-        self.path = Path(directory) / "profiles.csv" if directory is not None else None
+        self.directory = Path(directory) if directory is not None else None
+        self.path = self.directory / "profiles.csv" if directory is not None else None
         self.probe = None
+        self.extras: dict = {}
 
     def start(self, run: Run) -> None:
         self.probe = run.problem.profile_probe()
+        self.extras = dict(run.problem.extra_profile_probes())
         state = run.resume_state
-        run.profiles = ({float(t): np.asarray(v) for t, v in state["profiles"].items()}
-                        if state else {})
+
+        def restored(profiles: dict) -> dict:
+            return {float(t): np.asarray(v) for t, v in profiles.items()}
+
+        run.profiles = restored(state["profiles"]) if state else {}
+        saved = state.get("extra_profiles", {}) if state else {}
+        run.extra_profiles = {name: restored(saved.get(name, {})) for name in self.extras}
         if self.probe is not None and state is None:
             self.output_time(run, 0.0)
 
@@ -295,15 +305,25 @@ class Profiles(Output):
         if self.probe is not None:
             line, function = self.probe
             run.profiles[t] = line.evaluate(function)
+        for name, (line, function) in self.extras.items():
+            run.extra_profiles[name][t] = line.evaluate(function)
 
     def finish(self, run: Run) -> None:
         if self.path is None or self.probe is None or not run.profiles or run.comm.rank != 0:
             return
-        line = self.probe[0]
-        times = sorted(run.profiles)
-        header = "distance_m," + ",".join(f"t={t:.6g}" for t in times)
-        rows = np.column_stack([line.distance] + [run.profiles[t] for t in times])
-        np.savetxt(self.path, rows, delimiter=",", header=header, comments="", fmt="%.10g")
+        _write_profiles(self.path, self.probe[0].distance, run.profiles)
+        for name, (line, _) in self.extras.items():
+            if run.extra_profiles.get(name):
+                _write_profiles(self.directory / f"profiles_{name}.csv", line.distance,
+                                run.extra_profiles[name])
+
+
+def _write_profiles(path: Path, distance: np.ndarray, profiles: dict) -> None:
+    """distance, then one column per time (header ``t=<time>``)."""
+    times = sorted(profiles)
+    header = "distance_m," + ",".join(f"t={t:.6g}" for t in times)
+    rows = np.column_stack([distance] + [profiles[t] for t in times])
+    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.10g")
 
 
 class Checkpoints(Output):
@@ -330,6 +350,8 @@ class Checkpoints(Output):
         ckpt.write_checkpoint(self.directory, run.problem, run.stepper, {
             "totals": run.totals, "wall_time_s": run.wall_time, "setup_s": run.setup_time,
             "profiles": {repr(t): np.asarray(v).tolist() for t, v in run.profiles.items()},
+            "extra_profiles": {name: {repr(t): np.asarray(v).tolist() for t, v in profiles.items()}
+                               for name, profiles in run.extra_profiles.items()},
             "restarts": self.restarts, "source": run.config.source,
             "snapshot_times": list(run.snapshot_times)})
         self._last = time.perf_counter()

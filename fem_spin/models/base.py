@@ -171,6 +171,11 @@ class TransientProblem(Problem):
         """(LineProbe, Function) sampled at the output times into profiles.csv, or None."""
         return None
 
+    def extra_profile_probes(self) -> dict:
+        """{name: (LineProbe, Function)} sampled like ``profile_probe`` into
+        profiles_<name>.csv (written only when ``profile_probe`` is not None)."""
+        return {}
+
     def analyse(self, series: dict[str, np.ndarray]) -> dict:
         """Numbers derived from the time series for summary.json (e.g. buildup times)."""
         return {}
@@ -357,6 +362,11 @@ class SampledProblem(Problem):
     def profile_probe(self):
         """(LineProbe, Function) sampled at the output times into profiles.csv, or None."""
         return None
+
+    def extra_profile_probes(self) -> dict:
+        """{name: (LineProbe, Function)} sampled like ``profile_probe`` into
+        profiles_<name>.csv (written only when ``profile_probe`` is not None)."""
+        return {}
 
     def analyse(self, series: dict[str, np.ndarray]) -> dict:
         """Numbers derived from the time series for summary.json."""

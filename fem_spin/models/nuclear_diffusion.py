@@ -633,6 +633,10 @@ class NuclearDiffusionConfig(ModelConfig):
         """One step per microwave pulse (source = 'pulsed'), else none."""
         return time.t_end * self.repetition_rate if self.source == "pulsed" else 0.0
 
+    def tangent_observables(self) -> tuple[str, ...]:
+        """The sensitivities are of the mean polarization Pbar."""
+        return ("P_mean",)
+
     def tangent_support(self, key: str, run_config) -> str | None:
         """None if forward sensitivities (solvers/sensitivity.py) of a run of this model with
         respect to the run key ``key`` are available, else why not: they differentiate the

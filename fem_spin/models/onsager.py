@@ -72,7 +72,7 @@ from fem_spin.models.base import TransientProblem
 from fem_spin.physics import observables, regions, terms
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
-           "PROTON_GYROMAGNETIC_RATIO"]
+           "SLICE_OBSERVABLES", "PROTON_GYROMAGNETIC_RATIO"]
 
 HBAR = 1.054571817e-34            # J s
 BOLTZMANN = 1.380649e-23          # J/K
@@ -81,6 +81,10 @@ PROTON_GYROMAGNETIC_RATIO = 2.6752218744e8   # rad/(s T), CODATA 2018
 
 #: below this |Omega|^2 the entropy potential is evaluated by its Taylor series (no 0/0)
 _SMALL_Q = 1e-3
+
+#: time-series columns of a run with a resonant slice (resonant_field, slice_half_width > 0):
+#: the spin-density-weighted means of rho2 and rho1 over the slice, what MRFM detects
+SLICE_OBSERVABLES = ("P_slice", "dipolar_slice")
 
 
 def dougherty_parameters(spin_density: float, gyromagnetic_ratio: float = PROTON_GYROMAGNETIC_RATIO
@@ -143,6 +147,14 @@ class OnsagerTransportProblem(TransientProblem):
         super().__init__(config, comm or MPI.COMM_WORLD, mesh_data)
         self._initial = initial_state or self.params.initial_state()
         self._field_function = field_function
+        self.observable_names = self.series_names(self.params)
+        self._slice_statistics = None
+
+    @classmethod
+    def series_names(cls, params) -> tuple[str, ...]:
+        """The time-series columns of a run of ``params`` (the slice means only with a
+        resonant slice); the fit's observations check against it before any run."""
+        return cls.observable_names + (SLICE_OBSERVABLES if params.has_resonant_slice else ())
 
     @property
     def entropy_variables(self) -> bool:
@@ -207,8 +219,6 @@ class OnsagerTransportProblem(TransientProblem):
                                          p.spin_density, "spin_density", key="model.spin_density_regions")
 
     def define_initial_condition(self) -> None:
-        import dolfinx.fem as fem
-
         from fem_spin.analytic import onsager
 
         self.define_field()
@@ -374,12 +384,32 @@ class OnsagerTransportProblem(TransientProblem):
     def observables(self) -> dict[str, float]:
         rho = self.nodal_state()
         totals = self.totals()
-        return {
+        values = {
             **self.statistics.statistics(rho[1], "P"),
             "dipolar_mean": self.statistics.mean(rho[0]),
             "rho_max": self.statistics.max(np.hypot(rho[0], rho[1])),
             **totals,
         }
+        if self.params.has_resonant_slice:
+            weights = self.slice_statistics()
+            empty = not weights.volume > 0   # the slice misses the sample: NaN, as RegionMean
+            values["P_slice"] = math.nan if empty else weights.mean(rho[1])
+            values["dipolar_slice"] = math.nan if empty else weights.mean(rho[0])
+        return values
+
+    def slice_statistics(self) -> observables.LumpedStatistics:
+        """Means over the resonant slice |B_h - resonant_field| <= slice_half_width with the
+        owned weights int_slice Delta phi_i (observables.band_weights: a node on the slice's
+        edge counts with the part of its hat function inside; a 0/1 nodal indicator would
+        shift the edges by up to a cell, an O(h) error a fit would turn into a bias of Gamma).
+        Collective; built on first use (the field and Delta exist from the initial state on)."""
+        if self._slice_statistics is None:
+            p = self.params
+            weights = observables.band_weights(self.field_magnitude, self.spin_density,
+                                               p.resonant_field - p.slice_half_width,
+                                               p.resonant_field + p.slice_half_width)
+            self._slice_statistics = observables.LumpedStatistics(self.comm, weights)
+        return self._slice_statistics
 
     def equilibrium(self):
         """(theta, omega0, rho at the owned nodes) of the equilibrium with the run's conserved
@@ -419,6 +449,10 @@ class OnsagerTransportProblem(TransientProblem):
         """rho2 along the x axis through the centre of the sample (profiles.csv)."""
         return self.x_axis_probe(self.polarization_out, 401)
 
+    def extra_profile_probes(self) -> dict:
+        """rho1 on the same line (profiles_dipolar_order.csv): a profile per density."""
+        return {"dipolar_order": self.x_axis_probe(self.dipolar_out, 401)}
+
     def conserved_quantities(self) -> tuple[str, ...]:
         """Names of the conserved totals (time-series columns with a ``total_scales`` entry)."""
         return ("moment", "energy")
@@ -433,6 +467,8 @@ class OnsagerTransportProblem(TransientProblem):
             # relative to the total of the fully polarized sample (the total may vanish)
             out[f"{name}_drift_relative"] = float(np.max(np.abs(values - values[0]))
                                                   / self.total_scales[name])
+        # the scales themselves, so that the drift over time can be drawn from the series
+        out["total_scales"] = {name: float(self.total_scales[name]) for name in self.conserved_quantities()}
         s = series["entropy"]
         if np.all(np.isfinite(s)):
             out["entropy_min_step_change"] = float(np.min(np.diff(s))) if len(s) > 1 else 0.0
@@ -504,7 +540,9 @@ class OnsagerTransportConfig(ModelConfig):
     initial_profile: Literal["uniform", "step", "ball", "box", "resonant_slice"] = param(
         "uniform", doc="rho2 at t = 0: uniform, step along step_axis, a ball/box region, or the "
         "resonant slice |B(x) - resonant_field| <= slice_half_width (inverted by an MRFM sweep)")
-    resonant_field: float = param(0.0, unit="T", doc="centre field of the resonant slice")
+    resonant_field: float = param(0.0, unit="T", doc="centre field of the resonant slice (with "
+                                  "slice_half_width > 0 the time series adds its means P_slice and "
+                                  "dipolar_slice, what MRFM detects)")
     slice_half_width: float = param(0.0, unit="T", doc="half width in field of the resonant slice",
                                     check=lambda v: None if v >= 0 else f"must be >= 0 (got {v})")
     region_polarization: float = param(0.0, doc="rho2 inside the region / right of the step",
@@ -571,6 +609,11 @@ class OnsagerTransportConfig(ModelConfig):
     def unknowns_per_node(self) -> int:
         """rho1 (dipolar order) and rho2 (Zeeman polarization)."""
         return 2
+
+    @property
+    def has_resonant_slice(self) -> bool:
+        """A resonant slice is configured (inverted by the initial state or only detected)."""
+        return self.resonant_field > 0 and self.slice_half_width > 0
 
     def check_against(self, geometry, time) -> None:
         if geometry.radial:

@@ -35,7 +35,6 @@ from fem_spin.errors import ModelError
 from fem_spin.models.onsager import (BOLTZMANN, HBAR, OnsagerTransportConfig, OnsagerTransportProblem,
                                      _density_check, _entropy_potential)
 from fem_spin.physics import onsager as framework
-from fem_spin.viz.registry import register_pictures
 
 __all__ = ["OnsagerFrameworkConfig", "OnsagerFrameworkProblem", "INSTANCES", "two_quantity_system",
            "two_species_system"]
@@ -278,12 +277,15 @@ class OnsagerFrameworkProblem(OnsagerTransportProblem):
     def capacity_nodal(self, u_values: np.ndarray) -> np.ndarray:
         return self._rho_nodal(u_values)[: len(u_values)]
 
-    def totals(self) -> dict[str, float]:
+    def totals(self, omega: np.ndarray | None = None) -> dict[str, float]:
         """Every conserved total Q_k = scale_k sum_i w_i (A(x_i) rho_i)_k and the entropy
-        k_B sum_i w_i s_i (J/K) (theory note 1.4-1.5)."""
-        rho = self.nodal_state()                                 # (N, n)
+        k_B sum_i w_i s_i (J/K) (theory note 1.4-1.5), of the state or of the potentials
+        ``omega`` at the owned nodes, interleaved like u's dofs."""
+        n = self.size
+        rho = (self.nodal_state() if omega is None
+               else self.owned(self._rho_nodal(omega)).reshape(-1, n).T)      # (N, n)
         q = np.einsum("irc,ci->ri", self.A_nodal, rho)           # (N, n)
-        s = self.owned_nodal(self._evaluate_s())
+        s = self.owned_nodal(self._evaluate_s(omega))
         local = np.concatenate([q @ self.weights * np.asarray(self.system.quantity_scales),
                                 [BOLTZMANN * float(np.dot(self.weights, s))]])
         total = np.empty_like(local)
@@ -340,25 +342,89 @@ class OnsagerFrameworkProblem(OnsagerTransportProblem):
         start = sum(len(b) for b in Bs[: self.comm.rank])
         return eq.theta, (eq.omega_a0, eq.omega_b0), eq.rho[:, start:start + len(B)]
 
-    def write_extra_outputs(self, directory, times) -> None:
-        """equilibrium.json: for two species theta, omega_a0, omega_b0 (at B_ref = B0) and the
-        largest nodal distance |rho - rho_eq| of the final state."""
-        if not self.two_species:
-            return super().write_extra_outputs(directory, times)
-        import json
+    def nodal_potentials(self, rho: np.ndarray) -> np.ndarray:
+        """Omega (N, n) of the states rho (N, n): the inverse of rho(Omega) for the instance."""
+        if self.two_species:
+            from fem_spin.analytic import onsager_two_species as two
 
+            return two.potentials(rho, self.species_fraction, self.kappa)
+        from fem_spin.analytic import onsager
+
+        return onsager.potentials(rho)
+
+    def equilibrium_state(self) -> tuple[dict[str, float], np.ndarray]:
+        """({potential: value} at B_ref = B0, rho at the owned nodes) of the maximum of the
+        total entropy at the run's initial totals (theory note 1.6; section 3.2 for two
+        species)."""
+        if self.two_species:
+            theta, (omega_a0, omega_b0), rho = self.equilibrium()
+            return {"theta": theta, "omega_a0": omega_a0, "omega_b0": omega_b0}, rho
+        theta, omega0, rho = super().equilibrium()
+        return {"theta": theta, "omega0": omega0}, rho
+
+    def write_extra_outputs(self, directory, times) -> None:
+        """equilibrium.json and equilibrium_profiles.csv (theory note 1.6): the equilibrium
+        of the conserved totals, for every instance. The JSON holds its potentials at B_ref =
+        B0 (theta = beta mu_a B_da, and per species omega_0), the largest nodal distance
+        |rho - rho_eq| of the final state, and per conserved quantity its total at t = 0, at
+        the end and of the equilibrium (equal to t = 0: a check of the solve) with its scale,
+        the entropy of the three states, and the range of each species' polarization at the
+        equilibrium (its separative contrast). The CSV holds rho_eq along the probe line of
+        the profiles (profiles*.csv), one column per density."""
+        from fem_spin.io.outputs import write_json_atomic
+
+        names = ("dipolar_order", "polarization", "second_polarization")[: self.size]
         try:
-            theta, (omega_a0, omega_b0), _ = self.equilibrium()
-            distance = self.distance_to_equilibrium()
-            note = ("the maximum of the total entropy at the initial totals (moment_a, moment_b, "
-                    "energy); rho = (dipolar, x_a p_a, x_b p_b); theta = beta mu_a B_da")
-        except ValueError as exc:
-            theta = omega_a0 = omega_b0 = distance = math.nan
-            note = str(exc)
-        if self.comm.rank == 0:
-            data = {"theta": theta, "omega_a0": omega_a0, "omega_b0": omega_b0, "B_ref_T": self.params.B0,
-                    "max_distance_to_equilibrium": distance, "note": note}
-            (directory / "equilibrium.json").write_text(json.dumps(data, indent=2, default=float) + "\n")
+            potentials, rho_eq = self.equilibrium_state()
+        except ValueError as exc:      # no state of the mixture holds these totals
+            if self.comm.rank == 0:
+                write_json_atomic(directory / "equilibrium.json", {
+                    "instance": self.params.instance, "B_ref_T": self.params.B0, "note": str(exc)})
+            return
+        omega_eq = self.nodal_potentials(rho_eq)
+        final, equilibrium = self.totals(), self.totals(omega_eq.T.ravel())
+        distance = self.global_max(np.abs(self.nodal_state() - rho_eq).ravel())
+        fractions = (self.species_fraction, 1 - self.species_fraction) if self.two_species else (1.0,)
+        ranges = {"dipolar_order_mean": self.statistics.mean(rho_eq[0])}
+        for k, (prefix, x) in enumerate(zip(("P", "Pb"), fractions)):
+            p = rho_eq[k + 1] / x
+            ranges.update({f"{prefix}_min": self.statistics.min(p), f"{prefix}_max": self.statistics.max(p)})
+        # rho_eq on the probe line: P1 functions filled at the owned nodes
+        import dolfinx.fem as fem
+
+        line = self.profile_probe()[0]
+        columns = []
+        for k in range(self.size):
+            f = fem.Function(self.V0)
+            n = rho_eq.shape[1]
+            f.x.array[:n] = rho_eq[k] / (fractions[k - 1] if k else 1.0)
+            f.x.scatter_forward()
+            columns.append(line.evaluate(f))
+        if self.comm.rank != 0:
+            return
+        quantities = {name: {"initial": self.initial_totals[name], "final": final[name],
+                             "equilibrium": equilibrium[name], "scale": self.total_scales[name]}
+                      for name in self.system.quantities}
+        data = {"instance": self.params.instance, **potentials, "B_ref_T": self.params.B0,
+                "max_distance_to_equilibrium": distance,
+                "conserved_totals": quantities,
+                "entropy_J_per_K": {"initial": self.initial_totals["entropy"], "final": final["entropy"],
+                                    "equilibrium": equilibrium["entropy"]},
+                "equilibrium_range": ranges,
+                "note": "the maximum of the total entropy at the initial totals ("
+                        + ", ".join(self.system.quantities) + "); totals in J/T (moments) and J "
+                        "(energy), scales: their fully polarized values (energy: B0 times the "
+                        "moments left out); polarizations per species (p = rho_k / x_k)"}
+        write_json_atomic(directory / "equilibrium.json", data)
+        header = "distance_m," + ",".join(names)
+        np.savetxt(directory / "equilibrium_profiles.csv", np.column_stack([line.distance, *columns]),
+                   delimiter=",", header=header, comments="", fmt="%.10g")
+
+    def extra_profile_probes(self) -> dict:
+        probes = super().extra_profile_probes()
+        if self.two_species:
+            probes["second_polarization"] = self.x_axis_probe(self.second_polarization_out, 401)
+        return probes
 
     def output_functions(self) -> list:
         extra = [self.second_polarization_out] if self.two_species else []
@@ -436,8 +502,3 @@ class OnsagerFrameworkConfig(OnsagerTransportConfig):
         """mu_b = hbar gamma_b / 2 (J/T)."""
         return 0.5 * HBAR * self.second_gyromagnetic_ratio
 
-
-register_pictures("onsager_framework",
-                  plot_columns=(("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
-                                ("entropy", "entropy S (J/K)"),
-                                ("dipolar_mean", "mean dipolar order rho1")))

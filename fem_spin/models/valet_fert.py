@@ -78,7 +78,7 @@ from fem_spin.contracts import ModelConfig, ResolveContext
 from fem_spin.errors import ModelError
 from fem_spin.models.base import SteadyProblem
 
-__all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector"]
+__all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector", "region_coefficients"]
 
 
 _REGION_KEYS = ("magnetization", "thickness")
@@ -151,6 +151,23 @@ def _parse_region(name: str, table, key: str) -> Region:
         raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
                                                   "(give its direction, e.g. [0, 1, 0])")
     return region
+
+
+def region_coefficients(region: Region, material, params) -> dict[str, float]:
+    """The cell-wise coefficients of one region's cells (S/m and S/m^3): the spin
+    conductivities, the spin-flip conductance, the transverse one (a ferromagnet absorbs
+    transverse spin within ``transverse_dephasing_length``) and the precession weight
+    sigma/(4D) of a non-magnetic bulk region (``material``: the region's Material, an
+    interface's thin layer). The forward sensitivities differentiate these
+    (models/valet_fert_tangent.py)."""
+    sigma = material.conductivity
+    transverse = material.spin_flip_conductance
+    if region.polarization != 0 and not region.is_interface:
+        transverse += sigma / (4 * params.transverse_dephasing_length**2)
+    precessing = params.precession and not region.is_interface and region.polarization == 0
+    return {"sigma_up": material.conductivity_up, "sigma_dn": material.conductivity_down,
+            "g_sf": material.spin_flip_conductance, "g_perp": transverse,
+            "precession_weight": sigma / (4 * material.diffusion_constant) if precessing else 0.0}
 
 
 class ValetFertProblem(SteadyProblem):
@@ -282,19 +299,11 @@ class ValetFertProblem(SteadyProblem):
             self._region_cells[name] = dofs
             mat = region.interface.thin_layer(region.thickness) if region.is_interface else region.material
             self.materials[name] = mat
-            c["sigma_up"].x.array[dofs] = mat.conductivity_up
-            c["sigma_dn"].x.array[dofs] = mat.conductivity_down
-            c["g_sf"].x.array[dofs] = mat.spin_flip_conductance
+            for coefficient, value in region_coefficients(region, mat, p).items():
+                c[coefficient].x.array[dofs] = value
             m = region.magnetization if region.magnetization is not None else self.axis
             c["m"].x.array.reshape(-1, 3)[dofs] = m
             c["axis_sign"].x.array[dofs] = float(np.sign(m @ self.axis)) or 1.0
-            sigma = mat.conductivity
-            transverse = mat.spin_flip_conductance
-            if region.polarization != 0 and not region.is_interface:
-                transverse += sigma / (4 * p.transverse_dephasing_length**2)
-            c["g_perp"].x.array[dofs] = transverse
-            if (p.precession and not region.is_interface and region.polarization == 0):
-                c["precession_weight"].x.array[dofs] = sigma / (4 * mat.diffusion_constant)
         for f in c.values():
             f.x.scatter_forward()
         self.coefficients = c
@@ -316,7 +325,6 @@ class ValetFertProblem(SteadyProblem):
 
     def _observables_forms(self) -> None:
         import dolfinx.fem as fem
-        import ufl
 
         p, md = self.params, self.mesh_data
         fdim = self.mesh.topology.dim - 1
@@ -536,6 +544,17 @@ class ValetFertProblem(SteadyProblem):
             vec.scatter_forward()
             self.j_out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
 
+    def tangent_linear(self, keys):
+        """Forward sensitivities of every solved case with respect to the run keys ``keys``
+        (solvers/sensitivity.SteadyTangent; which keys: :meth:`ValetFertConfig.tangent_support`)."""
+        from fem_spin.models.valet_fert_tangent import ValetFertTangent
+        from fem_spin.solvers.sensitivity import NotDifferentiable
+
+        reasons = [f"{k}: {r}" for k in keys if (r := self.params.tangent_support(k, self.config))]
+        if reasons:
+            raise NotDifferentiable("; ".join(reasons))
+        return ValetFertTangent(self, keys)
+
     def destroy(self) -> None:
         solver = self.linear_problem
         if solver is not None:
@@ -630,6 +649,21 @@ class ValetFertConfig(ModelConfig):
                 r = dataclasses.replace(r, thickness=thickness)
             regions[name] = r
         return dataclasses.replace(self, region_data=regions)
+
+    def tangent_support(self, key: str, run_config) -> str | None:
+        """None for the region keys whose forward sensitivities the model computes (the
+        regions' coefficients are differentiated through the material laws:
+        models/valet_fert_tangent.py), else why not (finite differences then)."""
+        from fem_spin.models.valet_fert_tangent import tangent_support
+
+        return tangent_support(self, key, run_config)
+
+    def tangent_observables(self) -> tuple[str, ...]:
+        """What the sensitivities differentiate: per case the resistance and the voltage, and
+        the summary's R_parallel_ohm, R_antiparallel_ohm and delta_R_ohm."""
+        from fem_spin.models.valet_fert_tangent import OBSERVED, SUMMARY
+
+        return OBSERVED + SUMMARY
 
     def length_scales(self) -> dict[str, float]:
         """Spin-flip length per region (m): the bulk material's, an interface layer's

@@ -103,36 +103,34 @@ LINEAR_SOLVER_DEFAULTS = {
     "pc_type": "bjacobi",
 }
 
-#: Systems on 1-D meshes of at most this many unknowns are solved directly unless
-#: [solver] petsc_options names the solver: a banded factorisation costs less than a
+#: Systems on 1-D meshes of at most this many unknowns are solved directly on one rank
+#: unless [solver] petsc_options names the solver: a banded factorisation costs less than a
 #: preconditioned Krylov solve, and an exact linear solve lets Newton finish a step that is
 #: linear in its update (the nodal flux) in one iteration instead of two (radial DNP cell,
 #: 50 unknowns: ~20 % less wall time per run). Not in 2-D/3-D, where the factors fill in:
-#: a 717-unknown DNP cube stepped 20x slower with LU than with CG and ILU(0).
+#: a 717-unknown DNP cube stepped 20x slower with LU than with CG and ILU(0); and not on
+#: several ranks, where MUMPS on a 1-D system is mostly communication (Onsager Fig. 8, 1200
+#: unknowns on 2 ranks: 3x the wall time of GMRES with block Jacobi).
 DIRECT_SOLVE_MAX_DOFS = 20000
 DIRECT_SOLVER_OPTIONS = {"ksp_type": "preonly", "pc_type": "lu"}
-PARALLEL_DIRECT_SOLVER_OPTIONS = {"ksp_type": "preonly", "pc_type": "lu",
-                                  "pc_factor_mat_solver_type": "mumps"}
 
 
 def default_linear_solver_options(assembler: Assembler, comm: MPI.Comm, user: dict | None = None) -> dict:
     """The defaults under [solver] petsc_options (``user``) of a model's linear solve: the
-    assembler's choice over LINEAR_SOLVER_DEFAULTS, or a direct solve for a system of at
-    most DIRECT_SOLVE_MAX_DOFS unknowns, unless there is a multigrid hierarchy or the user
-    names any ksp_*/pc_* option (a pc_type alone keeps the model's Krylov method, which
-    "preonly" is not)."""
+    assembler's choice over LINEAR_SOLVER_DEFAULTS, or on one rank a direct solve for a 1-D
+    system of at most DIRECT_SOLVE_MAX_DOFS unknowns, unless there is a multigrid hierarchy
+    or the user names any ksp_*/pc_* option (a pc_type alone keeps the model's Krylov
+    method, which "preonly" is not)."""
     defaults = {**LINEAR_SOLVER_DEFAULTS, **assembler.linear_solver_defaults}
     if defaults.get("pc_type") == "mg" or any(k.startswith(("ksp_", "pc_")) for k in (user or {})):
         return defaults
     u = getattr(assembler, "u", None)
-    if u is None or u.function_space.mesh.topology.dim != 1:
+    if comm.size > 1 or u is None or u.function_space.mesh.topology.dim != 1:
         return defaults
     probe = assembler.create_vector()
     size = probe.getSize()
     probe.destroy()
-    if size <= DIRECT_SOLVE_MAX_DOFS:
-        return dict(DIRECT_SOLVER_OPTIONS if comm.size == 1 else PARALLEL_DIRECT_SOLVER_OPTIONS)
-    return defaults
+    return dict(DIRECT_SOLVER_OPTIONS) if size <= DIRECT_SOLVE_MAX_DOFS else defaults
 
 
 class RankOneCorrection:

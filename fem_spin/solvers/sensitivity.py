@@ -37,6 +37,12 @@ A model supports sensitivities by a ``tangent_linear(keys)`` method returning a
 config class, ``tangent_support(key, run_config)`` saying before any run whether a key can be
 differentiated (None) or why not (a geometry key changes the mesh; a pulsed source, the
 quadrature flux...). :func:`sensitivity_support` asks it.
+
+Stationary models. A steady problem F(u; p) = 0 (linear: A(p) u = b(p)) has no history: after
+each solved case the sensitivity solves J s = -dF/dp with the case's own Jacobian (its
+assembled operator and solver, homogeneous Dirichlet conditions where u is prescribed), and the
+case's observables are differentiated along s. Such a model's ``tangent_linear(keys)`` returns
+a :class:`SteadyTangent` (valet_fert: fem_spin/models/valet_fert_tangent.py).
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import abc
 
 import numpy as np
 
-__all__ = ["NotDifferentiable", "TangentLinear", "sensitivity_support"]
+__all__ = ["NotDifferentiable", "TangentLinear", "SteadyTangent", "sensitivity_support"]
 
 
 class NotDifferentiable(ValueError):
@@ -54,9 +60,8 @@ class NotDifferentiable(ValueError):
 
 def sensitivity_support(run_config, key: str) -> str | None:
     """None when the model of ``run_config`` can give forward sensitivities with respect to
-    the run key ``key`` (dotted, e.g. ``model.D0``), else the reason why not."""
-    if run_config.time is None:
-        return "a stationary run has no time stepping to differentiate"
+    the run key ``key`` (dotted, e.g. ``model.D0``), else the reason why not (transient and
+    stationary models alike: the model's config says)."""
     return run_config.model.tangent_support(key, run_config)
 
 
@@ -124,6 +129,54 @@ class TangentLinear(abc.ABC):
     def series(self) -> dict[str, dict[str, np.ndarray]]:
         """key -> observable -> sensitivity per recorded step (row 0: t = 0)."""
         return {k: {n: np.array(v) for n, v in obs.items()} for k, obs in self.records.items()}
+
+    def destroy(self) -> None:
+        """Free PETSc objects (none by default)."""
+
+
+class SteadyTangent(abc.ABC):
+    """The sensitivities of a stationary run: ``case()`` after every solved case (the case's
+    solution and operator in place) records d(observable)/d(key) of that case's row;
+    ``finish(summary)`` adds the derivatives of the run's summary numbers once every case is
+    solved. :meth:`series` has the same shape as :meth:`TangentLinear.series` (key ->
+    observable -> one value per row of the results table), plus the summary's
+    differentiated numbers as 0-d arrays under their summary names."""
+
+    #: results-table columns whose sensitivities are recorded per case
+    observable_names: tuple[str, ...] = ()
+
+    def __init__(self, keys):
+        self.keys = tuple(keys)
+        self.records: dict[str, dict[str, list[float]]] = {
+            k: {name: [] for name in self.observable_names} for k in self.keys}
+        self.summary_records: dict[str, dict[str, float]] = {k: {} for k in self.keys}
+        self.linear_solves = 0
+        self.seconds = 0.0
+
+    @abc.abstractmethod
+    def differentiate(self) -> dict[str, dict[str, float]]:
+        """key -> observable -> its derivative, at the case just solved."""
+
+    def summary_derivatives(self, summary: dict) -> dict[str, dict[str, float]]:
+        """key -> summary number -> its derivative, from the recorded cases (none by default)."""
+        return {}
+
+    def case(self) -> None:
+        import time
+
+        started = time.perf_counter()
+        for key, values in self.differentiate().items():
+            for name, value in values.items():
+                self.records[key][name].append(value)
+        self.seconds += time.perf_counter() - started
+
+    def finish(self, summary: dict) -> None:
+        for key, values in self.summary_derivatives(summary).items():
+            self.summary_records[key].update(values)
+
+    def series(self) -> dict[str, dict[str, np.ndarray]]:
+        return {k: {**{n: np.array(v) for n, v in self.records[k].items()},
+                    **{n: np.array(v) for n, v in self.summary_records[k].items()}} for k in self.keys}
 
     def destroy(self) -> None:
         """Free PETSc objects (none by default)."""

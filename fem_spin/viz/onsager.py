@@ -10,6 +10,13 @@ variant's ``profiles.csv`` (rho2 along x at the snapshot times) and writes
 * ``comparison.png``: the profiles at the last time and the pointwise deviations.
 
 The metric is stated in the files; it is ours (the paper's is not recoverable).
+
+After every run of an Onsager model (both ``onsager_transport`` and ``onsager_framework``),
+:func:`plot_onsager_run` draws in each run directory ``conserved_totals.png`` (the drift of
+every conserved total over its scale, from timeseries.csv and summary.json) and
+``density_profiles.png`` (each density along the probe line at the snapshot times, with the
+equilibrium of the conserved totals where equilibrium_profiles.csv exists); for a 3-D run
+of the framework :func:`render_species` adds the species' polarizations side by side.
 """
 
 from __future__ import annotations
@@ -18,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_profiles", "formulation_deviations", "compare_formulations", "render_resonant_slices"]
+__all__ = ["read_profiles", "formulation_deviations", "compare_formulations", "render_resonant_slices",
+           "plot_conserved_totals", "plot_density_profiles", "plot_onsager_run", "render_species"]
+
+#: the densities of an Onsager run: the field (and profiles_<name>.csv) -> axis label
+DENSITIES = {"polarization": "polarization p (species a)", "second_polarization": "polarization p_b "
+             "(species b)", "dipolar_order": "dipolar order rho_0"}
 
 
 def read_profiles(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -150,3 +162,100 @@ def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_widt
     plotter.screenshot(str(png))
     plotter.close()
     return png
+
+
+def plot_conserved_totals(run_dir: Path, png: Path) -> Path | None:
+    """(Q_k(t) - Q_k(0)) / scale_k of every conserved total against time: how well the run
+    kept them (None without the scales in summary.json)."""
+    import json
+
+    from fem_spin.io.timeseries import read_timeseries
+    from fem_spin.viz.plots import _pyplot, place_legend
+
+    summary = Path(run_dir) / "summary.json"
+    scales = json.loads(summary.read_text()).get("total_scales") if summary.exists() else None
+    if not scales:
+        return None
+    series = read_timeseries(Path(run_dir) / "timeseries.csv")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    t = series["t"]
+    for name, scale in scales.items():
+        ax.plot(t[1:], (series[name][1:] - series[name][0]) / scale, marker=".", ms=3, lw=1.2, label=name)
+    ax.set_xscale("log")
+    ax.set(xlabel="time t (s)", ylabel="(Q(t) - Q(0)) / scale of Q",
+           title="drift of the conserved totals (scale: fully polarized)")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    ax.grid(True, which="both", alpha=0.3)
+    place_legend(ax)
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+    return png
+
+
+def plot_density_profiles(run_dir: Path, png: Path) -> Path | None:
+    """One panel per density (profiles.csv: species a's polarization, profiles_<name>.csv:
+    the others) along the probe line at the snapshot times, and the equilibrium of the
+    conserved totals (equilibrium_profiles.csv, dashed) where it was computed."""
+    from fem_spin.viz.plots import _pyplot, _time_label, place_legend
+    from fem_spin.viz.scales import length_unit
+
+    run_dir = Path(run_dir)
+    files = {name: run_dir / ("profiles.csv" if name == "polarization" else f"profiles_{name}.csv")
+             for name in DENSITIES}
+    files = {name: f for name, f in files.items() if f.exists()}
+    if not files:
+        return None
+    equilibrium = run_dir / "equilibrium_profiles.csv"
+    eq = None
+    if equilibrium.exists():
+        with open(equilibrium) as fh:
+            eq_names = fh.readline().strip().split(",")[1:]
+        eq = dict(zip(eq_names, np.loadtxt(equilibrium, delimiter=",", skiprows=1, ndmin=2)[:, 1:].T))
+        eq_distance = np.loadtxt(equilibrium, delimiter=",", skiprows=1, ndmin=2)[:, 0]
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(files), 1, figsize=(6.4, 2.6 * len(files) + 0.6), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, (name, f) in zip(axes[:, 0], files.items()):
+        distance, times, values = read_profiles(f)
+        scale, unit = length_unit(float(distance.max()) or 1.0)
+        for k, t in enumerate(times):
+            ax.plot(distance * scale, values[:, k], lw=1.3, label=_time_label(t))
+        if eq is not None and name in eq:
+            ax.plot(eq_distance * scale, eq[name], "k--", lw=1.3, label="equilibrium of the totals")
+        ax.set_ylabel(DENSITIES[name])
+        ax.grid(True, alpha=0.3)
+    place_legend(axes[0, 0], fontsize=7)
+    axes[-1, 0].set_xlabel(f"distance along the probe line ({unit})")
+    fig.savefig(png, dpi=130)
+    plt.close(fig)
+    return png
+
+
+def plot_onsager_run(dirs: dict[str, Path], out: Path, sweep=None) -> list[Path]:
+    """conserved_totals.png and density_profiles.png in each run directory of ``dirs``."""
+    written = []
+    for d in dirs.values():
+        for draw, name in ((plot_conserved_totals, "conserved_totals.png"),
+                           (plot_density_profiles, "density_profiles.png")):
+            png = draw(Path(d), Path(d) / name)
+            if png is not None:
+                written.append(png)
+    return written
+
+
+def render_species(run_dir: Path, title: str = "") -> list[Path]:
+    """The standard pictures of a transient run (species a's polarization: the middle
+    snapshot, the series) and, with a second species, both polarizations at the last
+    snapshot side by side on one colour scale (species_polarizations_3d.png)."""
+    from fem_spin.viz import render
+
+    run_dir = Path(run_dir)
+    pngs = [render.render_result(run_dir, title=title), render.render_series(run_dir, title=title)]
+    try:
+        pngs.append(render.render_side_by_side(run_dir, ("polarization", "second_polarization"),
+                                               png=run_dir / "species_polarizations_3d.png", title=title,
+                                               bar_title="polarization p"))
+    except KeyError:       # one species: no second_polarization field
+        pass
+    return pngs

@@ -22,7 +22,8 @@ __all__ = ["ModelPictures", "register_pictures", "pictures_for", "post_process"]
 class ModelPictures:
     #: (column of the time series, axis label): one plot each, all variants together
     plot_columns: tuple[tuple[str, str], ...] = ()
-    #: (dirs, out, sweep) -> PNGs: the plots of a model without a time series (stationary)
+    #: (dirs, out, sweep) -> PNGs: the model's own plots (a stationary model's result plots,
+    #: or a transient model's besides the standard ones)
     plots: Callable | None = None
     #: (dirs, out) -> files: a comparison of a sweep's variants
     compare: Callable | None = None
@@ -62,7 +63,14 @@ register_pictures("onsager_transport",
                   plot_columns=(("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
                                 ("entropy", "entropy S (J/K)"),
                                 ("dipolar_mean", "mean dipolar order rho1")),
+                  plots=_lazy("fem_spin.viz.onsager", "plot_onsager_run"),
                   compare=_lazy("fem_spin.viz.onsager", "compare_formulations"))
+register_pictures("onsager_framework",
+                  plot_columns=(("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
+                                ("entropy", "entropy S (J/K)"),
+                                ("dipolar_mean", "mean dipolar order rho1")),
+                  plots=_lazy("fem_spin.viz.onsager", "plot_onsager_run"),
+                  render=_lazy("fem_spin.viz.onsager", "render_species"))
 register_pictures("triplet_dnp",
                   plot_columns=(("P_crystal", "crystal-average polarization (NMR)"),
                                 ("P_illuminated", "mean P in the illuminated region")),

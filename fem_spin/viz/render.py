@@ -19,7 +19,8 @@ from pathlib import Path
 
 from fem_spin.viz.scales import colour_scale, label_format, length_unit
 
-__all__ = ["RenderUnavailable", "render_result", "render_dataset", "render_series", "snapshot_count",
+__all__ = ["RenderUnavailable", "render_result", "render_dataset", "render_series", "render_side_by_side",
+           "snapshot_count",
            "add_scalar_mesh", "add_colour_bar", "add_length_axes", "to_length_unit"]
 
 #: colour-bar labels per bar
@@ -347,6 +348,44 @@ def render_series(run_dir: str | Path, scalar: str = "polarization", count: int 
     add_colour_bar(plotter, actor, scalar, clim, position_x=0.1, width=0.75, title_font_size=15,
                    label_font_size=14)
     png = Path(png) if png else run_dir / f"{scalar}_3d_series.png"
+    plotter.screenshot(str(png))
+    plotter.close()
+    return png
+
+
+def render_side_by_side(run_dir: str | Path, scalars: tuple[str, ...], time_index: int = -1,
+                        png: str | Path | None = None, title: str = "", bar_title: str = "") -> Path:
+    """Several fields of one snapshot side by side (e.g. the polarizations of two spin
+    species), each clipped through the centre, on one colour scale (diverging for signed
+    data) with its bar in a column of its own: values compare across the panels."""
+    import numpy as np
+
+    run_dir = Path(run_dir)
+    pvd, reader = _open_fields(run_dir)
+    n = len(reader.time_values)
+    if not -n <= time_index < n:
+        raise IndexError(f"snapshot {time_index} of {pvd} does not exist (it has {n}: 0..{n - 1})")
+    reader.set_active_time_point(time_index % n)
+    t = reader.active_time_value
+    grids = [_read_grid(reader, pvd, scalar) for scalar in scalars]
+    values = np.concatenate([np.asarray(g.point_data[scalar]) for (g, _), scalar in zip(grids, scalars)])
+    cmap, clim = colour_scale(values, scalars[0], include_zero=True)
+    plotter = _plotter(window_size=(520 * len(scalars) + 150, 480), **_bar_column(len(scalars), 0.3))
+    actor = None
+    for k, ((grid, unit), scalar) in enumerate(zip(grids, scalars)):
+        plotter.subplot(0, k)
+        actor = add_scalar_mesh(plotter, grid.clip(normal="y", origin=grid.center, invert=False), scalar,
+                                cmap, clim)
+        plotter.add_mesh(grid.outline(), color="black", line_width=1.5)
+        plotter.add_text(f"{scalar}\n{title + '  ' if title else ''}t = {t:.3g} s", font_size=10)
+        plotter.camera_position = "iso"
+        plotter.camera.azimuth = 200
+        plotter.camera.elevation = 10
+        add_length_axes(plotter, grid.bounds, unit, font_factor=1.3)
+    plotter.subplot(0, len(scalars))
+    add_colour_bar(plotter, actor, bar_title or scalars[0], clim, position_x=0.1, width=0.75,
+                   title_font_size=15, label_font_size=14)
+    png = Path(png) if png else run_dir / f"{'_'.join(scalars)}_3d.png"
     plotter.screenshot(str(png))
     plotter.close()
     return png

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_spin.io.timeseries import read_timeseries
 from fem_spin.viz.plots import place_legend
 
 __all__ = ["plot_spin_valve_results", "plot_hanle", "plot_sweep", "render_spin_accumulation"]

@@ -307,9 +307,10 @@ def test_mesh_written_in_parallel_to_xdmf_gives_the_same_run(tmp_path):
     assert res.returncode == 0, res.stderr
     a = read_timeseries(direct / "timeseries.csv")
     b = read_timeseries(tmp_path / "read" / "xd" / "timeseries.csv")
-    # another partition: round-off differs, and BDF2's error estimate (a third difference of
-    # states) passes it on to the step sizes at ~1e-8
-    assert_same_series(a, b, rtol=1e-7)
+    # another partition: round-off differs, and the BDF error estimate (up to a sixth
+    # difference of states) passes it on to the step sizes at ~1e-8; measured 1.01e-7 relative
+    # on P_min ~ 4e-6 (4e-13 absolute)
+    assert_same_series(a, b, rtol=3e-7)
 
 
 @pytest.mark.parallel

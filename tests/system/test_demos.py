@@ -15,6 +15,9 @@ takes ~5 s):
     dnp_cube_3d                4.4-4.9      4.3-4.5     nothing: stepping ~0.5 s, the rest imports/picture
     dnp_relaxation             3.3-4.2      2.8-3.0     P_e 0.5, 0.99 (not 3 values): 6 runs, not 9
     fit_dnp_buildup            4.1-4.3      4.3-4.4     data on a 2x (not 4x) finer bulk mesh, 20 points (not 40)
+    fit_onsager_relaxation    14.1          9.2-9.5     data on a 2x (not 4x) finer mesh, 20 points (not 30) (load ~7)
+    fit_hanle                 25.4         21.2        9 fields (not 25), data on a 35/250 nm (not 25/150) mesh
+                                                       (measured at load average 7-10, user CPU 12.5 / 6.1 s)
     hanle                      4.4-4.6      4.0-4.3     13 fields, not 25 (time: imports, mesh, fit)
     mrfm_tip                  27.3-28.3     5.6-6.0     mesh 16-50 nm (not 8-30), t_end 0.1 s (not 0.5)
     nonlocal_spin_valve        4.6-4.9      4.0-4.1     4 electrode distances, not 7

@@ -2,9 +2,10 @@
 injector-detector distance): recovery of lambda_N of the Cu channel and the tunnel-barrier
 polarization P_J (one parameter setting both barriers, ``also``) from the example's synthetic
 Delta R(L) (examples/fit_nonlocal_spin_valve: 8 distances, fine 20/150 nm mesh, seeded noise
-of 1 mOhm), and ``fem-spin fit`` writing its files. The fit: 144 stationary forward runs of
-the coarse (50/400 nm) device (8 distances x 18 parameter sets: the evaluations and the
-finite-difference columns), ~0.1 s each; the test 16-19 s on this shared 2-core machine."""
+of 1 mOhm), and ``fem-spin fit`` writing its files. The fit: 48 stationary forward runs of
+the coarse (50/400 nm) device (8 distances x 6 evaluations; both Jacobian columns by the
+valet_fert forward sensitivities, models/valet_fert_tangent.py, where finite differences took
+144 runs), ~0.1 s each; the test 12-14 s on this shared 2-core machine at load ~8."""
 
 from __future__ import annotations
 

@@ -5,13 +5,13 @@ k_x shared, one scale per curve; Jacobian by forward sensitivities). Under ``mpi
 in two groups of one rank (each evaluation's two datasets run at once, one per rank) and in
 one group of two ranks (every forward run distributed over both). With one rank per model
 every forward run is the serial one, so the fit is the serial fit bit for bit; the two-rank
-models solve with MUMPS instead of LU (solvers/newton.py), which changes the runs at
-rounding level: the fits agree to 1e-8.
+models solve by a Krylov method instead of LU (solvers/newton.py), which changes the runs
+within the solvers' tolerances: the fits agree to 1e-8.
 
 Kept cheap: time tolerance 1e-3 (80-90 steps a run) and the start at the data's truth, so
 the optimiser needs 4 evaluations (8 forward runs a fit, measured); a two-rank forward run of
-this 1-D cell costs far more than a serial one on a loaded machine (both ranks synchronise
-at every solve)."""
+this 1-D cell costs more than a serial one, far more on a loaded machine (both ranks
+synchronise at every solve)."""
 
 from __future__ import annotations
 

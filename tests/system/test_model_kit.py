@@ -72,6 +72,14 @@ def test_restart_equals_the_uninterrupted_run(case, tmp_path):
     # the solution, not the solver's path (a restart forgets the extrapolation history)
     for name in set(a) - {"newton_iterations", "linear_iterations", "rejected"}:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-10, atol=1e-300, err_msg=name)
+    # every probe line (profiles*.csv), those sampled before the pause from the checkpoint
+    if MPI.COMM_WORLD.rank == 0:
+        for profile in sorted(reference.glob("profiles*.csv")):
+            again = path / profile.name
+            assert again.exists(), profile.name
+            np.testing.assert_allclose(np.loadtxt(again, delimiter=",", skiprows=1),
+                                       np.loadtxt(profile, delimiter=",", skiprows=1),
+                                       rtol=1e-10, atol=1e-12, err_msg=profile.name)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)

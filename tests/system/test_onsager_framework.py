@@ -9,7 +9,6 @@ marked ``parallel`` (they also run on 2 ranks).
 
 from __future__ import annotations
 
-import copy
 import tomllib
 
 import numpy as np
@@ -67,7 +66,7 @@ def test_instance1_equals_onsager_transport_nonlinear_on_fig8(time):
         raw["model"]["type"] = model
         problem, rows, steps = run(raw, cls)
         results[model] = (problem.owned(problem.u.x.array).copy(), rows, problem)
-    (u_ref, rows_ref, ref), (u, rows, fw) = results["onsager_transport"], results["onsager_framework"]
+    (u_ref, rows_ref, ref), (u, rows, _) = results["onsager_transport"], results["onsager_framework"]
     assert len(rows) == len(rows_ref) > 40
     difference = MPI.COMM_WORLD.allreduce(float(np.abs(u - u_ref).max(initial=0.0)), op=MPI.MAX)
     print("max |Omega - Omega_ref|", difference)
@@ -182,3 +181,51 @@ def test_instance1_equals_onsager_transport_with_channel_rates_and_speedup(speed
     assert len(rows) == len(rows_ref) > 20
     difference = np.abs(fw.owned(fw.u.x.array) - ref.owned(ref.u.x.array)).max(initial=0.0)
     assert MPI.COMM_WORLD.allreduce(float(difference), op=MPI.MAX) < 1e-10
+
+
+def mrfm_tip_config(model: str) -> dict:
+    """demos/mrfm_tip.py (1H in polystyrene, sphere tip R = 150 nm at 50 nm, B0 = 3 T, the
+    resonant slice at B0 + 0.15 T inverted) on a mesh of 40-100 nm (165 nodes instead of the
+    demo's ~4500), for 0.01 s from a first step of 1e-4 s (the demo's 1e-6 s costs ~20 more
+    steps): ~40 steps, the slice's P_min rises from -0.5 to ~-0.47."""
+    B0 = 3.0
+    return {
+        "name": "mrfm_tip",
+        "geometry": {"type": "mrfm_film", "film_size": [500e-9, 500e-9], "film_thickness": 100e-9,
+                     "gap": 50e-9, "tip_shape": "sphere", "tip_radius": 150e-9,
+                     "mesh_size_min": 40e-9, "mesh_size_max": 100e-9, "grading_distance": 250e-9},
+        "model": {"type": model, "spin_density": "4.86e22 cm^-3", "B0": B0, "field": "sphere_tip",
+                  "tip_magnetization": 1.0, "initial_polarization": 0.5, "region_polarization": -0.5,
+                  "initial_profile": "resonant_slice", "resonant_field": B0 + 0.15,
+                  "slice_half_width": 0.02},
+        "time": {"t_end": 0.01, "dt_initial": 1e-4, "tolerance": 2e-3},
+        "output": {"plot": False, "render": False},
+    }
+
+
+def test_instance1_equals_onsager_transport_nonlinear_on_the_mrfm_tip():
+    """Issue 22, instance 1 on the MRFM tip demo's case (3-D film, the analytic sphere-tip
+    field, the resonant-slice initial state): the same steps, Omega at every node and every
+    observable and total to 1e-10 (measured: 3.2e-14 in Omega). Serial in the suite (the
+    2-rank run costs ~18 s on a shared machine; run by hand with run_mpi_pytest.py after
+    adding the marker, it measured 3.0e-14)."""
+    results = {}
+    for model, cls in (("onsager_transport", OnsagerTransportProblem),
+                       ("onsager_framework", OnsagerFrameworkProblem)):
+        problem, rows, _ = run(mrfm_tip_config(model), cls)
+        results[model] = (problem.owned(problem.u.x.array).copy(), rows, problem)
+    (u_ref, rows_ref, ref), (u, rows, fw) = results["onsager_transport"], results["onsager_framework"]
+    assert fw.mesh.topology.dim == 3 and len(rows) == len(rows_ref) > 20
+    difference = MPI.COMM_WORLD.allreduce(float(np.abs(u - u_ref).max(initial=0.0)), op=MPI.MAX)
+    print("MRFM tip: max |Omega - Omega_ref|", difference, "steps", len(rows) - 1)
+    assert difference < 1e-10
+    # the case did something: the inverted slice refilled, dipolar order was created
+    assert rows[-1]["P_min"] > rows[0]["P_min"] + 0.02
+    assert abs(rows[-1]["dipolar_mean"]) > 1e-5 and rows[0]["dipolar_mean"] == 0
+    for name in ("P_mean", "P_min", "P_max", "dipolar_mean", "rho_max"):
+        assert np.allclose([r[name] for r in rows], [r[name] for r in rows_ref], rtol=0, atol=1e-10), name
+    for name in ("moment", "energy"):
+        values, reference = np.array([r[name] for r in rows]), np.array([r[name] for r in rows_ref])
+        assert np.abs(values - reference).max() < 1e-10 * ref.total_scales[name], name
+        assert np.abs(values - values[0]).max() < 1e-10 * fw.total_scales[name], name
+    assert np.allclose([r["entropy"] for r in rows], [r["entropy"] for r in rows_ref], rtol=1e-10, atol=0)

@@ -173,3 +173,32 @@ def test_long_run_relaxes_to_the_equilibrium_of_the_totals():
     assert abs(theta) > 1e-3
     p_a = rho_eq[1] / problem.species_fraction
     assert allmax(p_a.max(initial=-1)) + allmax(-p_a.min(initial=1)) > 0.01
+
+
+def test_pvdf_preset_numbers_follow_from_their_sources():
+    """fem_spin/presets/PVDF_1H_19F.toml: each number recomputed from the inputs its comment
+    cites (density, atomic weights, N_A, gamma's, Dougherty's estimates), to the 4 digits
+    written; then a few steps of a 1H + 19F run from it (the preset is a valid mixture)."""
+    from fem_spin.config import parse_config
+    from fem_spin.models.onsager import HBAR, MU0_OVER_4PI
+
+    N_A, M = 6.02214076e23, 2 * 12.011 + 2 * 1.008 + 2 * 18.998403163
+    n = 1.78 / M * 2 * N_A * 1e6
+    gamma_H, gamma_F = 2.6752218744e8, 25.18148e7
+    raw = two_species_config(geometry={"cells": 20}, time={"t_end": 0.5 * T_UNIT, "adaptive": False,
+                                                           "dt_initial": 0.1 * T_UNIT})
+    for key in ("spin_density", "second_spin_density", "dipolar_field", "transport_coefficient",
+                "second_rate_ratio", "second_gyromagnetic_ratio"):
+        raw["model"].pop(key, None)
+    raw["preset"] = "PVDF_1H_19F"
+    p = parse_config(raw).model
+    assert p.instance == "two_species"
+    assert p.spin_density == pytest.approx(n, rel=1e-4) and p.second_spin_density == pytest.approx(n, rel=1e-4)
+    assert p.gyromagnetic_ratio == gamma_H and p.second_gyromagnetic_ratio == pytest.approx(gamma_F, rel=1e-12)
+    assert p.dipolar_field == pytest.approx(MU0_OVER_4PI * HBAR * (gamma_H + gamma_F) * n, rel=5e-4)
+    assert p.second_dipolar_field == p.dipolar_field
+    assert p.transport_coefficient == pytest.approx(MU0_OVER_4PI * HBAR * gamma_H ** 2 * n ** (1 / 3), rel=1e-4)
+    assert p.second_rate_ratio == pytest.approx((gamma_F / gamma_H) ** 2, rel=5e-4)
+    problem, rows, _ = run(raw)
+    assert problem.species_fraction == pytest.approx(0.5)
+    assert len(rows) == 6 and max(r["rho_max"] for r in rows) < 1

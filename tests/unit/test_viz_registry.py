@@ -4,7 +4,6 @@ none, and never fails a finished run; user errors of the render command are one 
 
 from __future__ import annotations
 
-import dataclasses
 import types
 
 import pytest
