@@ -154,15 +154,23 @@ class RankOneCorrection:
         self._z: PETSc.Vec | None = None
         self._solved = False
 
+    def _policy(self, ksp: PETSc.KSP) -> str:
+        if self.refresh != "auto":
+            return self.refresh
+        return "iteration" if ksp.getType() == PETSc.KSP.Type.PREONLY else "off"
+
+    def exact(self, ksp: PETSc.KSP) -> bool:
+        """Whether the update is the exact Newton update of the rank-one term (z solved
+        every iteration) with this Krylov solver."""
+        return self._policy(ksp) == "iteration"
+
     def start_step(self) -> None:
         """A new Newton solve: z must be solved for again."""
         self._solved = False
 
     def apply(self, ksp: PETSc.KSP, dx: PETSc.Vec) -> tuple[str | None, int]:
         """Correct dx in place; returns (failure reason or None, Krylov iterations)."""
-        refresh = self.refresh
-        if refresh == "auto":
-            refresh = "iteration" if ksp.getType() == PETSc.KSP.Type.PREONLY else "off"
+        refresh = self._policy(ksp)
         term = self.assembler.rank_one_term() if refresh != "off" else None
         if term is None:
             return None, 0
