@@ -29,7 +29,8 @@ test-mpi:
 ##              multigrid on the DNP cube up to 400k DOFs, the peak memory behind the
 ##              resource guards (fem_spin/limits.py), the cost of repeated fem_spin.simulate
 ##              calls, setup vs stepping with the mesh cache (bench_setup.py), the Onsager
-##              framework's three quantities vs two on one 3-D mesh (bench_onsager_framework.py), and the
+##              framework's three quantities vs two on one 3-D mesh (bench_onsager_framework.py), the
+##              fit Jacobian, rank groups and optimiser (bench_fit*.py), and the
 ##              side-by-side FiPy comparison at matched spatial accuracy on a common time grid
 ##              and at matched total (space + time) accuracy (--total; results/bench/)
 bench: $(PYDEPS)/fipy
@@ -53,6 +54,9 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_onsager_framework.py --out results/bench
 	$(ENV) mpirun -n 2 python3 benchmarks/bench_onsager_framework.py --out results/bench
 	$(ENV) python3 benchmarks/bench_onsager_framework.py --report --out results/bench
+	$(ENV) python3 benchmarks/bench_fit.py --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_fit_parallel.py --out results/bench
+	$(ENV) python3 benchmarks/bench_fit_optimizer.py
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --total --case slow --out results/bench
