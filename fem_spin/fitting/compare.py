@@ -203,24 +203,16 @@ def _ranked(done) -> tuple[ComparedFit, ...]:
 
 
 def _write(comparison: Comparison, rundir, command: str) -> Path:
-    from fem_spin.fitting.report import write_fit_directory
+    from fem_spin.fitting.report import publish, write_fit_directory
     from fem_spin.io import RunDirectory
-    from fem_spin.io.rundir import inventory, update_marker
 
     files = {"comparison.md": comparison.markdown() + "\n",
              "comparison.json": json.dumps(comparison.as_dict(), indent=2, default=float) + "\n"}
-    staging = rundir.stage(files, kind="fit-comparison", command=command)
-    try:
+
+    def fits(staging: Path) -> None:
         for f in comparison.fits:
             if f.result is not None:
-                write_fit_directory(f.result, RunDirectory(staging, f.result.config.name), command=command)
-    except BaseException:
-        rundir.abort()
-        raise
-    path = rundir.commit()
-    if rundir.comm.rank == 0:
-        try:
-            update_marker(path, files=inventory(path))
-        finally:
-            rundir.release()
-    return path
+                write_fit_directory(f.result, RunDirectory(staging, f.result.config.name, comm=rundir.comm),
+                                    command=command)
+
+    return publish(rundir, files, fits, kind="fit-comparison", command=command)

@@ -311,8 +311,6 @@ def plot_profile(pr, png: Path) -> Path:
 
 def write_fit_directory(result, rundir, command: str = "") -> Path:
     """Stage the fit's files in a new run directory, swap it in, record its inventory."""
-    from fem_spin.io.rundir import inventory, update_marker
-
     command = command or " ".join(sys.argv)
     files = {"fit.json": json.dumps(fit_json(result, command), indent=2) + "\n",
              "fit_report.md": fit_report(result) + "\n"}
@@ -320,14 +318,26 @@ def write_fit_directory(result, rundir, command: str = "") -> Path:
     source = Path(result.config.source)
     if source.is_file():   # the fit file as it ran (a record: its relative paths point from its own place)
         files["fit.toml"] = source.read_text()
-    staging = rundir.stage(files, kind="fit", command=command)
-    try:
+    def plots(staging: Path) -> None:
         if result.config.plot and rundir.comm.rank == 0:
             for name, d in result.datasets.items():
                 plot_dataset(d, staging / f"{name}_fit.png")
             plot_correlation(result.statistics, staging / "correlation.png")
             for name, pr in result.profiles.items():
                 plot_profile(pr, staging / f"profile_{_safe(name)}.png")
+
+    return publish(rundir, files, plots, kind="fit", command=command)
+
+
+def publish(rundir, files: dict[str, str], fill, **marker) -> Path:
+    """Stage ``files`` (name -> text) in a new run directory, let ``fill(staging)`` add more
+    (pictures, nested fit directories), swap it in and record its inventory; a failure
+    removes the staged directory and nothing else."""
+    from fem_spin.io.rundir import inventory, update_marker
+
+    staging = rundir.stage(files, **marker)
+    try:
+        fill(staging)
     except BaseException:
         rundir.abort()
         raise
