@@ -15,7 +15,8 @@ FIPY_VERSION := 4.0.3
 run:
 	$(ENV) fem-spin run --overwrite
 
-## make test  - the whole suite serially, then the parallel-marked tests under mpirun -n 2
+## make test  - the whole suite (on every core with pytest-xdist, the MPI-spawning tests alone),
+##              then the parallel-marked tests under mpirun -n 2
 test: test-serial test-mpi
 
 ## make test-fast - the unit tier alone (tests/unit: configuration, contracts, limits, physics

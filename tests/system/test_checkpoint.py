@@ -79,6 +79,7 @@ def test_restart_equals_the_uninterrupted_run(tmp_path):
     assert "fields_r" in pvd
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 @serial_only()
 def test_restart_on_two_ranks_equals_the_serial_run(tmp_path):
     reference = run_raw(RAW, str(tmp_path), "reference")
@@ -286,6 +287,7 @@ def test_resume_rejects_a_directory_without_a_run(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1 and "not a fem_spin run directory" in res.stderr
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 @serial_only()
 def test_mesh_written_in_parallel_to_xdmf_gives_the_same_run(tmp_path):
     """Large runs: `fem-spin mesh ... -o NAME.xdmf` under mpirun writes the distributed mesh

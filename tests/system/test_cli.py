@@ -91,6 +91,7 @@ def test_bad_config_gives_one_line_naming_file_and_key(tmp_path, text, key):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 def test_results_do_not_depend_on_rank_count(tmp_path):
     cfg = write_config(tmp_path / "r.toml", name="ranks",
                        geometry={"size": [1e-7, 4e-8, 4e-8], "cells": [12, 4, 4]},

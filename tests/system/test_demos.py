@@ -65,7 +65,12 @@ def repository_files() -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("demo", DEMOS, ids=[d.stem for d in DEMOS])
+#: demos that start their own mpirun (run alone: Makefile test-serial)
+_SPAWN_MPI = {"rank_agreement"}
+
+
+@pytest.mark.parametrize("demo", [pytest.param(d, marks=pytest.mark.serial) if d.stem in _SPAWN_MPI else d
+                                  for d in DEMOS], ids=[d.stem for d in DEMOS])
 def test_demo_runs(demo: Path, tmp_path):
     out, cwd = tmp_path / "out", tmp_path / "cwd"
     cwd.mkdir()

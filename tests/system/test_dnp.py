@@ -337,6 +337,7 @@ def test_cube_sphere_and_radial_cells_agree():
     assert abs(sphere / radial - 1) < 0.10, (sphere, radial)
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 @serial_only()
 def test_periodic_cube_buildup_is_rank_independent(tmp_path):
     cfg = (

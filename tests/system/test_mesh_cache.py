@@ -248,6 +248,7 @@ def _cli_run(tmp_path, cache: Path, name: str, *extra, mpi: int = 0) -> dict:
     return {"summary": summary, "series": series, "stdout": res.stdout}
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 @serial_only()
 def test_cli_flag_one_and_two_ranks_and_summary_times(tmp_path, monkeypatch):
     cache = tmp_path / "cache"

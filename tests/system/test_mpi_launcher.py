@@ -13,13 +13,14 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import _cli_env, make_raw, serial_only
 from fem_spin.config import dump_toml
 from fem_spin.io import read_timeseries
 from fem_spin.mpi_launcher import _relay_stderr
 
-pytestmark = serial_only()
+pytestmark = [serial_only(), pytest.mark.serial]  # spawns mpirun: run alone (Makefile test-serial)
 
 BANNER = ("--------------------------------------------------------------------------\n"
           "prterun detected that one or more processes exited with non-zero status,\n"

@@ -182,6 +182,7 @@ def test_multigrid_gives_the_ilu_answer_with_mesh_independent_iterations():
     assert results["mg_fine"][1] < results["ilu_fine"][1], results
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 @serial_only()
 def test_multigrid_run_is_rank_independent(tmp_path):
     cfg = (

@@ -265,6 +265,7 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(paused_run, tmp_path, c
     assert snapshot_tree(run_dir) == before
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 def test_a_truncated_checkpoint_is_refused_in_bounded_time_under_mpi(paused_run, tmp_path):
     run_dir = damaged_copy(paused_run, tmp_path, DAMAGES["truncated data"][0])
     t0 = time.perf_counter()

@@ -248,6 +248,7 @@ material = "Cu@4.2K"
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.serial  # spawns mpirun: run alone (Makefile test-serial)
 def test_run_on_one_and_two_ranks_gives_the_same_resistances(tmp_path):
     raw = copy.deepcopy(lateral(1e-12))
     raw["geometry"].update(mesh_size=150e-9, mesh_size_junction=40e-9)
