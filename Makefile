@@ -2,11 +2,6 @@
 ENV    := ./fem-env
 PYTEST := python3 -m pytest
 PYDEPS := .cache/pydeps
-# pytest-xdist (PyPI, pure Python) runs the serial tier on every core; without it (no PyPI)
-# the same tests run one at a time.
-TESTDEPS := .cache/testdeps
-XDIST_VERSION := 3.6.1
-EXECNET_VERSION := 2.1.1
 FIPY_VERSION := 4.0.3
 
 .PHONY: run test test-fast test-serial test-mpi bench info clean
@@ -24,21 +19,17 @@ test: test-serial test-mpi
 test-fast:
 	$(ENV) $(PYTEST) -q --color=no tests/unit
 
-test-serial: $(TESTDEPS)/xdist
-	@if [ -d $(TESTDEPS)/xdist ]; then \
-	  echo "test-serial: tests not marked serial on every core (pytest-xdist), then the serial-marked ones"; \
-	  PYTHONPATH=$(TESTDEPS) $(ENV) $(PYTEST) -q --color=no -n auto --dist loadfile -m "not serial" tests && \
+# The tests not marked serial run on every core (pytest-xdist, Debian's python3-pytest-xdist in
+# the environment); those marked serial start their own mpirun jobs and run after them, one at a
+# time, so that no MPI rank shares a core with a test worker (busy-polling ranks slow down 10-50x).
+# An environment without xdist (e.g. a conda one made before it was listed) runs them all serially.
+test-serial:
+	@if $(ENV) python3 -c "import xdist" 2>/dev/null; then \
+	  $(ENV) $(PYTEST) -q --color=no -n auto --dist loadfile -m "not serial" tests && \
 	  $(ENV) $(PYTEST) -q --color=no -m serial tests; \
 	else \
 	  $(ENV) $(PYTEST) -q --color=no tests; \
 	fi
-
-# Tests marked serial spawn their own MPI jobs: they run after the others, one at a time, so
-# that no MPI rank shares a core with a test worker (busy-polling ranks slow down by 10-50x).
-$(TESTDEPS)/xdist:
-	python3 -m pip install --quiet --no-deps --target $(TESTDEPS) \
-	  pytest-xdist==$(XDIST_VERSION) execnet==$(EXECNET_VERSION) \
-	  || echo "make: pytest-xdist not installed (no PyPI?); the serial tier runs on one core"
 
 test-mpi:
 	$(ENV) mpirun -n 2 python3 tests/run_mpi_pytest.py -q --color=no tests
