@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import fem_spin
 from fem_spin.fitting.config import parse_fit_config
