@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import fem_spin
 from fem_spin.fitting.config import parse_fit_config
@@ -131,3 +132,29 @@ def test_pulsed_fit_recovers_D0_and_px_within_two_standard_errors(tmp_path):
         estimate = result[key]
         assert abs(estimate.value - truth) < 2 * estimate.standard_error, (key, estimate)
         assert estimate.relative_error < 0.3, (key, estimate)
+
+
+def test_confirm_run_reports_the_3d_cell_at_the_best_fit(tmp_path):
+    """examples/fit_dnp_radial/fit_confirm.toml: the radial fit, then its run_cube.toml (a coarse
+    periodic cube) once at the best fit. The confirmation's model is the cube's Pbar at the
+    best fit times the fit's scale (checked against a separate cube run), its chi^2 and
+    deviations follow from it, and fit.json, fit_report.md and the plot carry it."""
+    from fem_spin.fitting.config import load_fit_config
+
+    config = load_fit_config(EXAMPLE / "fit_confirm.toml")
+    result = fem_spin.fit(config, directory=tmp_path)
+    c = result.confirmation["c40"]
+    assert result.confirmation_runs[0] == 1
+    best = {k: e.value for k, e in result.parameters.items()}
+    cube = fem_spin.simulate(EXAMPLE / "run_cube.toml", overrides={**best, "time.tolerance": 1e-6})
+    d = result.datasets["c40"]
+    scale = d.nuisance["scale"].value
+    expected = scale * interpolate_cubic(cube.series["t"], cube.series["P_mean"], d.x)
+    np.testing.assert_allclose(c.model, expected, rtol=1e-9)
+    assert c.chi2 == pytest.approx(float(np.sum(((d.y - expected) / d.sigma) ** 2)), rel=1e-9)
+    assert c.max_deviation_sigma == pytest.approx(float(np.max(np.abs(expected - d.model) / d.sigma)), rel=1e-9)
+    assert c.chi2_refit_nuisances <= c.chi2 and c.chi2_fit == pytest.approx(d.chi2)
+    saved = json.loads((result.directory / "fit.json").read_text())["confirmation"]
+    assert saved["datasets"]["c40"]["holds"] == c.holds and saved["forward_runs"] == 1
+    assert "## Confirmation on the 3-D cell" in (result.directory / "fit_report.md").read_text()
+    assert (result.directory / "c40_fit.png").is_file()
