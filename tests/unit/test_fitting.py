@@ -6,7 +6,6 @@ flagged; the statistics match the textbook formulas on a linear model."""
 from __future__ import annotations
 
 import math
-import textwrap
 from pathlib import Path
 
 import numpy as np
