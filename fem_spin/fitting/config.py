@@ -97,6 +97,9 @@ class DatasetSpec:
     overrides: tuple[tuple[str, Any], ...] = ()
     observation: Any = None   # an observations.Observation
     index: int = 0            # position in the fit file ([[dataset]] number, from 0)
+    #: a run file simulated once more at the best fit to confirm it (fitting/confirm.py): the
+    #: 3-D cell of a fit on the radial one
+    confirm_run: Path | None = None
 
     @property
     def time_factor(self) -> float:
@@ -270,7 +273,7 @@ def _parse_settings(source: str, table: dict) -> FitSettings:
 
 
 _DATASET_KEYS = {"name", "file", "run", "time_unit", "value_unit", "columns", "sigma", "overrides",
-                 "observation"}
+                 "observation", "confirm_run"}
 
 
 def _parse_dataset(source: str, base: Path, i: int, table) -> DatasetSpec:
@@ -322,7 +325,9 @@ def _parse_dataset(source: str, base: Path, i: int, table) -> DatasetSpec:
                        value_unit=str(table.get("value_unit", "a.u.")),
                        time_column=columns.get("time"), value_column=columns.get("value"),
                        sigma_column=columns.get("sigma"), sigma=sigma, overrides=tuple(flat),
-                       observation=observation, index=i)
+                       observation=observation, index=i,
+                       confirm_run=(base / _string(source, f"{prefix}confirm_run", table["confirm_run"])
+                                    if "confirm_run" in table else None))
 
 
 _PARAMETER_KEYS = {"key", "initial", "bounds", "scale", "shared", "datasets", "also"}

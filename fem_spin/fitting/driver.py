@@ -135,6 +135,10 @@ class FitResult:
     profiles: dict = dataclasses.field(default_factory=dict)
     #: how the forward runs were spread: MPI ranks, ranks per model, rank groups
     parallel: dict = dataclasses.field(default_factory=dict)
+    #: the confirmation runs (``confirm_run``, fitting/confirm.py): dataset -> Confirmation,
+    #: and their forward runs and seconds (not counted in ``forward_runs``)
+    confirmation: dict = dataclasses.field(default_factory=dict)
+    confirmation_runs: tuple[int, float] = (0, 0.0)
 
     def __getitem__(self, name: str) -> Estimate:
         return self.parameters[name]
@@ -307,6 +311,15 @@ def fit(fit_config_or_path: FitConfig | str | Path, *, directory: str | Path | N
                 result.profiles[name] = outcome
         result.forward_runs = objective.forward_runs
         result.forward_seconds = objective.forward_seconds
+        if any(d.confirm is not None for d in datasets):
+            from fem_spin.fitting.confirm import confirm
+
+            say("  confirming on " + ", ".join(sorted({str(d.confirm.spec.run.name) for d in datasets
+                                                       if d.confirm is not None})))
+            found, runs, seconds = confirm(objective, at)
+            result.confirmation, result.confirmation_runs = found, (runs, seconds)
+            for name, c in found.items():
+                say(f"  {name}: {c.verdict()}")
         result.wall_time_s = time.perf_counter() - started
     if rundir is not None:
         from fem_spin.fitting.report import write_fit_directory

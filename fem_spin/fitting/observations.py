@@ -144,6 +144,38 @@ def _fit_or_number(value, source: str, key: str) -> float | str:
     return float(value)
 
 
+def _interpolate_between_pulses(series: dict, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``values`` (a column of the run's series, or its sensitivity) at ``times``: the local
+    cubic through the four nearest steps (analysis.interpolate_cubic) for a run without
+    pulses. A pulsed run's Pbar jumps at every pulse, and its series holds the state after a
+    pulse at the pulse's time: a stencil reaching across a pulse would mix the states before
+    and after it (an error of the size of a jump, which is comparable to the noise of real
+    data). There the stencil stays between the pulses the time lies between (extrapolating
+    over at most the last step before the next pulse); at a pulse's time it is the state just
+    after it. Linear in ``values``, so the sensitivities are interpolated the same way."""
+    from fem_spin.analysis import interpolate_cubic
+
+    t = np.asarray(series["t"], float)
+    pulses = series.get("pulses")
+    if pulses is None:
+        return interpolate_cubic(t, values, times)
+    pulses, values = np.asarray(pulses), np.asarray(values, float)
+    starts = np.flatnonzero(np.r_[True, pulses[1:] != pulses[:-1]])
+    ends = np.r_[starts[1:], len(t)]
+    out = np.empty(len(times))
+    for k, x in enumerate(np.asarray(times, float)):
+        row = max(int(np.searchsorted(t, x, side="right")) - 1, 0)
+        segment = int(np.searchsorted(starts, row, side="right")) - 1
+        a, b = starts[segment], ends[segment]
+        ts, vs = t[a:b], values[a:b]
+        m = min(4, len(ts))
+        lo = int(np.clip(np.searchsorted(ts, x) - 2, 0, len(ts) - m))
+        nodes = range(lo, lo + m)
+        out[k] = sum(vs[i] * np.prod([(x - ts[j]) / (ts[i] - ts[j]) for j in nodes if j != i])
+                     for i in nodes)
+    return out
+
+
 @register_observation("dnp_buildup")
 @dataclasses.dataclass(frozen=True)
 class DNPBuildup(Observation):
@@ -186,12 +218,10 @@ class DNPBuildup(Observation):
         return np.asarray(x, float) + self.dead_time
 
     def basis(self, result, x):
-        from fem_spin.analysis import interpolate_cubic
-
         if self.quantity not in result.series:
             raise ConfigError("observation.quantity", f"the run records no column {self.quantity!r} "
                               f"(it has {', '.join(k for k in result.series if k not in ('step', 't'))})")
-        q = interpolate_cubic(result.series["t"], result.series[self.quantity], self.model_times(x))
+        q = _interpolate_between_pulses(result.series, result.series[self.quantity], self.model_times(x))
         f0 = np.zeros(len(q))
         columns, names = [], []
         if self.scale == "fit":
@@ -213,9 +243,7 @@ class DNPBuildup(Observation):
     def basis_tangent(self, result, x, sensitivity):
         """Q enters f0 and A linearly: their derivatives are the same expressions in dQ/dp
         (the cubic interpolation is linear in the samples), the constant columns' are 0."""
-        from fem_spin.analysis import interpolate_cubic
-
-        dq = interpolate_cubic(result.series["t"], sensitivity[self.quantity], self.model_times(x))
+        dq = _interpolate_between_pulses(result.series, sensitivity[self.quantity], self.model_times(x))
         d_f0 = np.zeros(len(dq)) if self.scale == "fit" else self.scale * dq
         columns = ([dq] if self.scale == "fit" else []) + ([np.zeros(len(dq))] if self.offset == "fit" else [])
         return d_f0, (np.column_stack(columns) if columns else np.zeros((len(dq), 0)))

@@ -70,6 +70,10 @@ def fit_json(result, command: str = "") -> dict:
         "time_tolerance": result.time_tolerance, "forward_runs": result.forward_runs,
         "forward_seconds": result.forward_seconds, "wall_time_s": result.wall_time_s,
         "parallel": result.parallel,
+        "confirmation": ({"datasets": {k: c.as_dict() for k, c in result.confirmation.items()},
+                          "forward_runs": result.confirmation_runs[0],
+                          "forward_seconds": result.confirmation_runs[1]}
+                         if result.confirmation else None),
     })
 
 
@@ -166,6 +170,21 @@ def fit_report(result) -> str:
             lines.append(f"- data noise in units of the run's quantity: {_fmt(noise)}; the forward runs' "
                          f"time tolerance {result.time_tolerance:g} is {_fmt(ratio)} of it ({verdict})")
         lines.append("")
+    if result.confirmation:
+        lines += ["## Confirmation on the 3-D cell", "",
+                  "Each dataset with a `confirm_run` simulated once more with that run file at the best-fit "
+                  "parameters (fem_spin/fitting/confirm.py): chi^2 of the data against it with the fit's "
+                  "nuisances held and re-solved, and its largest deviation from the fitted model at the data's "
+                  "points.", "",
+                  "| dataset | run | chi^2 (fit) | chi^2 (3-D) | chi^2 (3-D, nuisances re-solved) | "
+                  "max deviation | in sigma |", "|---|---|---|---|---|---|---|"]
+        for name, c in result.confirmation.items():
+            lines.append(f"| {name} | `{c.run}` | {_fmt(c.chi2_fit)} | {_fmt(c.chi2)} | "
+                         f"{_fmt(c.chi2_refit_nuisances)} | {_fmt(c.max_deviation)} | {_fmt(c.max_deviation_sigma)} |")
+        lines.append("")
+        lines += [f"- {name}: {c.verdict()}." for name, c in result.confirmation.items()]
+        lines += [f"- {result.confirmation_runs[0]} confirmation run(s), {_fmt(result.confirmation_runs[1])} s "
+                  f"(not counted among the fit's forward runs).", ""]
     lines += ["## Method", "",
               f"- scipy.optimize.least_squares, trust region reflective with bounds; optimiser "
               f"coordinates ln p (log-scaled) and p/typical (linear), x_scale 1; "
@@ -230,9 +249,9 @@ def _pyplot():
     return plt
 
 
-def plot_dataset(d, png: Path) -> Path:
+def plot_dataset(d, png: Path, confirmation=None) -> Path:
     """Data (with error bars) and model on top, weighted residuals below; time in the
-    dataset's own unit."""
+    dataset's own unit; with a ``confirmation`` (fitting/confirm.py) its 3-D model dashed."""
     from fem_spin.fitting.config import TIME_UNITS
 
     plt = _pyplot()
@@ -246,6 +265,10 @@ def plot_dataset(d, png: Path) -> Path:
         ax.plot(t, d.y, "o", ms=3, color="0.3", label="data")
     order = np.argsort(t)
     ax.plot(t[order], d.model[order], "-", color="C0", lw=1.5, label="model (best fit)")
+    if confirmation is not None:
+        ax.plot(t[order], confirmation.model[order], "--", color="C1", lw=1.2,
+                label=f"{Path(confirmation.run).name} at the best fit "
+                      f"(max {confirmation.max_deviation_sigma:.2g} sigma off)")
     ax.set_ylabel(f"value ({d.value_unit})")
     ax.set_title(d.name)
     ax.legend(frameon=False, fontsize=8)
@@ -321,7 +344,7 @@ def write_fit_directory(result, rundir, command: str = "") -> Path:
     def plots(staging: Path) -> None:
         if result.config.plot and rundir.comm.rank == 0:
             for name, d in result.datasets.items():
-                plot_dataset(d, staging / f"{name}_fit.png")
+                plot_dataset(d, staging / f"{name}_fit.png", result.confirmation.get(name))
             plot_correlation(result.statistics, staging / "correlation.png")
             for name, pr in result.profiles.items():
                 plot_profile(pr, staging / f"profile_{_safe(name)}.png")

@@ -40,6 +40,8 @@ class PreparedDataset:
     tangent_keys: tuple[str, ...] = ()
     #: why the others cannot: run key -> reason
     tangent_refused: tuple[tuple[str, str], ...] = ()
+    #: the same dataset simulated with its ``confirm_run`` (fitting/confirm.py), or None
+    confirm: "PreparedDataset | None" = None
 
     @property
     def run_path(self) -> Path:
@@ -82,6 +84,35 @@ def _parse_run(raw: dict, overrides: dict, path: Path, fit_source: str, blame: d
                 raise ConfigError(fit_key, f"{run_key} = {value!r} is refused by {path.name}: "
                                   f"{exc.message}", file=fit_source) from None
         raise
+
+
+def _confirmation(dataset: PreparedDataset, fit_source: str, blame: dict[str, str]) -> PreparedDataset:
+    """The dataset simulated with its ``confirm_run`` instead (fitting/confirm.py), checked as
+    its run is: the file exists, it is a transient nuclear_diffusion run without a sweep that
+    accepts the overrides and the parameters' initial values and runs as long as the data
+    need, and the observation can observe it. Errors name ``dataset[i].confirm_run`` and the
+    fit file."""
+    spec = dataset.spec
+    key = f"dataset[{spec.index}].confirm_run"
+    path = spec.confirm_run
+    raw = _read_run(path, fit_source, key)
+    # the kind of run first: another model's run would refuse the fit's parameters, and that
+    # error would name a parameter instead of this key
+    model = raw.get("model", {}).get("type") if isinstance(raw.get("model"), dict) else None
+    if model != "nuclear_diffusion" or "time" not in raw or "sweep" in raw:
+        what = ("a [sweep]" if "sweep" in raw else
+                f"a {'transient ' if 'time' in raw else 'stationary '}{model or 'model-less'} run")
+        raise ConfigError(key, f"{path} has {what}: a confirmation runs a transient nuclear_diffusion "
+                          f"cell (dnp_cube, dnp_sphere) without a sweep", file=fit_source)
+    at = {k: p.spec.initial for p in dataset.parameters for k in p.spec.keys}
+    run = _parse_run(raw, {**dict(dataset.fixed), **at}, path, fit_source, blame)
+    if dataset.t_end is not None and run.time.t_end < dataset.t_end * (1 - 1e-12):
+        raise ConfigError(key, f"{path} ends at time.t_end = {run.time.t_end:g} s, before the dataset's "
+                          f"run ({dataset.t_end:g} s)", file=fit_source)
+    spec.observation.check(run, fit_source, key)
+    confirm_spec = dataclasses.replace(spec, name=f"{spec.name}@confirm", run=path, confirm_run=None)
+    return dataclasses.replace(dataset, spec=confirm_spec, run_raw=raw, tangent_keys=(), tangent_refused=(),
+                               time_tolerance=run.time.tolerance, t_end=run.time.t_end)
 
 
 def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
@@ -145,10 +176,13 @@ def prepare(config: FitConfig) -> tuple[PreparedDataset, ...]:
                 tangent_keys.append(p.spec.key)
             else:
                 refused.append((p.spec.key, reason))
-        prepared.append(PreparedDataset(spec=spec, data=data, run_raw=raw, parameters=params,
-                                        fixed=tuple(fixed.items()), t_end=t_end,
-                                        time_tolerance=run.time.tolerance if run.time is not None else None,
-                                        tangent_keys=tuple(tangent_keys), tangent_refused=tuple(refused)))
+        dataset = PreparedDataset(spec=spec, data=data, run_raw=raw, parameters=params,
+                                  fixed=tuple(fixed.items()), t_end=t_end,
+                                  time_tolerance=run.time.tolerance if run.time is not None else None,
+                                  tangent_keys=tuple(tangent_keys), tangent_refused=tuple(refused))
+        if spec.confirm_run is not None:
+            dataset = dataclasses.replace(dataset, confirm=_confirmation(dataset, fit_source, blame))
+        prepared.append(dataset)
     total = sum(len(d.data) for d in prepared)
     n_total = len(free) + sum(len(d.spec.observation.nuisance_names()) for d in prepared)
     if total <= n_total:

@@ -502,7 +502,9 @@ class _NuclearDiffusionTangent:
         from fem_spin.solvers.sensitivity import TangentLinear
 
         p = problem.params
-        rate = problem.source.continuous_rate() or 1.0
+        source = problem.source
+        rate = source.continuous_rate() or 1.0
+        pulsed = p.source == "pulsed"
         kinds = {"model.D0": ("stiffness", 1.0 / float(p.D0) if np.ndim(p.D0) == 0 and p.D0 else 0.0),
                  "model.R1": ("relaxation", 1.0),
                  "model.P_eq": ("equilibrium", 1.0),
@@ -511,6 +513,9 @@ class _NuclearDiffusionTangent:
                  "model.exchange_probability": ("source_rate", 1.0 / p.exchange_probability
                                                 if p.exchange_probability else 0.0),
                  "model.source_polarization": ("source_polarization", 1.0)}
+        if pulsed:   # the pulsed law has no source term in the residual: only its pulses act
+            kinds.update({"model.exchange_probability": ("none", 0.0),
+                          "model.source_polarization": ("none", 0.0)})
         def global_slope():
             return speedup_slope(problem.mean_polarization(), p.like_spin_fraction)
 
@@ -531,6 +536,28 @@ class _NuclearDiffusionTangent:
 
             def observe(self, s):
                 return {"P_mean": nodal.mean(s)}
+
+            pulses_seen = 0
+
+            def jump(self, entry):
+                """A pulse P+ = P + p_x theta (P_e - P) since the last start maps the
+                sensitivities by its derivative at the state before it:
+                s+ = (1 - p_x theta) s, plus theta (P_e - P) for p_x and p_x theta for P_e."""
+                if not pulsed or source.pulses == self.pulses_seen:
+                    return None
+                self.pulses_seen = source.pulses
+                n = nodal.n
+                theta = source.theta.x.array[:n]
+                before = source.before_pulse[:n]
+                out = []
+                for key, s in zip(self.keys, entry):
+                    mapped = (1.0 - source.p_x * theta) * s
+                    if key == "model.exchange_probability":
+                        mapped = mapped + theta * (source.P_e - before)
+                    elif key == "model.source_polarization":
+                        mapped = mapped + source.p_x * theta
+                    out.append(mapped)
+                return out
 
             def destroy(self):
                 nodal.destroy()
@@ -645,8 +672,9 @@ class NuclearDiffusionConfig(ModelConfig):
     def tangent_support(self, key: str, run_config) -> str | None:
         """None if forward sensitivities (solvers/sensitivity.py) of a run of this model with
         respect to the run key ``key`` are available, else why not: they differentiate the
-        nodal-flux residual (speed-up none or global, flux = 'nodal', a continuous or
-        cycle-averaged source), for the keys of :data:`TANGENT_KEYS`; geometry keys (they change
+        nodal-flux residual (speed-up none or global, flux = 'nodal', a continuous,
+        cycle-averaged or pulsed source: a pulse maps the sensitivities by its derivative,
+        the repetition rate, which moves the pulses, excepted), for the keys of :data:`TANGENT_KEYS`; geometry keys (they change
         the mesh) and everything else go by finite differences."""
         if key not in TANGENT_KEYS:
             if key.startswith("geometry."):
@@ -656,14 +684,16 @@ class NuclearDiffusionConfig(ModelConfig):
             return "speedup = 'local' uses the quadrature flux (finite differences)"
         if self.flux != "nodal":
             return "flux = 'quadrature' (sensitivities use the nodal flux)"
-        if self.source == "pulsed":
-            return "a pulsed source (events) has no sensitivities yet"
+        if self.source == "pulsed" and key == "model.repetition_rate":
+            return "the repetition rate moves the pulses, hence the steps (finite differences)"
         if key == "model.D0" and np.ndim(self.D0) != 0:
             return "a tensor D0 (sensitivities of a scalar D0 only)"
         if key == "model.exchange_rate" and self.source != "continuous":
             return "exchange_rate acts only with source = 'continuous'"
-        if key in ("model.repetition_rate", "model.exchange_probability") and self.source != "cycle_averaged":
+        if key == "model.repetition_rate" and self.source != "cycle_averaged":
             return f"{key} is differentiated only with source = 'cycle_averaged'"
+        if key == "model.exchange_probability" and self.source not in ("pulsed", "cycle_averaged"):
+            return f"{key} acts only with source = 'pulsed' or 'cycle_averaged'"
         return None
 
     def source_rate(self) -> float:

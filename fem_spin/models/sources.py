@@ -108,6 +108,7 @@ class SourceTerm:
         self.f_rep = params.repetition_rate
         self.k_x = params.exchange_rate
         self.pulses = 0
+        self.before_pulse: np.ndarray | None = None
         if self.kind == "none":
             self.theta = None
             return
@@ -163,6 +164,9 @@ class SourceTerm:
     def apply_pulse(self, w: np.ndarray) -> None:
         """P <- P + p_x theta (P_e - P) on the nodal spin temperatures w = artanh(P), in place."""
         P = np.tanh(w)
+        # kept for the forward sensitivities: the pulse's derivative is taken at the state
+        # before it (nuclear_diffusion's TangentLinear.jump)
+        self.before_pulse = P.copy()
         P += self.p_x * self.theta.x.array * (self.P_e - P)
         w[:] = np.arctanh(P)
         self.pulses += 1

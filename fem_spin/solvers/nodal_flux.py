@@ -305,7 +305,11 @@ class NodalFluxTangent:
     ``equilibrium``           -c dt r                               P_eq (c = 1)
     ``source_rate``           c dt q (P - P_e)                      k_x (c = 1/k_x)
     ``source_polarization``   -c dt q                               P_e (c = 1)
+    ``none``                  0                                     a pulse's p_x
     ========================  ====================================  ==================
+
+    (``none``: a parameter acting only through events, whose derivative the model's
+    :meth:`~fem_spin.solvers.sensitivity.TangentLinear.jump` carries.)
 
     The step's Jacobian with respect to P is the assembler's A (the residual is linear in P
     for fixed f). With the global speed-up f = f(Pbar^{n+1}) depends on the new state too:
@@ -381,6 +385,8 @@ class NodalFluxTangent:
                 dF = c * dt * q * (P - P_e)
             elif kind == "source_polarization":
                 dF = -c * dt * q
+            elif kind == "none":
+                dF = np.zeros(n)
             else:
                 raise ValueError(f"unknown parameter kind {kind!r}")
             self.rhs.array_w[:n] = scale * (m * hist - dF)

@@ -16,7 +16,9 @@ sequence (every dt, every order, hence every w_j) held fixed, gives the tangent 
 solved once per parameter per accepted step with the step's own Jacobian at the converged
 state (one extra linear solve per parameter per step, no Newton iteration), the sensitivity
 history carried with the same weights as the states. An event (a restart of the scheme's
-history) restarts the sensitivity history too. The observable's sensitivity (d Pbar/dp) is a
+history) restarts the sensitivity history too; an event that maps the state, q+ = G(q; p)
+(a DNP pulse: P <- P + p_x theta (P_e - P)), maps the sensitivities by its derivative,
+s+ = dG/dq s + dG/dp (:meth:`TangentLinear.jump`). The observable's sensitivity (d Pbar/dp) is a
 linear functional of s at every step.
 
 Why frozen steps. The adaptive stepper chooses its steps from error estimates of the solution,
@@ -35,8 +37,8 @@ own truncation error).
 A model supports sensitivities by a ``tangent_linear(keys)`` method returning a
 :class:`TangentLinear` (or raising :class:`NotDifferentiable` with the reason) and, on its
 config class, ``tangent_support(key, run_config)`` saying before any run whether a key can be
-differentiated (None) or why not (a geometry key changes the mesh; a pulsed source, the
-quadrature flux...). :func:`sensitivity_support` asks it.
+differentiated (None) or why not (a geometry key changes the mesh; the repetition rate of a
+pulsed source, which moves the pulses; the quadrature flux...). :func:`sensitivity_support` asks it.
 
 Stationary models. A steady problem F(u; p) = 0 (linear: A(p) u = b(p)) has no history: after
 each solved case the sensitivity solves J s = -dF/dp with the case's own Jacobian (its
@@ -103,12 +105,31 @@ class TangentLinear(abc.ABC):
             for name, value in self.observe(s).items():
                 self.records[key][name].append(value)
 
+    def jump(self, entry: list[np.ndarray]) -> list[np.ndarray] | None:
+        """The sensitivities after the event that restarted the scheme (a DNP pulse maps the
+        state, so its derivative maps the sensitivities: s+ = dG/dq s + dG/dp), or None when
+        no event changed the state since the last start."""
+        return None
+
     def start(self) -> None:
         if not self.history:
             self.history = [self.initial()]
+            # row 0 of the series is the state before an event at t = 0 (the stepper
+            # applies it when it starts), the history the state after it
             self._record(0.0)
-        else:   # an event restarted the scheme: the history starts again from here
-            self.history = self.history[-1:]
+            jumped = self.jump(self.history[-1])
+            if jumped is not None:
+                self.history[-1] = jumped
+            return
+        # an event restarted the scheme: the history starts again from here
+        self.history = self.history[-1:]
+        jumped = self.jump(self.history[-1])
+        if jumped is not None:
+            # the series' row of this step holds the state after the event: so does ours
+            self.history[-1] = jumped
+            for key, s in zip(self.keys, jumped):
+                for name, value in self.observe(s).items():
+                    self.records[key][name][-1] = value
 
     def accepted(self, coefficients) -> None:
         import time

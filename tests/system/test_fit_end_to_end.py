@@ -105,3 +105,56 @@ def test_cli_fits_the_example_and_guards_its_directory(tmp_path):
     mine = run_cli("fit", str(fit_file), "--output-dir", str(out), "--overwrite", "-q")
     assert mine.returncode == 2 and "not a fem_spin run directory" in mine.stderr
     assert (out / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_pulsed_fit_recovers_D0_and_px_within_two_standard_errors(tmp_path):
+    """examples/fit_dnp_pulsed cut to its first 20 ms (11 pulses, 20 points, to keep it
+    cheap) and started nearer the truth than the example is: D0 and the exchange probability
+    per pulse p_x, both columns by forward sensitivities through the pulses, recovered within
+    two standard errors of the truth of its make_data.py (D0 = 1e-16 m^2/s, p_x = 0.8)."""
+    pulsed = REPO / "examples" / "fit_dnp_pulsed"
+    lines = (pulsed / "buildup_pulsed.csv").read_text().splitlines()
+    rows = [ln for ln in lines if ln and not ln.startswith("#")]
+    kept = [rows[0]] + [r for r in rows[1:] if float(r.split(",")[0]) < 20.0]
+    assert len(kept) == 21
+    (tmp_path / "data.csv").write_text("\n".join(kept) + "\n")
+    raw = {"name": "pulsed", "fit": {"profile": "none", "time_tolerance": 1e-5, "ftol": 1e-6}, "dataset": [{
+        "name": "p", "file": "data.csv", "run": str(pulsed / "run.toml"), "time_unit": "ms",
+        "overrides": {"time.t_end": 0.02},
+        "observation": {"type": "dnp_buildup", "scale": 1.0}}],
+        "parameter": [{"key": "model.D0", "initial": 1.3e-16, "bounds": [1e-18, 1e-14]},
+                      {"key": "model.exchange_probability", "initial": 0.75, "bounds": [0.01, 0.99]}]}
+    result = fem_spin.fit(parse_fit_config(raw, source="pulsed.toml", base_dir=tmp_path))
+    assert result.converged
+    assert result.jacobian["columns"] == {"model.D0": "sensitivities",
+                                          "model.exchange_probability": "sensitivities"}
+    for key, truth in {"model.D0": 1e-16, "model.exchange_probability": 0.8}.items():
+        estimate = result[key]
+        assert abs(estimate.value - truth) < 2 * estimate.standard_error, (key, estimate)
+        assert estimate.relative_error < 0.3, (key, estimate)
+
+
+def test_confirm_run_reports_the_3d_cell_at_the_best_fit(tmp_path):
+    """examples/fit_dnp_radial/fit_confirm.toml: the radial fit, then its run_cube.toml (a coarse
+    periodic cube) once at the best fit. The confirmation's model is the cube's Pbar at the
+    best fit times the fit's scale (checked against a separate cube run), its chi^2 and
+    deviations follow from it, and fit.json, fit_report.md and the plot carry it."""
+    from fem_spin.fitting.config import load_fit_config
+
+    config = load_fit_config(EXAMPLE / "fit_confirm.toml")
+    result = fem_spin.fit(config, directory=tmp_path)
+    c = result.confirmation["c40"]
+    assert result.confirmation_runs[0] == 1
+    best = {k: e.value for k, e in result.parameters.items()}
+    cube = fem_spin.simulate(EXAMPLE / "run_cube.toml", overrides={**best, "time.tolerance": 1e-6})
+    d = result.datasets["c40"]
+    scale = d.nuisance["scale"].value
+    expected = scale * interpolate_cubic(cube.series["t"], cube.series["P_mean"], d.x)
+    np.testing.assert_allclose(c.model, expected, rtol=1e-9)
+    assert c.chi2 == pytest.approx(float(np.sum(((d.y - expected) / d.sigma) ** 2)), rel=1e-9)
+    assert c.max_deviation_sigma == pytest.approx(float(np.max(np.abs(expected - d.model) / d.sigma)), rel=1e-9)
+    assert c.chi2_refit_nuisances <= c.chi2 and c.chi2_fit == pytest.approx(d.chi2)
+    saved = json.loads((result.directory / "fit.json").read_text())["confirmation"]
+    assert saved["datasets"]["c40"]["holds"] == c.holds and saved["forward_runs"] == 1
+    assert "## Confirmation on the 3-D cell" in (result.directory / "fit_report.md").read_text()
+    assert (result.directory / "c40_fit.png").is_file()

@@ -50,13 +50,13 @@ error_estimate = false
 """
 
 
-def _frozen_check(run, overrides):
-    base = simulate(run, overrides, sensitivities=KEYS)
+def _frozen_check(run, overrides, keys=KEYS):
+    base = simulate(run, overrides, sensitivities=keys)
     plain = simulate(run, overrides)
     # the sensitivities do not change the forward run
     np.testing.assert_array_equal(base.series["P_mean"], plain.series["P_mean"])
     errors = {}
-    for key in KEYS:
+    for key in keys:
         p = overrides[key]
         h = 1e-4 * p
         up = simulate(run, {**overrides, key: p + h}, frozen_steps=base.steps)
@@ -81,6 +81,21 @@ def test_radial_sensitivities_equal_frozen_step_central_differences(speedup):
 def test_cube_sensitivities_equal_frozen_step_central_differences(tmp_path):
     (tmp_path / "cube.toml").write_text(CUBE)
     _frozen_check(tmp_path / "cube.toml", {**BASE, "model.R1": 20.0})
+
+
+def test_pulsed_sensitivities_equal_frozen_step_central_differences():
+    """A pulsed source (six pulses, 1 ms apart, with relaxation): each pulse maps the
+    sensitivities by its derivative (the pulse's p_x and P_e act only there), the steps
+    between pulses are the continuous model's without a source term."""
+    pulsed = {**BASE, "model.source": "pulsed", "model.repetition_rate": 1e3,
+              "model.exchange_probability": 0.5, "time.t_end": 5e-3, "time.dt_initial": 1e-6,
+              "time.tolerance": 1e-5}
+    base = _frozen_check(RADIAL, pulsed, ("model.D0", "model.R1", "model.exchange_probability",
+                                          "model.source_polarization"))
+    assert base.summary["final"]["pulses"] == 6
+    # p_x acts only at the pulses: its sensitivity grows pulse by pulse
+    s = base.sensitivities["model.exchange_probability"]["P_mean"]
+    assert s[-1] > 5 * s[1] > 0
 
 
 def test_radial_sensitivities_agree_with_adaptive_differences():
@@ -112,5 +127,9 @@ def test_sensitivities_refused_with_the_reason():
     assert "changes the mesh" in sensitivity_support(config, "geometry.source_radius")
     assert "quadrature flux" in sensitivity_support(_parse(RADIAL, {"model.speedup": "local"}), "model.D0")
     assert "not one of" in sensitivity_support(config, "model.like_spin_fraction")
+    pulsed = _parse(RADIAL, {"model.source": "pulsed", "model.repetition_rate": 1e3})
+    assert sensitivity_support(pulsed, "model.exchange_probability") is None
+    assert "moves the pulses" in sensitivity_support(pulsed, "model.repetition_rate")
+    assert "only with" in sensitivity_support(pulsed, "model.exchange_rate")
     with pytest.raises(NotDifferentiable, match="quadrature flux"):
         simulate(RADIAL, {"model.speedup": "local", "time.t_end": 1e-6}, sensitivities=["model.D0"])

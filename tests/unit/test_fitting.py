@@ -6,7 +6,6 @@ flagged; the statistics match the textbook formulas on a linear model."""
 from __future__ import annotations
 
 import math
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +311,26 @@ def dataclasses_replace_run(config, run):
     return dataclasses.replace(config, datasets=(dataclasses.replace(config.datasets[0], run=run),),
                                parameters=(dataclasses.replace(config.parameters[0], key="model.D0",
                                                                initial=1e-16, lower=1e-18, upper=1e-13),))
+
+
+# --------------------------------------------------------------------------- confirm_run
+@pytest.mark.parametrize("confirm, words", [
+    ("missing.toml", "run file {dir}/missing.toml not found"),
+    ("spin_valve.toml", "has a stationary valet_fert run: a confirmation runs a transient nuclear_diffusion"),
+    ("short.toml", "ends at time.t_end = 0.001 s, before the dataset's run (0.04 s)"),
+])
+def test_a_bad_confirm_run_is_refused_naming_the_key_and_the_file(tmp_path, capsys, confirm, words):
+    """Checked before any run (fitting/setup.py): the CLI prints one line naming the fit file,
+    the key and the run file, exits with 2 and creates nothing."""
+    from fem_spin.cli import main
+
+    fit = FIT.replace('time_unit = "ms"', f'time_unit = "ms"\nconfirm_run = "{confirm}"')
+    path = write_case(tmp_path, fit=fit)
+    (tmp_path / "spin_valve.toml").write_text((Path(__file__).resolve().parents[2] / "examples" /
+                                               "nonlocal_spin_valve.toml").read_text())
+    (tmp_path / "short.toml").write_text(RUN.replace("t_end = 0.04", "t_end = 0.001"))
+    assert main(["fit", str(path), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"fem-spin: error: {path}: dataset[0].confirm_run: "), err
+    assert words.format(dir=tmp_path) in err[0], err
+    assert not (tmp_path / "out").exists()
