@@ -15,12 +15,14 @@ eta is far below the lumped one (demos/spin_absorption.py shows it); the test th
 weaker absorber (rho_M = 100 nOhm m, lambda_M = 20 nm, t_M = 10 nm: l_abs = 64 nm for
 t_N = 20 nm) of width 10 nm, with Cu@300K and Py@300K from the library (lambda_Cu = 350 nm).
 
-Measured (graded default mesh, 4.9k DOFs, and refined to 53k DOFs): eta_3D = 0.7699 (0.7714
-refined) against the network's 0.7657, i.e. +0.55 % (+0.74 %); 1 - eta 1.8 % below the
-network's. The difference shrinks with the absorber width (w_M = 5 nm: +0.30 %) and comes from
-the absorber's finite width and N's finite thickness against l_abs, not from the mesh. Tolerance
-1.5 % on eta and 4 % on 1 - eta: about twice the measured difference; a factor 2 in the branch
-conductance of M, or the tanh missing from R_M, would move eta by > 10 %.
+Measured (benchmarks/bench_spin_absorption_mesh.py): on the graded default mesh (4.9k DOFs)
+eta_3D = 0.7699 against the network's 0.7657, +0.55 % (1 - eta 1.8 % below the network's); on
+uniform junction meshes of 5 and 2.5 nm (9.7k, 53k DOFs) +0.69 % and +0.73 %: the difference is
+not the mesh. It grows with the absorber width (w_M = 5, 10, 20 nm: +0.30, +0.55, +0.74 %):
+the finite width and N's finite thickness against l_abs, which the point sink leaves out.
+Tolerance 1.5 % on eta and 4 % on 1 - eta: twice the measured difference; a factor 2 in the
+branch conductance of M (eta 0.620 or 0.867), or the tanh missing from R_M (0.602), moves eta
+by more than 10 %.
 """
 
 from __future__ import annotations
