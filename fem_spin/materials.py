@@ -11,6 +11,13 @@ polarization P, from which the spin-resolved conductivities follow::
 so that -div(sigma_s grad mu_s) +- g_sf (mu_up - mu_dn) = 0 gives
 laplacian(mu_up - mu_dn) = (mu_up - mu_dn)/lambda_sf^2 in a homogeneous region.
 
+Spin–orbit transport (docs/theory/spin_orbit_transport.md, section 8): a material also
+carries its spin Hall angle theta_SH (dimensionless, Pt > 0 in the convention of that note),
+and where the Elliott–Yafet relation lambda rho = const holds, the product, so that
+:meth:`Material.at_resistivity` gives the material at the resistivity of the user's film.
+A :class:`MagneticInsulatorInterface` (YIG-like insulators, not meshed) is a spin-mixing
+conductance G_r + i G_i per area [S/m^2].
+
 An :class:`Interface` is a spin-dependent interface resistance (tunnel barrier or
 F/N interface) r_up, r_dn [Ohm m^2] with Bass–Pratt spin memory loss delta;
 :meth:`Interface.thin_layer` turns it into the equivalent thin :class:`Material`
@@ -23,7 +30,7 @@ density of states and the spin-flip mechanism (Elliott–Yafet or Dyakonov–Per
 :func:`material_from_table` and :func:`interface_from_table` read a region table of
 a TOML run file and raise :class:`fem_spin.config.ConfigError` naming the key.
 
-Units are SI throughout: Ohm m, Ohm m^2, m, s, m^2/s, K, 1/(J m^3).
+Units are SI throughout: Ohm m, Ohm m^2, m, s, m^2/s, K, 1/(J m^3), S/m^2.
 """
 
 from __future__ import annotations
@@ -36,24 +43,31 @@ from fem_spin.config import ConfigError
 
 __all__ = [
     "ELEMENTARY_CHARGE",
+    "BOLTZMANN",
     "Material",
     "Interface",
+    "MagneticInsulatorInterface",
     "MATERIALS",
     "INTERFACES",
+    "MAGNETIC_INSULATOR_INTERFACES",
     "get_material",
     "get_interface",
+    "get_magnetic_insulator_interface",
     "diffusion_constant_from_fermi",
     "spin_diffusion_length_from",
     "elliott_yafet_spin_lifetime",
     "dyakonov_perel_spin_lifetime",
     "einstein_conductivity",
     "free_electron_density_of_states",
+    "density_of_states_from_heat_capacity",
     "material_from_microscopic",
     "material_from_table",
     "interface_from_table",
+    "magnetic_insulator_interface_from_table",
 ]
 
 ELEMENTARY_CHARGE = 1.602176634e-19  # C (exact, SI 2019)
+BOLTZMANN = 1.380649e-23  # J/K (exact, SI 2019)
 
 
 # --------------------------------------------------------------------------- checks
@@ -85,10 +99,24 @@ def _non_negative(name: str, value: Any) -> float:
     return number
 
 
+def _finite(name: str, value: Any) -> float:
+    number = _number(name, value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: must be finite (got {value!r})")
+    return number
+
+
 def _polarization(name: str, value: Any) -> float:
     number = _number(name, value)
     if not abs(number) < 1:
         raise ValueError(f"{name}: must satisfy |P| < 1 (got {value!r})")
+    return number
+
+
+def _spin_hall_angle(name: str, value: Any) -> float:
+    number = _number(name, value)
+    if not abs(number) <= 1:
+        raise ValueError(f"{name}: must satisfy |theta_SH| <= 1 (got {value!r})")
     return number
 
 
@@ -99,6 +127,10 @@ def _text(name: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- Material
+#: which spin Hall quantity a material keeps when its resistivity changes (Material.at_resistivity)
+SPIN_HALL_SCALINGS = ("angle", "conductivity")
+
+
 @dataclasses.dataclass(frozen=True)
 class Material:
     """Two-current (Valet–Fert) parameters of one homogeneous region (physics.md section 3.1).
@@ -111,6 +143,14 @@ class Material:
     ``temperature`` [K] the values refer to; ``source`` the publication or
     "assumption: ...".
 
+    Spin–orbit transport (docs/theory/spin_orbit_transport.md, sections 2 and 8):
+    ``spin_hall_angle`` theta_SH, |theta_SH| <= 1 (0: no spin Hall effect);
+    ``elliott_yafet_product`` lambda_sf rho [Ohm m^2] where the Elliott–Yafet relation holds
+    (None: not known to hold), used by :meth:`at_resistivity`; ``spin_hall_scaling`` which
+    of theta_SH ("angle") and the spin Hall conductivity sigma_SH = theta_SH / rho
+    ("conductivity", the intrinsic regime) is the material constant when the resistivity
+    changes.
+
     Invalid values raise ``ValueError("<field>: <message>")``; the field name is the
     first word so that the configuration layer can turn it into a key.
     """
@@ -122,8 +162,14 @@ class Material:
     diffusion_constant: float | None = None
     temperature: float | None = None
     source: str = ""
+    spin_hall_angle: float = 0.0
+    elliott_yafet_product: float | None = None
+    spin_hall_scaling: str = "angle"
 
     def __post_init__(self) -> None:
+        if self.spin_hall_scaling not in SPIN_HALL_SCALINGS:
+            raise ValueError(f"spin_hall_scaling: must be one of {', '.join(SPIN_HALL_SCALINGS)} "
+                             f"(got {self.spin_hall_scaling!r})")
         checked = {
             "name": _text("name", self.name),
             "resistivity": _positive("resistivity", self.resistivity),
@@ -135,6 +181,10 @@ class Material:
             "temperature": (None if self.temperature is None
                             else _positive("temperature", self.temperature)),
             "source": _text("source", self.source),
+            "spin_hall_angle": _spin_hall_angle("spin_hall_angle", self.spin_hall_angle),
+            "elliott_yafet_product": (None if self.elliott_yafet_product is None
+                                      else _positive("elliott_yafet_product",
+                                                     self.elliott_yafet_product)),
         }
         for field, value in checked.items():  # store ints as floats
             object.__setattr__(self, field, value)
@@ -180,6 +230,43 @@ class Material:
     def is_ferromagnet(self) -> bool:
         """True when the bulk polarization is non-zero."""
         return self.bulk_polarization != 0.0
+
+    @property
+    def spin_hall_conductivity(self) -> float:
+        """sigma_SH = theta_SH / rho [S/m], in the charge-current units of the spin current
+        (docs/theory/spin_orbit_transport.md section 1: J_s = j_up - j_dn)."""
+        return self.spin_hall_angle / self.resistivity
+
+    def at_resistivity(self, resistivity: float) -> "Material":
+        """This material at another ``resistivity`` [Ohm m], by the Elliott–Yafet relation.
+
+        Elliott–Yafet spin relaxation (a fixed spin-flip probability per momentum
+        scattering, physics.md 3.1) gives lambda_sf = sqrt(D tau_sf) proportional to
+        tau_p, i.e. to 1/rho: lambda_sf = elliott_yafet_product / resistivity. It holds for
+        metals whose spin relaxation is Elliott–Yafet (Pt: Sagasta et al. 2016; permalloy:
+        Sagasta et al. 2019) and not for Dyakonov–Perel relaxation (lambda independent of
+        rho, or growing with it) nor across phases (alpha/beta-W, beta-Ta). The diffusion
+        constant scales as 1/rho (Einstein relation at a fixed density of states); theta_SH
+        stays, or with ``spin_hall_scaling = "conductivity"`` scales as rho (a fixed
+        intrinsic sigma_SH). A material without an ``elliott_yafet_product`` is refused.
+        """
+        rho = _positive("resistivity", resistivity)
+        if self.elliott_yafet_product is None:
+            raise ValueError(f"elliott_yafet_product: not known for {self.name!r}; the Elliott-Yafet "
+                             f"scaling lambda rho = const needs it (it does not hold for "
+                             f"Dyakonov-Perel relaxation): give spin_diffusion_length instead")
+        ratio = self.resistivity / rho
+        changes: dict[str, Any] = {
+            "resistivity": rho,
+            "spin_diffusion_length": self.elliott_yafet_product / rho,
+            "source": (f"{self.source}; scaled to rho = {rho:g} Ohm m by Elliott-Yafet "
+                       f"lambda rho = {self.elliott_yafet_product:g} Ohm m^2"),
+        }
+        if self.diffusion_constant is not None:
+            changes["diffusion_constant"] = self.diffusion_constant * ratio
+        if self.spin_hall_scaling == "conductivity":
+            changes["spin_hall_angle"] = self.spin_hall_angle / ratio
+        return dataclasses.replace(self, **changes)
 
     def with_values(self, **changes: Any) -> "Material":
         """A copy with some fields changed (``dataclasses.replace``), validated again."""
@@ -285,6 +372,52 @@ class Interface:
         return dataclasses.replace(self, **changes)
 
 
+# --------------------------------------------------------------------------- magnetic insulator
+@dataclasses.dataclass(frozen=True)
+class MagneticInsulatorInterface:
+    """The contact of a normal metal with a magnetic insulator (YIG-like): not meshed, a
+    spin-mixing conductance per area G = G_r + i G_i [S/m^2] (docs/theory/spin_orbit_transport.md
+    section 5.1, the magnetoelectronic circuit theory of Brataas, Nazarov & Bauer):
+
+        J_s . n = G_r (S - (m . S) m) + G_i m x S      (spin flowing out of the metal)
+
+    with S the spin accumulation [V] and J_s in charge-current units [A/m^2]. G_r >= 0 (the
+    absorbed transverse spin dissipates power G_r |S_perp|^2 / 2 >= 0); G_i of either sign
+    (a rotation, no dissipation). Values fitted with Chen et al.'s SMR formula (Phys. Rev. B
+    87, 144411 (2013)), which uses the same G in Ohm^-1 m^-2, enter unchanged.
+    """
+
+    name: str
+    mixing_conductance_real: float
+    mixing_conductance_imag: float = 0.0
+    temperature: float | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        checked = {
+            "name": _text("name", self.name),
+            "mixing_conductance_real": _non_negative("mixing_conductance_real",
+                                                     self.mixing_conductance_real),
+            "mixing_conductance_imag": _finite("mixing_conductance_imag",
+                                               self.mixing_conductance_imag),
+            "temperature": (None if self.temperature is None
+                            else _positive("temperature", self.temperature)),
+            "source": _text("source", self.source),
+        }
+        for field, value in checked.items():
+            object.__setattr__(self, field, value)
+
+    @property
+    def mixing_conductance(self) -> complex:
+        """G = G_r + i G_i [S/m^2]."""
+        return complex(self.mixing_conductance_real, self.mixing_conductance_imag)
+
+    def with_values(self, **changes: Any) -> "MagneticInsulatorInterface":
+        """A copy with some fields changed (``dataclasses.replace``), validated again."""
+        _reject_unknown_fields(type(self), changes)
+        return dataclasses.replace(self, **changes)
+
+
 # --------------------------------------------------------------------------- microscopic relations
 def diffusion_constant_from_fermi(fermi_velocity: float, momentum_relaxation_time: float) -> float:
     """D = v_F^2 tau_p / 3 [m^2/s] (3-D random walk; physics.md section 3.1)."""
@@ -337,6 +470,16 @@ def free_electron_density_of_states(electron_density: float, fermi_energy: float
     n = _positive("electron_density", electron_density)
     energy = _positive("fermi_energy", fermi_energy)
     return 1.5 * n / energy
+
+
+def density_of_states_from_heat_capacity(sommerfeld_coefficient: float, molar_volume: float) -> float:
+    """N(E_F) = 3 gamma / (pi^2 k_B^2 V_m) [1/(J m^3)], both spins, from the electronic
+    specific heat C = gamma T (gamma in J/(mol K^2), molar volume V_m in m^3/mol): the
+    density of states of transition metals, whose d bands the free-electron formula misses
+    (it includes the electron-phonon enhancement, an overestimate of tens of per cent)."""
+    gamma = _positive("sommerfeld_coefficient", sommerfeld_coefficient)
+    volume = _positive("molar_volume", molar_volume)
+    return 3.0 * gamma / (math.pi ** 2 * BOLTZMANN ** 2 * volume)
 
 
 def material_from_microscopic(name: str, fermi_velocity: float, momentum_relaxation_time: float,
@@ -405,6 +548,38 @@ _SAGASTA = ("Sagasta, Omori, Isasa, Otani, Hueso & Casanova, arXiv:1904.01921 (2
 _AL_4K_D = (650e-9) ** 2 / 100e-12
 _AL_RT_D = (350e-9) ** 2 / 45e-12
 
+
+# ---- spin-orbit (heavy) metals: docs/theory/spin_orbit_transport.md section 8
+_ROJAS_SANCHEZ = ("Rojas-Sanchez, Reyren, Laczkowski, Savero, Attane, Deranlot, Jamet, George, "
+                  "Vila & Jaffres, Phys. Rev. Lett. 112, 106602 (2014)")
+_SAGASTA_PT = ("Sagasta, Omori, Isasa, Gradhand, Hueso, Niimi, Otani & Casanova, Phys. Rev. B 94, "
+               "060412(R) (2016)")
+_LIU_TA = "Liu, Pai, Li, Tseng, Ralph & Buhrman, Science 336, 555 (2012)"
+_PAI_W = "Pai, Liu, Li, Tseng, Ralph & Buhrman, Appl. Phys. Lett. 101, 122404 (2012)"
+_KITTEL = "Kittel, Introduction to Solid State Physics (8th ed., 2005), ch. 6"
+#: Pt: lambda rho [Ohm m^2] of the Elliott-Yafet relation (Sagasta16: lambda_Pt linear in
+#: sigma_Pt over the whole range studied; the value of the product approximate)
+_PT_EY_PRODUCT = 0.61e-15
+_PT_LAMBDA = 3.4e-9
+#: permalloy: lambda rho [Ohm m^2] (Sagasta et al. 2019, the value of the Py@300K entry)
+_PY_EY_PRODUCT = 0.91e-15
+#: Sommerfeld coefficient gamma [J/(mol K^2)] and molar volume [m^3/mol] (molar mass / density)
+#: of the heavy metals, for the Einstein-relation estimate of D (only the Hanle precession
+#: term uses D, and only at B != 0)
+_SOMMERFELD = {"Pt": (6.8e-3, 195.08e-3 / 21.45e3), "Ta": (5.9e-3, 180.95e-3 / 16.65e3),
+               "W": (1.3e-3, 183.84e-3 / 19.25e3)}
+_SOMMERFELD_SOURCE = (f"D: Einstein-relation estimate D = 1/(e^2 N(E_F) rho) with N(E_F) from the "
+                      f"electronic specific heat gamma ({_KITTEL}; approximate: gamma includes the "
+                      f"electron-phonon enhancement, and is that of the bulk alpha phase)")
+
+
+def _heavy_metal_diffusion(element: str, resistivity: float) -> float:
+    """D = 1 / (e^2 N(E_F) rho) with N(E_F) from the element's Sommerfeld coefficient."""
+    gamma, molar_volume = _SOMMERFELD[element]
+    return 1.0 / (ELEMENTARY_CHARGE ** 2 * density_of_states_from_heat_capacity(gamma, molar_volume)
+                  * resistivity)
+
+
 MATERIALS: dict[str, Material] = {m.name: m for m in [
     Material(
         "Cu@4.2K", resistivity=1.43e-8, spin_diffusion_length=1.0e-6,
@@ -458,11 +633,12 @@ MATERIALS: dict[str, Material] = {m.name: m for m in [
         source=f"permalloy Ni80Fe20; review values of {_BASS_PRATT}: lambda_sf ~ 5.5 nm, "
                f"beta ~ 0.73 (approximate); resistivity: approximate typical sputtered-film value"),
     Material(
-        "Py@300K", resistivity=2.5e-7, spin_diffusion_length=0.91e-15 / 2.5e-7,
-        bulk_polarization=0.3, temperature=300.0,
+        "Py@300K", resistivity=2.5e-7, spin_diffusion_length=_PY_EY_PRODUCT / 2.5e-7,
+        bulk_polarization=0.3, temperature=300.0, elliott_yafet_product=_PY_EY_PRODUCT,
         source=f"permalloy Ni80Fe20; lambda_sf from {_SAGASTA} with rho = 250 nOhm m "
                f"(approximate typical film resistivity); bulk_polarization: assumption, typical "
-               f"room-temperature lateral-spin-valve range 0.2-0.4"),
+               f"room-temperature lateral-spin-valve range 0.2-0.4; Elliott-Yafet: lambda rho = "
+               f"0.91 fOhm m^2 (the same source: lambda_Py linear in sigma_Py)"),
     Material(
         "Co@4.2K", resistivity=7.5e-8, spin_diffusion_length=59e-9, bulk_polarization=0.46,
         temperature=4.2,
@@ -473,6 +649,41 @@ MATERIALS: dict[str, Material] = {m.name: m for m in [
         temperature=4.2,
         source=f"review value of {_BASS_PRATT}: lambda_sf ~ 8.5 nm; beta ~ 0.6-0.7 (approximate); "
                f"resistivity: assumption (typical sputtered film)"),
+    Material(
+        "Pt@300K", resistivity=_PT_EY_PRODUCT / _PT_LAMBDA, spin_diffusion_length=_PT_LAMBDA,
+        diffusion_constant=_heavy_metal_diffusion("Pt", _PT_EY_PRODUCT / _PT_LAMBDA),
+        temperature=300.0, spin_hall_angle=0.056, elliott_yafet_product=_PT_EY_PRODUCT,
+        spin_hall_scaling="conductivity",
+        source=f"lambda_sf = 3.4 +- 0.4 nm and theta_SH = 0.056 +- 0.010 (spin pumping and ISHE in "
+               f"Co|Pt and Co|Cu|Pt, room temperature): {_ROJAS_SANCHEZ} (0.056 is the value of "
+               f"that group's 2014 proceedings abstract with the same lambda; the arXiv:1312.2717 "
+               f"abstract gives 0.051 +- 0.004); resistivity: derived here as lambda rho / lambda "
+               f"with the Elliott-Yafet product lambda rho ~ 0.61 fOhm m^2 of {_SAGASTA_PT} "
+               f"(approximate: that study's linear lambda-sigma relation verified, the product's "
+               f"value not; Nguyen, Ralph & Buhrman, arXiv:1512.06931, give 0.77 +- 0.08 fOhm "
+               f"m^2), i.e. ~18 uOhm cm, not the measured resistivity of the Rojas-Sanchez films; "
+               f"theta_SH scales with rho at fixed spin Hall conductivity (intrinsic regime, "
+               f"{_SAGASTA_PT}); {_SOMMERFELD_SOURCE}"),
+    Material(
+        "beta-Ta@300K", resistivity=1.9e-6, spin_diffusion_length=2.5e-9,
+        diffusion_constant=_heavy_metal_diffusion("Ta", 1.9e-6), temperature=300.0,
+        spin_hall_angle=-0.15,
+        source=f"beta-tantalum; theta_SH: |J_s/J_e| = 0.15 +- 0.03 from spin-torque FMR of 8 nm Ta "
+               f"films, {_LIU_TA}, sign opposite to Pt's (that paper; also Sagasta et al., Phys. "
+               f"Rev. B 98, 060410(R) (2018), negative theta_SH up to -0.35 in resistive Ta); "
+               f"resistivity: approximate, ~190 uOhm cm typical of beta-Ta films (not verified "
+               f"against {_LIU_TA}); lambda_sf: approximate, ~2.5 nm for beta-Ta from spin torques "
+               f"(arXiv:1411.0601), not from {_LIU_TA}; {_SOMMERFELD_SOURCE}"),
+    Material(
+        "beta-W@300K", resistivity=2.6e-6, spin_diffusion_length=1.5e-9,
+        diffusion_constant=_heavy_metal_diffusion("W", 2.6e-6), temperature=300.0,
+        spin_hall_angle=-0.30,
+        source=f"beta-tungsten (A15); theta_SH: |theta| = 0.30 +- 0.02 from spin-torque FMR of "
+               f"beta-W/CoFeB (0.33 +- 0.06 from switching), {_PAI_W}, sign opposite to Pt's (as "
+               f"Ta; e.g. arXiv:1810.00641: -0.36 for W/CoFeB against +0.09 for CoFeB/Pt); "
+               f"resistivity: approximate, ~260 uOhm cm typical of beta-W films (not verified "
+               f"against {_PAI_W}); lambda_sf: assumption, of order 1-2 nm as for the other "
+               f"resistive 5d metals (not measured in {_PAI_W}); {_SOMMERFELD_SOURCE}"),
 ]}
 
 INTERFACES: dict[str, Interface] = {
@@ -491,6 +702,18 @@ INTERFACES: dict[str, Interface] = {
 }
 
 
+MAGNETIC_INSULATOR_INTERFACES: dict[str, MagneticInsulatorInterface] = {i.name: i for i in [
+    MagneticInsulatorInterface(
+        "YIG/Pt@300K", mixing_conductance_real=7e14, mixing_conductance_imag=5e13,
+        temperature=300.0,
+        source="G_r = (7 +- 3) x 10^14 and G_i = (5 +- 3) x 10^13 Ohm^-1 m^-2 from the SMR of "
+               "YIG/Pt (Pt 3-35 nm, room temperature) fitted with theta_SH = 0.08 and "
+               "lambda_Pt = 1.1 nm: Vlietstra, Shan, Castel, Ben Youssef, Bauer & van Wees, "
+               "arXiv:1305.3117 (2013) (Appl. Phys. Lett. 103, 032401 (2013)); the values belong "
+               "with those theta_SH and lambda, not with the Pt@300K entry"),
+]}
+
+
 def _lookup(library: dict, kind: str, name: str):
     if name not in library:
         raise ValueError(f"unknown {kind} {name!r} (available: {', '.join(sorted(library))})")
@@ -507,9 +730,21 @@ def get_interface(name: str) -> Interface:
     return _lookup(INTERFACES, "interface", name)
 
 
+def get_magnetic_insulator_interface(name: str) -> MagneticInsulatorInterface:
+    """The library magnetic-insulator contact ``name`` (e.g. "YIG/Pt@300K"); ValueError lists
+    the available names."""
+    return _lookup(MAGNETIC_INSULATOR_INTERFACES, "magnetic insulator interface", name)
+
+
 # --------------------------------------------------------------------------- configuration tables
 _MATERIAL_FIELDS = ("name", "resistivity", "spin_diffusion_length", "bulk_polarization",
-                    "diffusion_constant", "temperature", "source")
+                    "diffusion_constant", "temperature", "source", "spin_hall_angle",
+                    "elliott_yafet_product", "spin_hall_scaling")
+#: a region table may ask for its material at another resistivity with lambda scaled by the
+#: Elliott-Yafet relation (Material.at_resistivity)
+_AT_RESISTIVITY = "at_resistivity"
+_MAGNETIC_INSULATOR_FIELDS = ("mixing_conductance_real", "mixing_conductance_imag", "temperature",
+                              "source", "name")
 _MICROSCOPIC_FIELDS = ("fermi_velocity", "momentum_relaxation_time", "density_of_states",
                        "spin_flip_probability", "spin_orbit_frequency")
 _MICROSCOPIC_EXTRA = ("name", "bulk_polarization", "temperature")
@@ -517,7 +752,7 @@ _INTERFACE_FIELDS = ("area_resistance", "polarization", "spin_memory_loss", "sou
 _BASS_PRATT_FIELDS = ("AR_star", "gamma", "delta")
 #: keys that mark a run-file table as an interface rather than a bulk material
 INTERFACE_TABLE_KEYS = frozenset({"interface", *_INTERFACE_FIELDS, *_BASS_PRATT_FIELDS} - {"source"})
-_TEXT_FIELDS = {"name", "source", "material", "interface"}
+_TEXT_FIELDS = {"name", "source", "material", "interface", "spin_hall_scaling"}
 
 
 def _config_error(error: ValueError, key: str, table: dict) -> ConfigError:
@@ -602,6 +837,11 @@ def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> 
       ``bulk_polarization``, ``diffusion_constant``, ``temperature``, ``name``, ``source``;
       in the first two forms ``spin_lifetime`` tau_sf (s) may replace ``spin_diffusion_length``
       (then lambda_sf = sqrt(D tau_sf) with the table's or the library's diffusion_constant);
+    * either of the first two forms with ``at_resistivity`` (Ohm m): the material at that
+      resistivity, lambda_sf scaled by the Elliott–Yafet relation lambda rho = const
+      (:meth:`Material.at_resistivity`; needs an ``elliott_yafet_product``, as "Pt@300K" and
+      "Py@300K" have); ``spin_hall_angle``, ``elliott_yafet_product`` and
+      ``spin_hall_scaling`` are Material fields like the others;
     * microscopic fields: ``fermi_velocity``, ``momentum_relaxation_time``,
       ``density_of_states`` and exactly one of ``spin_flip_probability`` (Elliott–Yafet)
       or ``spin_orbit_frequency`` (Dyakonov–Perel), optionally ``bulk_polarization``,
@@ -609,8 +849,22 @@ def material_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) -> 
 
     Unknown keys, wrong types, missing or invalid values raise ConfigError("<key>.<field>", ...).
     """
-    allowed = ("material",) + _MATERIAL_FIELDS + (_LIFETIME_FIELD,) + _MICROSCOPIC_FIELDS
+    allowed = ("material",) + _MATERIAL_FIELDS + (_LIFETIME_FIELD, _AT_RESISTIVITY) + _MICROSCOPIC_FIELDS
     entries = _checked_entries(table, key, allowed, ignore)
+    if _AT_RESISTIVITY in entries:
+        rho = entries.pop(_AT_RESISTIVITY)
+        if "resistivity" in entries or "spin_diffusion_length" in entries \
+                or _LIFETIME_FIELD in entries:
+            raise ConfigError(f"{key}.{_AT_RESISTIVITY}", "sets resistivity and spin_diffusion_length "
+                                                          "(Elliott-Yafet): give neither of them")
+        base = material_from_table(entries, key)
+        try:
+            return base.at_resistivity(rho)
+        except ValueError as error:
+            field, _, message = str(error).partition(": ")
+            if field == "resistivity":
+                raise ConfigError(f"{key}.{_AT_RESISTIVITY}", message) from None
+            raise ConfigError(f"{key}.{_AT_RESISTIVITY}", str(error)) from None
     default_name = key.rsplit(".", 1)[-1] if key else "material"
     microscopic = [f for f in _MICROSCOPIC_FIELDS if f in entries]
     try:
@@ -684,6 +938,35 @@ def interface_from_table(table: dict, key: str, ignore: tuple[str, ...] = ()) ->
         _require(entries, key, ("area_resistance",),
                  "give 'interface', explicit fields or Bass-Pratt fields")
         return Interface(**entries)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise _config_error(error, key, entries) from None
+
+
+def magnetic_insulator_interface_from_table(table: dict, key: str,
+                                            ignore: tuple[str, ...] = ()) -> MagneticInsulatorInterface:
+    """The MagneticInsulatorInterface of a table of a run file (``key`` names it in errors).
+
+    Two forms (keys in ``ignore`` are skipped): a library entry plus optional overrides,
+    ``{"interface": "YIG/Pt@300K", "mixing_conductance_imag": 0.0}``, or explicit
+    ``mixing_conductance_real`` (required, S/m^2 = Ohm^-1 m^-2), ``mixing_conductance_imag``,
+    ``temperature``, ``name``, ``source``. Unknown keys, wrong types, missing or invalid values
+    (e.g. a negative real part) raise ConfigError("<key>.<field>", ...).
+    """
+    entries = _checked_entries(table, key, ("interface",) + _MAGNETIC_INSULATOR_FIELDS, ignore)
+    try:
+        if "interface" in entries:
+            try:
+                base = get_magnetic_insulator_interface(entries["interface"])
+            except ValueError as error:
+                raise ConfigError(f"{key}.interface", str(error)) from None
+            return base.with_values(**{f: v for f, v in entries.items() if f != "interface"})
+        _require(entries, key, ("mixing_conductance_real",),
+                 "give 'interface' (a library entry) or explicit fields")
+        kwargs = dict(entries)
+        kwargs.setdefault("name", key.rsplit(".", 1)[-1] if key else "magnetic insulator")
+        return MagneticInsulatorInterface(**kwargs)
     except ConfigError:
         raise
     except ValueError as error:

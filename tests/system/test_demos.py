@@ -24,6 +24,7 @@ takes ~5 s):
     onsager_fig8               5.4-6.2      4.1-4.3     p0 0.3, 0.9, 0.99 (not 5 values): 9 runs, not 15
     rank_agreement            28.4-56       11.7-21.7   2 two-rank runs (not 3), no plots/pictures/fields
     speedup_in_a_box           2.5-2.7      2.5-2.6     nothing: stepping ~0.3 s, the rest imports/figure
+    spin_absorption           34.2          7.9-9.0     one electrode distance (0.6 um), not five (cold mesh cache)
     triplet_dnp_naphthalene    8.7-10.3     6.6-7.1     32 configurations (not 100) in the D0 estimate
     two_species_separation     8.2          5.5-11.5    3 FEM runs (not 7); the steady-state sweeps stay
     sum                        ~113 (typ.)  ~60 (typ.)

@@ -188,6 +188,18 @@ SEEDS: dict[str, dict] = {
         "output": dict(OUTPUT),
     },
     "vf_spin_valve": _toml(REPO / "examples" / "nonlocal_spin_valve.toml"),
+    "vf_spin_absorption": _toml(REPO / "examples" / "spin_absorption_py_cu_pt.toml"),
+    "vf_spin_hall_nonlocal": {
+        "name": "vf_spin_hall_nonlocal",
+        "geometry": {"type": "spin_hall_nonlocal", "separation": 400e-9, "h_length": 400e-9,
+                     "mesh_size_junction": 25e-9, "mesh_size": 100e-9},
+        "model": {"type": "valet_fert", "current_contact": "F_end", "ground": "N_left_end",
+                  "voltage_probes": ["H_end_ymax", "H_end_ymin"], "configurations": ["parallel"],
+                  "switch_regions": ["F"], "current": 1e-4,
+                  "regions": {"N": {"material": "Cu@300K"}, "H": {"material": "Pt@300K"},
+                              "F": {"material": "Py@300K", "magnetization": [0, 1, 0]}}},
+        "output": dict(OUTPUT),
+    },
     # triplet DNP: the crystal slab of the tests, and the naphthalene example (prism, preset)
     "triplet_slab": {
         "name": "triplet",
