@@ -195,7 +195,14 @@ class OnsagerFrameworkProblem(OnsagerTransportProblem):
         nodal = []
         for source, key, name in zip(sources, keys, ("a", "b")):
             f = fem.Function(self.V0)
-            f.x.array[: len(volume)] = terms.lumped_masses(self.V0, source, self.dx_lumped) / volume
+            if not isinstance(source, fem.Function):
+                import ufl
+
+                source = ufl.as_ufl(source)
+            # an expression UFL simplifies to zero has no form to assemble: zero everywhere
+            if not isinstance(source, ufl.constantvalue.Zero if not isinstance(source, fem.Function)
+                              else ()):
+                f.x.array[: len(volume)] = terms.lumped_masses(self.V0, source, self.dx_lumped) / volume
             f.x.scatter_forward()
             if self.global_min(f.x.array) < 0 or not np.all(np.isfinite(f.x.array)):
                 raise ModelError(f"the density of species {name} is negative (or not finite) somewhere",
