@@ -267,8 +267,8 @@ if comm.rank == 0:
         ax.set(ylabel="steady contrast of p_a: with b / alone")
         ax.legend()
     axes[0].set(xlabel="fraction x_b of species b (p_b0 = p_a0 = 0.5)",
-                title=f"MRFM tip (sphere R = {radius * 1e9:g} nm, gap {gap * 1e9:g} nm, B0 = {B0} T), "
-                      f"theta_0 = {theta0}, p_a0 = {p_a0}")
+                title=f"MRFM tip: sphere R = {radius * 1e9:g} nm, gap {gap * 1e9:g} nm, B0 = {B0} T\n"
+                      f"theta_0 = {theta0}, p_a0 = {p_a0}; dotted: theta(b alone)/theta(a alone)")
     axes[1].set(xlabel="initial polarization p_b0 of species b (x_b = 0.5)")
     for key, history in histories.items():
         kind, xb, r, pb = key
