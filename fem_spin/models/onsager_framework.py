@@ -253,7 +253,8 @@ class OnsagerFrameworkProblem(OnsagerTransportProblem):
             first = p.initial_state()(points)
             second = dataclasses.replace(p, initial_polarization=p.second_initial_polarization,
                                          region_polarization=p.second_region_polarization,
-                                         instance="two_quantity").initial_state()(points)
+                                         instance="two_quantity", spin_density_regions={},
+                                         second_spin_density_regions={}).initial_state()(points)
             # initial_dipolar_order is per spin of the mixture; rho_0 is per reference spin
             mixture = 1.0 if self.uniform_species else x_a + x_b
             rho = np.vstack([first[0] * mixture, x_a * first[1], x_b * second[1]])

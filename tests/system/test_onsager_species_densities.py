@@ -170,3 +170,43 @@ def test_densities_zero_on_every_node_rejected_before_the_run():
         run(raw, species_densities=lambda x: (DELTA_A + 0 * x[0], 0 * x[0]))
     with pytest.raises(ModelError, match="species a .* negative"):
         run(raw, species_densities=lambda x: (-DELTA_A + 0 * x[0], DELTA_B + 0 * x[0]))
+
+
+@pytest.mark.parallel
+def test_densities_per_cell_group_from_the_configuration():
+    """spin_density_regions and second_spin_density_regions (species b only in the cell group
+    'right', x > 0; species a diluted there): the nodal fractions are the lumped averages, so
+    the interface node holds half of each side's density (theory note 3.6), and the totals
+    are kept."""
+    import dolfinx.mesh
+
+    from fem_spin.config import parse_config
+    from fem_spin.geometry.simple import IntervalGeometry
+
+    raw = two_species_config(geometry=COARSE, model={"spin_density_regions": {"right": DILUTED},
+                                                     "second_spin_density": 0,
+                                                     "second_spin_density_regions": {"right": DELTA_B}},
+                             time={"t_end": 5 * T_UNIT, "tolerance": 1e-2})
+    g = parse_config(raw).geometry
+    data = IntervalGeometry(x_min=g.x_min, x_max=g.x_max, cells=g.cells).create_mesh(MPI.COMM_WORLD)
+    mesh, tdim = data.mesh, data.mesh.topology.dim
+    imap = mesh.topology.index_map(tdim)
+    cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
+    mid = dolfinx.mesh.compute_midpoints(mesh, tdim, cells)[:, 0]
+    data.cell_tags = dolfinx.mesh.meshtags(mesh, tdim, cells, np.where(mid < 0, 1, 2).astype(np.int32))
+    data.cell_groups = {"left": 1, "right": 2}
+    problem, rows, _ = run(raw, mesh_data=data)
+    x = problem.V0.tabulate_dof_coordinates()[:, 0]
+    side = np.where(np.abs(x) < 1e-3 * ELL, 0.5, (x > 0).astype(float))    # share of 'right'
+    expected_a = DELTA_A * (1 - side) + DILUTED * side
+    expected_b = DELTA_B * side
+    reference = DELTA_A                                         # the densest mixture: the left
+    assert problem.reference_total == pytest.approx(reference, rel=1e-14)
+    assert np.allclose(problem.fractions[0] * reference, expected_a, rtol=1e-13, atol=0)
+    assert np.allclose(problem.fractions[1] * reference, np.maximum(expected_b, DENSITY_FLOOR * reference),
+                       rtol=1e-13, atol=0)
+    assert np.array_equal(problem.present[1], expected_b > 0)
+    for name in problem.system.quantities:
+        values = np.array([r[name] for r in rows])
+        assert np.max(np.abs(values - values[0])) < 1e-10 * problem.total_scales[name], name
+    assert abs(rows[-1]["dipolar_mean"] - rows[0]["dipolar_mean"]) > 1e-3
