@@ -76,9 +76,9 @@ from fem_spin.simulation import sample
 
 OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
-# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it): a coarser mesh (25-80 nm instead
+# FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it): a coarser mesh (30-100 nm instead
 # of 12-40 nm), 2 FEM runs instead of 5 (species a alone; x_b = 0.5, gamma_b/gamma_a = 0.94,
-# p_b0 = 0.9) to 30 s (not 100 s) at time tolerance 1e-2 (not 1e-3), sampled at 25 times (not
+# p_b0 = 0.9) to 30 s (not 100 s) at time tolerance 1e-2 (not 1e-3), sampled at 16 times (not
 # 45); the steady-state sweeps (cheap) stay. The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
@@ -95,8 +95,8 @@ def base_config(model: dict, t_end: float = 1.0) -> dict:
     return {"name": "two_species_mrfm_tip",
             "geometry": {"type": "mrfm_film", "film_size": [500e-9, 500e-9], "film_thickness": 100e-9,
                          "gap": gap, "tip_shape": "sphere", "tip_radius": radius,
-                         "mesh_size_min": 25e-9 if SHORT else 12e-9,
-                         "mesh_size_max": 80e-9 if SHORT else 40e-9, "grading_distance": 250e-9},
+                         "mesh_size_min": 30e-9 if SHORT else 12e-9,
+                         "mesh_size_max": 100e-9 if SHORT else 40e-9, "grading_distance": 250e-9},
             "model": {"type": "onsager_framework", "spin_density": n_a, "B0": B0, "field": "sphere_tip",
                       "tip_magnetization": tip_T, "initial_profile": "uniform", **model},
             "time": {"t_end": t_end, "dt_initial": 1e-5, "tolerance": 1e-2 if SHORT else 1e-3},
@@ -200,7 +200,7 @@ for r in ratios:
 
 # +
 t_end = 30.0 if SHORT else 100.0
-times = np.geomspace(1e-6, t_end, 25 if SHORT else 45)
+times = np.geomspace(1e-6, t_end, 16 if SHORT else 45)
 runs = [("alone", None, None, None), ("b", 0.5, 0.94, 0.9)]
 if not SHORT:
     runs += [("b", 0.5, 0.94, 0.5), ("b", 0.5, 0.94, 0.0), ("b", 0.8, 0.94, 0.9)]
