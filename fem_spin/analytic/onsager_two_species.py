@@ -2,7 +2,8 @@ r"""Thermodynamics of two spin-1/2 species sharing one dipolar reservoir (numpy)
 three-quantity instance of docs/theory/onsager_framework.md section 3.
 
 Entropy variables Omega = (theta, omega_a, omega_b) (shape (3, ...)), species fractions
-x_a, x_b (x_a + x_b = 1) and kappa = mu_b B_db/(mu_a B_da):
+x_a, x_b (numbers, or arrays broadcasting against Omega[0]: densities that vary in space,
+theory note 3.6; x_b defaults to 1 - x_a) and kappa = mu_b B_db/(mu_a B_da):
 
 .. math::
 
@@ -32,9 +33,14 @@ def species_variables(Omega, kappa: float):
     return np.stack([Om[0], Om[1]]), np.stack([kappa * Om[0], Om[2]])
 
 
-def psi(Omega, x_a: float, kappa: float):
+def _second(x_a, x_b):
+    """x_b, by default 1 - x_a (the fractions of a mixture normalised by its own density)."""
+    return 1.0 - np.asarray(x_a, float) if x_b is None else np.asarray(x_b, float)
+
+
+def psi(Omega, x_a, kappa: float, x_b=None):
     Oa, Ob = species_variables(Omega, kappa)
-    return x_a * onsager.psi(Oa) + (1.0 - x_a) * onsager.psi(Ob)
+    return x_a * onsager.psi(Oa) + _second(x_a, x_b) * onsager.psi(Ob)
 
 
 def species_state(Omega, kappa: float):
@@ -43,17 +49,17 @@ def species_state(Omega, kappa: float):
     return onsager.density(Oa), onsager.density(Ob)
 
 
-def density(Omega, x_a: float, kappa: float) -> np.ndarray:
+def density(Omega, x_a, kappa: float, x_b=None) -> np.ndarray:
     (ra, pa), (rb, pb) = species_state(Omega, kappa)
-    x_b = 1.0 - x_a
+    x_a, x_b = np.asarray(x_a, float), _second(x_a, x_b)
     return np.stack([x_a * ra + kappa * x_b * rb, x_a * pa, x_b * pb])
 
 
-def covariance(Omega, x_a: float, kappa: float) -> np.ndarray:
+def covariance(Omega, x_a, kappa: float, x_b=None) -> np.ndarray:
     """C = d rho/d Omega, shape (3, 3, ...) (theory note 3.2)."""
     Oa, Ob = species_variables(Omega, kappa)
     Ca, Cb = onsager.covariance(Oa), onsager.covariance(Ob)
-    x_b = 1.0 - x_a
+    x_b = _second(x_a, x_b)
     C = np.zeros((3, 3) + Ca.shape[2:])
     C[0, 0] = x_a * Ca[0, 0] + kappa ** 2 * x_b * Cb[0, 0]
     C[0, 1] = C[1, 0] = x_a * Ca[0, 1]
@@ -63,39 +69,39 @@ def covariance(Omega, x_a: float, kappa: float) -> np.ndarray:
     return C
 
 
-def entropy(Omega, x_a: float, kappa: float):
+def entropy(Omega, x_a, kappa: float, x_b=None):
     """s = psi + Omega . rho per spin of the mixture (k_B units)."""
     Om = np.asarray(Omega, float)
-    return psi(Om, x_a, kappa) + np.sum(Om * density(Om, x_a, kappa), axis=0)
+    return psi(Om, x_a, kappa, x_b) + np.sum(Om * density(Om, x_a, kappa, x_b), axis=0)
 
 
-def admissible(rho, x_a: float, kappa: float) -> np.ndarray:
+def admissible(rho, x_a, kappa: float, x_b=None) -> np.ndarray:
     """Whether rho (3, n) is a state of the mixture: |p_k| < 1 and |rho_0| below the largest
-    dipolar order the species can hold at those polarizations."""
+    dipolar order the species can hold at those polarizations (x_a, x_b > 0)."""
     r = np.asarray(rho, float)
-    x_b = 1.0 - x_a
+    x_b = _second(x_a, x_b)
     pa, pb = r[1] / x_a, r[2] / x_b
     ok = (np.abs(pa) < 1) & (np.abs(pb) < 1)
     room = x_a * np.sqrt(np.clip(1 - pa ** 2, 0, None)) + kappa * x_b * np.sqrt(np.clip(1 - pb ** 2, 0, None))
     return ok & (np.abs(r[0]) < room)
 
 
-def potentials(rho, x_a: float, kappa: float, tol: float = 1e-13, max_iterations: int = 200
+def potentials(rho, x_a, kappa: float, tol: float = 1e-13, max_iterations: int = 200, x_b=None
                ) -> np.ndarray:
     """Omega with density(Omega) = rho (3, n): damped Newton on the strictly convex
     f(Omega) = psi(Omega) + Omega . rho (gradient rho - density, Hessian -C)."""
     r = np.asarray(rho, float).reshape(3, -1)
-    if not np.all(admissible(r, x_a, kappa)):
+    if not np.all(admissible(r, x_a, kappa, x_b)):
         raise ValueError("rho is not a state of the two-species mixture (|p_k| < 1 and the "
                          "dipolar order within what the species can hold)")
     Om = np.zeros_like(r)
 
     def f(O):
-        return psi(O, x_a, kappa) + np.sum(O * r, axis=0)
+        return psi(O, x_a, kappa, x_b) + np.sum(O * r, axis=0)
 
     for _ in range(max_iterations):
-        g = r - density(Om, x_a, kappa)                      # grad f
-        H = -np.moveaxis(covariance(Om, x_a, kappa), -1, 0)  # (n, 3, 3), SPD
+        g = r - density(Om, x_a, kappa, x_b)                      # grad f
+        H = -np.moveaxis(covariance(Om, x_a, kappa, x_b), -1, 0)  # (n, 3, 3), SPD
         step = -np.linalg.solve(H, g.T[..., None])[..., 0].T
         # converged: the residual at round-off, or a Newton step below round-off of Omega
         if np.all((np.max(np.abs(g), axis=0) < tol)
@@ -117,13 +123,13 @@ def potentials(rho, x_a: float, kappa: float, tol: float = 1e-13, max_iterations
     raise ValueError("potentials: Newton did not converge (a state too close to the bound?)")
 
 
-def mode_rates(Omega_bar, x_a: float, kappa: float, rates) -> tuple[np.ndarray, np.ndarray]:
+def mode_rates(Omega_bar, x_a: float, kappa: float, rates, x_b=None) -> tuple[np.ndarray, np.ndarray]:
     """Small-amplitude modes in a uniform field about the uniform state Omega_bar (theory note
     3.4): (m, e) with (Sigma C Sigma) e = m C e; a cosine mode of wavenumber k decays as
     exp(-Gamma k^2 m t). Columns of e are C-orthonormal (e^T (-C) e = I)."""
     from scipy.linalg import eigh
 
-    C = covariance(np.asarray(Omega_bar, float), x_a, kappa)
+    C = covariance(np.asarray(Omega_bar, float), x_a, kappa, x_b)
     S = np.diag(np.sqrt(np.asarray(rates, float)))
     m, e = eigh(-(S @ C @ S), -C)
     return m, e
@@ -140,9 +146,9 @@ class TwoSpeciesEquilibrium(NamedTuple):
     rho: np.ndarray       #: (3, n) the state (rho_0, x_a p_a, x_b p_b) at the points
 
 
-def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, mu_ratio: float,
-                            totals, B_ref: float | None = None, *, tol: float = 1e-12,
-                            max_iterations: int = 200) -> TwoSpeciesEquilibrium:
+def equilibrium_from_totals(B, weights, B_da: float, x_a, kappa: float, mu_ratio: float,
+                            totals, B_ref: float | None = None, *, x_b=None, referred: bool = False,
+                            tol: float = 1e-12, max_iterations: int = 200) -> TwoSpeciesEquilibrium:
     r"""The maximum of the total entropy sum_i w_i s(rho_i) at given conserved totals.
 
     ``B`` (T) and ``weights`` w_i > 0 at n points (the lumped weights int Delta phi_i of the
@@ -153,6 +159,10 @@ def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, m
         T_E = sum w (rho_0 - (B/B_da) x_a p_a - mu_ratio (B/B_da) x_b p_b),
 
     ``mu_ratio`` = mu_b/mu_a = gamma_b/gamma_a, ``kappa`` = mu_b B_db/(mu_a B_da).
+    ``x_a``, ``x_b`` (default 1 - x_a): the species fractions, numbers or one per point
+    (densities that vary in space, theory note 3.6; each > 0). ``referred``: T_E is already the
+    energy referred to B_ref, T_E + (B_ref/B_da)(T_a + mu_ratio T_b) (what the framework
+    reports with B_ref = B0, theory note 1.6).
 
     Method (theory note 1.6): zero entropy production needs the potentials of the conserved
     densities lambda = A^-T Omega uniform, i.e. Omega_i = (theta, omega_a0 - theta b_i,
@@ -170,18 +180,21 @@ def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, m
         raise ValueError("B and weights must be 1-D arrays of the same, non-zero length")
     if not np.all(w > 0) or not np.all(np.isfinite(w)):
         raise ValueError("weights must be positive and finite")
-    if not (0 < x_a < 1 and B_da > 0 and kappa > 0 and mu_ratio > 0):
-        raise ValueError("need 0 < x_a < 1 and B_da, kappa, mu_ratio > 0")
+    x_b = _second(x_a, x_b)
+    x_a = np.asarray(x_a, float)
+    if not (np.all(x_a > 0) and np.all(x_b > 0) and B_da > 0 and kappa > 0 and mu_ratio > 0):
+        raise ValueError("need x_a, x_b > 0 (0 < x_a < 1 for one fraction) and B_da, kappa, mu_ratio > 0")
     W = float(w.sum())
     if B_ref is None:
         B_ref = float(np.dot(w, Bv) / W)
     b = (Bv - B_ref) / B_da
     T_a, T_b, T_E = (float(t) for t in totals)
-    if not (abs(T_a) < x_a * W and abs(T_b) < (1 - x_a) * W):
-        raise ValueError("the moments are not attainable: |p_k| < 1 needs |T_a| < x_a sum w "
-                         "and |T_b| < x_b sum w")
+    W_a, W_b = float(np.sum(w * x_a)), float(np.sum(w * x_b))
+    if not (abs(T_a) < W_a and abs(T_b) < W_b):
+        raise ValueError("the moments are not attainable: |p_k| < 1 needs |T_a| < sum w x_a "
+                         "and |T_b| < sum w x_b")
     # y: (energy referred to B_ref, T_a, T_b), the gradient of -sum w psi(Omega(p)) at the solution
-    y = np.array([T_E + (B_ref / B_da) * (T_a + mu_ratio * T_b), T_a, T_b])
+    y = np.array([T_E if referred else T_E + (B_ref / B_da) * (T_a + mu_ratio * T_b), T_a, T_b])
     # Omega_i = M_i p with M_i = [[1, 0, 0], [-b_i, 1, 0], [-mu_ratio b_i, 0, 1]]
     M = np.zeros((b.size, 3, 3))
     M[:, 0, 0] = M[:, 1, 1] = M[:, 2, 2] = 1.0
@@ -192,14 +205,14 @@ def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, m
         return np.einsum("nij,j->in", M, p)
 
     def objective(p):
-        return float(np.dot(w, psi(state(p), x_a, kappa))) + float(p @ y)
+        return float(np.dot(w, psi(state(p), x_a, kappa, x_b))) + float(p @ y)
 
     def gradient(p):
-        rho = density(state(p), x_a, kappa)
+        rho = density(state(p), x_a, kappa, x_b)
         return y - np.einsum("nij,in,n->j", M, rho, w)
 
     def hessian(p):
-        C = covariance(state(p), x_a, kappa)                      # (3, 3, n)
+        C = covariance(state(p), x_a, kappa, x_b)                 # (3, 3, n)
         return -np.einsum("nia,ijn,njb,n->ab", M, C, M, w)
 
     scale = np.array([np.dot(w, np.sqrt(1 + b * b) * (1 + kappa)), W, W])
@@ -209,7 +222,7 @@ def equilibrium_from_totals(B, weights, B_da: float, x_a: float, kappa: float, m
         if np.all(np.abs(g) < tol * scale):
             Om = state(p)
             return TwoSpeciesEquilibrium(float(p[0]), float(p[1]), float(p[2]), float(B_ref), Om,
-                                         density(Om, x_a, kappa))
+                                         density(Om, x_a, kappa, x_b))
         step = -np.linalg.solve(hessian(p), g)
         # a Newton step from far away (the Hessian of a saturating psi is small there) is
         # capped: |theta b|, |omega| change by at most 4 per iteration

@@ -72,7 +72,7 @@ from fem_spin.models.base import TransientProblem
 from fem_spin.physics import observables, regions, terms
 
 __all__ = ["OnsagerTransportConfig", "OnsagerTransportProblem", "dougherty_parameters",
-           "SLICE_OBSERVABLES", "PROTON_GYROMAGNETIC_RATIO"]
+           "SLICE_OBSERVABLES", "PROTON_GYROMAGNETIC_RATIO", "nonnegative_density"]
 
 HBAR = 1.054571817e-34            # J s
 BOLTZMANN = 1.380649e-23          # J/K
@@ -103,6 +103,35 @@ def _density_check(value) -> str | None:
 
     try:
         number_density(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def nonnegative_density(value) -> float:
+    """A number density in 1/m^3 that may be 0 (a species absent from a region); negative,
+    non-finite or malformed values raise ValueError naming the problem."""
+    from fem_spin.units import number_density
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str):
+        number = value.strip().split()[0] if value.strip() else value
+        try:
+            if float(number) == 0:
+                number_density(value.replace(number, "1", 1))   # the unit must still be valid
+                return 0.0
+        except ValueError:
+            pass
+    try:
+        return number_density(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("must be a positive density", "must be a density >= 0")) from None
+
+
+def _nonnegative_density_check(value) -> str | None:
+    try:
+        nonnegative_density(value)
     except ValueError as exc:
         return str(exc)
     return None
@@ -565,11 +594,14 @@ class OnsagerTransportConfig(ModelConfig):
         setattr_ = object.__setattr__
         setattr_(self, "spin_density", number_density(self.spin_density))
         regions = {}
+        # a species of a mixture may be absent from a region (0); one species may not
+        check, convert = ((_nonnegative_density_check, nonnegative_density) if self.regions_may_be_empty
+                          else (_density_check, number_density))
         for name, value in self.spin_density_regions.items():
-            problem = _density_check(value)
+            problem = check(value)
             if problem:
                 raise ConfigError(f"spin_density_regions.{name}", problem)
-            regions[name] = number_density(value)
+            regions[name] = convert(value)
         setattr_(self, "spin_density_regions", regions)
         B_d, Gamma = dougherty_parameters(self.spin_density, self.gyromagnetic_ratio)
         if self.dipolar_field is None:
@@ -609,6 +641,11 @@ class OnsagerTransportConfig(ModelConfig):
     def unknowns_per_node(self) -> int:
         """rho1 (dipolar order) and rho2 (Zeeman polarization)."""
         return 2
+
+    @property
+    def regions_may_be_empty(self) -> bool:
+        """Whether spin_density_regions may hold 0 (a mixture's species absent from a region)."""
+        return False
 
     @property
     def has_resonant_slice(self) -> bool:

@@ -27,6 +27,9 @@ takes ~5 s):
     spin_absorption           34.2          7.9-9.0     one electrode distance (0.6 um), not five (cold mesh cache)
     triplet_dnp_naphthalene    8.7-10.3     6.6-7.1     32 configurations (not 100) in the D0 estimate
     two_species_separation     8.2          5.5-11.5    3 FEM runs (not 7); the steady-state sweeps stay
+    two_species_mrfm_tip      ~480 (niced) 14.8        mesh 30-100 nm (not 12-40), 2 3-D FEM runs (not 5)
+                                                       to 30 s at tolerance 1e-2 (load average 6.5;
+                                                       user CPU 6.3 s)
     sum                        ~113 (typ.)  ~60 (typ.)
 
 About 2 s of each demo is importing dolfinx, fem_spin and matplotlib, so ~20 s of the sum is
