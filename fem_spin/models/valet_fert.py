@@ -550,7 +550,7 @@ class ValetFertProblem(SteadyProblem):
         from fem_spin.solvers.newton import linear_solver_options, petsc_options_checked
 
         user = self.config.solver.petsc_options
-        defaults = {"ksp_type": "gmres" if self.params.precession else "cg", **self.KRYLOV_DEFAULTS}
+        defaults = {"ksp_type": "gmres" if self.params.vector_spin() else "cg", **self.KRYLOV_DEFAULTS}
         # (a pc_type alone keeps the tight Krylov tolerances: a linear model's accuracy is the
         # Krylov tolerance, and PETSc's rtol 1e-5 is not enough)
         options = (dict(self.DIRECT) if direct
