@@ -166,3 +166,38 @@ def test_assembled_operator_is_onsager_casimir_reciprocal():
     for obj in (a_plus, a_minus, x, y1, y2, y3):
         obj.destroy()
     problem.destroy()
+
+
+# --------------------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize("change, key", [
+    (lambda m: m["regions"]["film"].update(spin_hall_angle=-1.01), "model.regions.film.spin_hall_angle"),
+    (lambda m: m["regions"]["film"].update(spin_hall_angle="big"), "model.regions.film.spin_hall_angle"),
+    (lambda m: m["regions"]["film"].update(spin_hall_angle=0.1, bulk_polarization=0.3, magnetization=[1, 0, 0]),
+     "model.regions.film.spin_hall_angle"),
+    (lambda m: m["mixing_interfaces"]["interface"].pop("magnetization"),
+     "model.mixing_interfaces.interface.magnetization"),
+    (lambda m: m["mixing_interfaces"]["interface"].update(magnetization=[0, 0, 0]),
+     "model.mixing_interfaces.interface.magnetization"),
+    (lambda m: m["mixing_interfaces"]["interface"].update(conductance_real=-1.0),
+     "model.mixing_interfaces.interface.conductance_real"),
+    (lambda m: m["mixing_interfaces"]["interface"].update(conductance_imag=float("nan")),
+     "model.mixing_interfaces.interface.conductance_imag"),
+    (lambda m: m["mixing_interfaces"]["interface"].update(rotation_plane="xy", angles=[0, 90]),
+     "model.mixing_interfaces.interface.magnetization"),
+    (lambda m: m["mixing_interfaces"]["interface"].update(conductance=1e14),
+     "model.mixing_interfaces.interface.conductance"),
+    (lambda m: m.update(hall_probes=["hall_ymin"]), "model.hall_probes"),
+])
+def test_bad_spin_orbit_inputs_are_refused_naming_the_key(change, key):
+    raw = smr_bar()
+    change(raw["model"])
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ":"):
+        parse_config(raw)
+
+
+def test_rotation_plane_gives_one_case_per_angle():
+    raw = smr_bar(mixing_interfaces={"interface": {"conductance_real": G_R, "rotation_plane": "yz",
+                                                   "angles": [0, 90, 135]}})
+    model = parse_config(raw).model
+    assert model.mixing_cases() == 3 and model.vector_spin() and not model.precession
+    assert np.allclose(model.mixing_data[0].directions, [[0, 1, 0], [0, 0, 1], [0, -2**-0.5, 2**-0.5]])
