@@ -37,11 +37,15 @@ def test_zero_spin_hall_angle_reproduces_valet_fert_before_issue_23(case):
     raw = copy.deepcopy(reference["raw"])
     raw["model"]["regions"]["N"]["spin_hall_angle"] = 0.0
     problem = solve(raw)
+    # One rank: the same operations as the reference, equal to the last bit (measured). More
+    # ranks: LU in another ordering; R_NL is ~1e-4 of the contact voltage, so its round-off
+    # is ~1e-10 relative (1.1e-10 measured on 2 ranks for the Hanle case).
+    rel = 1e-10 if problem.comm.size == 1 else 1e-9
     assert len(problem.rows) == len(reference["rows"])
     for row, ref in zip(problem.rows, reference["rows"]):
         assert (row["configuration"], row["field_T"]) == (ref["configuration"], ref["field_T"])
-        assert row["resistance_ohm"] == pytest.approx(ref["resistance_ohm"], rel=1e-10, abs=0)
-        assert row["max_spin_accumulation_V"] == pytest.approx(ref["max_spin_accumulation_V"], rel=1e-10)
+        assert row["resistance_ohm"] == pytest.approx(ref["resistance_ohm"], rel=rel, abs=0)
+        assert row["max_spin_accumulation_V"] == pytest.approx(ref["max_spin_accumulation_V"], rel=rel)
     problem.destroy()
 
 
@@ -87,6 +91,9 @@ def test_smr_of_the_3d_bar_matches_chen_and_the_exact_film(smr):
     exact = {tuple(m): film_resistivity(sigma, lam, theta, THICKNESS, G_R, G_I, m) for m in DIRECTIONS}
     amplitude = smr.summary()["smr_amplitude"]
     exact_amplitude = exact[(1, 0, 0)][0] / exact[(0, 1, 0)][0] - 1
+    if smr.comm.rank == 0:
+        print(f"SMR amplitude: 3-D {amplitude:.6e}, Chen {chen.d1:.6e} ({amplitude / chen.d1 - 1:+.3%}), "
+              f"exact film {exact_amplitude:.6e} ({amplitude / exact_amplitude - 1:+.3%})")
     assert amplitude == pytest.approx(chen.d1, rel=0.01)
     assert amplitude == pytest.approx(exact_amplitude, rel=0.005)
     assert amplitude > 1e-4
@@ -94,6 +101,10 @@ def test_smr_of_the_3d_bar_matches_chen_and_the_exact_film(smr):
     trans = {tuple(m): smr.resistance("parallel", 0.0, np.asarray(m) / np.linalg.norm(m), "hall_resistance_ohm")
              * THICKNESS for m in DIRECTIONS}
     rho = PT["resistivity"]
+    if smr.comm.rank == 0:
+        print(f"rho_trans: m_x m_y = 1/2 {trans[(1, 1, 0)] / exact[(1, 1, 0)][1] - 1:+.3%} from the exact film, "
+              f"m = z {trans[(0, 0, 1)] / exact[(0, 0, 1)][1] - 1:+.3%}; current balance "
+              f"{max(abs(r['current_balance_A']) for r in smr.results):.1e} A of 1e-4 A")
     assert trans[(1, 1, 0)] == pytest.approx(exact[(1, 1, 0)][1], rel=0.01)
     assert trans[(1, 1, 0)] == pytest.approx(rho * chen.d1 / 2, rel=0.01)
     assert trans[(0, 0, 1)] == pytest.approx(exact[(0, 0, 1)][1], rel=0.01)
@@ -156,8 +167,9 @@ def test_assembled_operator_is_onsager_casimir_reciprocal():
         a_minus.mult(flipped(x), y2)
         y2 = flipped(y2)                            # T A(-m, -B) T x
         scale = y1.norm()
-        print(f"|A^T x - T A(-m,-B) T x| / |A^T x| = {(y1 - y2).norm() / scale:.2e}, "
-              f"|A x - A^T x| / |A^T x| = {(a_plus * x - y1).norm() / scale:.2e}")
+        if problem.comm.rank == 0:
+            print(f"|A^T x - T A(-m,-B) T x| / |A^T x| = {(y1 - y2).norm() / scale:.2e}, "
+                  f"|A x - A^T x| / |A^T x| = {(a_plus * x - y1).norm() / scale:.2e}")
         assert (y1 - y2).norm() < 1e-13 * scale
         a_plus.mult(x, y3)
         assert (y3 - y1).norm() > 1e-3 * scale      # not symmetric
