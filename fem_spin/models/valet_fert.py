@@ -170,10 +170,25 @@ def _parse_region(name: str, table, key: str) -> Region:
     return region
 
 
+def _is_finite_number(value) -> bool:
+    """A real number that is finite as a float (an integer beyond the float range is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def _finite_number(value, key: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(key, f"must be {what} (got {value!r})")
+    if not _is_finite_number(value):
+        raise ConfigError(key, f"must be {what} (got {_shown(value)})")
     return float(value)
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _spin_hall_angle(region: Region, table: dict, key: str) -> float:
@@ -228,9 +243,9 @@ def rotation_directions(plane: str, angles_deg) -> list[tuple[float, float, floa
 def _direction(value, key: str) -> tuple[float, float, float]:
     if (not isinstance(value, (list, tuple)) or len(value) != 3
             or any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in value)):
-        raise ConfigError(key, f"must be a direction [mx, my, mz] or a list of them (got {value!r})")
-    if not all(math.isfinite(c) for c in value):
-        raise ConfigError(key, f"must be finite numbers (got {value!r})")
+        raise ConfigError(key, f"must be a direction [mx, my, mz] or a list of them (got {_shown(value)})")
+    if not all(map(_is_finite_number, value)):
+        raise ConfigError(key, f"must be finite numbers (got {_shown(value)})")
     scale = max(abs(float(c)) for c in value)
     if not scale > 0:
         raise ConfigError(key, "must not be the zero vector")
@@ -267,11 +282,9 @@ def _parse_mixing(surface: str, table, key: str) -> MixingInterface:
             raise ConfigError(f"{key}.rotation_plane", f"must be one of {', '.join(ROTATION_PLANES)} "
                                                        f"(got {plane!r})")
         angles = table.get("angles")
-        if (not isinstance(angles, (list, tuple)) or not angles
-                or any(isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a)
-                       for a in angles)):
+        if not isinstance(angles, (list, tuple)) or not angles or not all(map(_is_finite_number, angles)):
             raise ConfigError(f"{key}.angles", f"a list of angles in degrees is required with "
-                                               f"rotation_plane (got {angles!r})")
+                                               f"rotation_plane (got {_shown(angles)})")
         directions = tuple(rotation_directions(plane, angles))
     else:
         raise ConfigError(f"{key}.magnetization", "required: the insulator's magnetization direction "

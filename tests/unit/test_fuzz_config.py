@@ -188,6 +188,7 @@ SEEDS: dict[str, dict] = {
         "output": dict(OUTPUT),
     },
     "vf_spin_valve": _toml(REPO / "examples" / "nonlocal_spin_valve.toml"),
+    "vf_smr": _toml(REPO / "examples" / "smr_pt_yig.toml"),
     # triplet DNP: the crystal slab of the tests, and the naphthalene example (prism, preset)
     "triplet_slab": {
         "name": "triplet",
