@@ -7,13 +7,15 @@ from fem_spin.geometry.dnp_cell import DNPCubeGeometry, DNPRadialGeometry, DNPSp
 from fem_spin.geometry.msh_file import MshFileGeometry
 from fem_spin.geometry.mrfm import MRFMFilmGeometry
 from fem_spin.geometry.simple import IntervalGeometry, RectangleGeometry
+from fem_spin.geometry.smr_bar import SMRBarGeometry
 from fem_spin.geometry.spin_valve import LateralSpinValveGeometry, MultilayerGeometry
 from fem_spin.geometry.spin_hall_devices import SpinAbsorptionValveGeometry, SpinHallNonlocalGeometry
 
 __all__ = ["GmshGeometry", "MeshData", "mesh_from_builder", "read_msh", "write_msh", "read_xdmf", "write_xdmf", "BoxGeometry", "build_box",
            "MshFileGeometry", "DNPCubeGeometry", "DNPSphereGeometry", "DNPRadialGeometry",
            "LateralSpinValveGeometry", "MultilayerGeometry", "IntervalGeometry", "RectangleGeometry",
-           "MRFMFilmGeometry", "SpinAbsorptionValveGeometry", "SpinHallNonlocalGeometry", "create_mesh"]
+           "MRFMFilmGeometry", "SMRBarGeometry", "SpinAbsorptionValveGeometry", "SpinHallNonlocalGeometry",
+           "create_mesh"]
 
 
 def create_mesh(geometry, comm=None, msh_path=None) -> MeshData:

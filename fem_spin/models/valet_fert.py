@@ -58,6 +58,15 @@ ferromagnetic electrode far from its junction has mu_s = 0, so mu_c is what a vo
 reads), R = V/I for each magnetic configuration, Delta R = R_P - R_AP, and for a
 pillar the CPP-GMR (R_AP - R_P)/R_P.
 
+Spin–orbit transport (docs/theory/spin_orbit_transport.md, issue 23). A non-magnetic bulk
+region may carry a spin Hall angle theta_SH (region key ``spin_hall_angle``): the currents get
+the spin Hall and inverse spin Hall parts of the note's section 2 and the residual the two
+antisymmetric terms F_SH of its section 4. A boundary surface of the metal in contact with a
+magnetic insulator (``mixing_interfaces``) absorbs the spin transverse to the insulator's m
+with the mixing conductance G_r and rotates it with G_i (section 5.1). Either makes the spin
+accumulation a vector (three components) without ``precession``; the operator is then not
+symmetric (GMRES, or LU: ``create_solver``).
+
 Discretisation: continuous P1 (or Q1) for all components; the spin-flip and precession
 terms use vertex quadrature (lumped), which keeps the discrete operator an M-matrix for
 spin-flip lengths shorter than the mesh (permalloy: 5 nm) instead of oscillating.
@@ -78,10 +87,15 @@ from fem_spin.contracts import ModelConfig, ResolveContext
 from fem_spin.errors import ModelError
 from fem_spin.models.base import SteadyProblem
 
-__all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "larmor_vector", "region_coefficients"]
+__all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "MixingInterface", "larmor_vector",
+           "region_coefficients", "rotation_directions"]
 
 
-_REGION_KEYS = ("magnetization", "thickness")
+_REGION_KEYS = ("magnetization", "thickness", "spin_hall_angle")
+#: keys of a [model.mixing_interfaces.<surface>] table
+_MIXING_KEYS = ("conductance_real", "conductance_imag", "magnetization", "rotation_plane", "angles")
+#: the in-plane axes of each rotation plane: m = cos(a) e1 + sin(a) e2 (a from the first axis)
+ROTATION_PLANES = {"xy": (0, 1), "yz": (1, 2), "xz": (0, 2)}
 
 
 def larmor_vector(field: np.ndarray, g_factor: float = 2.0) -> np.ndarray:
@@ -100,6 +114,8 @@ class Region:
     interface: object = None         # fem_spin.materials.Interface
     magnetization: np.ndarray | None = None
     thickness: float | None = None
+    #: theta_SH (docs/theory/spin_orbit_transport.md section 2), non-magnetic bulk regions only
+    spin_hall_angle: float = 0.0
 
     @property
     def is_interface(self) -> bool:
@@ -150,7 +166,130 @@ def _parse_region(name: str, table, key: str) -> Region:
     elif region.polarization != 0:
         raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
                                                   "(give its direction, e.g. [0, 1, 0])")
+    region.spin_hall_angle = _spin_hall_angle(region, table, key)
     return region
+
+
+def _is_finite_number(value) -> bool:
+    """A real number that is finite as a float (an integer beyond the float range is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _finite_number(value, key: str, what: str) -> float:
+    if not _is_finite_number(value):
+        raise ConfigError(key, f"must be {what} (got {_shown(value)})")
+    return float(value)
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _spin_hall_angle(region: Region, table: dict, key: str) -> float:
+    """theta_SH of the region: the table's ``spin_hall_angle``, else its material's (the
+    materials library may carry one), else 0. The note (section 2) models it in non-magnetic
+    bulk regions only: an explicit nonzero value elsewhere is refused, a library value on a
+    magnetized region is not used (a ferromagnet's own spin Hall effect is not modelled)."""
+    explicit = "spin_hall_angle" in table
+    if explicit:
+        theta = _finite_number(table["spin_hall_angle"], f"{key}.spin_hall_angle", "a number in [-1, 1]")
+    else:
+        theta = float(getattr(region.material, "spin_hall_angle", 0.0) or 0.0)
+    if theta == 0.0:
+        return 0.0
+    if not explicit and (region.is_interface or region.magnetization is not None):
+        return 0.0
+    if abs(theta) > 1:
+        raise ConfigError(f"{key}.spin_hall_angle", f"|theta_SH| must be <= 1 (got {theta:g})")
+    if region.is_interface:
+        raise ConfigError(f"{key}.spin_hall_angle", "interface layers take no spin Hall angle "
+                                                    "(give it to the bulk region)")
+    if region.magnetization is not None or region.polarization != 0:
+        raise ConfigError(f"{key}.spin_hall_angle", "a spin Hall angle on a magnetized region is not "
+                                                    "modelled (theta_SH belongs to non-magnetic metals)")
+    return theta
+
+
+@dataclasses.dataclass(frozen=True)
+class MixingInterface:
+    """A surface of the metal on a magnetic insulator (docs/theory/spin_orbit_transport.md
+    5.1): mixing conductance G_r + i G_i (S/m^2) and one or more magnetization directions
+    (one solved case each)."""
+
+    surface: str
+    conductance_real: float
+    conductance_imag: float
+    directions: tuple[tuple[float, float, float], ...]
+
+
+def rotation_directions(plane: str, angles_deg) -> list[tuple[float, float, float]]:
+    """m = cos(a) e1 + sin(a) e2 for the angles a (degrees) in the plane "xy", "yz" or "xz"
+    (a measured from the plane's first axis)."""
+    i, j = ROTATION_PLANES[plane]
+    out = []
+    for a in angles_deg:
+        m = [0.0, 0.0, 0.0]
+        m[i], m[j] = math.cos(math.radians(a)), math.sin(math.radians(a))
+        out.append(tuple(m))
+    return out
+
+
+def _direction(value, key: str) -> tuple[float, float, float]:
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
+            or any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in value)):
+        raise ConfigError(key, f"must be a direction [mx, my, mz] or a list of them (got {_shown(value)})")
+    if not all(map(_is_finite_number, value)):
+        raise ConfigError(key, f"must be finite numbers (got {_shown(value)})")
+    scale = max(abs(float(c)) for c in value)
+    if not scale > 0:
+        raise ConfigError(key, "must not be the zero vector")
+    m = np.asarray(value, dtype=float) / scale
+    return tuple(float(c) for c in m / np.linalg.norm(m))
+
+
+def _parse_mixing(surface: str, table, key: str) -> MixingInterface:
+    if not isinstance(table, dict):
+        raise ConfigError(key, "must be a table, e.g. {conductance_real = 4e14, magnetization = [1, 0, 0]}")
+    for field in table:
+        if field not in _MIXING_KEYS:
+            raise ConfigError(f"{key}.{field}", f"unknown key (known: {', '.join(_MIXING_KEYS)})")
+    if "conductance_real" not in table:
+        raise ConfigError(f"{key}.conductance_real", "required: the real part G_r of the spin-mixing "
+                                                     "conductance (S/m^2, >= 0)")
+    g_r = _finite_number(table["conductance_real"], f"{key}.conductance_real", "a number >= 0 (S/m^2)")
+    if g_r < 0:
+        raise ConfigError(f"{key}.conductance_real", f"must be >= 0: a negative G_r would create "
+                                                     f"spin at the interface (got {g_r:g})")
+    g_i = _finite_number(table.get("conductance_imag", 0.0), f"{key}.conductance_imag", "a number (S/m^2)")
+    has_m, has_plane = "magnetization" in table, "rotation_plane" in table
+    if has_m and (has_plane or "angles" in table):
+        raise ConfigError(f"{key}.magnetization", "give magnetization or rotation_plane with angles, not both")
+    if has_m:
+        m = table["magnetization"]
+        if isinstance(m, (list, tuple)) and m and all(isinstance(r, (list, tuple)) for r in m):
+            directions = tuple(_direction(r, f"{key}.magnetization") for r in m)
+        else:
+            directions = (_direction(m, f"{key}.magnetization"),)
+    elif has_plane:
+        plane = table["rotation_plane"]
+        if plane not in ROTATION_PLANES:
+            raise ConfigError(f"{key}.rotation_plane", f"must be one of {', '.join(ROTATION_PLANES)} "
+                                                       f"(got {plane!r})")
+        angles = table.get("angles")
+        if not isinstance(angles, (list, tuple)) or not angles or not all(map(_is_finite_number, angles)):
+            raise ConfigError(f"{key}.angles", f"a list of angles in degrees is required with "
+                                               f"rotation_plane (got {_shown(angles)})")
+        directions = tuple(rotation_directions(plane, angles))
+    else:
+        raise ConfigError(f"{key}.magnetization", "required: the insulator's magnetization direction "
+                                                  "[mx, my, mz] (or rotation_plane with angles)")
+    return MixingInterface(surface, g_r, g_i, directions)
 
 
 def region_coefficients(region: Region, material, params) -> dict[str, float]:
@@ -167,7 +306,9 @@ def region_coefficients(region: Region, material, params) -> dict[str, float]:
     precessing = params.precession and not region.is_interface and region.polarization == 0
     return {"sigma_up": material.conductivity_up, "sigma_dn": material.conductivity_down,
             "g_sf": material.spin_flip_conductance, "g_perp": transverse,
-            "precession_weight": sigma / (4 * material.diffusion_constant) if precessing else 0.0}
+            "precession_weight": sigma / (4 * material.diffusion_constant) if precessing else 0.0,
+            # theta_SH sigma/2, the coefficient of both F_SH terms (note section 4)
+            "spin_hall": region.spin_hall_angle * sigma / 2}
 
 
 class ValetFertProblem(SteadyProblem):
@@ -182,6 +323,16 @@ class ValetFertProblem(SteadyProblem):
     #: the linear solver, once create_solver has built it
     linear_problem = None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p = self.params
+        columns = type(self).result_columns
+        if p.mixing_data:     # the insulator's magnetization of the case (SMR)
+            columns = columns[:2] + ("m_x", "m_y", "m_z") + columns[2:]
+        if p.hall_probes:
+            columns = columns + ("hall_voltage_V", "hall_resistance_ohm")
+        self.result_columns = columns
+
     # ------------------------------------------------------------------ pipeline
     def define_mesh(self) -> None:
         super().define_mesh()
@@ -190,7 +341,7 @@ class ValetFertProblem(SteadyProblem):
     def define_function_spaces(self) -> None:
         import dolfinx.fem as fem
 
-        self.spin_components = 3 if self.params.precession else 1
+        self.spin_components = 3 if self.params.vector_spin() else 1
         mesh = self.mesh
         self.V = fem.functionspace(mesh, ("Lagrange", 1, (1 + self.spin_components,)))
         self.u = fem.Function(self.V, name="potentials")
@@ -202,7 +353,10 @@ class ValetFertProblem(SteadyProblem):
         self.mu_c_out = fem.Function(S, name="charge_potential")
         self.mu_s_out = fem.Function(S if self.spin_components == 1 else W3, name="spin_accumulation")
         self.j_out = fem.Function(W3, name="charge_current")
-        self.js_out = fem.Function(W3, name="spin_current")
+        if self.spin_components == 1:
+            self.js_out = [fem.Function(W3, name="spin_current")]
+        else:   # the flow of x, y and z spins (note section 7): J_{s,a} for a = x, y, z
+            self.js_out = [fem.Function(W3, name=f"spin_current_{a}") for a in "xyz"]
         self._S, self._W3 = S, W3
 
     def define_measures(self) -> None:
@@ -236,19 +390,47 @@ class ValetFertProblem(SteadyProblem):
                         + c["sigma_dn"] * ufl.inner(ufl.grad(mu_dn), ufl.grad(mu_dn))) * dx
         self.power = power
         residual = ufl.derivative(power, u, v)
+        charge_current = -(c["sigma_up"] * ufl.grad(mu_up) + c["sigma_dn"] * ufl.grad(mu_dn))
         if self.spin_components == 3:
             self.omega = fem.Constant(self.mesh, np.zeros(3))
-            _, v_s = self.split(v)
+            v_c, v_s = self.split(v)
             residual += -c["precession_weight"] * ufl.inner(ufl.cross(self.omega, mu_s), v_s) * dx_l
+            # spin Hall and inverse spin Hall effects (note section 4): minus each current's
+            # spin Hall part dotted with its test function's gradient, the spin one halved;
+            # always present in the vector state (zero where theta_SH = 0)
+            sh = c["spin_hall"]
+            axes = [ufl.as_vector([1.0 if i == a else 0.0 for i in range(3)]) for a in range(3)]
+            for a, e in enumerate(axes):
+                residual += sh * ufl.inner(ufl.cross(e, ufl.grad(mu_s[a])), ufl.grad(v_c)) * dx
+                residual += sh * ufl.inner(ufl.cross(e, ufl.grad(mu_c)), ufl.grad(v_s[a])) * dx
+            charge_current -= sh * sum(ufl.cross(e, ufl.grad(mu_s[a])) for a, e in enumerate(axes))
+            # magnetic-insulator surfaces (note section 5.1): J_s.n = G_r S_perp - G_i m x S,
+            # weighted 1/2 like the spin equation; m and G are Constants set per case
+            self.mixing = []
+            for interface in self.params.mixing_data:
+                m_i = fem.Constant(self.mesh, np.asarray(interface.directions[0], dtype=float))
+                g_r = fem.Constant(self.mesh, interface.conductance_real)
+                g_i = fem.Constant(self.mesh, interface.conductance_imag)
+                ds = self.ds(self.mesh_data.facet_groups[interface.surface])
+                s_perp = mu_s - ufl.dot(m_i, mu_s) * m_i
+                residual += 0.5 * (g_r * ufl.inner(s_perp, v_s) - g_i * ufl.inner(ufl.cross(m_i, mu_s), v_s)) * ds
+                self.mixing.append((interface, m_i))
+            # the spin current tensor J_{s,a,i} (rows a): along m the two-current spin current,
+            # transverse -(sigma/2) grad S_perp, and the spin Hall part -theta sigma a x grad U
+            sigma = c["sigma_up"] + c["sigma_dn"]
+            collinear = -(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))
+            self.spin_current_exprs = [m[a] * collinear - sigma / 2 * ufl.grad(mu_perp[a])
+                                       - 2 * sh * ufl.cross(e, ufl.grad(mu_c)) for a, e in enumerate(axes)]
+        else:
+            self.spin_current_exprs = [-(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))]
         self.residual = residual
         self.residual_form = fem.form(residual)
         du = ufl.TrialFunction(self.V)
         self.a = ufl.derivative(residual, u, du)
         zero = fem.Constant(self.mesh, 0.0)
         self.L = zero * v[0] * dx
-        # currents for output (true values for the solved u): j_s = -sigma_s grad mu_s
-        self.charge_current_expr = -(c["sigma_up"] * ufl.grad(mu_up) + c["sigma_dn"] * ufl.grad(mu_dn))
-        self.spin_current_expr = -(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))
+        # currents for output (true values for the solved u), spin Hall parts included
+        self.charge_current_expr = charge_current
         self._observables_forms()
 
     def split(self, u):
@@ -272,6 +454,10 @@ class ValetFertProblem(SteadyProblem):
         self._facet_group(p.ground, "model.ground")
         for name in p.voltage_probes:
             self._facet_group(name, "model.voltage_probes")
+        for name in p.hall_probes:
+            self._facet_group(name, "model.hall_probes")
+        for interface in p.mixing_data:
+            self._facet_group(interface.surface, f"model.mixing_interfaces.{interface.surface}")
 
     def _facet_group(self, name: str, key: str) -> int:
         groups = self.mesh_data.facet_groups
@@ -285,7 +471,7 @@ class ValetFertProblem(SteadyProblem):
         import dolfinx.fem as fem
 
         p = self.params
-        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "axis_sign"]
+        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall", "axis_sign"]
         c = {n: fem.Function(self.Q, name=n) for n in names}
         c["m"] = fem.Function(self.Qv, name="magnetization")
         self.materials = {}
@@ -346,11 +532,14 @@ class ValetFertProblem(SteadyProblem):
             bcs.append(fem.dirichletbc(value_vector, dofs, self.V))
         self.bcs = bcs
         mu_c = self.u[0]
-        self._probe_forms = []
-        for name in p.voltage_probes:
+
+        def probe(name):
             tag = md.facet_groups[name]
             area = self.integrate(fem.form(fem.Constant(self.mesh, 1.0) * self.ds(tag)))
-            self._probe_forms.append((fem.form(mu_c * self.ds(tag)), area))
+            return fem.form(mu_c * self.ds(tag)), area
+
+        self._probe_forms = [probe(name) for name in p.voltage_probes]
+        self._hall_forms = [probe(name) for name in p.hall_probes]
         self._mass_S = None
 
     #: Default linear solver, chosen by measurement (benchmarks/bench_models.py, lateral spin
@@ -374,7 +563,7 @@ class ValetFertProblem(SteadyProblem):
         from fem_spin.solvers.newton import linear_solver_options, petsc_options_checked
 
         user = self.config.solver.petsc_options
-        defaults = {"ksp_type": "gmres" if self.params.precession else "cg", **self.KRYLOV_DEFAULTS}
+        defaults = {"ksp_type": "gmres" if self.params.vector_spin() else "cg", **self.KRYLOV_DEFAULTS}
         # (a pc_type alone keeps the tight Krylov tolerances: a linear model's accuracy is the
         # Krylov tolerance, and PETSc's rtol 1e-5 is not enough)
         options = (dict(self.DIRECT) if direct
@@ -413,15 +602,27 @@ class ValetFertProblem(SteadyProblem):
         b.scatter_reverse(dolfinx.la.InsertMode.add)
         return {key: self.global_sum(float(b.array[dofs].sum())) for key, dofs in self._contact_dofs.items()}
 
-    def probe_voltage(self) -> float:
-        """<mu_c>(plus) - <mu_c>(minus), or the contact voltage without probes (V, for 1 V applied)."""
+    def probe_voltage(self, forms=None) -> float:
+        """<mu_c>(plus) - <mu_c>(minus) of the voltage probes (or of ``forms``, e.g. the Hall
+        probes'), or the contact voltage without probes (V, for 1 V applied)."""
         import dolfinx.fem as fem
 
-        if not self._probe_forms:
+        forms = self._probe_forms if forms is None else forms
+        if not forms:
             return 1.0
-        (plus, a_plus), (minus, a_minus) = self._probe_forms
+        (plus, a_plus), (minus, a_minus) = forms
         return (self.global_sum(fem.assemble_scalar(plus)) / a_plus
                 - self.global_sum(fem.assemble_scalar(minus)) / a_minus)
+
+    def set_mixing_direction(self, index: int) -> np.ndarray | None:
+        """The insulators' magnetization of case ``index`` (an interface with one direction keeps
+        it); returns the first interface's m, None without mixing interfaces."""
+        first = None
+        for interface, constant in getattr(self, "mixing", []):
+            m = interface.directions[index if len(interface.directions) > 1 else 0]
+            constant.value[:] = m
+            first = np.asarray(m) if first is None else first
+        return first
 
     def solve_cases(self):
         p = self.params
@@ -431,38 +632,77 @@ class ValetFertProblem(SteadyProblem):
         index = 0
         for configuration in p.configurations:
             configured = False
-            for k, field in enumerate(p.hanle_fields):
-                index += 1
-                if index <= len(self.completed_cases):   # solved before a stop (resume)
-                    row = self.completed_cases[index - 1]
+            for d in range(p.mixing_cases()):
+                for k, field in enumerate(p.hanle_fields):
+                    index += 1
+                    if index <= len(self.completed_cases):   # solved before a stop (resume)
+                        row = self.completed_cases[index - 1]
+                        self.results.append(row)
+                        yield row, k == 0
+                        continue
+                    if not configured:
+                        self.set_configuration(configuration)
+                        configured = True
+                    m = self.set_mixing_direction(d)
+                    if self.spin_components == 3:
+                        self.omega.value[:] = larmor_vector(field * direction, p.g_factor)
+                    self.solve()
+                    row = self._case_row(configuration, field, m)
                     self.results.append(row)
                     yield row, k == 0
-                    continue
-                if not configured:
-                    self.set_configuration(configuration)
-                    configured = True
-                if self.spin_components == 3:
-                    self.omega.value[:] = larmor_vector(field * direction, p.g_factor)
-                self.solve()
-                currents = self.contact_currents()
-                current = currents["current_contact"]
-                scale = p.current / current
-                self.scale = scale
-                spin = self.owned(self.u.x.array).reshape(-1, 1 + self.spin_components)[:, 1:]
-                spin_max = self.global_max(np.linalg.norm(spin, axis=1) if spin.size else np.zeros(0))
-                voltage = self.probe_voltage() * scale
-                row = {"configuration": configuration, "field_T": float(field), "current_A": p.current,
-                       "voltage_V": voltage, "resistance_ohm": voltage / p.current,
-                       "current_balance_A": (currents["current_contact"] + currents["ground"]) * scale,
-                       "max_spin_accumulation_V": spin_max * scale}
-                self.results.append(row)
-                yield row, k == 0
 
-    def resistance(self, configuration: str = "parallel", field: float = 0.0) -> float:
+    def _case_row(self, configuration: str, field: float, m: np.ndarray | None) -> dict:
+        """The results row of the case just solved (and the scale to the requested current)."""
+        p = self.params
+        currents = self.contact_currents()
+        current = currents["current_contact"]
+        scale = p.current / current
+        self.scale = scale
+        spin = self.owned(self.u.x.array).reshape(-1, 1 + self.spin_components)[:, 1:]
+        spin_max = self.global_max(np.linalg.norm(spin, axis=1) if spin.size else np.zeros(0))
+        voltage = self.probe_voltage() * scale
+        row = {"configuration": configuration, "field_T": float(field)}
+        if m is not None:
+            row.update(m_x=float(m[0]), m_y=float(m[1]), m_z=float(m[2]))
+        row.update({"current_A": p.current, "voltage_V": voltage, "resistance_ohm": voltage / p.current,
+                    "current_balance_A": (currents["current_contact"] + currents["ground"]) * scale,
+                    "max_spin_accumulation_V": spin_max * scale})
+        if p.hall_probes:
+            hall = self.probe_voltage(self._hall_forms) * scale
+            row.update(hall_voltage_V=hall, hall_resistance_ohm=hall / p.current)
+        return row
+
+    def resistance(self, configuration: str = "parallel", field: float = 0.0,
+                   magnetization=None, column: str = "resistance_ohm") -> float:
+        """``column`` of the solved case (the first with the insulators' ``magnetization``
+        when given, to 1e-9)."""
         for row in self.results:
-            if row["configuration"] == configuration and row["field_T"] == field:
-                return row["resistance_ohm"]
-        raise KeyError(f"no solved case {configuration!r} at B = {field} T")
+            if row["configuration"] == configuration and row["field_T"] == field and (
+                    magnetization is None
+                    or np.allclose([row["m_x"], row["m_y"], row["m_z"]], magnetization, atol=1e-9)):
+                return row[column]
+        raise KeyError(f"no solved case {configuration!r} at B = {field} T"
+                       + ("" if magnetization is None else f", m = {list(magnetization)}"))
+
+    def smr_amplitude(self) -> float | None:
+        """(R(m = x) - R(m = y))/R(m = y) of the insulators' magnetization (note section 7), at
+        the first configuration and field, when both directions (or their reverses) were solved."""
+        p = self.params
+        if not p.mixing_data:
+            return None
+        conf, field = p.configurations[0], p.hanle_fields[0]
+        values = {}
+        for axis in ("x", "y"):
+            m = np.eye(3)[0 if axis == "x" else 1]
+            for sign in (1.0, -1.0):
+                try:
+                    values[axis] = self.resistance(conf, field, sign * m)
+                    break
+                except KeyError:
+                    continue
+        if len(values) < 2:
+            return None
+        return (values["x"] - values["y"]) / values["y"]
 
     def summary(self) -> dict:
         p = self.params
@@ -479,6 +719,9 @@ class ValetFertProblem(SteadyProblem):
         estimate = self.takahashi_maekawa()
         if estimate is not None:
             out["delta_R_takahashi_maekawa_ohm"] = estimate
+        amplitude = self.smr_amplitude()
+        if amplitude is not None:
+            out["smr_amplitude"] = amplitude
         out["max_abs_current_balance_A"] = max(abs(r["current_balance_A"]) for r in self.results)
         return out
 
@@ -507,7 +750,7 @@ class ValetFertProblem(SteadyProblem):
 
     # ------------------------------------------------------------------ output
     def output_functions(self) -> list:
-        return [self.mu_c_out, self.mu_s_out, self.j_out, self.js_out]
+        return [self.mu_c_out, self.mu_s_out, self.j_out, *self.js_out]
 
     def update_output_functions(self) -> None:
         """Potentials and (lumped L2-projected) current densities for the requested current."""
@@ -530,19 +773,13 @@ class ValetFertProblem(SteadyProblem):
             mass.scatter_forward()
             self._mass_S = mass.array.copy()
             q = ufl.TestFunction(self._W3)
-            self._current_forms = (fem.form(ufl.inner(self.charge_current_expr, q) * self.dx),
-                                   fem.form(ufl.inner(self.spin_current_expr, q) * self.dx))
-        if self.spin_components == 1:
-            for form, out in zip(self._current_forms, (self.j_out, self.js_out)):
-                vec = fem.assemble_vector(form)
-                vec.scatter_reverse(dolfinx.la.InsertMode.add)
-                vec.scatter_forward()
-                out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
-        else:  # the spin current is a tensor with precession: only the charge current is drawn
-            vec = fem.assemble_vector(self._current_forms[0])
+            self._current_forms = [fem.form(ufl.inner(expr, q) * self.dx)
+                                   for expr in (self.charge_current_expr, *self.spin_current_exprs)]
+        for form, out in zip(self._current_forms, (self.j_out, *self.js_out)):
+            vec = fem.assemble_vector(form)
             vec.scatter_reverse(dolfinx.la.InsertMode.add)
             vec.scatter_forward()
-            self.j_out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
+            out.x.array[:] = scale * vec.array / np.repeat(self._mass_S, 3)
 
     def tangent_linear(self, keys):
         """Forward sensitivities of every solved case with respect to the run keys ``keys``
@@ -594,15 +831,37 @@ class ValetFertConfig(ModelConfig):
                                       doc="field magnitudes to solve (precession = true)")
     g_factor: float = param(2.0, doc="electron g-factor", check=positive)
     transverse_dephasing_length: float = param(1e-9, unit="m", doc="length over which a ferromagnet "
-                                               "absorbs spin transverse to m (precession = true)",
+                                               "absorbs spin transverse to m (vector spin accumulation)",
                                                check=positive)
+    mixing_interfaces: dict = param(default_factory=dict, doc="one table per facet group of the metal "
+                                    "on a magnetic insulator (docs/theory/spin_orbit_transport.md 5.1): "
+                                    "conductance_real G_r >= 0 and conductance_imag G_i (S/m^2), and "
+                                    "magnetization [mx, my, mz] (or a list of directions: one solved case "
+                                    "each) or rotation_plane (\"xy\", \"yz\", \"xz\") with angles "
+                                    "(degrees from the plane's first axis); makes the spin accumulation "
+                                    "a vector")
+    hall_probes: list[str] = param(default_factory=list, doc="[plus, minus] facet groups of a second, "
+                                   "transverse voltage <mu_c>(plus) - <mu_c>(minus) (results: "
+                                   "hall_voltage_V, hall_resistance_ohm); [] for none")
     #: the regions' transport data (from ``regions``; interface thicknesses the geometry
     #: knows filled in by resolve)
     region_data: dict[str, Region] | None = derived(doc="Region per cell group")
+    #: the mixing interfaces (from ``mixing_interfaces``)
+    mixing_data: tuple[MixingInterface, ...] | None = derived(doc="MixingInterface per surface")
+
+    def vector_spin(self) -> bool:
+        """Whether the spin accumulation is a vector: with precession, a spin Hall angle or a
+        magnetic-insulator surface (the last two need no precession and no diffusion constant)."""
+        return (self.precession or bool(self.mixing_data)
+                or any(r.spin_hall_angle != 0 for r in self.region_data.values()))
+
+    def mixing_cases(self) -> int:
+        """Magnetization directions of the mixing interfaces solved (1 without them)."""
+        return max([len(i.directions) for i in self.mixing_data or ()] or [1])
 
     def unknowns_per_node(self) -> int:
-        """mu_c and mu_s, with precession the three components of the spin accumulation."""
-        return 4 if self.precession else 2
+        """mu_c and mu_s; with a vector spin accumulation its three components."""
+        return 4 if self.vector_spin() else 2
 
     def __post_init__(self):
         if not self.regions:
@@ -611,9 +870,22 @@ class ValetFertConfig(ModelConfig):
         if self.region_data is None:
             object.__setattr__(self, "region_data", {name: _parse_region(name, table, f"regions.{name}")
                                                      for name, table in self.regions.items()})
+        if self.mixing_data is None:
+            if not isinstance(self.mixing_interfaces, dict):
+                raise ConfigError("mixing_interfaces", "must be a table of [model.mixing_interfaces.<surface>] "
+                                                       "tables")
+            object.__setattr__(self, "mixing_data", tuple(
+                _parse_mixing(name, table, f"mixing_interfaces.{name}")
+                for name, table in self.mixing_interfaces.items()))
+        counts = {len(i.directions) for i in self.mixing_data} - {1}
+        if len(counts) > 1:
+            raise ConfigError("mixing_interfaces", f"interfaces with several directions must have as "
+                                                   f"many each (they are solved together; got {sorted(counts)})")
         if len(self.voltage_probes) not in (0, 2):
             raise ConfigError("voltage_probes", f"give [plus, minus] facet groups or [] (got "
                                                 f"{self.voltage_probes})")
+        if len(self.hall_probes) not in (0, 2):
+            raise ConfigError("hall_probes", f"give [plus, minus] facet groups or [] (got {self.hall_probes})")
         if self.current_contact == self.ground:
             raise ConfigError("ground", "must differ from current_contact")
         if not self.configurations:
@@ -625,7 +897,7 @@ class ValetFertConfig(ModelConfig):
         if not self.precession and any(b != 0 for b in self.hanle_fields):
             raise ConfigError("hanle_fields", "non-zero fields need precession = true")
         magnetized = [r for r in self.region_data.values() if r.magnetization is not None]
-        if not self.precession and magnetized:
+        if not self.vector_spin() and magnetized:
             axis = magnetized[0].magnetization
             for r in magnetized:
                 if abs(abs(float(r.magnetization @ axis)) - 1) > 1e-9:

@@ -173,7 +173,7 @@ class ValetFertTangent(SteadyTangent):
         self.s = fem.Function(problem.V, name="sensitivity")
         present = set(ufl.algorithms.extract_coefficients(problem.residual))
         self.directions = {c: fem.Function(problem.Q, name=f"d_{c}")
-                           for c in ("sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight")
+                           for c in ("sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall")
                            if problem.coefficients[c] in present}
         dF = sum(ufl.derivative(problem.residual, problem.coefficients[c], w) for c, w in self.directions.items())
         self.rhs = fem.form(-dF)

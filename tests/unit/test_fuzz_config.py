@@ -200,6 +200,7 @@ SEEDS: dict[str, dict] = {
                               "F": {"material": "Py@300K", "magnetization": [0, 1, 0]}}},
         "output": dict(OUTPUT),
     },
+    "vf_smr": _toml(REPO / "examples" / "smr_pt_yig.toml"),
     # triplet DNP: the crystal slab of the tests, and the naphthalene example (prism, preset)
     "triplet_slab": {
         "name": "triplet",

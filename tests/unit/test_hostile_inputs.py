@@ -285,6 +285,29 @@ def cases() -> dict[str, Case]:
     C["valet_fert cells_per_layer 1e9"] = _run(
         _with("vf_multilayer", "geometry", cells_per_layer=[10**9, 8, 1, 4]),
         words=("geometry.cells_per_layer",))
+    # spin-orbit transport (issue 23): refused before anything runs, naming the key
+    vf_regions = _seed("vf_multilayer")["model"]["regions"]
+    C["valet_fert spin Hall angle above 1"] = _run(
+        _with("vf_multilayer", "model", regions={**vf_regions, "N": {**vf_regions["N"], "spin_hall_angle": 1.5}}),
+        words=("run.toml: model.regions.N.spin_hall_angle: ", "<= 1"))
+    C["valet_fert spin Hall angle on a ferromagnet"] = _run(
+        _with("vf_multilayer", "model", regions={**vf_regions, "F1": {**vf_regions["F1"], "spin_hall_angle": 0.1}}),
+        words=("model.regions.F1.spin_hall_angle: ", "magnetized"))
+    C["valet_fert mixing interface without magnetization"] = _run(
+        _with("vf_multilayer", "model", mixing_interfaces={"top": {"conductance_real": 1e14}}),
+        words=("run.toml: model.mixing_interfaces.top.magnetization: ", "required"))
+    C["valet_fert negative mixing conductance"] = _run(
+        _with("vf_multilayer", "model", mixing_interfaces={"top": {"conductance_real": -1e14,
+                                                                   "magnetization": [1, 0, 0]}}),
+        words=("model.mixing_interfaces.top.conductance_real: ", ">= 0"))
+    C["valet_fert mixing surface not on the device"] = _run(
+        _with("vf_multilayer", "model", mixing_interfaces={"nowhere": {"conductance_real": 1e14,
+                                                                       "magnetization": [1, 0, 0]}}),
+        words=("run.toml: model.mixing_interfaces.nowhere: ", "no surface 'nowhere'"))
+    C["valet_fert mixing rotation plane unknown"] = _run(
+        _with("vf_multilayer", "model", mixing_interfaces={"top": {"conductance_real": 1e14,
+                                                                   "rotation_plane": "xw", "angles": [0]}}),
+        words=("model.mixing_interfaces.top.rotation_plane: ",))
     C["triplet beam larger than nothing"] = _run(_with("triplet_slab", "geometry", beam_diameter=-1.0),
                                                  words=("geometry.beam_diameter",))
     C["triplet mesh 1e-12"] = _run(_with("triplet_slab", "geometry", mesh_size=1e-12,
