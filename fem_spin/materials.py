@@ -379,12 +379,13 @@ class MagneticInsulatorInterface:
     spin-mixing conductance per area G = G_r + i G_i [S/m^2] (docs/theory/spin_orbit_transport.md
     section 5.1, the magnetoelectronic circuit theory of Brataas, Nazarov & Bauer):
 
-        J_s . n = G_r (S - (m . S) m) + G_i m x S      (spin flowing out of the metal)
+        J_s . n = G_r (S - (m . S) m) - G_i m x S      (spin flowing out of the metal)
 
     with S the spin accumulation [V] and J_s in charge-current units [A/m^2]. G_r >= 0 (the
     absorbed transverse spin dissipates power G_r |S_perp|^2 / 2 >= 0); G_i of either sign
-    (a rotation, no dissipation). Values fitted with Chen et al.'s SMR formula (Phys. Rev. B
-    87, 144411 (2013)), which uses the same G in Ohm^-1 m^-2, enter unchanged.
+    (a rotation, no dissipation; its sign is Chen et al.'s, the one that gives their transverse
+    SMR coefficient Delta rho_2, note section 5.1). Values fitted with Chen et al.'s SMR formula
+    (Phys. Rev. B 87, 144411 (2013)), which uses the same G in Ohm^-1 m^-2, enter unchanged.
     """
 
     name: str

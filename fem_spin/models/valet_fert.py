@@ -93,7 +93,8 @@ __all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "MixingInterface", "
 
 _REGION_KEYS = ("magnetization", "thickness", "spin_hall_angle")
 #: keys of a [model.mixing_interfaces.<surface>] table
-_MIXING_KEYS = ("conductance_real", "conductance_imag", "magnetization", "rotation_plane", "angles")
+_MIXING_KEYS = ("interface", "conductance_real", "conductance_imag", "magnetization", "rotation_plane",
+                "angles")
 #: the in-plane axes of each rotation plane: m = cos(a) e1 + sin(a) e2 (a from the first axis)
 ROTATION_PLANES = {"xy": (0, 1), "yz": (1, 2), "xz": (0, 2)}
 
@@ -259,14 +260,30 @@ def _parse_mixing(surface: str, table, key: str) -> MixingInterface:
     for field in table:
         if field not in _MIXING_KEYS:
             raise ConfigError(f"{key}.{field}", f"unknown key (known: {', '.join(_MIXING_KEYS)})")
-    if "conductance_real" not in table:
+    library = None
+    if "interface" in table:
+        # a library contact (fem_spin.materials.MAGNETIC_INSULATOR_INTERFACES) gives G_r and G_i,
+        # which conductance_real / conductance_imag may still override
+        from fem_spin.materials import get_magnetic_insulator_interface
+
+        if not isinstance(table["interface"], str):
+            raise ConfigError(f"{key}.interface", f"must be the name of a library magnetic-insulator "
+                                                  f"interface, e.g. \"YIG/Pt@300K\" (got {_shown(table['interface'])})")
+        try:
+            library = get_magnetic_insulator_interface(table["interface"])
+        except ValueError as error:
+            raise ConfigError(f"{key}.interface", str(error)) from None
+    if "conductance_real" not in table and library is None:
         raise ConfigError(f"{key}.conductance_real", "required: the real part G_r of the spin-mixing "
-                                                     "conductance (S/m^2, >= 0)")
-    g_r = _finite_number(table["conductance_real"], f"{key}.conductance_real", "a number >= 0 (S/m^2)")
+                                                     "conductance (S/m^2, >= 0), or interface = a library "
+                                                     "name such as \"YIG/Pt@300K\"")
+    g_r = _finite_number(table.get("conductance_real", library.mixing_conductance_real if library else 0.0),
+                         f"{key}.conductance_real", "a number >= 0 (S/m^2)")
     if g_r < 0:
         raise ConfigError(f"{key}.conductance_real", f"must be >= 0: a negative G_r would create "
                                                      f"spin at the interface (got {g_r:g})")
-    g_i = _finite_number(table.get("conductance_imag", 0.0), f"{key}.conductance_imag", "a number (S/m^2)")
+    g_i = _finite_number(table.get("conductance_imag", library.mixing_conductance_imag if library else 0.0),
+                         f"{key}.conductance_imag", "a number (S/m^2)")
     has_m, has_plane = "magnetization" in table, "rotation_plane" in table
     if has_m and (has_plane or "angles" in table):
         raise ConfigError(f"{key}.magnetization", "give magnetization or rotation_plane with angles, not both")
