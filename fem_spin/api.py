@@ -168,8 +168,11 @@ def _simulate_one(config, comm, quiet: bool, label: str = "", sensitivities=(),
     problem = _problem(config, comm)
     run = Run(config, problem, comm, label, tangent_keys=tuple(sensitivities),
               frozen_steps=frozen_steps, record_steps=True)
-    run.summary.update(label=label, model=type(config.model).__name__, dofs=problem.num_dofs,
-                       ranks=comm.size, status="running", restarts=0)
+    from fem_spin.simulation import _provenance
+
+    run.summary.update(label=label, model=type(config.model).__name__,
+                       model_type=type(config.model).model_type, dofs=problem.num_dofs,
+                       ranks=comm.size, status="running", restarts=0, provenance=_provenance(comm))
     engine_outputs: list = [out.Progress(quiet=quiet)] if not quiet else []
     if problem.steady:
         table = _case_table()
