@@ -39,7 +39,9 @@ def cmd_info(args) -> int:
     """The stack as this process loads it (every library imported, so one that is installed
     but fails to load says so), the commit, and the MPI size."""
     from mpi4py import MPI
-    from petsc4py import PETSc  # noqa: F401 - loaded so that the PETSc library is reported
+    import importlib
+
+    importlib.import_module("petsc4py.PETSc")   # loaded, so that the PETSc library is reported
 
     from fem_spin.provenance import STACK, provenance
 
