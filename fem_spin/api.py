@@ -3,9 +3,12 @@
 ``simulate(config, overrides)`` runs a configuration (a run file, a parsed
 :class:`~fem_spin.config.RunConfig` or a dict as read from TOML) in memory: no file is
 written unless ``directory`` is given. It returns a :class:`Result` with the time series as
-arrays (or a pandas DataFrame), the final fields as dolfinx Functions, the probe profiles and
-the summary the command line would have written. ``load(run_dir)`` gives the same
-:class:`Result` for a finished run directory, fields as the paths of their files.
+arrays (``result.table``: a pandas DataFrame), the final fields as dolfinx Functions, the
+probe profiles and the summary the command line would have written. ``load(run_dir)`` gives
+the same :class:`Result` for a finished run directory (or a stopped one), and from its files
+the fields by name and time as pyvista meshes (``result.field("polarization", t=...)``), the
+run's own plots (``result.plot()``), an off-screen picture of a field
+(``result.plot_field(...)``) and a sweep's headline numbers per variant (``result.sweep``).
 
 Repeated calls are cheap: the mesh of a geometry is built once per process and reused by
 every later call with the same [geometry] table (compiled forms come from FFCx's cache), so
@@ -15,6 +18,9 @@ a parameter study or a fit pays for the time stepping alone (tests/system/test_a
     >>> result = fem_spin.simulate("run.toml", overrides={"model.D0": 3e-16})
     >>> result.series["t"], result.series["P_mean"]
     >>> result.summary["t63"]
+    >>> run = fem_spin.load("results/dnp_buildup")
+    >>> run.table.plot(x="t", y="P_mean", logx=True)
+    >>> run.plot("P_mean", png="P_mean.png")
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ one column against ``t`` and a sweep comparison stacks the variants' tables with
 ``variant`` column (:meth:`Result.table` of a sweep), which pandas does with ``concat``
 and ``groupby``. xarray pays off for arrays sharing coordinates, but each variant of a
 sweep takes its own adaptive time steps: on the two-variant adaptive sweep of
-tests/system/test_results.py the variants share 1 of their 27 + 12 times (t = 0), so one
-(variant, t) array would be 64 % missing values. The N-dimensional data of a run (fields)
+tests/system/test_results.py (measured) the variants share 4 of their 59 + 64 times, so
+one (variant, t) array would be 48 % missing values. The N-dimensional data of a run (fields)
 are meshes, not grids, and come as pyvista meshes instead. xarray is also not in the
 environment, pandas is.
 """
