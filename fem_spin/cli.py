@@ -1,4 +1,4 @@
-"""``fem-spin`` command line: info, mesh, run, resume, render, structure, fit.
+"""``fem-spin`` command line: info, mesh, run, resume, render, show, structure, fit.
 
 Errors the user can fix (configuration, files, existing results) print one line
 naming the file and the key and exit non-zero, without a traceback (``--debug``
@@ -260,6 +260,17 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    """A finished or stopped run directory summarised in the terminal (fem_spin/show.py)."""
+    from fem_spin.show import describe, show
+
+    if _rank() == 0:
+        show(args.run_dir)
+    else:
+        describe(args.run_dir)   # the same error on every rank, so the exit codes agree
+    return 0
+
+
 def cmd_fit(args) -> int:
     """Fit the models of a fit file to its datasets (fem_spin/fitting); the results go to
     ``<output-dir or [output] directory>/<name>``, guarded like a run directory."""
@@ -432,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-index", type=int, default=None,
                    help="snapshot index, -1 for the last (default: the middle snapshot)")
     s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("show", help="summary of a finished or stopped run directory: model, "
+                       "headline numbers with error estimates and units, provenance, steps and "
+                       "times, sweep variants, where the figures and fields are")
+    s.add_argument("run_dir", help="the run directory (holds config.toml and summary.json)")
+    s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("structure", help="spin-diffusion tensor D0 and second moment M2 from a CIF "
                        "or a cubic lattice (physics.md 1.4)")
