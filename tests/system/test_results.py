@@ -167,6 +167,21 @@ def test_a_sweep_and_a_resumed_run_load(tmp_path):
     assert resumed.field("magnetization", t=1.4).point_data["magnetization"].size > 0
 
 
+def test_every_summary_records_what_made_it(runs):
+    """summary.json: the fem_spin version, the commit of the checkout and the stack."""
+    import json
+
+    from fem_spin.provenance import git_commit
+
+    for model, directory in runs.items():
+        record = json.loads((directory / "summary.json").read_text())["provenance"]
+        assert record["fem_spin"] == fem_spin.__version__, model
+        assert record["commit"] == git_commit() and isinstance(record["dirty"], (bool, type(None)))
+        stack = record["stack"]
+        assert stack["dolfinx"].startswith("0.9") and stack["PETSc"][0].isdigit()
+        assert {"petsc4py", "mpi4py", "basix", "ufl", "numpy", "python", "MPI library"} <= set(stack)
+
+
 def test_units_of_summary_numbers():
     assert unit_of("buildup.t63_s") == unit_of("t50") == unit_of("t_final") == "s"
     assert unit_of("delta_R_ohm") == "Ω" and unit_of("current_A") == "A"
