@@ -192,7 +192,7 @@ def stack_versions() -> dict[str, str]:
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None:
         try:
-            out["MPI library"] = mpi.Get_library_version().splitlines()[0].strip()
+            out["MPI library"] = mpi.Get_library_version().splitlines()[0].replace("\x00", "").strip()
         except Exception:   # noqa: BLE001 - an MPI that cannot say is recorded as such
             out["MPI library"] = UNKNOWN
     return out
