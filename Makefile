@@ -9,7 +9,7 @@ XDIST_VERSION := 3.6.1
 EXECNET_VERSION := 2.1.1
 FIPY_VERSION := 4.0.3
 
-.PHONY: run test test-fast test-serial test-mpi bench info clean
+.PHONY: run test test-fast test-serial test-mpi bench info check-install clean
 
 ## make run   - the main job: the default simulation, results under results/
 run:
@@ -88,6 +88,12 @@ $(PYDEPS)/fipy:
 
 info:
 	$(ENV) fem-spin info
+
+## make check-install - `pip install .` into a fresh venv on top of the environment's dolfinx
+##              (system site packages, no network), then fem-spin --version and import
+##              fem_spin from outside the checkout (also run by CI)
+check-install:
+	$(ENV) bash .ci/check_install.sh
 
 clean:
 	rm -rf results .pytest_cache
