@@ -446,7 +446,8 @@ def _load_one(config, directory: Path) -> Result:
 
 def load(run_dir: str | Path) -> Result:
     """The :class:`Result` of a run directory written by ``fem-spin run`` (a sweep: one
-    variant per label in ``result.variants``). Fields stay on disk: ``result.field_files``."""
+    variant per label in ``result.variants``; a stopped run: what it wrote). Fields stay on
+    disk and are read when asked: ``result.field(name, t=...)``, ``result.field_files``."""
     from fem_spin.config import ConfigError, parse_config
 
     path = Path(run_dir)
