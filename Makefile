@@ -4,7 +4,7 @@ PYTEST := python3 -m pytest
 PYDEPS := .cache/pydeps
 FIPY_VERSION := 4.0.3
 
-.PHONY: run test test-fast test-serial test-mpi bench info clean
+.PHONY: run test test-fast test-serial test-mpi bench info check-install clean
 
 ## make run   - the main job: the default simulation, results under results/
 run:
@@ -79,6 +79,12 @@ $(PYDEPS)/fipy:
 
 info:
 	$(ENV) fem-spin info
+
+## make check-install - `pip install .` into a fresh venv on top of the environment's dolfinx
+##              (system site packages, no network), then fem-spin --version and import
+##              fem_spin from outside the checkout (also run by CI)
+check-install:
+	$(ENV) bash .ci/check_install.sh
 
 clean:
 	rm -rf results .pytest_cache

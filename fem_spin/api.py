@@ -3,9 +3,12 @@
 ``simulate(config, overrides)`` runs a configuration (a run file, a parsed
 :class:`~fem_spin.config.RunConfig` or a dict as read from TOML) in memory: no file is
 written unless ``directory`` is given. It returns a :class:`Result` with the time series as
-arrays (or a pandas DataFrame), the final fields as dolfinx Functions, the probe profiles and
-the summary the command line would have written. ``load(run_dir)`` gives the same
-:class:`Result` for a finished run directory, fields as the paths of their files.
+arrays (``result.table``: a pandas DataFrame), the final fields as dolfinx Functions, the
+probe profiles and the summary the command line would have written. ``load(run_dir)`` gives
+the same :class:`Result` for a finished run directory (or a stopped one), and from its files
+the fields by name and time as pyvista meshes (``result.field("polarization", t=...)``), the
+run's own plots (``result.plot()``), an off-screen picture of a field
+(``result.plot_field(...)``) and a sweep's headline numbers per variant (``result.sweep``).
 
 Repeated calls are cheap: the mesh of a geometry is built once per process and reused by
 every later call with the same [geometry] table (compiled forms come from FFCx's cache), so
@@ -15,6 +18,9 @@ a parameter study or a fit pays for the time stepping alone (tests/system/test_a
     >>> result = fem_spin.simulate("run.toml", overrides={"model.D0": 3e-16})
     >>> result.series["t"], result.series["P_mean"]
     >>> result.summary["t63"]
+    >>> run = fem_spin.load("results/dnp_buildup")
+    >>> run.table.plot(x="t", y="P_mean", logx=True)
+    >>> run.plot("P_mean", png="P_mean.png")
 """
 
 from __future__ import annotations
@@ -62,18 +68,157 @@ class Result:
     #: ``frozen_steps`` replays them)
     steps: list = dataclasses.field(default_factory=list)
 
-    def to_pandas(self):
-        """The series as a pandas DataFrame (pandas is imported here, only when asked)."""
+    # ------------------------------------------------------------------ tables
+    @property
+    def table(self):
+        """The run's table as a pandas DataFrame: the time series of a transient run (one row
+        per accepted step, t = 0 first), the results table of a stationary one (one row per
+        case); a sweep: every variant's rows stacked, with the variant's label in a first
+        column ``variant``. Why pandas and not xarray: :mod:`fem_spin.results`."""
         import pandas as pd
 
+        if self.variants:
+            frames = [v.table.assign(variant=label) for label, v in self.variants.items()]
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            return frame[["variant", *(c for c in frame.columns if c != "variant")]]
         return pd.DataFrame(self.series)
 
+    def to_pandas(self):
+        """The same DataFrame as :attr:`table`."""
+        return self.table
+
+    @property
+    def sweep(self):
+        """One row per variant (index: its label) with its swept values, status and headline
+        numbers (the model's, e.g. ``buildup.t63_s``, and their error estimates as
+        ``<key> space`` / ``<key> time`` where summary.json has them); a single run: one row."""
+        import pandas as pd
+
+        from fem_spin.results import headline, sweep_values
+
+        runs = self.variants or {self.summary.get("label", "") or getattr(self.config, "name", ""): self}
+        rows = []
+        for label, r in runs.items():
+            row = {"variant": label, **sweep_values(self.config, r.config),
+                   "status": r.summary.get("status")}
+            for key, entry in headline(r.config, r.summary).items():
+                row[key] = entry["value"]
+                for part in ("space", "time"):
+                    if part in entry:
+                        row[f"{key} {part}"] = entry[part]
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("variant")
+
+    # ------------------------------------------------------------------ fields
     @property
     def field_files(self) -> list[Path]:
         """The run's field files (``fields.pvd``, ``fields.bp``, ...) for ParaView or pyvista."""
         if self.directory is None:
             return []
         return sorted(p for p in self.directory.glob("fields*") if p.suffix in (".pvd", ".bp"))
+
+    def _one_run(self, what: str) -> Path:
+        """The directory of this single run (not a sweep, not in memory), for ``what``."""
+        if self.variants:
+            labels = ", ".join(repr(k) for k in self.variants)
+            raise ValueError(f"{what} of a sweep: pick a variant, e.g. result.variants[label] "
+                             f"(labels: {labels})")
+        if self.directory is None:
+            raise ValueError(f"{what} reads the run's files: run with simulate(..., directory=...) "
+                             f"or open a run directory with fem_spin.load()")
+        return self.directory
+
+    @property
+    def field_times(self) -> list[float]:
+        """The times (s) of the stored field snapshots (a stationary run: snapshot indices)."""
+        from fem_spin.results import field_times
+
+        return field_times(self._one_run("field_times"))
+
+    def field(self, name: str, t: float | None = None, *, index: int | None = None):
+        """The field ``name`` at snapshot time ``t`` (s; default: the last snapshot) or at
+        snapshot ``index``, as a pyvista UnstructuredGrid in metres (every field of that
+        snapshot as point data, ``name`` active, the time in ``grid.field_data["t"]``),
+        read from the run's ``fields.pvd``. :class:`~fem_spin.results.FieldsNotWritten`
+        if the run wrote no fields, ValueError naming the snapshot times for another ``t``."""
+        from fem_spin.results import read_field
+
+        return read_field(self._one_run("field()"), name, t, index)
+
+    # ------------------------------------------------------------------ pictures
+    def _plot_dirs(self) -> tuple[Path, dict[str, Path]]:
+        if self.directory is None:
+            raise ValueError("plot() draws from the run's files: run with simulate(..., "
+                             "directory=...) or open a run directory with fem_spin.load()")
+        if self.variants:
+            return self.directory, {label: v.directory for label, v in self.variants.items()}
+        label = self.summary.get("label") or getattr(self.config, "name", "run")
+        return self.directory, {label: self.directory}
+
+    def plot(self, name: str | None = None, *, png: str | Path | None = None,
+             directory: str | Path | None = None, overwrite: bool = False):
+        """The plots the run draws (the same code and figures as ``fem-spin run``), as
+        matplotlib figures; nothing is written unless asked.
+
+        ``name``: one plot, by the PNG name the run gives it without ``.png`` (``"P_mean"``,
+        ``"profiles"``, ``"conserved_totals"``): that Figure is returned. Without ``name``:
+        {name: Figure} of every plot. ``png``: write the one figure there; ``directory``:
+        write each as ``<name>.png`` there. An existing file is never replaced unless
+        ``overwrite``. Axis labels carry SI units."""
+        from fem_spin.results import figures
+
+        path, dirs = self._plot_dirs()
+        figs = figures(self.config, path, dirs)
+        if name is not None:
+            if name not in figs:
+                raise KeyError(f"the run draws no plot {name!r} (it draws: "
+                               f"{', '.join(figs) or 'none'})")
+            figs = {name: figs[name]}
+        if png is not None:
+            if len(figs) != 1:
+                raise ValueError(f"png= takes one figure and the run draws {len(figs)}: give "
+                                 f"name= (one of {', '.join(figs)}) or directory=")
+            targets = {next(iter(figs)): Path(png)}
+        elif directory is not None:
+            targets = {n: Path(directory) / f"{n}.png" for n in figs}
+        else:
+            targets = {}
+        existing = [str(p) for p in targets.values() if p.exists() or p.is_symlink()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{existing[0]} exists; choose another path or pass overwrite=True")
+        for n, target in targets.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            figs[n].savefig(target, dpi=130)
+        return figs[name] if name is not None else figs
+
+    def plot_field(self, name: str = "polarization", t: float | None = None, *,
+                   index: int | None = None, png: str | Path | None = None) -> Path:
+        """An off-screen pyvista picture of the field ``name`` at snapshot time ``t``
+        (default: the last) or snapshot ``index``: a 3-D mesh clipped through its centre as
+        the run draws it, a 1-D or 2-D one from above. Written to ``png`` (default: a new
+        ``<name>_t<index>.png`` in the run directory, as ``fem-spin render`` writes;
+        nothing is ever overwritten); returns the path. Needs no display (off-screen VTK;
+        :class:`~fem_spin.viz.render.RenderUnavailable` where VTK cannot render at all)."""
+        from fem_spin.results import read_field, render_field
+        from fem_spin.viz.scales import reserve_path
+
+        directory = self._one_run("plot_field()")
+        grid = read_field(directory, name, t, index)
+        if png is None:
+            from fem_spin.results import field_times
+
+            k = field_times(directory).index(float(grid.field_data["t"][0]))
+            target = reserve_path(directory, f"{name}_t{k}")
+        else:
+            target = Path(png)
+            if target.exists() or target.is_symlink():
+                raise FileExistsError(f"{target} exists; choose another path")
+        try:
+            return render_field(grid, name, target, title=directory.name)
+        except BaseException:
+            if target.exists() and target.stat().st_size == 0:
+                target.unlink()   # our own empty placeholder (reserve_path), nothing else
+            raise
 
     def __getitem__(self, label: str) -> "Result":
         return self.variants[label]
@@ -168,8 +313,11 @@ def _simulate_one(config, comm, quiet: bool, label: str = "", sensitivities=(),
     problem = _problem(config, comm)
     run = Run(config, problem, comm, label, tangent_keys=tuple(sensitivities),
               frozen_steps=frozen_steps, record_steps=True)
-    run.summary.update(label=label, model=type(config.model).__name__, dofs=problem.num_dofs,
-                       ranks=comm.size, status="running", restarts=0)
+    from fem_spin.simulation import _provenance
+
+    run.summary.update(label=label, model=type(config.model).__name__,
+                       model_type=type(config.model).model_type, dofs=problem.num_dofs,
+                       ranks=comm.size, status="running", restarts=0, provenance=_provenance(comm))
     engine_outputs: list = [out.Progress(quiet=quiet)] if not quiet else []
     if problem.steady:
         table = _case_table()
@@ -298,7 +446,8 @@ def _load_one(config, directory: Path) -> Result:
 
 def load(run_dir: str | Path) -> Result:
     """The :class:`Result` of a run directory written by ``fem-spin run`` (a sweep: one
-    variant per label in ``result.variants``). Fields stay on disk: ``result.field_files``."""
+    variant per label in ``result.variants``; a stopped run: what it wrote). Fields stay on
+    disk and are read when asked: ``result.field(name, t=...)``, ``result.field_files``."""
     from fem_spin.config import ConfigError, parse_config
 
     path = Path(run_dir)

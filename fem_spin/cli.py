@@ -1,4 +1,4 @@
-"""``fem-spin`` command line: info, mesh, run, resume, render, structure, fit.
+"""``fem-spin`` command line: info, mesh, run, resume, render, show, structure, fit.
 
 Errors the user can fix (configuration, files, existing results) print one line
 naming the file and the key and exit non-zero, without a traceback (``--debug``
@@ -36,44 +36,47 @@ def _error(msg: str) -> None:
 
 
 def cmd_info(args) -> int:
-    from importlib.metadata import PackageNotFoundError, version
-
+    """The stack as this process loads it (every library imported, so one that is installed
+    but fails to load says so), the commit, and the MPI size."""
     from mpi4py import MPI
+    import importlib
 
-    import fem_spin
+    importlib.import_module("petsc4py.PETSc")   # loaded, so that the PETSc library is reported
 
-    def ver(module: str, dist: str | None = None) -> str:
+    from fem_spin.provenance import STACK, provenance
+
+    failed = {}
+    for module, _ in STACK:
         try:
-            mod = __import__(module)
-            return getattr(mod, "__version__", None) or version(dist or module)
-        except (ImportError, PackageNotFoundError):
-            return "not installed"
+            __import__(module)
+        except ImportError:
+            pass   # reported as "not installed" (or "unknown") from its metadata
         except Exception as exc:  # an optional library that fails to load is reported, not fatal
-            return f"unavailable ({exc.__class__.__name__})"
-
-    from petsc4py import PETSc
-
-    lines = {
-        "fem_spin": fem_spin.__version__,
-        "dolfinx": ver("dolfinx", "fenics-dolfinx"),
-        "ufl": ver("ufl", "fenics-ufl"),
-        "basix": ver("basix", "fenics-basix"),
-        "PETSc": ".".join(map(str, PETSc.Sys.getVersion())),
-        "petsc4py": ver("petsc4py"),
-        "mpi4py": ver("mpi4py"),
-        "MPI library": MPI.Get_library_version().splitlines()[0].strip(),
-        "MPI size": str(MPI.COMM_WORLD.size),
-        "gmsh": ver("gmsh"),
-        "pyvista": ver("pyvista"),
-        "dolfinx_mpc": ver("dolfinx_mpc", "dolfinx_mpc"),
-        "scifem": ver("scifem"),
-        "python": sys.version.split()[0],
-    }
+            failed[module] = f"unavailable ({exc.__class__.__name__})"
+    info = provenance()
+    lines = {"fem_spin": info["fem_spin"],
+             "commit": info["commit"] + (" (with uncommitted changes)" if info["dirty"] else ""),
+             **info["stack"], **failed, "MPI size": str(MPI.COMM_WORLD.size)}
     if MPI.COMM_WORLD.rank == 0:
         width = max(map(len, lines))
         for k, v in lines.items():
             print(f"{k:<{width}}  {v}")
     return 0
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: computed when asked (reading the checkout's git files and the
+    libraries' metadata), not every time the parser is built."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from fem_spin.provenance import version_text
+
+        print(version_text())
+        parser.exit()
 
 
 def _parse_params(items: list[str], source: str) -> dict:
@@ -257,6 +260,17 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    """A finished or stopped run directory summarised in the terminal (fem_spin/show.py)."""
+    from fem_spin.show import describe, show
+
+    if _rank() == 0:
+        show(args.run_dir)
+    else:
+        describe(args.run_dir)   # the same error on every rank, so the exit codes agree
+    return 0
+
+
 def cmd_fit(args) -> int:
     """Fit the models of a fit file to its datasets (fem_spin/fitting); the results go to
     ``<output-dir or [output] directory>/<name>``, guarded like a run directory."""
@@ -347,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fem-spin", description="Finite-element spin transport "
                                 "(nuclear spin diffusion, Onsager transport, spin accumulation).")
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    p.add_argument("--version", action=_VersionAction, help="the fem_spin version, the git commit "
+                   "it runs from and the versions of the stack, then exit")
     # --debug is accepted after the subcommand too (every error message suggests it there);
     # SUPPRESS keeps a --debug given before the subcommand from being reset by the subparser
     common = argparse.ArgumentParser(add_help=False)
@@ -427,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-index", type=int, default=None,
                    help="snapshot index, -1 for the last (default: the middle snapshot)")
     s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("show", help="summary of a finished or stopped run directory: model, "
+                       "headline numbers with error estimates and units, provenance, steps and "
+                       "times, sweep variants, where the figures and fields are")
+    s.add_argument("run_dir", help="the run directory (holds config.toml and summary.json)")
+    s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("structure", help="spin-diffusion tensor D0 and second moment M2 from a CIF "
                        "or a cubic lattice (physics.md 1.4)")

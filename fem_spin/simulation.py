@@ -35,6 +35,14 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label) or "run"
 
 
+def _provenance(comm: MPI.Comm) -> dict:
+    """summary.json's record of what made the run (fem_spin/provenance.py): version, commit,
+    uncommitted changes, the stack; rank 0's, so every rank's summary says the same."""
+    from fem_spin.provenance import provenance
+
+    return comm.bcast(provenance() if comm.rank == 0 else None, root=0)
+
+
 def _problem_class(config: RunConfig):
     return type(config.model).problem_class
 
@@ -70,7 +78,8 @@ def run_single(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     restarts = state["restarts"] + 1 if state else 0
     run_ = Run(config, problem, comm, label, resume_state=state)
     run_.summary.update(label=label, model=type(config.model).__name__, model_type=type(config.model).model_type, dofs=problem.num_dofs,
-                        ranks=comm.size, status="running", restarts=restarts)
+                        ranks=comm.size, status="running", restarts=restarts,
+                        provenance=_provenance(comm))
     if config_changes:
         run_.summary["config_changes"] = config_changes
     series = MemorySeries(resume_from=directory / "timeseries.csv")
@@ -133,7 +142,8 @@ def run_steady(config: RunConfig, directory: Path, comm: MPI.Comm = MPI.COMM_WOR
     restarts = max(segments, 1) if finished else 0
     run_ = Run(config, problem, comm, label)
     run_.summary.update(label=label, model=type(config.model).__name__, model_type=type(config.model).model_type, dofs=problem.num_dofs,
-                        ranks=comm.size, status="running", restarts=restarts)
+                        ranks=comm.size, status="running", restarts=restarts,
+                        provenance=_provenance(comm))
     outputs = [out.Progress(quiet=quiet), out.ResultsTable(directory, len(finished)),
                out.FieldSnapshots(directory, restarts), out.Summary(directory)]
     summary = Engine(outputs).run_steady(run_, finished)

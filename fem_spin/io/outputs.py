@@ -3,7 +3,7 @@
 =====================  =======================================================  ============
 output                 job                                                      writes
 =====================  =======================================================  ============
-:class:`Progress`      progress lines and the case lines of stationary runs     stdout (0)
+:class:`Progress`      progress bar or lines, case lines of stationary runs      stdout (0)
 :class:`TimeSeries`    the observables of every accepted step                   timeseries.csv
 :class:`MemorySeries`  the same, in memory (analysis, :func:`fem_spin.simulate`)  --
 :class:`FieldSnapshots`  fields at output times / chosen cases (VTX + VTK)       fields.*
@@ -29,7 +29,7 @@ from mpi4py import MPI
 
 from fem_spin.engine import Output, OutputFailed, Run
 from fem_spin.io.fields import FieldWriter
-from fem_spin.io.progress import Progress as _ProgressLine
+from fem_spin.io.progress import make_progress
 from fem_spin.io.timeseries import TimeSeriesWriter, read_timeseries
 
 __all__ = ["Progress", "TimeSeries", "MemorySeries", "FieldSnapshots", "Profiles", "Checkpoints",
@@ -116,8 +116,9 @@ def _initial_row(run: Run) -> dict:
 
 # --------------------------------------------------------------------------- outputs
 class Progress(Output):
-    """A line when the run starts, then one per ``interval`` seconds of wall time (rank 0);
-    stationary runs: a line per solved case."""
+    """A line when the run starts, then a live progress bar in a terminal or one plain line
+    per ``interval`` seconds of wall time elsewhere (io/progress.py; rank 0); stationary
+    runs: a line per solved case."""
 
     def __init__(self, interval: float = 2.0, quiet: bool = False):
         self.interval, self.quiet = interval, quiet
@@ -134,10 +135,12 @@ class Progress(Output):
             state = run.resume_state
             what = (f"resuming at t = {state['t']:g} s (step {state['step']})" if state
                     else f"t_end = {run.config.time.t_end:g} s")
-            self._line = _ProgressLine(run.config.time.t_end, self.interval, run.comm, run.label)
         if run.comm.rank == 0:
             print(f"  {run.label + ': ' if run.label else ''}{p.num_dofs} dofs on {run.comm.size} "
                   f"rank(s), {what}", flush=True)
+        if not p.steady:
+            self._line = make_progress(run.config.time.t_end, self.interval, run.comm, run.label,
+                                       start_t=float(state["t"]) if state else 0.0)
 
     def step(self, run: Run, info) -> None:
         if self._line is not None:
@@ -145,6 +148,7 @@ class Progress(Output):
 
     def finish(self, run: Run) -> None:
         """The run's summary line: steps (or cases), set-up and stepping seconds."""
+        self.close(run)   # the bar first, so that the line goes below it
         if self.quiet or run.comm.rank != 0 or "setup_s" not in run.summary:
             return
         s = run.summary
@@ -153,6 +157,11 @@ class Progress(Output):
         print(f"  {run.label + ': ' if run.label else ''}{done} in {s['wall_time_s']:.1f} s: setup "
               f"{s['setup_s']:.1f} s{cache}, {'solving' if run.problem.steady else 'stepping'} "
               f"{s['stepping_s']:.1f} s", flush=True)
+
+    def close(self, run: Run) -> None:
+        if self._line is not None:
+            self._line.close()
+            self._line = None
 
     def case(self, run: Run, index: int, row: dict, write_fields: bool) -> None:
         if not self.quiet and run.comm.rank == 0:

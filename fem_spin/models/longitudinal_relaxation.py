@@ -141,7 +141,8 @@ def _render(run_dir, title: str = "") -> list:
 
 
 register_pictures("longitudinal_relaxation", render=_render,
-                  plot_columns=(("M_mean", "mean magnetization M/M0"), ("M_max", "max M/M0")))
+                  plot_columns=(("M_mean", "mean magnetization M/M0 (dimensionless)"),
+                                ("M_max", "max M/M0 (dimensionless)")))
 
 
 @register_model("longitudinal_relaxation", problem=LongitudinalRelaxationProblem)

@@ -25,7 +25,7 @@ def plot_buildup_band(band_csv: str | Path, png: str | Path, title: str = "",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fem_spin.viz.plots import place_legend
+    from fem_spin.viz.plots import place_legend, save_figure
 
     with open(band_csv) as fh:
         header = fh.readline().strip().split(",")
@@ -48,15 +48,13 @@ def plot_buildup_band(band_csv: str | Path, png: str | Path, title: str = "",
     if experiment is not None:
         ax.plot(*experiment, "ko", ms=3, label="experiment")
     ax.set_xlabel("buildup time t (s)")
-    ax.set_ylabel("crystal-average 1H polarization (NMR)")
+    ax.set_ylabel("crystal-average 1H polarization, NMR (dimensionless)")
     ax.grid(True, alpha=0.3)
     place_legend(ax)
     if title:
         ax.set_title(title, fontsize=10)
     png = Path(png)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def _beam_from_config(run_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:

@@ -29,8 +29,9 @@ __all__ = ["read_profiles", "formulation_deviations", "compare_formulations", "r
            "plot_conserved_totals", "plot_density_profiles", "plot_onsager_run", "render_species"]
 
 #: the densities of an Onsager run: the field (and profiles_<name>.csv) -> axis label
-DENSITIES = {"polarization": "polarization p (species a)", "second_polarization": "polarization p_b "
-             "(species b)", "dipolar_order": "dipolar order rho_0"}
+DENSITIES = {"polarization": "polarization p, species a (dimensionless)",
+             "second_polarization": "polarization p_b, species b (dimensionless)",
+             "dipolar_order": "dipolar order rho_0 (dimensionless)"}
 
 
 def read_profiles(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -79,36 +80,29 @@ def compare_formulations(dirs: dict[str, Path], out: Path) -> list[Path]:
                         f"{distance[dev['argmax'][k]]:.6g},{np.max(np.abs(values[:, k])):.6g}")
     for k, t in enumerate(times):
         rows.append(f"{t},nonlinear,0,0,nan,{np.max(np.abs(reference[:, k])):.6g}")
+    from fem_spin.viz.plots import _pyplot, capturing, place_legend, save_figure
+
     csv = out / "comparison.csv"
-    csv.write_text("# deviation of rho2 from the nonlinear model along the probe line; percent of "
-                   "max_x |rho2_nonlinear| at that time\n" + "\n".join(rows) + "\n")
-    written = [csv]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from fem_spin.viz.plots import place_legend
-    except ImportError:
-        return written
+    written = []
+    if not capturing():   # Result.plot() asks for the figure alone
+        csv.write_text("# deviation of rho2 from the nonlinear model along the probe line; percent of "
+                       "max_x |rho2_nonlinear| at that time\n" + "\n".join(rows) + "\n")
+        written = [csv]
+    plt = _pyplot()
     k = len(times) - 1
     fig, axes = plt.subplots(2, 1, figsize=(6.4, 7), constrained_layout=True, sharex=True)
     styles = {"nonlinear": "-", "semilinear": "--", "linear": ":"}
     for name, (_, _, values) in runs.items():
         axes[0].plot(distance * 1e9, values[:, k], styles[name], label=name)
-    axes[0].set(ylabel="polarization rho2", title=f"t = {times[k]} s")
+    axes[0].set(ylabel="polarization rho2 (dimensionless)", title=f"t = {times[k]} s")
     place_legend(axes[0])
     for name, dev in deviations.items():
         axes[1].plot(distance * 1e9, dev["percent"][:, k], styles[name], label=f"{name} - nonlinear")
-    axes[1].set(xlabel="distance along x (nm)", ylabel="deviation (% of max |rho2|)")
+    axes[1].set(xlabel="distance along x (nm)", ylabel="deviation (% of max |rho2|, dimensionless)")
     place_legend(axes[1])
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    png = out / "comparison.png"
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return written + [png]
+    return written + [save_figure(fig, out / "comparison.png")]
 
 
 def render_resonant_slices(run_dir: Path, resonant_field: float, slice_half_width: float,
@@ -170,7 +164,7 @@ def plot_conserved_totals(run_dir: Path, png: Path) -> Path | None:
     import json
 
     from fem_spin.io.timeseries import read_timeseries
-    from fem_spin.viz.plots import _pyplot, place_legend
+    from fem_spin.viz.plots import _pyplot, place_legend, save_figure
 
     summary = Path(run_dir) / "summary.json"
     scales = json.loads(summary.read_text()).get("total_scales") if summary.exists() else None
@@ -183,21 +177,19 @@ def plot_conserved_totals(run_dir: Path, png: Path) -> Path | None:
     for name, scale in scales.items():
         ax.plot(t[1:], (series[name][1:] - series[name][0]) / scale, marker=".", ms=3, lw=1.2, label=name)
     ax.set_xscale("log")
-    ax.set(xlabel="time t (s)", ylabel="(Q(t) - Q(0)) / scale of Q",
+    ax.set(xlabel="time t (s)", ylabel="(Q(t) - Q(0)) / scale of Q (dimensionless)",
            title="drift of the conserved totals (scale: fully polarized)")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     ax.grid(True, which="both", alpha=0.3)
     place_legend(ax)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def plot_density_profiles(run_dir: Path, png: Path) -> Path | None:
     """One panel per density (profiles.csv: species a's polarization, profiles_<name>.csv:
     the others) along the probe line at the snapshot times, and the equilibrium of the
     conserved totals (equilibrium_profiles.csv, dashed) where it was computed."""
-    from fem_spin.viz.plots import _pyplot, _time_label, place_legend
+    from fem_spin.viz.plots import _pyplot, _time_label, place_legend, save_figure
     from fem_spin.viz.scales import length_unit
 
     run_dir = Path(run_dir)
@@ -227,9 +219,7 @@ def plot_density_profiles(run_dir: Path, png: Path) -> Path | None:
         ax.grid(True, alpha=0.3)
     place_legend(axes[0, 0], fontsize=7)
     axes[-1, 0].set_xlabel(f"distance along the probe line ({unit})")
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def plot_onsager_run(dirs: dict[str, Path], out: Path, sweep=None) -> list[Path]:

@@ -1,7 +1,15 @@
-"""Time-series and profile plots of finished runs (rank 0, matplotlib Agg backend)."""
+"""Time-series and profile plots of finished runs (rank 0, matplotlib Agg backend).
+
+Every plot of a run ends in :func:`save_figure`: it writes the PNG, or, inside
+:func:`capture_figures`, keeps the figure instead (``Result.plot()`` returns the figures the
+run draws, from the same code, without writing into the run directory). Every axis label
+carries its SI unit in parentheses, "(dimensionless)" for pure numbers.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +17,52 @@ import numpy as np
 from fem_spin.io.timeseries import read_timeseries
 from fem_spin.viz.scales import legend_columns, length_unit
 
-__all__ = ["plot_run", "plot_timeseries", "plot_profiles", "place_legend"]
+__all__ = ["plot_run", "plot_timeseries", "plot_profiles", "place_legend", "save_figure",
+           "capture_figures", "capturing"]
+
+#: the figures kept by :func:`capture_figures` (innermost last): PNG path -> figure
+_CAPTURED: list[dict] = []
 
 
 def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    # Agg keeps a headless run (or one under Xvfb) from opening windows; a notebook's own
+    # backend (inline, widget) is left alone so that the figures show there. The backend is
+    # looked at only in a kernel: outside one, asking for it would pick a GUI toolkit.
+    if "ipykernel" not in sys.modules or not any(
+            name in matplotlib.get_backend().lower() for name in ("inline", "widget", "ipympl", "nbagg")):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, png: str | Path, dpi: int = 130) -> Path:
+    """Write ``fig`` to ``png`` and close it; inside :func:`capture_figures` keep it open
+    instead, under ``png``, and write nothing."""
+    png = Path(png)
+    if _CAPTURED:
+        _CAPTURED[-1][png] = fig
+        return png
+    fig.savefig(png, dpi=dpi)
+    _pyplot().close(fig)
+    return png
+
+
+def capturing() -> bool:
+    """Whether plots are being captured (files besides the figures are then not written)."""
+    return bool(_CAPTURED)
+
+
+@contextlib.contextmanager
+def capture_figures():
+    """Keep the figures the plot functions would save: yields {PNG path: figure}."""
+    _CAPTURED.append({})
+    try:
+        yield _CAPTURED[-1]
+    finally:
+        _CAPTURED.pop()
 
 
 def place_legend(ax, handles=None, labels=None, inside: int = 4, fontsize: float = 8, **kwargs):
@@ -70,9 +114,7 @@ def plot_timeseries(dirs: dict[str, Path], column: str, ylabel: str, png: Path) 
     ax.grid(True, which="both", alpha=0.3)
     if len(dirs) > 1:
         place_legend(ax)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def plot_profiles(dirs: dict[str, Path], png: Path, times_to_show: int = 4) -> Path | None:
@@ -99,7 +141,7 @@ def plot_profiles(dirs: dict[str, Path], png: Path, times_to_show: int = 4) -> P
                     label=f"{label}, {_time_label(header[c])}" if len(files) > 1 else _time_label(header[c]),
                     lw=1.4)
     ax.set_xlabel(f"distance along the probe line ({unit})")
-    ax.set_ylabel("polarization P")
+    ax.set_ylabel("polarization P (dimensionless)")
     ax.grid(True, alpha=0.3)
     times = list(picked.values())
     if len(files) > 1 and all(t == times[0] for t in times):
@@ -113,9 +155,7 @@ def plot_profiles(dirs: dict[str, Path], png: Path, times_to_show: int = 4) -> P
         place_legend(ax, handles, labels, fontsize=7)
     else:
         place_legend(ax, fontsize=7)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def plot_run(dirs: dict[str, Path], out: Path, columns=()) -> list[Path]:

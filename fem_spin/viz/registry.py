@@ -15,7 +15,7 @@ import importlib
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["ModelPictures", "register_pictures", "pictures_for", "post_process"]
+__all__ = ["ModelPictures", "register_pictures", "pictures_for", "post_process", "plot_steps"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,25 +55,27 @@ def pictures_for(model_type: str) -> ModelPictures:
 
 # ------------------------------------------------------------------------- built-in models
 register_pictures("nuclear_diffusion",
-                  plot_columns=(("P_mean", "mean polarization Pbar"),
-                                ("P_outside", "mean P outside the initial region"),
-                                ("P_source", "mean P in the source region"),
-                                ("P_max", "max P")))
+                  plot_columns=(("P_mean", "mean polarization Pbar (dimensionless)"),
+                                ("P_outside", "mean P outside the initial region (dimensionless)"),
+                                ("P_source", "mean P in the source region (dimensionless)"),
+                                ("P_max", "max P (dimensionless)")))
 register_pictures("onsager_transport",
-                  plot_columns=(("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
+                  plot_columns=(("P_mean", "mean polarization rho2 (dimensionless)"),
+                                ("rho_max", "max |rho| (dimensionless)"),
                                 ("entropy", "entropy S (J/K)"),
-                                ("dipolar_mean", "mean dipolar order rho1")),
+                                ("dipolar_mean", "mean dipolar order rho1 (dimensionless)")),
                   plots=_lazy("fem_spin.viz.onsager", "plot_onsager_run"),
                   compare=_lazy("fem_spin.viz.onsager", "compare_formulations"))
 register_pictures("onsager_framework",
-                  plot_columns=(("P_mean", "mean polarization rho2"), ("rho_max", "max |rho|"),
+                  plot_columns=(("P_mean", "mean polarization rho2 (dimensionless)"),
+                                ("rho_max", "max |rho| (dimensionless)"),
                                 ("entropy", "entropy S (J/K)"),
-                                ("dipolar_mean", "mean dipolar order rho1")),
+                                ("dipolar_mean", "mean dipolar order rho1 (dimensionless)")),
                   plots=_lazy("fem_spin.viz.onsager", "plot_onsager_run"),
                   render=_lazy("fem_spin.viz.onsager", "render_species"))
 register_pictures("triplet_dnp",
-                  plot_columns=(("P_crystal", "crystal-average polarization (NMR)"),
-                                ("P_illuminated", "mean P in the illuminated region")),
+                  plot_columns=(("P_crystal", "crystal-average polarization, NMR (dimensionless)"),
+                                ("P_illuminated", "mean P in the illuminated region (dimensionless)")),
                   render=_lazy("fem_spin.viz.crystal", "render_crystal", wrap_list=True))
 register_pictures("valet_fert",
                   plots=_lazy("fem_spin.viz.spintronics", "plot_spin_valve_results"),
@@ -110,18 +112,30 @@ def post_process(config, path: Path, dirs: dict[str, Path], comm, quiet: bool) -
         raise Interrupted(stopped)
 
 
-def _draw(config, path, dirs, pictures, steady, say, check_stop, plots, render) -> None:
-    if config.output.plot and not steady:
-        check_stop()
-        for png in plots.plot_run(dirs, path, pictures.plot_columns):
-            say(f"  plot: {png}")
-    if config.output.plot and pictures.plots is not None:
-        check_stop()
-        for png in pictures.plots(dirs, path, config.sweep):
-            say(f"  plot: {png}")
+def plot_steps(config, path: Path, dirs: dict[str, Path], always: bool = False) -> list:
+    """The matplotlib plots of a finished run (or sweep) as (kind, draw) pairs in drawing
+    order; ``draw()`` returns the files written. ``always``: also when ``[output] plot`` is
+    off (``Result.plot()`` asks explicitly)."""
+    from fem_spin.viz import plots
+
+    pictures = pictures_for(config.model.model_type)
+    steady = config.model.is_steady()
+    wanted = always or config.output.plot
+    steps = []
+    if wanted and not steady:
+        steps.append(("plot", lambda: plots.plot_run(dirs, path, pictures.plot_columns)))
+    if wanted and pictures.plots is not None:
+        steps.append(("plot", lambda: pictures.plots(dirs, path, config.sweep)))
     if pictures.compare is not None and len(dirs) > 1:
-        for written in pictures.compare(dirs, path):
-            say(f"  comparison: {written}")
+        steps.append(("comparison", lambda: pictures.compare(dirs, path)))
+    return steps
+
+
+def _draw(config, path, dirs, pictures, steady, say, check_stop, plots, render) -> None:
+    for kind, draw in plot_steps(config, path, dirs):
+        check_stop()
+        for written in draw():
+            say(f"  {kind}: {written}")
     if config.output.render and (pictures.render is not None or not steady):
         for title, d in dirs.items():
             check_stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_spin.viz.plots import place_legend
+from fem_spin.viz.plots import place_legend, save_figure
 
 __all__ = ["plot_spin_valve_results", "plot_hanle", "plot_sweep", "render_spin_accumulation"]
 
@@ -63,13 +63,11 @@ def plot_hanle(dirs: dict[str, Path], png: Path) -> Path | None:
                     label=name)
     ax.axhline(0.0, color="0.5", lw=0.8)
     ax.set_xlabel("perpendicular field B (mT)")
-    ax.set_ylabel("nonlocal resistance R_NL (mOhm)")
+    ax.set_ylabel("nonlocal resistance R_NL (mΩ)")
     ax.set_title("Hanle precession")
     ax.grid(True, alpha=0.3)
     place_legend(ax)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def plot_sweep(dirs: dict[str, Path], sweep: dict, png: Path) -> Path | None:
@@ -86,18 +84,16 @@ def plot_sweep(dirs: dict[str, Path], sweep: dict, png: Path) -> Path | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
     scale = 1e6 if key.endswith(("separation", "thickness", "width", "length")) else 1.0
-    unit = " (um)" if scale == 1e6 else ""
+    unit = " (µm)" if scale == 1e6 else ""
     ax.semilogy(x * scale, 1e3 * np.abs(fem), "o", label="fem_spin (3-D)")
     if all("delta_R_takahashi_maekawa_ohm" in s for s in summaries):
         tm = np.array([s["delta_R_takahashi_maekawa_ohm"] for s in summaries])
         ax.semilogy(x * scale, 1e3 * np.abs(tm), "-", label="Takahashi-Maekawa (thin wire)")
     ax.set_xlabel(key + unit)
-    ax.set_ylabel("|Delta R_NL| = |R_P - R_AP| (mOhm)")
+    ax.set_ylabel("|Delta R_NL| = |R_P - R_AP| (mΩ)")
     ax.grid(True, which="both", alpha=0.3)
     place_legend(ax)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png)
 
 
 def plot_spin_valve_results(dirs: dict[str, Path], out: Path, sweep: dict) -> list[Path]:

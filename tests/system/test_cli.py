@@ -126,3 +126,58 @@ def test_interrupted_run_leaves_readable_outputs(tmp_path):
     summary = json.loads((tmp_path / "out" / "long" / "summary.json").read_text())
     assert summary["status"].startswith("stopped")
     assert (tmp_path / "out" / "long" / "fields.pvd").read_text().strip().endswith("</VTKFile>")
+
+
+def test_version_reports_the_commit_and_the_stack():
+    import fem_spin
+    from fem_spin.provenance import git_commit
+
+    res = run_cli("--version")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"fem_spin {fem_spin.__version__}"
+    assert lines[1].startswith(f"commit {git_commit()}")
+    stack = dict(line.split(None, 1) for line in lines[2:])
+    assert stack["dolfinx"].startswith("0.9") and stack["petsc4py"][0].isdigit()
+    assert {"mpi4py", "basix", "ufl", "python"} <= set(stack)
+
+
+def test_show_summarises_a_run_and_a_sweep(tmp_path, capsys):
+    import fem_spin
+    from fem_spin.cli import main
+    from model_kit import LONGITUDINAL_RELAXATION
+
+    raw = LONGITUDINAL_RELAXATION.config(output={"plot": True}, time={"t_end": 0.4})
+    run = fem_spin.simulate(raw, directory=tmp_path).directory
+    res = run_cli("show", str(run))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    for text in ("longitudinal_relaxation", "final.M_mean", "dimensionless", "completed",
+                 "time steps", fem_spin.__version__, "dolfinx", "M_mean.png", "fields.pvd",
+                 "2 snapshots at 0, 0.4 s", "timeseries.csv", f'fem_spin.load("{run}")'):
+        assert text in out, text
+    assert "\x1b[" not in out            # no terminal codes in a pipe
+    # a sweep (in this process: the same command line, without the interpreter's start-up)
+    raw["sweep"] = {"model.D": [1e-15, 2e-15]}
+    raw["name"] = "kit_lr_sweep"
+    sweep = fem_spin.simulate(raw, directory=tmp_path).directory
+    capsys.readouterr()
+    assert main(["show", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    for text in ("Variants", "model.D", "1e-15", "2e-15", "final.M_mean (dimensionless)"):
+        assert text in out, text
+
+
+def test_show_refuses_what_is_no_run_directory(tmp_path, capsys):
+    from fem_spin.cli import main
+
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / "config.toml").write_text(dump_toml(make_raw(name="stopped")))
+    for path, message in ((tmp_path / "missing", "no such run directory"),
+                          (tmp_path, "not a run directory (no config.toml)"),
+                          (tmp_path / "stopped", "summary.json: missing")):
+        capsys.readouterr()
+        assert main(["show", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().count("\n") == 0 and str(path) in err and message in err
+        assert "Traceback" not in err
