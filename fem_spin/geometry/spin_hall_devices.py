@@ -43,8 +43,8 @@ import math
 from fem_spin.config import ConfigError, derived, non_negative, param, positive, register_geometry, run_checks
 from fem_spin.geometry.base import GmshGeometry
 from fem_spin.geometry.spin_valve import (FACET_TAGS, Box, LateralSpinValveGeometry, _box_tag, _box_volume,
-                                          _faces_in, _flip_nonconforming_faces, _graded_layer, _intersect,
-                                          _mesh_options, _optional_positive, _transfinite_box)
+                                          _faces_in, _graded_layer, _intersect, _mesh_options,
+                                          _optional_positive, mesh_structured_layers)
 
 __all__ = ["SpinAbsorptionValveGeometry", "SpinHallNonlocalGeometry", "build_box_device"]
 
@@ -136,23 +136,7 @@ def build_box_device(model, p, unit: float = 1.0) -> None:
     field.setNumbers(fmin, "FieldsList", box_fields)
     field.setAsBackgroundMesh(fmin)
     _mesh_options()
-    # tunnel barriers: structured layers (see build_lateral_spin_valve)
-    for name in ("barrier1", "barrier2"):
-        if name in boxes:
-            (x0, y0, z0), (x1, y1, z1) = boxes[name]
-            counts = [max(1, round((b - a) / p.junction_size())) for a, b in ((x0, x1), (y0, y1), (z0, z1))]
-            volume = model.getEntitiesForPhysicalGroup(3, GROUP_TAGS[name])[0]
-            _transfinite_box(model, volume, counts, recombine=False)
-    for name, (_, _, counts, grading) in blocks.items():
-        _transfinite_box(model, block_volume[name], counts, recombine=False,
-                         grading=[None if a is None else (a[0], a[1] / unit) for a in grading])
-    model.mesh.generate(3)
-    if blocks and _flip_nonconforming_faces(model, list(block_volume.values())):
-        # (gmsh's diagonals of a structured block can cross the neighbour's: the spin valve's fix)
-        model.mesh.clear()
-        model.mesh.generate(3)
-        if _flip_nonconforming_faces(model, list(block_volume.values()), flip=False):
-            raise RuntimeError(f"{kind}: boundary-layer mesh is not conforming")
+    mesh_structured_layers(model, p, boxes, GROUP_TAGS, blocks, block_volume, unit, kind)
 
 
 def _estimate(p, fine_boxes: list[Box]):

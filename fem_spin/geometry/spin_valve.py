@@ -443,20 +443,27 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
     field.setNumbers(fmin, "FieldsList", box_fields)
     field.setAsBackgroundMesh(fmin)
     _mesh_options()
-    # Barriers: a structured (transfinite) layer of tetrahedra, nodes of its top face right
-    # above those of its bottom face; left to the Delaunay mesher a nm-thin layer gets
-    # Steiner points inside and flat cap-shaped elements.
+    mesh_structured_layers(model, p, boxes, group_tag, blocks, block_volume, unit, "lateral_spin_valve")
+
+
+def mesh_structured_layers(model, p, boxes: dict, group_tag: dict, blocks: dict, block_volume: dict,
+                           unit: float, kind: str) -> None:
+    """Generate the 3-D mesh with the tunnel barriers and the boundary-layer blocks structured
+    (shared by every device built from lateral-spin-valve parts; ``kind`` names the device in
+    errors).
+
+    Barriers: a structured (transfinite) layer of tetrahedra, nodes of its top face right
+    above those of its bottom face; left to the Delaunay mesher a nm-thin layer gets Steiner
+    points inside and flat cap-shaped elements. Boundary layers: structured blocks over the
+    junctions, layers growing geometrically away from the interface (the F/N spin accumulation
+    varies on lambda_F normal to it, on the junction's size along it: anisotropic cells
+    h_interface x h_junction^2)."""
     for name in ("barrier1", "barrier2"):
         if name in boxes:
             (x0, y0, z0), (x1, y1, z1) = boxes[name]
-            counts = [max(1, round((x1 - x0) / p.junction_size())),
-                      max(1, round((y1 - y0) / p.junction_size())),
-                      max(1, round((z1 - z0) / p.junction_size()))]
+            counts = [max(1, round((b - a) / p.junction_size())) for a, b in ((x0, x1), (y0, y1), (z0, z1))]
             volume = model.getEntitiesForPhysicalGroup(3, group_tag[name])[0]
             _transfinite_box(model, volume, counts, recombine=False)
-    # Boundary layers: structured blocks over the junctions, layers growing geometrically
-    # away from the interface (the F/N spin accumulation varies on lambda_F normal to it, on
-    # the junction's size along it: anisotropic cells h_interface x h_junction^2).
     for name, (_, _, counts, grading) in blocks.items():
         _transfinite_box(model, block_volume[name], counts, recombine=False,
                          grading=[None if a is None else (a[0], a[1] / unit) for a in grading])
@@ -468,7 +475,7 @@ def build_lateral_spin_valve(model, p: LateralSpinValveGeometry, unit: float = 1
         model.mesh.clear()
         model.mesh.generate(3)
         if _flip_nonconforming_faces(model, list(block_volume.values()), flip=False):
-            raise RuntimeError("lateral_spin_valve: boundary-layer mesh is not conforming")
+            raise RuntimeError(f"{kind}: boundary-layer mesh is not conforming")
 
 
 def _flip_nonconforming_faces(model, volumes: list[int], flip: bool = True) -> list[int]:
