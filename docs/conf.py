@@ -60,6 +60,7 @@ nb_merge_streams = True
 # kernels inherit this environment
 os.environ["FEM_SPIN_DEMO_SHORT"] = "1"
 os.environ.setdefault("FEM_SPIN_ERROR_ESTIMATE", "off")
+os.environ["FEM_SPIN_SHOW_STRICT"] = "1"        # a figure a demo shows but did not write is an error
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

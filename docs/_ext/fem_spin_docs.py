@@ -134,7 +134,27 @@ def escape_plain_formulas(app, what, name, obj, options, lines) -> None:
             literal_indent = indent
 
 
+def check_demo_figures(app, doctree) -> None:
+    """doctree-read: an executed demo page must show at least one figure (a demo whose
+    pictures went missing would otherwise build into a page without them); a warning, so an
+    error under ``-W``."""
+    from docutils import nodes
+    from sphinx.util import logging
+
+    docname = app.env.docname
+    if not docname.startswith("demos/") or docname == "demos/index":
+        return
+    if app.config.nb_execution_mode == "off" or any(
+            Path(pattern).stem == Path(docname).name for pattern in app.config.nb_execution_excludepatterns):
+        return
+    if not any(True for _ in doctree.findall(nodes.image)):
+        logging.getLogger(__name__).warning(f"demo page {docname} shows no figure (the demo should "
+                                            f"call fem_spin.viz.notebook.show on its PNG files)",
+                                            location=docname)
+
+
 def setup(app):
     app.connect("builder-inited", generate)
+    app.connect("doctree-read", check_demo_figures)
     app.connect("autodoc-process-docstring", escape_plain_formulas)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -35,8 +35,10 @@ def in_notebook() -> bool:
 
 
 def show(*pngs: str | Path) -> None:
-    """Display PNG files inline in a notebook; a no-op in a script. Missing files (a picture
-    that could not be rendered) are skipped with a line saying so."""
+    """Display PNG files inline in a notebook; a no-op in a script. A missing file (a picture
+    that could not be rendered) is skipped with a line saying so, or, with
+    ``FEM_SPIN_SHOW_STRICT=1`` (the documentation build sets it), raises FileNotFoundError, so
+    that a demo page without its figure fails the build."""
     if not in_notebook():
         return
     from IPython.display import Image, display
@@ -45,6 +47,8 @@ def show(*pngs: str | Path) -> None:
         path = Path(png)
         if path.is_file():
             display(Image(filename=str(path)))
+        elif os.environ.get("FEM_SPIN_SHOW_STRICT") == "1":
+            raise FileNotFoundError(f"figure {path} was not written")
         else:
             print(f"(no picture: {path.name} was not written)")
 
