@@ -29,7 +29,6 @@ release = version = fem_spin.__version__
 extensions = [
     "myst_nb",                 # MyST Markdown + notebooks (brings myst_parser)
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "fem_spin_docs",           # docs/_ext: configuration reference, demo pages
@@ -69,8 +68,6 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_mock_imports: list[str] = []
-napoleon_google_docstring = False
-napoleon_numpy_docstring = True
 suppress_warnings: list[str] = []
 
 # ---------------------------------------------------------------- HTML
