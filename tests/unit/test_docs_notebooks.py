@@ -15,6 +15,8 @@ sys.path.insert(0, str(REPO / "docs" / "_ext"))
 import notebooks  # noqa: E402
 
 DEMOS = sorted((REPO / "demos").glob("*.py"))
+# jupytext imports jupyter_client, which announces its move to platformdirs
+pytestmark = pytest.mark.filterwarnings("ignore:Jupyter is migrating its paths:DeprecationWarning")
 
 
 @pytest.mark.parametrize("demo", DEMOS, ids=[d.stem for d in DEMOS])
