@@ -175,7 +175,7 @@ def schema_entries() -> list[Entry]:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("<", "\\<").replace("\n", " ")
 
 
 def _code(text: str) -> str:
