@@ -36,7 +36,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
 from mpi4py import MPI
 
 from fem_spin.analytic.tip_field import sphere_surface_gradient
