@@ -4,7 +4,7 @@ PYTEST := python3 -m pytest
 PYDEPS := .cache/pydeps
 FIPY_VERSION := 4.0.3
 
-.PHONY: run test test-fast test-serial test-mpi bench info check-install clean
+.PHONY: run test test-fast test-serial test-mpi bench info check-install clean docs notebooks
 
 ## make run   - the main job: the default simulation, results under results/
 run:
@@ -86,5 +86,17 @@ info:
 check-install:
 	$(ENV) bash .ci/check_install.sh
 
+## make docs  - the documentation site into docs/_build/html (Sphinx + MyST + myst-nb), warnings
+##              as errors; every demo executed on its CI-short setting (FEM_SPIN_DEMO_SHORT=1).
+##              FEM_SPIN_DOCS_EXECUTE=off skips the demos (prose only), =cache reuses
+##              unchanged pages' runs (docs/_build/.jupyter_cache)
+docs:
+	$(ENV) python3 -m sphinx -b html -W --keep-going -j 1 -q docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
+## make notebooks - every demo as a Jupyter notebook (jupytext) in build/notebooks/ (not committed)
+notebooks:
+	$(ENV) python3 docs/_ext/notebooks.py build/notebooks
+
 clean:
-	rm -rf results .pytest_cache
+	rm -rf results .pytest_cache docs/_build build/notebooks

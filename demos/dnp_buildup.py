@@ -44,9 +44,14 @@ from mpi4py import MPI
 from fem_spin.analysis import time_to_fraction
 from fem_spin.simulation import sample
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: three source
 # polarizations (0.1, 0.5, 0.99: the overlap, "a few per cent" and the strong end) instead of
@@ -141,5 +146,6 @@ if MPI.COMM_WORLD.rank == 0:
     axes[0].set_ylabel(r"mean nuclear polarization $\bar P$")
     axes[0].legend(frameon=False, fontsize=8)
     fig.savefig(OUT / "dnp_buildup.png", dpi=120)
+    show(OUT / "dnp_buildup.png")
     print(f"wrote dnp_buildup.png and dnp_buildup_times.csv in {OUT}")
 # -

@@ -27,9 +27,14 @@ from mpi4py import MPI
 from fem_spin.config import parse_config
 from fem_spin.simulation import run
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) would cut the run for CI, but there is
 # nothing worth cutting here: the time stepping takes ~0.5 s of the ~4.5 s, the rest is
@@ -62,4 +67,5 @@ if MPI.COMM_WORLD.rank == 0:
     for png in ("polarization_3d_series.png", "P_mean.png"):
         if (path / png).exists():
             shutil.copy(path / png, OUT / f"dnp_cube_{png}")
+            show(OUT / f"dnp_cube_{png}")
 # -

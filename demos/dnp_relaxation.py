@@ -34,9 +34,14 @@ from mpi4py import MPI
 
 from fem_spin.simulation import sample
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: two source
 # polarizations (0.5, 0.99) instead of three, so 6 runs instead of 9; the gain still has two
@@ -109,5 +114,6 @@ if MPI.COMM_WORLD.rank == 0:
     axes[0].set_ylabel(r"mean nuclear polarization $\bar P$")
     axes[0].legend(frameon=False, fontsize=8)
     fig.savefig(OUT / "dnp_relaxation.png", dpi=120)
+    show(OUT / "dnp_relaxation.png")
     print(f"wrote dnp_relaxation.png and dnp_relaxation_final.csv in {OUT}")
 # -

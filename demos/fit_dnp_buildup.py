@@ -51,9 +51,13 @@ import fem_spin
 from fem_spin.analysis import interpolate_cubic
 from fem_spin.fitting.config import parse_fit_config
 
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: the
 # "measurement" on a 2x (not 4x) finer bulk mesh and 20 points (not 40); the fit itself is
@@ -61,7 +65,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
 comm = MPI.COMM_WORLD
-RUN = Path(__file__).resolve().parents[1] / "examples" / "fit_dnp_radial" / "run.toml"
+RUN = REPO / "examples" / "fit_dnp_radial" / "run.toml"
 TRUTH = {"model.D0": 5e-16, "model.exchange_rate": 5e3}
 SCALE, SIGMA, SEED = 1000.0, 5.0, 20261205
 times = np.geomspace(2e-4, 0.04, 20 if SHORT else 40)     # s
@@ -136,6 +140,8 @@ if comm.rank == 0:
 
     png = plot_dataset(result.datasets["c40"], OUT / "fit_dnp_buildup_data_model.png")
     print(f"wrote {png}")
+    show(png)
     png = plot_correlation(stats, OUT / "fit_dnp_buildup_correlation.png")
     print(f"wrote {png}")
+    show(png)
 # -

@@ -53,9 +53,13 @@ from fem_spin.analytic import fit_hanle
 from fem_spin.fitting.config import parse_fit_config
 from fem_spin.materials import get_material
 
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: 9 fields
 # (not 25) and the "measurement" on a 35/250 nm mesh (not 25/150 nm); the fit itself is the
@@ -63,7 +67,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
 comm = MPI.COMM_WORLD
-RUN = Path(__file__).resolve().parents[1] / "examples" / "fit_hanle" / "run.toml"
+RUN = REPO / "examples" / "fit_hanle" / "run.toml"
 TAU, P_J = 120e-12, 0.28              # the truth: tau_sf (s) and the barriers' polarization
 BASELINE, SIGMA, SEED = 0.5e-3, 1e-3, 20261222         # Ohm (noise ~0.8 % of the peak)
 SEPARATION = 650e-9
@@ -145,6 +149,8 @@ if comm.rank == 0:
 
     png = plot_dataset(result.datasets["hanle"], OUT / "fit_hanle_data_model.png")
     print(f"wrote {png}")
+    show(png)
     png = plot_correlation(stats, OUT / "fit_hanle_correlation.png")
     print(f"wrote {png}")
+    show(png)
 # -

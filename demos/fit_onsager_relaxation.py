@@ -50,9 +50,13 @@ from fem_spin.analysis import interpolate_cubic
 from fem_spin.fitting.config import parse_fit_config
 from fem_spin.models.onsager import dougherty_parameters
 
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: the
 # "measurement" on a 2x (not 4x) finer mesh and 20 points (not 30); the fit itself is the
@@ -60,7 +64,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
 comm = MPI.COMM_WORLD
-RUN = Path(__file__).resolve().parents[1] / "examples" / "fit_onsager_relaxation" / "run.toml"
+RUN = REPO / "examples" / "fit_onsager_relaxation" / "run.toml"
 GAMMA, B_D = "model.transport_coefficient", "model.dipolar_field"
 TRUTH = {GAMMA: 2.2e-15, B_D: 1.6e-4}
 SCALE, SIGMA, SEED = 100.0, 0.4, 20240612
@@ -163,6 +167,8 @@ if comm.rank == 0:
 
     png = plot_dataset(result.datasets["slice"], OUT / "fit_onsager_relaxation_data_model.png")
     print(f"wrote {png}")
+    show(png)
     png = plot_correlation(stats, OUT / "fit_onsager_relaxation_correlation.png")
     print(f"wrote {png}")
+    show(png)
 # -

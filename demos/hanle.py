@@ -48,9 +48,14 @@ from fem_spin.config import parse_config
 from fem_spin.materials import get_interface, get_material
 from fem_spin.models.valet_fert import ValetFertProblem
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: 13 fields instead
 # of 25 (50 mT apart instead of 25 mT, B = 0 still among them; the fit still has ~4 points
@@ -128,6 +133,7 @@ if comm.rank == 0:
     ax.set_title(f"Hanle curve, Co/AlOx/Al, L = {separation * 1e9:.0f} nm, 4.2 K")
     ax.legend(frameon=False, fontsize=8)
     fig.savefig(OUT / "hanle.png", dpi=130)
+    show(OUT / "hanle.png")
     print(f"wrote {OUT / 'hanle.png'}")
 problem.destroy()
 # -

@@ -36,16 +36,20 @@
 import os
 from pathlib import Path
 
-import numpy as np
 from mpi4py import MPI
 
 from fem_spin.analytic.tip_field import sphere_surface_gradient
 from fem_spin.config import parse_config
 from fem_spin.simulation import run
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: a coarser mesh
 # (16-50 nm instead of 8-30 nm: ~2k dofs instead of ~9k, the ~25 nm slice drawn jagged) and
@@ -105,6 +109,7 @@ if comm.rank == 0:
         png = render_resonant_slices(Path(path), resonant_field, half_width,
                                      png=OUT / "mrfm_tip.png", title="1H in polystyrene")
         print(f"wrote {png}")
+        show(png)
     except RenderUnavailable as exc:       # headless machine without off-screen VTK
         print(f"picture skipped: {exc}")
 # -

@@ -46,9 +46,14 @@ from fem_spin.materials import get_interface, get_material
 from fem_spin.models.valet_fert import ValetFertProblem
 from fem_spin.simulation import run
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: four electrode
 # distances (0.25, 0.75, 1.5, 3 um) instead of seven, still spanning 3 lambda_N for the fit.
@@ -56,7 +61,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
 comm = MPI.COMM_WORLD
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nonlocal_spin_valve.toml"
+EXAMPLE = REPO / "examples" / "nonlocal_spin_valve.toml"
 base = tomllib.loads(EXAMPLE.read_text())
 separations = np.array([0.25, 0.75, 1.5, 3.0] if SHORT else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]) * 1e-6
 
@@ -117,6 +122,7 @@ if comm.rank == 0:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(frameon=False)
     fig.savefig(OUT / "nonlocal_spin_valve_delta_R.png", dpi=130)
+    show(OUT / "nonlocal_spin_valve_delta_R.png")
     print(f"wrote {OUT / 'nonlocal_spin_valve_delta_R.png'}")
 
 raw = copy.deepcopy(base)
@@ -130,4 +136,5 @@ if comm.rank == 0:
     if picture.exists():
         shutil.copy(picture, OUT / "nonlocal_spin_valve_3d.png")
         print(f"wrote {OUT / 'nonlocal_spin_valve_3d.png'}")
+        show(OUT / "nonlocal_spin_valve_3d.png")
 # -

@@ -56,9 +56,14 @@ from mpi4py import MPI
 from fem_spin.models.onsager import dougherty_parameters
 from fem_spin.simulation import sample
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: three initial
 # polarizations (0.3, 0.9, 0.99) instead of five, so 9 runs instead of 15; the growth of the
@@ -177,5 +182,6 @@ if comm.rank == 0:
     axes[2].set(xlabel="initial polarization p0", ylabel="max deviation (% of p0)")
     axes[2].legend()
     fig.savefig(OUT / "onsager_fig8.png", dpi=120)
+    show(OUT / "onsager_fig8.png")
     print(f"wrote {OUT / 'onsager_fig8.png'}")
 # -

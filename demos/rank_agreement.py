@@ -36,9 +36,14 @@ import numpy as np
 
 from fem_spin.io.timeseries import read_timeseries
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: two two-rank runs
 # instead of three (still two partitions to compare with each other), and the default
@@ -52,7 +57,6 @@ SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 if "OMPI_COMM_WORLD_SIZE" in os.environ or "PMI_RANK" in os.environ:
     raise SystemExit("run this demo serially: it starts its own 1- and 2-rank runs")
 
-REPO = Path(__file__).resolve().parents[1]
 env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_"))}
 env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
 REPEATS = 2 if SHORT else 3   # two-rank runs: the partition of the mesh differs from one to the next
@@ -188,5 +192,6 @@ for ax in axes:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
 fig.savefig(OUT / "rank_agreement.png", dpi=120)
+show(OUT / "rank_agreement.png")
 print(f"wrote rank_agreement.png and rank_agreement.csv in {OUT}")
 # -

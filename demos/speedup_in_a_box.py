@@ -32,9 +32,14 @@ from fem_spin.config import parse_config
 from fem_spin.models import NuclearDiffusionProblem
 from fem_spin.solvers import TimeStepper
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) would cut the run for CI, but there is
 # nothing worth cutting here: the three runs take ~0.3 s of the ~2.7 s, the rest is imports
@@ -101,4 +106,5 @@ if MPI.COMM_WORLD.rank == 0:
     ax.set(xscale="log", xlabel="t (s)", ylabel="mean P of the initially unpolarized half")
     ax.legend(frameon=False)
     fig.savefig(OUT / "speedup_in_a_box.png", dpi=120)
+    show(OUT / "speedup_in_a_box.png")
     print(f"wrote {OUT / 'speedup_in_a_box.png'}")

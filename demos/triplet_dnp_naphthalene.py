@@ -36,9 +36,14 @@ from mpi4py import MPI
 from fem_spin.config import load_config
 from fem_spin.simulation import run
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
-# results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# results/demos/ of the repository (git-ignored); the repository (examples/, results/) is
+# found from the package, so that this also works in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: the structure
 # estimate of D0 averages 32 random 1H/2H configurations instead of 100 (the fewest allowed
@@ -46,7 +51,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "triplet_dnp_naphthalene.toml"
+EXAMPLE = REPO / "examples" / "triplet_dnp_naphthalene.toml"
 config = load_config(EXAMPLE)
 path = run(config, overwrite=True, output_dir=OUT)
 # -
@@ -82,6 +87,7 @@ if comm.rank == 0:
     for png in ("buildup_band.png", "crystal_3d.png", "profiles.png"):
         if (path / png).exists():
             shutil.copy(path / png, OUT / f"triplet_dnp_{png}")
+            show(OUT / f"triplet_dnp_{png}")
 # -
 
 # ## D0 from the crystal structure (physics.md 1.4)

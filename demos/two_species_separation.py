@@ -88,7 +88,13 @@ from fem_spin.analytic import onsager_two_species as two
 from fem_spin.models.onsager import PROTON_GYROMAGNETIC_RATIO
 from fem_spin.simulation import sample
 
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
+# the repository (examples/, results/), found from the package so that this also works in a
+# notebook, which has no __file__
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the FEM runs for the times
 # from 7 to 3 (species a alone and gamma_b/gamma_a = 0.94 at x_b = 0.5 with p_b0 = 0.5, 0.9);
@@ -320,5 +326,6 @@ if comm.rank == 0:
     axes[2].set(xlabel="t / (l^2/Gamma)", ylabel="contrast p_a(x_max) - p_a(x_min)")
     axes[2].legend(fontsize=7)
     fig.savefig(OUT / "two_species_separation.png", dpi=120)
+    show(OUT / "two_species_separation.png")
     print(f"wrote {OUT / 'two_species_separation.png'}")
 # -

@@ -272,7 +272,8 @@ def derived(default=None, *, doc: str = "", compare: bool = False):
 # --------------------------------------------------------------------------- shared sections
 @dataclasses.dataclass(frozen=True)
 class TimeConfig:
-    """[time]: implicit stepping (BDF2 or backward Euler) with error-controlled step size."""
+    """[time]: implicit stepping (variable-order BDF, BDF2 or backward Euler) with error-controlled
+    step size."""
 
     t_end: float = param(unit="s", doc="final time", check=positive)
     dt_initial: float = param(1e-3, unit="s", doc="first time step", check=positive)

@@ -104,7 +104,8 @@ def test_in_memory_on_two_ranks_equals_one(comm):
 
 
 def test_the_readme_example_runs():
-    """README 'Using it from Python': the Onsager Fig. 8 example, shortened, as a sweep."""
+    """docs/user_guide/python.md (formerly the README's 'Using it from Python'): the Onsager Fig. 8
+    example, shortened, as a sweep."""
     result = fem_spin.simulate(str(api.Path(__file__).resolve().parents[2] / "examples" /
                                    "onsager_fig8.toml"), overrides={"time.t_end": 1e-3})
     assert sorted(result.variants) == ["formulation=linear", "formulation=nonlinear",
