@@ -64,9 +64,15 @@ from fem_spin.analytic.spin_orbit import chen_smr, film_resistivity
 from fem_spin.config import parse_config
 from fem_spin.models.valet_fert import ValetFertProblem, rotation_directions
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# The repository (examples/, results/) is found from the package, so that this also works
+# in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: angles every
 # 45 degrees (not 15), three thicknesses (not seven), a film graded to lambda/10 (not lambda/20)
@@ -173,6 +179,7 @@ if comm.rank == 0:
     fig.suptitle(f"SMR of a Pt bar ({d * 1e9:.0f} nm thick, {geometry.width * 1e9:.0f} nm wide) on YIG: "
                  f"lines Chen's film, dots 3-D")
     fig.savefig(OUT / "smr_angles.png", dpi=130)
+    show(OUT / "smr_angles.png")
     print(f"wrote {OUT / 'smr_angles.png'}")
 # -
 
@@ -215,5 +222,6 @@ if comm.rank == 0:
     ax.set_title(r"Pt/YIG, $\lambda$ = 3.4 nm, $\theta_{SH}$ = 0.056, $G_r$ = 7e14 S/m$^2$")
     ax.legend(frameon=False, fontsize=8)
     fig.savefig(OUT / "smr_thickness.png", dpi=130)
+    show(OUT / "smr_thickness.png")
     print(f"wrote {OUT / 'smr_thickness.png'}")
 # -

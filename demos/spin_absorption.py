@@ -53,16 +53,22 @@ from fem_spin.io.probes import LineProbe
 from fem_spin.materials import material_from_table
 from fem_spin.models.valet_fert import ValetFertProblem
 
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# The repository (examples/, results/) is found from the package, so that this also works
+# in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: one electrode
 # distance (0.6 um) instead of five. The assertions are the same.
 SHORT = os.environ.get("FEM_SPIN_DEMO_SHORT") == "1"
 
 comm = MPI.COMM_WORLD
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "spin_absorption_py_cu_pt.toml"
+EXAMPLE = REPO / "examples" / "spin_absorption_py_cu_pt.toml"
 base = tomllib.loads(EXAMPLE.read_text())
 separations = np.array([0.6] if SHORT else [0.6, 0.4, 0.8, 1.2, 1.6]) * 1e-6
 CURRENT = base["model"]["current"]
@@ -207,5 +213,6 @@ if comm.rank == 0:
     bx.set_ylabel(r"spin accumulation $\mu_s$ (uV) at 100 uA")
     bx.legend(frameon=False, fontsize=8)
     fig.savefig(OUT / "spin_absorption.png", dpi=130)
+    show(OUT / "spin_absorption.png")
     print(f"wrote {OUT / 'spin_absorption.png'}")
 # -

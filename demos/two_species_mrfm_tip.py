@@ -74,7 +74,13 @@ from fem_spin.config import parse_config
 from fem_spin.models.onsager import PROTON_GYROMAGNETIC_RATIO
 from fem_spin.simulation import sample
 
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+import fem_spin
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
+
+# The repository (examples/, results/) is found from the package, so that this also works
+# in a notebook, which has no __file__.
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it): a coarser mesh (30-100 nm instead
 # of 12-40 nm), 2 FEM runs instead of 5 (species a alone; x_b = 0.5, gamma_b/gamma_a = 0.94,
@@ -287,5 +293,6 @@ if comm.rank == 0:
     axes[2].set(xlabel="t (s)", ylabel="contrast max p_a - min p_a")
     axes[2].legend(fontsize=7)
     fig.savefig(OUT / "two_species_mrfm_tip.png", dpi=120)
+    show(OUT / "two_species_mrfm_tip.png")
     print(f"wrote {OUT / 'two_species_mrfm_tip.png'}")
 # -
