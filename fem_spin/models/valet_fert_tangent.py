@@ -93,6 +93,8 @@ def _mesh_follows(model, run_config, name: str) -> bool:
 def tangent_support(model, key: str, run_config) -> str | None:
     """None if the valet_fert ``model`` (a ValetFertConfig) differentiates its cases with respect
     to the run key ``key``, else why not (see the module docstring)."""
+    if model.multi_terminal():
+        return "the multi-terminal mode (terminals) is not differentiated (finite differences)"
     if key.startswith("geometry."):
         return "a geometry key changes the mesh (finite differences)"
     parsed = _region_key(key)
