@@ -91,7 +91,7 @@ __all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "MixingInterface", "
            "region_coefficients", "rotation_directions"]
 
 
-_REGION_KEYS = ("magnetization", "thickness", "spin_hall_angle")
+_REGION_KEYS = ("magnetization", "thickness", "spin_hall_angle", "mixing_conductance")
 #: keys of a [model.mixing_interfaces.<surface>] table
 _MIXING_KEYS = ("interface", "conductance_real", "conductance_imag", "magnetization", "rotation_plane",
                 "angles")
@@ -117,6 +117,9 @@ class Region:
     thickness: float | None = None
     #: theta_SH (docs/theory/spin_orbit_transport.md section 2), non-magnetic bulk regions only
     spin_hall_angle: float = 0.0
+    #: (G_r, G_i) of a metallic F/N contact's layer (note section 5.2, S/m^2), or None: the
+    #: layer's transverse spin conductance is then its collinear one, G_r = 1/(2 RA)
+    mixing_conductance: tuple[float, float] | None = None
 
     @property
     def is_interface(self) -> bool:
@@ -168,7 +171,27 @@ def _parse_region(name: str, table, key: str) -> Region:
         raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
                                                   "(give its direction, e.g. [0, 1, 0])")
     region.spin_hall_angle = _spin_hall_angle(region, table, key)
+    if "mixing_conductance" in table:
+        region.mixing_conductance = _layer_mixing(region, table["mixing_conductance"], f"{key}.mixing_conductance")
+        if region.magnetization is None:
+            raise ConfigError(f"{key}.magnetization", "required with mixing_conductance (the mixing "
+                                                      "conductance acts on the spin transverse to m)")
     return region
+
+
+def _layer_mixing(region: Region, value, key: str) -> tuple[float, float]:
+    """[G_r, G_i] (S/m^2) of an interface layer, G_r >= 0 (note section 5.2)."""
+    if not region.is_interface:
+        raise ConfigError(key, "only interface layers take a mixing conductance (a magnetic insulator's "
+                               "surface: [model.mixing_interfaces.<surface>])")
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(_is_finite_number(v) for v in value)):
+        raise ConfigError(key, f"must be [G_r, G_i] in S/m^2, finite numbers (got {_shown(value)})")
+    g_r, g_i = (float(v) for v in value)
+    if g_r < 0:
+        raise ConfigError(key, f"G_r must be >= 0: a negative real part would create spin in the "
+                               f"layer (got {g_r:g})")
+    return g_r, g_i
 
 
 def _is_finite_number(value) -> bool:
@@ -312,8 +335,9 @@ def _parse_mixing(surface: str, table, key: str) -> MixingInterface:
 def region_coefficients(region: Region, material, params) -> dict[str, float]:
     """The cell-wise coefficients of one region's cells (S/m and S/m^3): the spin
     conductivities, the spin-flip conductance, the transverse one (a ferromagnet absorbs
-    transverse spin within ``transverse_dephasing_length``) and the precession weight
-    sigma/(4D) of a non-magnetic bulk region (``material``: the region's Material, an
+    transverse spin within ``transverse_dephasing_length``), the precession weight
+    sigma/(4D) of a non-magnetic bulk region, theta_SH sigma/2, and for an interface layer with
+    a mixing conductance the transverse conductivity beyond sigma (2 t G_r - sigma) and t G_i (``material``: the region's Material, an
     interface's thin layer). The forward sensitivities differentiate these
     (models/valet_fert_tangent.py)."""
     sigma = material.conductivity
@@ -321,11 +345,20 @@ def region_coefficients(region: Region, material, params) -> dict[str, float]:
     if region.polarization != 0 and not region.is_interface:
         transverse += sigma / (4 * params.transverse_dephasing_length**2)
     precessing = params.precession and not region.is_interface and region.polarization == 0
+    # a metallic F/N layer with a mixing conductance (note section 5.2): the transverse spin
+    # current through it is -t X grad S, X = G_r (1 - m m^T) - G_i [m x], so that a layer of
+    # thickness t passes X (S_N - S_F) per area: the transverse conductivity 2 t G_r in place of
+    # sigma, and the antisymmetric t G_i
+    excess, torque = 0.0, 0.0
+    if region.mixing_conductance is not None:
+        g_r, g_i = region.mixing_conductance
+        excess, torque = 2 * region.thickness * g_r - sigma, region.thickness * g_i
     return {"sigma_up": material.conductivity_up, "sigma_dn": material.conductivity_down,
             "g_sf": material.spin_flip_conductance, "g_perp": transverse,
             "precession_weight": sigma / (4 * material.diffusion_constant) if precessing else 0.0,
             # theta_SH sigma/2, the coefficient of both F_SH terms (note section 4)
-            "spin_hall": region.spin_hall_angle * sigma / 2}
+            "spin_hall": region.spin_hall_angle * sigma / 2,
+            "sigma_perp_excess": excess, "mixing_torque": torque}
 
 
 class ValetFertProblem(SteadyProblem):
@@ -403,7 +436,8 @@ class ValetFertProblem(SteadyProblem):
             mu_par = ufl.dot(m, mu_s)
             mu_perp = mu_s - mu_par * m
             sigma = c["sigma_up"] + c["sigma_dn"]
-            power = (sigma / 8 * ufl.inner(ufl.grad(mu_perp), ufl.grad(mu_perp)) * dx
+            sigma_perp = sigma + c["sigma_perp_excess"]   # sigma but in mixing layers (5.2)
+            power = (sigma_perp / 8 * ufl.inner(ufl.grad(mu_perp), ufl.grad(mu_perp)) * dx
                      + 0.5 * c["g_sf"] * mu_par**2 * dx_l
                      + 0.5 * c["g_perp"] * ufl.inner(mu_perp, mu_perp) * dx_l)
         mu_up, mu_dn = mu_c + mu_par / 2, mu_c - mu_par / 2
@@ -416,6 +450,10 @@ class ValetFertProblem(SteadyProblem):
             self.omega = fem.Constant(self.mesh, np.zeros(3))
             v_c, v_s = self.split(v)
             residual += -c["precession_weight"] * ufl.inner(ufl.cross(self.omega, mu_s), v_s) * dx_l
+            # G_i of a metallic F/N layer (note 5.2): the spin current t G_i m x grad S, weighted
+            # 1/2; antisymmetric and odd in m like precession (m is cell-wise constant, so
+            # grad(m x S) = m x grad S)
+            residual += -0.5 * c["mixing_torque"] * ufl.inner(ufl.grad(ufl.cross(m, mu_s)), ufl.grad(v_s)) * dx
             # spin Hall and inverse spin Hall effects (note section 4): minus each current's
             # spin Hall part dotted with its test function's gradient, the spin one halved;
             # always present in the vector state (zero where theta_SH = 0)
@@ -440,7 +478,9 @@ class ValetFertProblem(SteadyProblem):
             # transverse -(sigma/2) grad S_perp, and the spin Hall part -theta sigma a x grad U
             sigma = c["sigma_up"] + c["sigma_dn"]
             collinear = -(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))
-            self.spin_current_exprs = [m[a] * collinear - sigma / 2 * ufl.grad(mu_perp[a])
+            rotated = ufl.cross(m, mu_s)
+            self.spin_current_exprs = [m[a] * collinear - sigma_perp / 2 * ufl.grad(mu_perp[a])
+                                       + c["mixing_torque"] * ufl.grad(rotated[a])
                                        - 2 * sh * ufl.cross(e, ufl.grad(mu_c)) for a, e in enumerate(axes)]
         else:
             self.spin_current_exprs = [-(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))]
@@ -496,7 +536,8 @@ class ValetFertProblem(SteadyProblem):
         import dolfinx.fem as fem
 
         p = self.params
-        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall", "axis_sign"]
+        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall",
+                 "sigma_perp_excess", "mixing_torque", "axis_sign"]
         c = {n: fem.Function(self.Q, name=n) for n in names}
         c["m"] = fem.Function(self.Qv, name="magnetization")
         self.materials = {}
@@ -1041,7 +1082,8 @@ class ValetFertConfig(ModelConfig):
         """Whether the spin accumulation is a vector: with precession, a spin Hall angle or a
         magnetic-insulator surface (the last two need no precession and no diffusion constant)."""
         return (self.precession or bool(self.mixing_data)
-                or any(r.spin_hall_angle != 0 for r in self.region_data.values()))
+                or any(r.spin_hall_angle != 0 or r.mixing_conductance is not None
+                       for r in self.region_data.values()))
 
     def mixing_cases(self) -> int:
         """Magnetization directions of the mixing interfaces solved (1 without them)."""

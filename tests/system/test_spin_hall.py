@@ -120,20 +120,23 @@ def test_smr_of_the_3d_bar_matches_chen_and_the_exact_film(smr):
 def test_assembled_operator_is_onsager_casimir_reciprocal():
     """A(m, B)^T = T A(-m, -B) T (note section 2; T flips the spin components) for the
     assembled operator of a small F/N pillar with everything at once: a non-collinear
-    ferromagnet, theta_SH in N, Larmor precession and a magnetic-insulator surface with G_r and
-    G_i, checked on random vectors (any rank count). The operator is not symmetric, and without
-    reversing m and B the identity fails."""
+    ferromagnet, theta_SH in N, Larmor precession, a magnetic-insulator surface with G_r and
+    G_i, and a metallic F/N layer with a mixing conductance (note 5.2), checked on random
+    vectors (any rank count). The operator is not symmetric, and without reversing m and B the
+    identity fails."""
     import dolfinx.fem.petsc as fem_petsc
 
     from fem_spin.models.valet_fert import larmor_vector
 
     raw = {"name": "recip", "output": {"plot": False, "render": False},
-           "geometry": {"type": "multilayer", "layers": [["F", 10e-9], ["N", 20e-9]], "width": 20e-9,
-                        "depth": 20e-9, "cells_per_layer": [3, 5], "lateral_cells": [2, 3]},
+           "geometry": {"type": "multilayer", "layers": [["F", 10e-9], ["I", 1e-9], ["N", 20e-9]], "width": 20e-9,
+                        "depth": 20e-9, "cells_per_layer": [3, 1, 5], "lateral_cells": [2, 3]},
            "model": {"type": "valet_fert", "current_contact": "bottom", "ground": "top", "voltage_probes": [],
-                     "precession": True, "configurations": ["parallel", "antiparallel"], "switch_regions": ["F"],
+                     "precession": True, "configurations": ["parallel", "antiparallel"], "switch_regions": ["F", "I"],
                      "regions": {"F": {"resistivity": 2e-7, "spin_diffusion_length": 10e-9,
                                        "bulk_polarization": 0.4, "magnetization": [1, 2, 0.5]},
+                                 "I": {"area_resistance": 1e-15, "polarization": 0.5, "spin_memory_loss": 0.2,
+                                       "magnetization": [1, 2, 0.5], "mixing_conductance": [4e14, 2e14]},
                                  "N": {"resistivity": 1e-7, "spin_diffusion_length": 15e-9,
                                        "spin_hall_angle": 0.2, "diffusion_constant": 1e-4}},
                      "mixing_interfaces": {"top": {"conductance_real": 5e14, "conductance_imag": 3e14,
