@@ -52,6 +52,18 @@ lambda = t/delta (:meth:`fem_spin.materials.Interface.thin_layer`): the jump
 mu_s(+) - mu_s(-) = r_s j_s.n of physics.md 3.1 without spin flips, and the Bass–Pratt
 interfacial layer with them; only the geometric thickness t is an approximation.
 
+Multi-terminal mode (``terminals``, note section 7.1): every named facet group is a
+reservoir (U = V_j, S = 0) in every solve; one solve per terminal (one operator, n right-hand
+sides) gives the conductance matrix G from the reactions, and each of ``measurements`` its
+four-terminal resistance with the other terminals floating (Büttiker; models/terminals.py).
+The discrete identity A(m, B)^T = T A(-m, -B) T makes G(m, B)^T = G(-m, -B) to solver
+tolerance, hence R_{kl,ij}(m) = R_{ij,kl}(-m): SHE injection and ISHE detection reciprocal.
+
+A metallic F/N interface layer may carry ``mixing_conductance = [G_r, G_i]`` (note section
+5.2): its transverse spin current is -t X grad S with X = G_r (1 - m m^T) - G_i [m x], the
+circuit theory's X (S_N - S_F) across the layer; without it the transverse conductance is the
+collinear one (G_r = 1/(2 RA)).
+
 Observables: the current I (from the discrete, exactly conservative reaction at the
 contacts), the voltage between two probes (surface averages of mu_c; a floating
 ferromagnetic electrode far from its junction has mu_s = 0, so mu_c is what a voltmeter
