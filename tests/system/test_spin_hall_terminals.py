@@ -101,6 +101,17 @@ def test_spin_hall_nonlocal_device_is_reciprocal():
     problem.destroy()
 
 
+def test_touching_terminals_are_refused():
+    """F_end and F_top share F's top edge: a node cannot be at two voltages."""
+    from fem_spin.errors import ModelError
+
+    raw = kimura(terminals=["F_end", "F_top", "N_left_end"],
+                 measurements=[{"current": ["F_end", "N_left_end"], "voltage": ["F_top", "N_left_end"]}])
+    with pytest.raises(ModelError, match="terminals touch") as error:
+        ValetFertProblem(parse_config(raw)).initialise()
+    assert error.value.key == "model.terminals"
+
+
 def test_reciprocity_with_precession():
     """G(m, B)^T = G(-m, -B) with a field (Larmor precession in N and H): the pairs (m, B) and
     (-m, -B) agree to round-off, while reversing m alone does not."""
