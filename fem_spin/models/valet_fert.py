@@ -52,6 +52,18 @@ lambda = t/delta (:meth:`fem_spin.materials.Interface.thin_layer`): the jump
 mu_s(+) - mu_s(-) = r_s j_s.n of physics.md 3.1 without spin flips, and the Bass–Pratt
 interfacial layer with them; only the geometric thickness t is an approximation.
 
+Multi-terminal mode (``terminals``, note section 7.1): every named facet group is a
+reservoir (U = V_j, S = 0) in every solve; one solve per terminal (one operator, n right-hand
+sides) gives the conductance matrix G from the reactions, and each of ``measurements`` its
+four-terminal resistance with the other terminals floating (Büttiker; models/terminals.py).
+The discrete identity A(m, B)^T = T A(-m, -B) T makes G(m, B)^T = G(-m, -B) to solver
+tolerance, hence R_{kl,ij}(m) = R_{ij,kl}(-m): SHE injection and ISHE detection reciprocal.
+
+A metallic F/N interface layer may carry ``mixing_conductance = [G_r, G_i]`` (note section
+5.2): its transverse spin current is -t X grad S with X = G_r (1 - m m^T) - G_i [m x], the
+circuit theory's X (S_N - S_F) across the layer; without it the transverse conductance is the
+collinear one (G_r = 1/(2 RA)).
+
 Observables: the current I (from the discrete, exactly conservative reaction at the
 contacts), the voltage between two probes (surface averages of mu_c; a floating
 ferromagnetic electrode far from its junction has mu_s = 0, so mu_c is what a voltmeter
@@ -91,7 +103,7 @@ __all__ = ["ValetFertConfig", "ValetFertProblem", "Region", "MixingInterface", "
            "region_coefficients", "rotation_directions"]
 
 
-_REGION_KEYS = ("magnetization", "thickness", "spin_hall_angle")
+_REGION_KEYS = ("magnetization", "thickness", "spin_hall_angle", "mixing_conductance")
 #: keys of a [model.mixing_interfaces.<surface>] table
 _MIXING_KEYS = ("interface", "conductance_real", "conductance_imag", "magnetization", "rotation_plane",
                 "angles")
@@ -117,6 +129,9 @@ class Region:
     thickness: float | None = None
     #: theta_SH (docs/theory/spin_orbit_transport.md section 2), non-magnetic bulk regions only
     spin_hall_angle: float = 0.0
+    #: (G_r, G_i) of a metallic F/N contact's layer (note section 5.2, S/m^2), or None: the
+    #: layer's transverse spin conductance is then its collinear one, G_r = 1/(2 RA)
+    mixing_conductance: tuple[float, float] | None = None
 
     @property
     def is_interface(self) -> bool:
@@ -168,7 +183,27 @@ def _parse_region(name: str, table, key: str) -> Region:
         raise ConfigError(f"{key}.magnetization", "required for a spin-polarized region "
                                                   "(give its direction, e.g. [0, 1, 0])")
     region.spin_hall_angle = _spin_hall_angle(region, table, key)
+    if "mixing_conductance" in table:
+        region.mixing_conductance = _layer_mixing(region, table["mixing_conductance"], f"{key}.mixing_conductance")
+        if region.magnetization is None:
+            raise ConfigError(f"{key}.magnetization", "required with mixing_conductance (the mixing "
+                                                      "conductance acts on the spin transverse to m)")
     return region
+
+
+def _layer_mixing(region: Region, value, key: str) -> tuple[float, float]:
+    """[G_r, G_i] (S/m^2) of an interface layer, G_r >= 0 (note section 5.2)."""
+    if not region.is_interface:
+        raise ConfigError(key, "only interface layers take a mixing conductance (a magnetic insulator's "
+                               "surface: [model.mixing_interfaces.<surface>])")
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(_is_finite_number(v) for v in value)):
+        raise ConfigError(key, f"must be [G_r, G_i] in S/m^2, finite numbers (got {_shown(value)})")
+    g_r, g_i = (float(v) for v in value)
+    if g_r < 0:
+        raise ConfigError(key, f"G_r must be >= 0: a negative real part would create spin in the "
+                               f"layer (got {g_r:g})")
+    return g_r, g_i
 
 
 def _is_finite_number(value) -> bool:
@@ -312,8 +347,9 @@ def _parse_mixing(surface: str, table, key: str) -> MixingInterface:
 def region_coefficients(region: Region, material, params) -> dict[str, float]:
     """The cell-wise coefficients of one region's cells (S/m and S/m^3): the spin
     conductivities, the spin-flip conductance, the transverse one (a ferromagnet absorbs
-    transverse spin within ``transverse_dephasing_length``) and the precession weight
-    sigma/(4D) of a non-magnetic bulk region (``material``: the region's Material, an
+    transverse spin within ``transverse_dephasing_length``), the precession weight
+    sigma/(4D) of a non-magnetic bulk region, theta_SH sigma/2, and for an interface layer with
+    a mixing conductance the transverse conductivity beyond sigma (2 t G_r - sigma) and t G_i (``material``: the region's Material, an
     interface's thin layer). The forward sensitivities differentiate these
     (models/valet_fert_tangent.py)."""
     sigma = material.conductivity
@@ -321,11 +357,20 @@ def region_coefficients(region: Region, material, params) -> dict[str, float]:
     if region.polarization != 0 and not region.is_interface:
         transverse += sigma / (4 * params.transverse_dephasing_length**2)
     precessing = params.precession and not region.is_interface and region.polarization == 0
+    # a metallic F/N layer with a mixing conductance (note section 5.2): the transverse spin
+    # current through it is -t X grad S, X = G_r (1 - m m^T) - G_i [m x], so that a layer of
+    # thickness t passes X (S_N - S_F) per area: the transverse conductivity 2 t G_r in place of
+    # sigma, and the antisymmetric t G_i
+    excess, torque = 0.0, 0.0
+    if region.mixing_conductance is not None:
+        g_r, g_i = region.mixing_conductance
+        excess, torque = 2 * region.thickness * g_r - sigma, region.thickness * g_i
     return {"sigma_up": material.conductivity_up, "sigma_dn": material.conductivity_down,
             "g_sf": material.spin_flip_conductance, "g_perp": transverse,
             "precession_weight": sigma / (4 * material.diffusion_constant) if precessing else 0.0,
             # theta_SH sigma/2, the coefficient of both F_SH terms (note section 4)
-            "spin_hall": region.spin_hall_angle * sigma / 2}
+            "spin_hall": region.spin_hall_angle * sigma / 2,
+            "sigma_perp_excess": excess, "mixing_torque": torque}
 
 
 class ValetFertProblem(SteadyProblem):
@@ -346,8 +391,12 @@ class ValetFertProblem(SteadyProblem):
         columns = type(self).result_columns
         if p.mixing_data:     # the insulator's magnetization of the case (SMR)
             columns = columns[:2] + ("m_x", "m_y", "m_z") + columns[2:]
-        if p.hall_probes:
+        if p.hall_probes and not p.multi_terminal():
             columns = columns + ("hall_voltage_V", "hall_resistance_ohm")
+        if p.multi_terminal():   # every measurement's R, then G (note section 7.1)
+            n = len(p.terminals)
+            columns = (columns + tuple(m.column() for m in p.measurement_data)
+                       + tuple(f"G_{i}_{j}_S" for i in range(n) for j in range(n)))
         self.result_columns = columns
 
     # ------------------------------------------------------------------ pipeline
@@ -399,7 +448,8 @@ class ValetFertProblem(SteadyProblem):
             mu_par = ufl.dot(m, mu_s)
             mu_perp = mu_s - mu_par * m
             sigma = c["sigma_up"] + c["sigma_dn"]
-            power = (sigma / 8 * ufl.inner(ufl.grad(mu_perp), ufl.grad(mu_perp)) * dx
+            sigma_perp = sigma + c["sigma_perp_excess"]   # sigma but in mixing layers (5.2)
+            power = (sigma_perp / 8 * ufl.inner(ufl.grad(mu_perp), ufl.grad(mu_perp)) * dx
                      + 0.5 * c["g_sf"] * mu_par**2 * dx_l
                      + 0.5 * c["g_perp"] * ufl.inner(mu_perp, mu_perp) * dx_l)
         mu_up, mu_dn = mu_c + mu_par / 2, mu_c - mu_par / 2
@@ -412,6 +462,10 @@ class ValetFertProblem(SteadyProblem):
             self.omega = fem.Constant(self.mesh, np.zeros(3))
             v_c, v_s = self.split(v)
             residual += -c["precession_weight"] * ufl.inner(ufl.cross(self.omega, mu_s), v_s) * dx_l
+            # G_i of a metallic F/N layer (note 5.2): the spin current t G_i m x grad S, weighted
+            # 1/2; antisymmetric and odd in m like precession (m is cell-wise constant, so
+            # grad(m x S) = m x grad S)
+            residual += -0.5 * c["mixing_torque"] * ufl.inner(ufl.grad(ufl.cross(m, mu_s)), ufl.grad(v_s)) * dx
             # spin Hall and inverse spin Hall effects (note section 4): minus each current's
             # spin Hall part dotted with its test function's gradient, the spin one halved;
             # always present in the vector state (zero where theta_SH = 0)
@@ -436,7 +490,9 @@ class ValetFertProblem(SteadyProblem):
             # transverse -(sigma/2) grad S_perp, and the spin Hall part -theta sigma a x grad U
             sigma = c["sigma_up"] + c["sigma_dn"]
             collinear = -(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))
-            self.spin_current_exprs = [m[a] * collinear - sigma / 2 * ufl.grad(mu_perp[a])
+            rotated = ufl.cross(m, mu_s)
+            self.spin_current_exprs = [m[a] * collinear - sigma_perp / 2 * ufl.grad(mu_perp[a])
+                                       + c["mixing_torque"] * ufl.grad(rotated[a])
                                        - 2 * sh * ufl.cross(e, ufl.grad(mu_c)) for a, e in enumerate(axes)]
         else:
             self.spin_current_exprs = [-(c["sigma_up"] * ufl.grad(mu_up) - c["sigma_dn"] * ufl.grad(mu_dn))]
@@ -467,12 +523,16 @@ class ValetFertProblem(SteadyProblem):
             if name not in md.cell_groups:
                 raise ModelError(f"the mesh has no cell group {name!r} (have "
                                  f"{', '.join(sorted(md.cell_groups))})", key=f"model.regions.{name}")
-        self._facet_group(p.current_contact, "model.current_contact")
-        self._facet_group(p.ground, "model.ground")
-        for name in p.voltage_probes:
-            self._facet_group(name, "model.voltage_probes")
-        for name in p.hall_probes:
-            self._facet_group(name, "model.hall_probes")
+        if p.multi_terminal():
+            for name in p.terminals:
+                self._facet_group(name, "model.terminals")
+        else:
+            self._facet_group(p.current_contact, "model.current_contact")
+            self._facet_group(p.ground, "model.ground")
+            for name in p.voltage_probes:
+                self._facet_group(name, "model.voltage_probes")
+            for name in p.hall_probes:
+                self._facet_group(name, "model.hall_probes")
         for interface in p.mixing_data:
             self._facet_group(interface.surface, f"model.mixing_interfaces.{interface.surface}")
 
@@ -488,7 +548,8 @@ class ValetFertProblem(SteadyProblem):
         import dolfinx.fem as fem
 
         p = self.params
-        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall", "axis_sign"]
+        names = ["sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall",
+                 "sigma_perp_excess", "mixing_torque", "axis_sign"]
         c = {n: fem.Function(self.Q, name=n) for n in names}
         c["m"] = fem.Function(self.Qv, name="magnetization")
         self.materials = {}
@@ -536,6 +597,10 @@ class ValetFertProblem(SteadyProblem):
         bcs = []
         bs = self.V.dofmap.index_map_bs
         n_owned = self.V.dofmap.index_map.size_local
+        self._probe_forms, self._hall_forms, self._mass_S = [], [], None
+        if p.multi_terminal():
+            self._terminal_forms(fdim, bs, n_owned)
+            return
         for key, surface, value in (("current_contact", p.current_contact, 1.0), ("ground", p.ground, 0.0)):
             tag = md.facet_groups[surface]
             facets = md.facet_tags.find(tag)
@@ -558,6 +623,34 @@ class ValetFertProblem(SteadyProblem):
         self._probe_forms = [probe(name) for name in p.voltage_probes]
         self._hall_forms = [probe(name) for name in p.hall_probes]
         self._mass_S = None
+
+    def _terminal_forms(self, fdim: int, bs: int, n_owned: int) -> None:
+        """Multi-terminal mode (note section 7.1): one Dirichlet condition on the nodes of every
+        terminal (U from a Function set per solve, S = 0), the owned charge dofs of each for
+        its reaction current. A node on two terminals would be at two voltages: refused."""
+        import dolfinx.fem as fem
+
+        p, md = self.params, self.mesh_data
+        self._terminal_nodes = []
+        for name in p.terminals:
+            dofs = fem.locate_dofs_topological(self.V, fdim, md.facet_tags.find(md.facet_groups[name]))
+            if self.comm.allreduce(len(dofs), op=MPI.SUM) == 0:
+                raise ModelError(f"terminal {name!r} has no mesh nodes", key="model.terminals")
+            self._terminal_nodes.append(dofs)
+            self._contact_dofs[name] = dofs[dofs < n_owned] * bs
+        everything = np.concatenate(self._terminal_nodes)
+        shared = self.comm.allreduce(len(everything) - len(np.unique(everything)), op=MPI.SUM)
+        if shared:
+            raise ModelError(f"terminals touch: {shared} mesh nodes lie on two of them (each "
+                             f"terminal is a reservoir at its own voltage)", key="model.terminals")
+        self._terminal_value = fem.Function(self.V, name="terminal_voltages")
+        self.bcs = [fem.dirichletbc(self._terminal_value, np.sort(everything).astype(np.int32))]
+
+    def _set_terminal(self, index: int) -> None:
+        """1 V on terminal ``index``, 0 V (and S = 0) on the others."""
+        values = self._terminal_value.x.array.reshape(-1, 1 + self.spin_components)
+        values[:] = 0.0
+        values[self._terminal_nodes[index], 0] = 1.0   # ghosts included: no scatter needed
 
     #: Default linear solver, chosen by measurement (benchmarks/bench_models.py, lateral spin
     #: valve, 9k-94k DOFs): CG (GMRES with precession, whose operator is not symmetric) with
@@ -591,11 +684,17 @@ class ValetFertProblem(SteadyProblem):
                                                 petsc_options=options)
 
     # ------------------------------------------------------------------ solving
-    def solve(self) -> None:
-        """Solve for 1 V on the current contact (the fields are then scaled by current/I)."""
+    def solve(self, reassemble: bool = True) -> None:
+        """Solve for 1 V on the current contact (the fields are then scaled by current/I), or
+        for the terminal voltages set; ``reassemble = False`` keeps the operator and its
+        preconditioner (or LU factors) of the last solve: between the terminals of one case
+        only the Dirichlet values, i.e. the right-hand side, change."""
         from fem_spin.solvers import SimulationFailed
 
-        self.linear_problem.solve()
+        if reassemble:
+            self.linear_problem.solve()
+        else:
+            self._solve_same_operator()
         reason = self.linear_problem.solver.getConvergedReason()
         if reason <= 0 and self.uses_default_krylov:
             from fem_spin.io import rank0_print
@@ -608,6 +707,39 @@ class ValetFertProblem(SteadyProblem):
         if reason <= 0:
             raise SimulationFailed(f"linear solver failed (PETSc KSP converged reason {reason})")
         self.u.x.scatter_forward()
+
+    def _solve_same_operator(self) -> None:
+        """LinearProblem.solve (dolfinx 0.9) without assembling the matrix again."""
+        from dolfinx.fem.petsc import apply_lifting, assemble_vector
+        from petsc4py import PETSc
+
+        lp = self.linear_problem
+        b = lp.b
+        with b.localForm() as local:
+            local.set(0.0)
+        assemble_vector(b, lp.L)
+        apply_lifting(b, [lp.a], bcs=[lp.bcs])
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        for bc in lp.bcs:
+            bc.set(b.array_w)
+        lp.solver.solve(b, self.u.x.petsc_vec)
+        self.u.x.scatter_forward()
+
+    def solve_terminals(self) -> np.ndarray:
+        """The conductance matrix G (n x n, S) of the current case (note section 7.1): terminal j
+        at 1 V, the others at 0 V, column j the currents into the device through each terminal
+        (the discrete reaction, as ``contact_currents``); one operator, n right-hand sides. The
+        solutions are kept for the measurements' fields."""
+        names = self.params.terminals
+        G = np.zeros((len(names), len(names)))
+        self._terminal_solutions = []
+        for j in range(len(names)):
+            self._set_terminal(j)
+            self.solve(reassemble=j == 0)
+            currents = self.contact_currents()
+            G[:, j] = [currents[name] for name in names]
+            self._terminal_solutions.append(self.u.x.array.copy())
+        return G
 
     def contact_currents(self) -> dict[str, float]:
         """Charge current into the device through each reservoir (A) at the current solution:
@@ -663,8 +795,11 @@ class ValetFertProblem(SteadyProblem):
                     m = self.set_mixing_direction(d)
                     if self.spin_components == 3:
                         self.omega.value[:] = larmor_vector(field * direction, p.g_factor)
-                    self.solve()
-                    row = self._case_row(configuration, field, m)
+                    if p.multi_terminal():
+                        row = self._terminal_row(configuration, field, m, self.solve_terminals())
+                    else:
+                        self.solve()
+                        row = self._case_row(configuration, field, m)
                     self.results.append(row)
                     yield row, k == 0
 
@@ -688,6 +823,81 @@ class ValetFertProblem(SteadyProblem):
             hall = self.probe_voltage(self._hall_forms) * scale
             row.update(hall_voltage_V=hall, hall_resistance_ohm=hall / p.current)
         return row
+
+    def _terminal_row(self, configuration: str, field: float, m: np.ndarray | None, G: np.ndarray) -> dict:
+        """The results row of a multi-terminal case: every measurement's R from G (Büttiker), G
+        itself, and u set to the first measurement's state at the requested current (the
+        terminal solutions superposed with the voltages of the floating terminals)."""
+        from fem_spin.models.terminals import four_terminal_resistance, terminal_voltages
+
+        p = self.params
+        first = p.measurement_data[0]
+        currents = np.zeros(len(G))
+        currents[first.source], currents[first.drain] = p.current, -p.current
+        voltages = terminal_voltages(G, currents, first.drain)
+        self.u.x.array[:] = sum(v * u for v, u in zip(voltages, self._terminal_solutions))
+        self.scale = 1.0
+        spin = self.owned(self.u.x.array).reshape(-1, 1 + self.spin_components)[:, 1:]
+        resistance = four_terminal_resistance(G, first)
+        row = {"configuration": configuration, "field_T": float(field)}
+        if m is not None:
+            row.update(m_x=float(m[0]), m_y=float(m[1]), m_z=float(m[2]))
+        row.update({"current_A": p.current, "voltage_V": resistance * p.current, "resistance_ohm": resistance,
+                    "current_balance_A": float((G @ voltages).sum()),
+                    "max_spin_accumulation_V": self.global_max(np.linalg.norm(spin, axis=1))})
+        row.update({meas.column(): four_terminal_resistance(G, meas) for meas in p.measurement_data})
+        n = len(G)
+        row.update({f"G_{i}_{j}_S": float(G[i, j]) for i in range(n) for j in range(n)})
+        return row
+
+    def conductance_matrix(self, row: dict) -> np.ndarray:
+        """G of a multi-terminal results row (S)."""
+        n = len(self.params.terminals)
+        return np.array([[row[f"G_{i}_{j}_S"] for j in range(n)] for i in range(n)])
+
+    def _terminal_summary(self) -> dict:
+        """G of every case, each measurement's R per configuration (first field and direction),
+        the conservation residuals and, where the cases allow it, the Onsager-Casimir asymmetry
+        max |G(m, B)^T - G(-m, -B)| / max |G| (note sections 2 and 7.1)."""
+        from fem_spin.models.terminals import conservation_residual, onsager_asymmetry
+
+        p, rows = self.params, self.results
+        keys = ("configuration", "field_T", "m_x", "m_y", "m_z")
+        out: dict = {"terminals": list(p.terminals),
+                     "conductance_matrices_S": [{**{k: r[k] for k in keys if k in r},
+                                                 "G": self.conductance_matrix(r).tolist()} for r in rows]}
+        for conf in p.configurations:
+            row = next((r for r in rows if r["configuration"] == conf), None)
+            for meas in p.measurement_data:
+                if row is not None:
+                    out[f"R_{meas.name}_{conf}_ohm"] = row[meas.column()]
+        residuals = [conservation_residual(self.conductance_matrix(r)) for r in rows]
+        out["max_G_column_sum_relative"] = max(c for c, _ in residuals)
+        out["max_G_row_sum_relative"] = max(r for _, r in residuals)
+        asymmetry = [onsager_asymmetry(self.conductance_matrix(a), self.conductance_matrix(b))
+                     for a, b in self._reversed_pairs()]
+        if asymmetry:
+            out["onsager_asymmetry"] = max(asymmetry)
+        return out
+
+    def _reversed_pairs(self) -> list[tuple[dict, dict]]:
+        """(row, row with every magnetization and the field reversed): parallel and antiparallel
+        when the antiparallel configuration reverses every magnetized region, B and -B, and an
+        insulator's m and -m."""
+        p = self.params
+        magnetized = {name for name, r in p.region_data.items() if r.magnetization is not None}
+        if not magnetized <= set(p.switch_regions):
+            return []
+        pairs = []
+        for a in self.results:
+            if a["configuration"] != "parallel":
+                continue
+            for b in self.results:
+                if (b["configuration"] == "antiparallel" and b["field_T"] == -a["field_T"]
+                        and all(math.isclose(b[k], -a[k], abs_tol=1e-12) for k in ("m_x", "m_y", "m_z") if k in a)):
+                    pairs.append((a, b))
+                    break
+        return pairs
 
     def resistance(self, configuration: str = "parallel", field: float = 0.0,
                    magnetization=None, column: str = "resistance_ohm") -> float:
@@ -740,6 +950,8 @@ class ValetFertProblem(SteadyProblem):
         if amplitude is not None:
             out["smr_amplitude"] = amplitude
         out["max_abs_current_balance_A"] = max(abs(r["current_balance_A"]) for r in self.results)
+        if p.multi_terminal():
+            out.update(self._terminal_summary())
         return out
 
     def takahashi_maekawa(self) -> float | None:
@@ -860,17 +1072,30 @@ class ValetFertConfig(ModelConfig):
     hall_probes: list[str] = param(default_factory=list, doc="[plus, minus] facet groups of a second, "
                                    "transverse voltage <mu_c>(plus) - <mu_c>(minus) (results: "
                                    "hall_voltage_V, hall_resistance_ohm); [] for none")
+    terminals: list[str] = param(default_factory=list, doc="multi-terminal mode (docs/theory/"
+                                 "spin_orbit_transport.md 7.1): facet groups that are all ideal reservoirs "
+                                 "(U = V_j, S = 0); one solve per terminal gives the conductance matrix G "
+                                 "and the measurements' four-terminal resistances; current_contact, "
+                                 "ground, voltage_probes and hall_probes are then not used; [] for the "
+                                 "contact/probe mode")
+    measurements: list[dict] = param(default_factory=list, doc="with terminals: tables {current = [in, "
+                                     "out], voltage = [plus, minus], name = \"...\"}: R = (V_plus - "
+                                     "V_minus)/I with the other terminals floating (results column "
+                                     "R_<name>_ohm; the first one is also resistance_ohm)")
     #: the regions' transport data (from ``regions``; interface thicknesses the geometry
     #: knows filled in by resolve)
     region_data: dict[str, Region] | None = derived(doc="Region per cell group")
     #: the mixing interfaces (from ``mixing_interfaces``)
     mixing_data: tuple[MixingInterface, ...] | None = derived(doc="MixingInterface per surface")
+    #: the terminals' measurements (from ``measurements``)
+    measurement_data: tuple | None = derived(doc="terminals.Measurement per measurement")
 
     def vector_spin(self) -> bool:
         """Whether the spin accumulation is a vector: with precession, a spin Hall angle or a
         magnetic-insulator surface (the last two need no precession and no diffusion constant)."""
         return (self.precession or bool(self.mixing_data)
-                or any(r.spin_hall_angle != 0 for r in self.region_data.values()))
+                or any(r.spin_hall_angle != 0 or r.mixing_conductance is not None
+                       for r in self.region_data.values()))
 
     def mixing_cases(self) -> int:
         """Magnetization directions of the mixing interfaces solved (1 without them)."""
@@ -898,6 +1123,8 @@ class ValetFertConfig(ModelConfig):
         if len(counts) > 1:
             raise ConfigError("mixing_interfaces", f"interfaces with several directions must have as "
                                                    f"many each (they are solved together; got {sorted(counts)})")
+        if self.terminals or self.measurements:
+            self._check_terminal_mode()
         if len(self.voltage_probes) not in (0, 2):
             raise ConfigError("voltage_probes", f"give [plus, minus] facet groups or [] (got "
                                                 f"{self.voltage_probes})")
@@ -925,6 +1152,28 @@ class ValetFertConfig(ModelConfig):
                 if not r.is_interface and r.polarization == 0 and r.material.diffusion_constant is None:
                     raise ConfigError(f"regions.{r.name}.diffusion_constant",
                                       "needed for precession in a non-magnetic region (m^2/s)")
+
+    def multi_terminal(self) -> bool:
+        """Whether every terminal is a reservoir and G is solved (section 7.1 of the note)."""
+        return bool(self.terminals)
+
+    def _check_terminal_mode(self) -> None:
+        from fem_spin.models.terminals import parse_measurements, parse_terminals
+
+        if not self.terminals:
+            raise ConfigError("terminals", "measurements need terminals = [facet groups] (the "
+                                           "multi-terminal mode)")
+        terminals = parse_terminals(self.terminals)
+        # the contact/probe keys mean something else here: refuse them rather than ignore them
+        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                    for f in dataclasses.fields(self)
+                    if f.name in ("current_contact", "ground", "voltage_probes", "hall_probes")}
+        for name, default in defaults.items():
+            if getattr(self, name) != default:
+                raise ConfigError(name, "not used with terminals (every terminal is a reservoir): "
+                                        "give the current and voltage terminals in measurements")
+        if self.measurement_data is None:
+            object.__setattr__(self, "measurement_data", parse_measurements(self.measurements, terminals))
 
     def resolve(self, context: ResolveContext) -> "ValetFertConfig":
         """Interface layers without a thickness take the geometry's."""

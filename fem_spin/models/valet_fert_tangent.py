@@ -93,6 +93,8 @@ def _mesh_follows(model, run_config, name: str) -> bool:
 def tangent_support(model, key: str, run_config) -> str | None:
     """None if the valet_fert ``model`` (a ValetFertConfig) differentiates its cases with respect
     to the run key ``key``, else why not (see the module docstring)."""
+    if model.multi_terminal():
+        return "the multi-terminal mode (terminals) is not differentiated (finite differences)"
     if key.startswith("geometry."):
         return "a geometry key changes the mesh (finite differences)"
     parsed = _region_key(key)
@@ -131,7 +133,10 @@ def coefficient_derivatives(model, name: str, field: str, material) -> dict[str,
     if field in ("resistivity", "area_resistance"):
         # sigma = 1/rho (bulk) or t/RA (layer): every coefficient is proportional to sigma
         x = material.resistivity if field == "resistivity" else region.interface.area_resistance
-        return {c: -v / x for c, v in values.items()}
+        out = {c: -v / x for c, v in values.items()}
+        if region.mixing_conductance is not None:   # 2 t G_r - sigma and t G_i: not through sigma's law
+            out.update(sigma_perp_excess=material.conductivity / x, mixing_torque=0.0)
+        return out
     if field == "spin_diffusion_length":
         dg = -2.0 * g / material.spin_diffusion_length
         return {"g_sf": dg, "g_perp": dg}
@@ -173,7 +178,8 @@ class ValetFertTangent(SteadyTangent):
         self.s = fem.Function(problem.V, name="sensitivity")
         present = set(ufl.algorithms.extract_coefficients(problem.residual))
         self.directions = {c: fem.Function(problem.Q, name=f"d_{c}")
-                           for c in ("sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall")
+                           for c in ("sigma_up", "sigma_dn", "g_sf", "g_perp", "precession_weight", "spin_hall",
+                                     "sigma_perp_excess", "mixing_torque")
                            if problem.coefficients[c] in present}
         dF = sum(ufl.derivative(problem.residual, problem.coefficients[c], w) for c, w in self.directions.items())
         self.rhs = fem.form(-dF)

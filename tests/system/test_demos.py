@@ -25,6 +25,8 @@ takes ~5 s):
     rank_agreement            28.4-56       11.7-21.7   2 two-rank runs (not 3), no plots/pictures/fields
     speedup_in_a_box           2.5-2.7      2.5-2.6     nothing: stepping ~0.3 s, the rest imports/figure
     spin_absorption           34.2          7.9-9.0     one electrode distance (0.6 um), not five (cold mesh cache)
+    spin_hall_nonlocal        18.8          8.2-8.6     boundary layers from 1 nm by 1.5 (not 0.5 nm by 1.4),
+                                                       3 angles (not 6), each with m reversed (cold mesh cache)
     triplet_dnp_naphthalene    8.7-10.3     6.6-7.1     32 configurations (not 100) in the D0 estimate
     two_species_separation     8.2          5.5-11.5    3 FEM runs (not 7); the steady-state sweeps stay
     two_species_mrfm_tip      ~480 (niced) 14.8        mesh 30-100 nm (not 12-40), 2 3-D FEM runs (not 5)

@@ -308,6 +308,30 @@ def cases() -> dict[str, Case]:
         _with("vf_multilayer", "model", mixing_interfaces={"top": {"conductance_real": 1e14,
                                                                    "rotation_plane": "xw", "angles": [0]}}),
         words=("model.mixing_interfaces.top.rotation_plane: ",))
+    # multi-terminal mode and the metallic mixing layer (note sections 7.1 and 5.2)
+    terminal_mode = _seed("vf_multilayer")
+    for key in ("current_contact", "ground", "voltage_probes"):
+        terminal_mode["model"].pop(key)
+    terminal_mode["model"].update(terminals=["bottom", "top"],
+                                  measurements=[{"current": ["bottom", "top"], "voltage": ["bottom", "top"]}])
+    C["valet_fert measurement on a face that is not a terminal"] = _run(
+        {**terminal_mode, "model": {**terminal_mode["model"],
+                                    "measurements": [{"current": ["bottom", "side"], "voltage": ["bottom", "top"]}]}},
+        words=("run.toml: model.measurements[0].current: ", "'side'"))
+    C["valet_fert terminal not on the device"] = _run(
+        {**terminal_mode, "model": {**terminal_mode["model"], "terminals": ["bottom", "top", "nowhere"]}},
+        words=("run.toml: model.terminals: ", "no surface 'nowhere'"))
+    C["valet_fert terminals with a ground"] = _run(
+        {**terminal_mode, "model": {**terminal_mode["model"], "ground": "top"}},
+        words=("run.toml: model.ground: ", "not used with terminals"))
+    C["valet_fert layer mixing conductance negative"] = _run(
+        _with("vf_multilayer", "model", regions={**vf_regions, "barrier": {**vf_regions["barrier"],
+                                                                           "mixing_conductance": [-1e14, 0]}}),
+        words=("run.toml: model.regions.barrier.mixing_conductance: ", ">= 0"))
+    C["valet_fert mixing conductance on a bulk region"] = _run(
+        _with("vf_multilayer", "model", regions={**vf_regions, "N": {**vf_regions["N"],
+                                                                     "mixing_conductance": [1e14, 0]}}),
+        words=("model.regions.N.mixing_conductance: ", "interface layers"))
     C["triplet beam larger than nothing"] = _run(_with("triplet_slab", "geometry", beam_diameter=-1.0),
                                                  words=("geometry.beam_diameter",))
     C["triplet mesh 1e-12"] = _run(_with("triplet_slab", "geometry", mesh_size=1e-12,
