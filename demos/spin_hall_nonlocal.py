@@ -36,12 +36,16 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
+import fem_spin
 from fem_spin.config import parse_config
 from fem_spin.models.valet_fert import ValetFertProblem
+from fem_spin.viz.notebook import show   # displays a PNG in a notebook; nothing in a script
 
 # Outputs go to $FEM_SPIN_DEMO_DIR when set (tests/system/test_demos.py sets it), else to
 # results/demos/ of the repository (git-ignored).
-OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or Path(__file__).resolve().parents[1] / "results" / "demos")
+# (the repository from the package: a notebook has no __file__)
+REPO = Path(fem_spin.__file__).resolve().parents[1]
+OUT = Path(os.environ.get("FEM_SPIN_DEMO_DIR") or REPO / "results" / "demos")
 OUT.mkdir(parents=True, exist_ok=True)
 # FEM_SPIN_DEMO_SHORT=1 (tests/system/test_demos.py sets it) cuts the run for CI: boundary
 # layers from 1 nm growing by 1.5 (15k DOFs; not 0.5 nm by 1.4, 22k DOFs: the ISHE signal 2 %
@@ -141,6 +145,7 @@ if comm.rank == 0:
     ax.set_title("Py/Cu/Pt spin Hall nonlocal device (Kimura et al. 2007)")
     fig.savefig(OUT / "spin_hall_nonlocal.png", dpi=130)
     print(f"wrote {OUT / 'spin_hall_nonlocal.png'}")
+    show(OUT / "spin_hall_nonlocal.png")
 # -
 
 # The two measurements are one matrix: reversing the roles of injector and detector is
