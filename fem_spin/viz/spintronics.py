@@ -290,9 +290,10 @@ def render_spin_components(run_dir: str | Path, png: str | Path | None = None, t
     factors, _ = stretch_factor(grid.bounds)
     shown = grid.scale(factors, inplace=False)
     spin = 1e6 * np.asarray(grid.point_data["spin_accumulation"], dtype=float)
-    plotter = _plotter(shape=(2, 3), row_weights=[1.0, 0.3], window_size=(1700, 720))
+    plotter = _plotter(shape=(2, 3), row_weights=[1.0, 0.25], window_size=(1700, 640))
     case = case_label(run_dir, snapshot)
-    note = _stretch_note(factors)
+    note = "; ".join(p for p in ("cut through the middle (y)", _stretch_note(factors)) if p)
+    heading = "\n".join(p for p in ("; ".join(p for p in (title, case) if p), note) if p)
     for k, axis in enumerate("xyz"):
         name = f"S_{axis} (µV)"
         shown.point_data[name] = spin[:, k]
@@ -302,18 +303,16 @@ def render_spin_components(run_dir: str | Path, png: str | Path | None = None, t
         cut = shown.clip(normal="y", origin=shown.center, invert=False)
         actor = add_scalar_mesh(plotter, cut, name, DIVERGING, clim)
         plotter.add_mesh(shown.outline(), color="black", line_width=1.5)
-        plotter.add_text(f"spin accumulation S_{axis}: max |S_{axis}| = {peak:.3g} µV", font_size=10)
+        plotter.add_text(f"spin accumulation S_{axis}: max |S_{axis}| = {peak:.3g} µV\n{heading}", font_size=10)
         plotter.camera_position = "iso"
         plotter.camera.azimuth = 200
         plotter.camera.elevation = 10
         add_length_axes(plotter, shown.bounds, unit, font_factor=1.2, stretch=factors)
         plotter.subplot(1, k)
-        add_colour_bar(plotter, actor, name, clim, vertical=False, position_x=0.1, position_y=0.45,
-                       width=0.8, height=0.45, title_font_size=15, label_font_size=13)
-    plotter.subplot(1, 0)
-    footer = "; ".join(p for p in (title, case, "cut through the middle (y)", note,
-                                   "each component on its own scale") if p)
-    plotter.add_text(footer, font_size=11, position="lower_left")
+        bar = add_colour_bar(plotter, actor, f"{name}, a scale of its own", clim, vertical=False,
+                             position_x=0.1, position_y=0.3, width=0.8, height=0.6, title_font_size=15,
+                             label_font_size=13)
+        bar.SetTextPositionToPrecedeScalarBar()   # labels below the bar, clear of the title
     png = Path(png) if png else run_dir / "spin_accumulation_components_3d.png"
     plotter.screenshot(str(png))
     plotter.close()
@@ -340,7 +339,7 @@ def dominant_spin_component(grid) -> str:
     return max(totals, key=totals.get)
 
 
-def current_streamlines(grid, field: str, seeds_along: int = 40, seeds_across: int = 8):
+def current_streamlines(grid, field: str, seeds_along: int = 30, seeds_across: int = 6):
     """Streamlines of the point vector field ``field`` of ``grid`` (coordinates in a length
     unit), seeded on a grid of points over the plane through the middle of the device normal
     to y (across the film: the x-z section), integrated both ways; each line carries the
@@ -366,7 +365,8 @@ def current_streamlines(grid, field: str, seeds_along: int = 40, seeds_across: i
     lines = work.streamlines_from_source(source, vectors=field, integration_direction="both",
                                          max_time=3.0 * float(np.linalg.norm(extents)), step_unit="l",
                                          initial_step_length=thin / 100, min_step_length=thin / 1000,
-                                         max_step_length=thin / 10, max_steps=20000, terminal_speed=0.0)
+                                         max_step_length=max(extents) / 100, max_steps=20000,
+                                         terminal_speed=0.0)
     if lines.n_points:
         lines.point_data[f"|{field}|"] = np.linalg.norm(np.asarray(lines.point_data[field]), axis=1)
     return lines
@@ -409,15 +409,19 @@ def render_current_streamlines(run_dir: str | Path, png: str | Path | None = Non
                                                            non_manifold_edges=False)
     if edges.n_points:
         plotter.add_mesh(edges, color=(0.35, 0.35, 0.35), line_width=1.0)
-    actor = None
+    actor, name_bar = None, name
     if lines.n_points:
         lines = lines.scale(factors, inplace=False)
         lines.point_data[name] = np.asarray(lines.point_data[magnitude])
         # the lines' own range (a uniform current shows one colour), on a map whose every
         # colour stands out on the white background and the grey device
         cmap, clim = colour_scale(lines.point_data[name], "magnitude", cmap="turbo")
+        log = clim[0] > 0 and clim[1] > 100 * clim[0]
+        if log:   # a current spread over decades (spin currents decay): a log scale, 4 decades at most
+            clim = (max(clim[0], 1e-4 * clim[1]), clim[1])
+            name_bar = f"{name}, log scale"
         actor = add_scalar_mesh(plotter, lines, name, cmap, clim, edges=False, line_width=3,
-                                render_lines_as_tubes=True)
+                                render_lines_as_tubes=True, log_scale=log)
     else:
         clim = (0.0, 1.0)
     case = case_label(run_dir, snapshot)
@@ -429,7 +433,7 @@ def render_current_streamlines(run_dir: str | Path, png: str | Path | None = Non
     add_length_axes(plotter, shown.bounds, unit, font_factor=0.9, stretch=factors)
     plotter.subplot(0, 1)
     if actor is not None:
-        add_colour_bar(plotter, actor, name, clim, position_x=0.25, width=0.5, position_y=0.15, height=0.7)
+        add_colour_bar(plotter, actor, name_bar, clim, position_x=0.25, width=0.5, position_y=0.15, height=0.7)
     else:
         plotter.add_text("no streamlines\n(zero current)", font_size=10)
     png = Path(png) if png else run_dir / f"{field}_streamlines_3d.png"
