@@ -24,7 +24,8 @@ Devices (the examples, scaled by mesh size):
 Each measurement is appended to DIR/bench_spin_hall_solver.json (one JSON object a line, with
 the 1-minute load average at its start and end: the machine is shared); ``--report`` prints the
 markdown table of benchmarks/README.md section 12 (2-rank efficiency T1/(2 T2) of the case's
-solve, iterations against DOFs). ``--quick`` (tests): the SMR bar at 20 nm, one solver, one case.
+solve, iterations against DOFs; also written to DIR/bench_spin_hall_solver.md). ``--quick``
+(tests): the SMR bar at 40 nm, the default and the fieldsplit solver, one case.
 """
 
 from __future__ import annotations
@@ -184,20 +185,22 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=2, choices=(1, 2))
     parser.add_argument("--out", default=None, help="directory of bench_spin_hall_solver.json")
     parser.add_argument("--report", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="one coarse SMR bar, the default solver, one case")
+    parser.add_argument("--quick", action="store_true", help="one coarse SMR bar, two solvers, one case")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
     store = Path(args.out) / "bench_spin_hall_solver.json" if args.out else None
     if args.report:
         if comm.rank == 0:
             rows = [json.loads(line) for line in store.read_text().splitlines() if line.strip()]
-            print(report(rows))
+            table = report(rows)
+            (store.parent / "bench_spin_hall_solver.md").write_text(table + "\n")
+            print(table)
         return
     from petsc4py import PETSc
 
     PETSc.Log.begin()
     if args.quick:
-        args.device, args.sizes, args.solvers, args.cases = "smr", "20e-9", "gmres+amg", 1
+        args.device, args.sizes, args.solvers, args.cases = "smr", "40e-9", "gmres+amg,gmres+fieldsplit", 1
     for size in (float(s) for s in args.sizes.split(",")):
         for solver in args.solvers.split(","):
             if solver not in SOLVERS:
