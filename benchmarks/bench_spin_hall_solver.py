@@ -48,6 +48,8 @@ os.environ.setdefault("FEM_SPIN_MESH_CACHE", "off")
 from bench_models import (_clear_solver_options, _cpu_s, _loadavg, _peak_mb,  # noqa: E402
                           _petsc_times, _reset_peak)
 
+from fem_spin.models.valet_fert import ValetFertProblem  # noqa: E402
+
 #: the charge potential and the three spin components are fields 0 and 1-3 of each node
 _FIELDSPLIT = {"pc_type": "fieldsplit", "pc_fieldsplit_block_size": 4, "pc_fieldsplit_0_fields": 0,
                "pc_fieldsplit_1_fields": "1,2,3", "pc_fieldsplit_type": "multiplicative",
@@ -61,14 +63,18 @@ _FIELDSPLIT = {"pc_type": "fieldsplit", "pc_fieldsplit_block_size": 4, "pc_field
                "fieldsplit_1_pc_hypre_boomeramg_coarsen_type": "HMIS",
                "fieldsplit_1_pc_hypre_boomeramg_interp_type": "ext+i",
                "fieldsplit_1_pc_hypre_boomeramg_strong_threshold": 0.5}
-#: name -> PETSc options over valet_fert's defaults (GMRES(30) + BoomerAMG, HMIS, ext+i,
-#: strong threshold 0.5, P_max 4, one aggressive level; the matrix has block size 4, so
-#: BoomerAMG coarsens each unknown separately: "unknown" systems AMG)
+#: BoomerAMG on the whole coupled system with valet_fert's settings (HMIS, ext+i, strong
+#: threshold 0.5, P_max 4, one aggressive level; the matrix has block size 4, so BoomerAMG
+#: coarsens each unknown separately: "unknown" systems AMG)
+_AMG = {k: v for k, v in ValetFertProblem.KRYLOV_DEFAULTS.items() if k.startswith("pc_")}
+#: name -> [solver] petsc_options (a pc_type keeps valet_fert's GMRES and tolerances, a ksp_type
+#: replaces the whole solver; "default": whatever valet_fert chooses)
 SOLVERS = {
-    "gmres+amg": {},
-    "gmres+amg nodal": {"pc_hypre_boomeramg_nodal_coarsen": 6, "pc_hypre_boomeramg_nodal_coarsen_diag": 1},
-    "gmres+amg no-agg": {"pc_hypre_boomeramg_agg_nl": 0},
-    "bcgs+amg": {"ksp_type": "bcgs"},
+    "default": {},
+    "gmres+amg": _AMG,
+    "gmres+amg nodal": {**_AMG, "pc_hypre_boomeramg_nodal_coarsen": 6, "pc_hypre_boomeramg_nodal_coarsen_diag": 1},
+    "gmres+amg no-agg": {**_AMG, "pc_hypre_boomeramg_agg_nl": 0},
+    "bcgs+amg": {**ValetFertProblem.KRYLOV_DEFAULTS, "ksp_type": "bcgs"},
     "gmres+fieldsplit": _FIELDSPLIT,
     "mumps lu": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
 }
@@ -108,7 +114,6 @@ DEVICES = {"smr": smr_raw, "absorption": absorption_raw}
 
 def measure(device: str, size: float, solver: str, cases: int, comm) -> dict:
     from fem_spin.config import parse_config
-    from fem_spin.models.valet_fert import ValetFertProblem
 
     _clear_solver_options()
     comm.barrier()
