@@ -588,7 +588,7 @@ class ValetFertProblem(SteadyProblem):
     def create_solver(self, direct: bool = False) -> None:
         from dolfinx.fem.petsc import LinearProblem
 
-        from fem_spin.solvers.newton import linear_solver_options, petsc_options_checked
+        from fem_spin.solvers.newton import _LIVE_OPTION_KEYS, linear_solver_options, petsc_options_checked
 
         user = self.config.solver.petsc_options
         defaults = {"ksp_type": "gmres" if self.params.vector_spin() else "cg", **self.KRYLOV_DEFAULTS}
@@ -602,6 +602,10 @@ class ValetFertProblem(SteadyProblem):
         with petsc_options_checked():
             self.linear_problem = LinearProblem(self.a, self.L, bcs=self.bcs, u=self.u,
                                                 petsc_options=options)
+        # sub-solver options (fieldsplit_*) are read at the first solve: removed at exit, so a
+        # problem set up but never solved leaves no PETSc unused-options warning
+        prefix = self.linear_problem.solver.getOptionsPrefix() or ""
+        _LIVE_OPTION_KEYS.update(prefix + key for key in options)
 
     # ------------------------------------------------------------------ solving
     def solve(self) -> None:
