@@ -161,20 +161,22 @@ def report(rows: list[dict]) -> str:
     last = {}
     for r in rows:
         last[(r["device"], r["size"], r["solver"], r["ranks"])] = r
-    lines = ["| device | DOFs | solver | ranks | setup (s) | solve per case (s) | iterations per case | "
+    lines = ["| device | DOFs | solver | ranks | setup (s) | solve: fastest case (each case) (s) | iterations per case | "
              "peak RSS (MB, per rank max / all ranks) | 2-rank efficiency | load (start-end) | date |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(last, key=lambda k: (k[0], k[1] * -1, list(SOLVERS).index(k[2]) if k[2] in SOLVERS else 99,
                                            k[3])):
         r = last[key]
-        solve = r["case_s"][-1]
+        # the fastest of the cases (equal work: the same operator with another m or
+        # configuration), as bench_models.py reports the fastest of repeats on a shared machine
+        solve = min(r["case_s"])
         eff = "-"
         if r["ranks"] == 2 and (key[0], key[1], key[2], 1) in last:
             one = last[(key[0], key[1], key[2], 1)]
-            eff = f"{100 * one['case_s'][-1] / (2 * solve):.0f} %"
+            eff = f"{100 * min(one['case_s']) / (2 * solve):.0f} %"
         failed = any(c <= 0 for c in r["converged_reasons"])
         lines.append(f"| {r['device']} | {r['dofs']:,} | {r['solver']} | {r['ranks']} | {r['setup_s']:.1f} | "
-                     f"{' / '.join(f'{c:.1f}' for c in r['case_s'])} | "
+                     f"{solve:.1f} ({' / '.join(f'{c:.1f}' for c in r['case_s'])}) | "
                      f"{' / '.join(str(i) for i in r['iterations'])}{' (failed)' if failed else ''} | "
                      f"{r['peak_rss_mb_max']:.0f} / {r['peak_rss_mb_sum']:.0f} | {eff} | "
                      f"{_f(r['load_start'], '.1f')}-{_f(r['load_end'], '.1f')} | {r['date']} |")
