@@ -109,7 +109,22 @@ def absorption_raw(junction: float, petsc: dict, cases: int) -> dict:
     return raw
 
 
-DEVICES = {"smr": smr_raw, "absorption": absorption_raw}
+def hanle_raw(junction: float, petsc: dict, cases: int) -> dict:
+    """examples/nonlocal_spin_valve.toml with precession (no spin Hall, no mixing: valet_fert
+    keeps GMRES + BoomerAMG on the coupled system for it); cases B = 0 and 20 mT along z."""
+    import tomllib
+
+    raw = tomllib.loads((HERE.parent / "examples" / "nonlocal_spin_valve.toml").read_text())
+    raw["name"] = "bench_hanle"
+    raw["output"] = {"plot": False, "render": False}
+    raw["geometry"].update(mesh_size_junction=junction, mesh_size=7.5 * junction)
+    raw["solver"] = {"petsc_options": dict(petsc)}
+    raw["model"].update(precession=True, hanle_fields=[0.0, 0.02][:cases], configurations=["parallel"])
+    raw["model"]["regions"]["N"]["diffusion_constant"] = 5e-3    # m^2/s, Cu (tests/system/test_valet_fert.py)
+    return raw
+
+
+DEVICES = {"smr": smr_raw, "absorption": absorption_raw, "hanle": hanle_raw}
 
 
 def measure(device: str, size: float, solver: str, cases: int, comm) -> dict:
@@ -187,7 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=sorted(DEVICES), default="smr")
     parser.add_argument("--sizes", default="20e-9,10e-9,6e-9",
-                        help="comma-separated size parameters (m): smr mesh_size, absorption mesh_size_junction")
+                        help="comma-separated size parameters (m): smr mesh_size, absorption/hanle mesh_size_junction")
     parser.add_argument("--solvers", default="gmres+amg,gmres+amg nodal,gmres+fieldsplit")
     parser.add_argument("--cases", type=int, default=2, choices=(1, 2))
     parser.add_argument("--out", default=None, help="directory of bench_spin_hall_solver.json")

@@ -447,11 +447,17 @@ def render_valet_fert(run_dir: str | Path, title: str = "", snapshot: int = 0) -
     for a vector spin accumulation also its three components and the streamlines of the
     current named by the run's ``[output] streamlines`` (default "auto": the spin current of
     the dominant spin component; "none": no streamline picture)."""
+    from fem_spin.viz.render import RenderUnavailable
+
     run_dir = Path(run_dir)
     pngs = [render_spin_accumulation(run_dir, title=title, snapshot=snapshot)]
     if is_vector_spin_run(run_dir):
-        pngs.append(render_spin_components(run_dir, title=title, snapshot=snapshot))
         current = output_option(run_dir, "streamlines", "auto")
-        if current != "none":
-            pngs.append(render_current_streamlines(run_dir, title=title, snapshot=snapshot, current=current))
+        try:
+            pngs.append(render_spin_components(run_dir, title=title, snapshot=snapshot))
+            if current != "none":
+                pngs.append(render_current_streamlines(run_dir, title=title, snapshot=snapshot,
+                                                       current=current))
+        except (KeyError, ValueError) as exc:   # fields of an older run, a hand-edited choice
+            raise RenderUnavailable(f"{run_dir}: {exc} (drawn: {', '.join(p.name for p in pngs)})") from None
     return pngs
