@@ -42,7 +42,8 @@ from mpi4py import MPI
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-# every run meshes (set-up and peak memory include gmsh, as a first run of a user's would)
+# every run meshes (set-up and peak memory include gmsh, as a first run of a user's would),
+# unless FEM_SPIN_MESH_CACHE names a cache directory (repeats at 1e6 DOFs: the report marks them)
 os.environ.setdefault("FEM_SPIN_MESH_CACHE", "off")
 
 from bench_models import (_clear_solver_options, _cpu_s, _loadavg, _peak_mb,  # noqa: E402
@@ -135,7 +136,8 @@ def measure(device: str, size: float, solver: str, cases: int, comm) -> dict:
     baseline = _reset_peak()
     petsc0 = _petsc_times()
     out = {"device": device, "size": size, "solver": solver, "ranks": comm.size, "cases": cases,
-           "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": _loadavg()}
+           "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": _loadavg(),
+           "mesh_cache": os.environ.get("FEM_SPIN_MESH_CACHE", "")}
     cpu0, t0 = _cpu_s(), time.perf_counter()
     problem = ValetFertProblem(parse_config(DEVICES[device](size, SOLVERS[solver], cases)), comm).initialise()
     comm.barrier()
@@ -190,7 +192,9 @@ def report(rows: list[dict]) -> str:
             one = last[(key[0], key[1], key[2], 1)]
             eff = f"{100 * min(one['case_s']) / (2 * solve):.0f} %"
         failed = any(c <= 0 for c in r["converged_reasons"])
-        lines.append(f"| {r['device']} | {r['dofs']:,} | {r['solver']} | {r['ranks']} | {r['setup_s']:.1f} | "
+        cached = r.get("mesh_cache", "off") not in ("off", "")
+        lines.append(f"| {r['device']} | {r['dofs']:,} | {r['solver']} | {r['ranks']} | {r['setup_s']:.1f}"
+                     f"{' (mesh cache on)' if cached else ''} | "
                      f"{solve:.1f} ({' / '.join(f'{c:.1f}' for c in r['case_s'])}) | "
                      f"{' / '.join(str(i) for i in r['iterations'])}{' (failed)' if failed else ''} | "
                      f"{r['peak_rss_mb_max']:.0f} / {r['peak_rss_mb_sum']:.0f} | {eff} | "

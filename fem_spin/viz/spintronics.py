@@ -201,6 +201,9 @@ def _read_snapshot(run_dir: Path, snapshot: int):
     reader.set_active_time_point(snapshot % n)
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
+    # the pieces of an MPI run repeat their shared boundary points: merged (within 1e-9 of the
+    # device's size), so the device has no inner surfaces and streamlines cross the pieces
+    grid = grid.clean(tolerance=1e-9)
     return to_length_unit(linearise(grid))
 
 
