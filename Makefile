@@ -68,10 +68,10 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_fit.py --out results/bench
 	$(ENV) mpirun -n 2 python3 benchmarks/bench_fit_parallel.py --out results/bench
 	$(ENV) python3 benchmarks/bench_fit_optimizer.py
-	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --device smr --sizes 6e-9,3.5e-9,1.9e-9 --solvers "gmres+amg,gmres+fieldsplit" --cases 1 --out results/bench
-	$(ENV) mpirun -n 2 python3 benchmarks/bench_spin_hall_solver.py --device smr --sizes 6e-9,3.5e-9,1.9e-9 --solvers "gmres+amg,gmres+fieldsplit" --cases 1 --out results/bench
-	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --device absorption --sizes 9e-9,6e-9,2.6e-9 --solvers "gmres+amg,gmres+fieldsplit" --cases 1 --out results/bench
-	$(ENV) mpirun -n 2 python3 benchmarks/bench_spin_hall_solver.py --device absorption --sizes 9e-9,6e-9,2.6e-9 --solvers "gmres+amg,gmres+fieldsplit" --cases 1 --out results/bench
+	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --device smr --sizes 6e-9,3.5e-9,1.9e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_spin_hall_solver.py --device smr --sizes 6e-9,3.5e-9,1.9e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --device absorption --sizes 9e-9,6e-9,2.6e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_spin_hall_solver.py --device absorption --sizes 9e-9,6e-9,2.6e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
 	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --report --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench

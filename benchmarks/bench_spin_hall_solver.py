@@ -77,6 +77,10 @@ SOLVERS = {
     "gmres+amg no-agg": {**_AMG, "pc_hypre_boomeramg_agg_nl": 0},
     "bcgs+amg": {**ValetFertProblem.KRYLOV_DEFAULTS, "ksp_type": "bcgs"},
     "gmres+fieldsplit": _FIELDSPLIT,
+    # the same with the coupled AMG's cheaper hierarchy on both blocks (P_max 4, one aggressive level)
+    "gmres+fieldsplit agg": {**_FIELDSPLIT, **{f"fieldsplit_{i}_pc_hypre_boomeramg_{k}": v for i in (0, 1)
+                                               for k, v in (("P_max", 4), ("agg_nl", 1))}},
+    "gmres+fieldsplit additive": {**_FIELDSPLIT, "pc_fieldsplit_type": "additive"},
     "mumps lu": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
 }
 
