@@ -40,7 +40,8 @@ test-mpi:
 ##              resource guards (fem_spin/limits.py), the cost of repeated fem_spin.simulate
 ##              calls, setup vs stepping with the mesh cache (bench_setup.py), the Onsager
 ##              framework's three quantities vs two on one 3-D mesh (bench_onsager_framework.py), the
-##              fit Jacobian, rank groups and optimiser (bench_fit*.py), and the
+##              fit Jacobian, rank groups and optimiser (bench_fit*.py), the spin Hall /
+##              SMR / spin-absorption linear solvers at 1e5-1e6 DOFs (bench_spin_hall_solver.py), and the
 ##              side-by-side FiPy comparison at matched spatial accuracy on a common time grid
 ##              and at matched total (space + time) accuracy (--total; results/bench/)
 bench: $(PYDEPS)/fipy
@@ -67,6 +68,11 @@ bench: $(PYDEPS)/fipy
 	$(ENV) python3 benchmarks/bench_fit.py --out results/bench
 	$(ENV) mpirun -n 2 python3 benchmarks/bench_fit_parallel.py --out results/bench
 	$(ENV) python3 benchmarks/bench_fit_optimizer.py
+	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --device smr --sizes 6e-9,3.5e-9,1.9e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_spin_hall_solver.py --device smr --sizes 6e-9,3.5e-9,1.9e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --device absorption --sizes 9e-9,6e-9,2.6e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) mpirun -n 2 python3 benchmarks/bench_spin_hall_solver.py --device absorption --sizes 9e-9,6e-9,2.6e-9 --solvers "gmres+amg,gmres+fieldsplit agg" --cases 1 --out results/bench
+	$(ENV) python3 benchmarks/bench_spin_hall_solver.py --report --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case slow --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --case fast --out results/bench
 	PYTHONPATH=$(PYDEPS) $(ENV) python3 benchmarks/bench_fipy_comparison.py --total --case slow --out results/bench

@@ -245,9 +245,11 @@ def cmd_render(args) -> int:
             png = reserve_path(directory, f"{field}_t{index}")
             try:
                 if spin:
-                    from fem_spin.viz.spintronics import render_spin_accumulation
+                    from fem_spin.viz import spintronics
 
-                    render_spin_accumulation(directory, png=png, title=title, snapshot=index)
+                    spintronics.render_spin_accumulation(directory, png=png, title=title, snapshot=index)
+                    if spintronics.is_vector_spin_run(directory):
+                        _render_vector_spin(directory, args.field, title, index, reserve_path)
                 else:
                     render_result(directory, scalar=args.field, time_index=index, png=png, title=title)
             except KeyError as exc:   # --field names a field the run did not write
@@ -269,6 +271,29 @@ def cmd_show(args) -> int:
     else:
         describe(args.run_dir)   # the same error on every rank, so the exit codes agree
     return 0
+
+
+def _render_vector_spin(directory: Path, field: str, title: str, index: int, reserve_path) -> None:
+    """A vector-spin valet_fert run's other pictures (fem_spin/viz/spintronics.py), each into a
+    new file: the three components of the spin accumulation, and the streamlines of the
+    current ``--field`` names (charge_current, spin_current_x/y/z), else of the run's
+    ``[output] streamlines`` choice."""
+    from fem_spin.viz import spintronics
+
+    choices = {"charge_current": "charge", **{f"spin_current_{a}": f"spin_{a}" for a in "xyz"}}
+    current = choices.get(field) or spintronics.output_option(directory, "streamlines", "auto")
+    jobs = [("spin_accumulation_components", spintronics.render_spin_components, {})]
+    if current != "none":
+        jobs.append((f"{'charge_current' if current == 'charge' else 'spin_current'}_streamlines",
+                     spintronics.render_current_streamlines, {"current": current}))
+    for stem, draw, extra in jobs:
+        png = reserve_path(directory, f"{stem}_t{index}")
+        try:
+            draw(directory, png=png, title=title, snapshot=index, **extra)
+        except BaseException:
+            png.unlink(missing_ok=True)   # our own empty placeholder
+            raise
+        print(f"fem-spin: wrote {png}")
 
 
 def cmd_fit(args) -> int:

@@ -391,6 +391,10 @@ class OutputConfig:
                                             "t_end is always written)", check=positive)
     plot: bool = param(True, doc="write PNG plots of the time series")
     render: bool = param(True, doc="write a PNG 3-D picture of the final field (pyvista)")
+    streamlines: Literal["auto", "spin_x", "spin_y", "spin_z", "charge", "none"] = param(
+        "auto", doc="valet_fert runs with a vector spin accumulation: the current whose "
+        "streamlines are drawn (render = true): auto (the spin current of the dominant spin "
+        "component), spin_x / spin_y / spin_z (the flow of x, y or z spins), charge, or none")
     progress_interval: float = param(2.0, unit="s (wall)", doc="seconds between progress lines",
                                      check=non_negative)
     error_estimate: bool | Literal["auto"] = param(

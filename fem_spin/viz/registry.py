@@ -79,8 +79,8 @@ register_pictures("triplet_dnp",
                   render=_lazy("fem_spin.viz.crystal", "render_crystal", wrap_list=True))
 register_pictures("valet_fert",
                   plots=_lazy("fem_spin.viz.spintronics", "plot_spin_valve_results"),
-                  render=_lazy("fem_spin.viz.spintronics", "render_spin_accumulation",
-                               wrap_list=True))
+                  # the spin accumulation; a vector one also by component, and current streamlines
+                  render=_lazy("fem_spin.viz.spintronics", "render_valet_fert"))
 
 
 # ------------------------------------------------------------------------- drawing

@@ -165,7 +165,8 @@ def _ruler_edges(renderer, lo, hi, min_pixels: float):
 
 
 def add_length_axes(plotter, bounds, unit: str, font_factor: float = 1.0, min_pixels: float = 30.0,
-                    short: float = 120.0, margin: tuple[float, float] = (80.0, 25.0)):
+                    short: float = 120.0, margin: tuple[float, float] = (80.0, 25.0),
+                    stretch: tuple[float, float, float] = (1.0, 1.0, 1.0)):
     """Rulers along three outer edges of the box ``bounds`` (coordinates in ``unit``), one per
     axis, titled 'x (unit)' ..., labelled with the coordinates at the ends and the middle:
     the length scale of the picture. Call it after the camera is set: the edges are on the
@@ -173,7 +174,9 @@ def add_length_axes(plotter, bounds, unit: str, font_factor: float = 1.0, min_pi
     other, so labels never pile up on a corner) with the labels outside; the camera backs off
     until the rulers are ``margin`` (x, y) pixels inside the view, leaving room for their
     labels. An edge shorter than ``short`` pixels on screen becomes a scale bar titled with
-    its length ('y: 0.4 µm'); an axis seen end-on (shorter than ``min_pixels``) is left out."""
+    its length ('y: 0.4 µm'); an axis seen end-on (shorter than ``min_pixels``) is left out.
+    ``stretch``: the factors by which the picture stretched each axis (a thin film shown
+    thicker); the labels give the true coordinates."""
     import numpy as np
     from vtkmodules.vtkRenderingAnnotation import vtkAxisActor2D
 
@@ -199,7 +202,7 @@ def add_length_axes(plotter, bounds, unit: str, font_factor: float = 1.0, min_pi
             coordinate.SetCoordinateSystemToWorld()
             coordinate.SetReferenceCoordinate(None)
             coordinate.SetValue(*point)
-        ruler.SetRange(a[axis], b[axis])
+        ruler.SetRange(a[axis] / stretch[axis], b[axis] / stretch[axis])
         ruler.AdjustLabelsOff()
         ruler.SetLabelFormat("%.3g")
         if length >= short:
@@ -208,7 +211,7 @@ def add_length_axes(plotter, bounds, unit: str, font_factor: float = 1.0, min_pi
         else:   # too short for labels and a title: a scale bar with its length
             ruler.LabelVisibilityOff()
             ruler.SetNumberOfLabels(2)
-            ruler.SetTitle(f"{name}: {abs(b[axis] - a[axis]):.3g} {unit}")
+            ruler.SetTitle(f"{name}: {abs(b[axis] - a[axis]) / stretch[axis]:.3g} {unit}")
         ruler.SetFontFactor(font_factor)
         ruler.SetLabelFactor(0.8)
         ruler.SetTickLength(6)

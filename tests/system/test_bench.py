@@ -175,3 +175,25 @@ def test_bench_setup_quick_mode_first_and_cached_runs(tmp_path):
     assert [r["mesh_cache"] for r in data] == ["off", "stored", "hit"]
     assert all(r["setup_s"] > 0 and r["stepping_s"] > 0 for r in data)
     assert "quick: yes" in (tmp_path / "bench_setup.md").read_text()
+
+
+
+def test_bench_spin_hall_solver_measures_and_reports():
+    """bench_spin_hall_solver.py's measurement (in this process: a coarse SMR bar, one case)
+    with the default and the fieldsplit solver: the same resistance, iterations and memory
+    recorded; the report has a row for each and the 2-rank efficiency T1/(2 T2)."""
+    from mpi4py import MPI
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_spin_hall_solver as bench
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rows = [bench.measure("smr", 40e-9, solver, 1, MPI.COMM_SELF) for solver in ("gmres+amg", "gmres+fieldsplit")]
+    assert all(r["dofs"] > 1000 and r["block_size"] == 4 and r["converged_reasons"][0] > 0 for r in rows)
+    assert all(r["iterations"][0] > 0 and r["peak_rss_mb_max"] > 0 and r["case_s"][0] > 0 for r in rows)
+    r_amg, r_split = (r["resistance_ohm"][0] for r in rows)
+    assert abs(r_amg - r_split) < 1e-8 * r_amg
+    two = dict(rows[0], ranks=2, case_s=[rows[0]["case_s"][0] / 1.6])
+    table = bench.report(rows + [two])
+    assert table.count("| smr |") == 3 and "| 80 % |" in table
