@@ -110,20 +110,13 @@ def render_spin_accumulation(run_dir: str | Path, png: str | Path | None = None,
     with streamlines of the (collinear) spin current. The collinear (signed) accumulation uses
     a diverging map centred on zero; a vector one (precession) is drawn as its magnitude.
     Flat colours, lengths on the edges, the colour bar in a column of its own."""
-    from fem_spin.viz.render import (_open_fields, _plotter, _pyvista, add_colour_bar,
-                                     add_length_axes, add_scalar_mesh, linearise, to_length_unit)
+    from fem_spin.viz.render import _plotter, _pyvista, add_colour_bar, add_length_axes, add_scalar_mesh
     from fem_spin.viz.scales import colour_scale
 
     pv = _pyvista()
     run_dir = Path(run_dir)
-    pvd, reader = _open_fields(run_dir)
-    n = len(reader.time_values)
-    if not -n <= snapshot < n:
-        raise IndexError(f"snapshot {snapshot} of {pvd} does not exist (it has {n}: 0..{n - 1})")
-    reader.set_active_time_point(snapshot % n)
-    data = reader.read()
-    grid = data.combine() if isinstance(data, pv.MultiBlock) else data
-    grid, unit = to_length_unit(linearise(grid))
+    # the pieces of an MPI run merged: no inner surface at the partition boundary
+    grid, unit = _read_snapshot(run_dir, snapshot)
     mu_s = np.asarray(grid.point_data["spin_accumulation"])
     if mu_s.ndim == 2:  # vector spin accumulation: draw its magnitude
         name = "|spin accumulation| (uV)"
