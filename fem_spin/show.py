@@ -88,20 +88,22 @@ def _tables(info: dict) -> list:
     if info["sweep"]:
         table = Table(title="Variants: headline numbers (± error estimates where computed)",
                       box=box.SIMPLE_HEAD, title_justify="left")
-        table.add_column("variant")
+        # what identifies a row never shrinks away in a narrow terminal; the numbers wrap
+        # instead, each error estimate on a line of its own
+        table.add_column("variant", no_wrap=True)
         keys = list(result.config.sweep)
         for key in keys:
-            table.add_column(key, justify="right")
-        table.add_column("status")
+            table.add_column(key, justify="right", no_wrap=True)
+        table.add_column("status", no_wrap=True)
         heads = list(headline(first.config, first.summary))
         for key in heads:
             unit = unit_of(key)
-            table.add_column(f"{key} ({unit})" if unit else key, justify="right", no_wrap=True)
+            table.add_column(f"{key} ({unit})" if unit else key, justify="right")
 
         def cell(entry: dict | None) -> str:
             if entry is None:
                 return ""
-            errors = "".join(f" ± {_number(entry[p])} ({p})" for p in ("space", "time") if p in entry)
+            errors = "".join(f"\n± {_number(entry[p])} ({p})" for p in ("space", "time") if p in entry)
             return _number(entry["value"]) + errors
 
         for label, run in runs.items():
